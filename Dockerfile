@@ -1,0 +1,63 @@
+# syntax=docker/dockerfile:1
+#
+# Loket image: `docker build -t loket .`, then `docker run loket serve ...`, `loket worker`, `loket db upgrade`.
+# docker-compose.yml shows the production wiring.
+
+# --- widget (node build stage goes here) ---------------------------------------------------------------------
+# widget/package.json does not exist yet; the widget build (npm + esbuild) arrives with the browser issue.
+# Then add a stage like this one and copy its output into the runtime stage below:
+#
+#   FROM node:20-slim AS widget
+#   WORKDIR /src/widget
+#   COPY widget/package.json widget/package-lock.json ./
+#   RUN npm ci
+#   COPY widget/ ./
+#   RUN npm run build
+#
+# and, in the runtime stage:   COPY --from=widget /src/widget/dist /opt/loket-widget/dist
+# (with the setting that tells `loket serve` where the built widget lives).
+
+# --- build: install the project and its dependencies into a virtualenv -----------------------------------------
+FROM python:3.11-slim AS build
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+RUN python -m venv /opt/loket
+WORKDIR /src
+# Dependencies first, so that a code-only change reuses this layer: install them from pyproject.toml's
+# metadata alone (an empty package), then the real project without touching dependencies again.
+COPY pyproject.toml ./
+RUN mkdir loket && touch loket/__init__.py \
+    && /opt/loket/bin/pip install . \
+    && /opt/loket/bin/pip uninstall -y loket \
+    && rm -rf loket build ./*.egg-info
+COPY . .
+RUN /opt/loket/bin/pip install --no-deps . \
+    && /opt/loket/bin/loket --help > /dev/null
+
+# --- runtime --------------------------------------------------------------------------------------------------
+FROM python:3.11-slim
+
+ENV PATH=/opt/loket/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1
+
+RUN groupadd --system --gid 10001 loket \
+    && useradd --system --uid 10001 --gid loket --home-dir /var/lib/loket --create-home \
+       --shell /usr/sbin/nologin loket
+
+COPY --from=build /opt/loket /opt/loket
+
+# Embedded mode keeps its SQLite file and recordings under ./data, relative to this directory.
+WORKDIR /var/lib/loket
+USER loket:loket
+
+EXPOSE 8080
+
+# No curl in the slim image; urllib raises (exit 1) on a refused connection or an HTTP error status.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4)"]
+
+ENTRYPOINT ["loket"]
+CMD ["serve", "--host", "0.0.0.0", "--port", "8080"]

@@ -1,0 +1,184 @@
+"""Hash-chained audit events.
+
+Each event stores the hash of the one before it and its own hash over its content, so
+removing, reordering or editing any event breaks the chain from that point on; ``verify``
+finds the first break. Appends are serialised through the single ``audit_head`` row:
+updating it first takes a row lock on PostgreSQL and SQLite's write lock, so two
+writers (even on two nodes) can never fork the chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Integer, String, Uuid, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from db.base import Base, UTCDateTime, utcnow
+
+GENESIS_HASH = "0" * 64
+
+
+class AuditHead(Base):
+    """One row: the sequence number and hash of the newest audit event."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    org_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    actor: Mapped[str] = mapped_column(String(200), nullable=False)
+    action: Mapped[str] = mapped_column(String(100), nullable=False, index=True)
+    target: Mapped[str] = mapped_column(String(200), nullable=False)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+
+
+def _event_hash(
+    *,
+    seq: int,
+    prev_hash: str,
+    occurred_at: datetime,
+    org_id: uuid.UUID | None,
+    actor: str,
+    action: str,
+    target: str,
+    details: dict[str, Any],
+) -> str:
+    canonical = json.dumps(
+        {
+            "seq": seq,
+            "prev_hash": prev_hash,
+            # Microseconds survive every backend we store on; the ISO form is unambiguous.
+            "occurred_at": occurred_at.isoformat(timespec="microseconds"),
+            "org_id": str(org_id) if org_id else None,
+            "actor": actor,
+            "action": action,
+            "target": target,
+            "details": details,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=True,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    actor: str,
+    action: str,
+    target: str,
+    org_id: uuid.UUID | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append an event to the chain inside the caller's transaction (the caller commits)."""
+    details = details or {}
+    # The UPDATE comes first: it takes the lock that serialises appends (see module doc).
+    head = (
+        await session.execute(
+            update(AuditHead)
+            .where(AuditHead.id == 1)
+            .values(seq=AuditHead.seq + 1)
+            .returning(AuditHead.seq, AuditHead.hash)
+        )
+    ).one()
+    seq, prev_hash = int(head.seq), str(head.hash)
+    occurred_at = utcnow()
+    event_hash = _event_hash(
+        seq=seq,
+        prev_hash=prev_hash,
+        occurred_at=occurred_at,
+        org_id=org_id,
+        actor=actor,
+        action=action,
+        target=target,
+        details=details,
+    )
+    event = AuditEvent(
+        seq=seq,
+        occurred_at=occurred_at,
+        org_id=org_id,
+        actor=actor,
+        action=action,
+        target=target,
+        details=details,
+        prev_hash=prev_hash,
+        hash=event_hash,
+    )
+    session.add(event)
+    await session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=event_hash))
+    await session.flush()
+    return event
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    """Outcome of a chain verification: ``broken_at`` is the first bad sequence number."""
+
+    checked: int
+    broken_at: int | None = None
+    reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.broken_at is None
+
+
+async def _events_in_order(session: AsyncSession, batch: int = 1000) -> AsyncIterator[AuditEvent]:
+    last = 0
+    while True:
+        rows = (
+            await session.scalars(
+                select(AuditEvent).where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(batch)
+            )
+        ).all()
+        if not rows:
+            return
+        for row in rows:
+            yield row
+        last = rows[-1].seq
+
+
+async def verify(session: AsyncSession) -> ChainReport:
+    """Walk the whole chain and report the first event whose link or hash is wrong."""
+    expected_prev, expected_seq, checked = GENESIS_HASH, 1, 0
+    async for event in _events_in_order(session):
+        if event.seq != expected_seq:
+            return ChainReport(checked, event.seq, f"sequence gap: expected {expected_seq}")
+        if event.prev_hash != expected_prev:
+            return ChainReport(checked, event.seq, "previous-hash link does not match")
+        recomputed = _event_hash(
+            seq=event.seq,
+            prev_hash=event.prev_hash,
+            occurred_at=event.occurred_at,
+            org_id=event.org_id,
+            actor=event.actor,
+            action=event.action,
+            target=event.target,
+            details=event.details,
+        )
+        if recomputed != event.hash:
+            return ChainReport(checked, event.seq, "content does not match its hash")
+        expected_prev, expected_seq, checked = event.hash, expected_seq + 1, checked + 1
+    head = await session.get(AuditHead, 1)
+    if head is not None and (head.seq != expected_seq - 1 or head.hash != expected_prev):
+        return ChainReport(checked, expected_seq, "newest events are missing (head does not match)")
+    return ChainReport(checked)

@@ -1,0 +1,200 @@
+"""Assemble the aiohttp application: database, realtime state, socket.io, REST, worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import socketio
+from aiohttp import web
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+import loket
+from db import create_engine, create_session_factory, migrate
+from loket.settings import Settings
+from loket.worker import Worker
+from signaling.api import Api
+from signaling.auth import StaffAuth
+from signaling.http import access_log, errors_as_json, parse_networks
+from signaling.keys import AUTH, CONFIG, SESSIONS, STORE, SWITCHBOARD, TOKENS, TRUSTED_PROXIES
+from signaling.metrics import Metrics
+from signaling.outbox import Outbox
+from signaling.redis_store import RedisStore
+from signaling.routes import auth as auth_routes
+from signaling.routes import widget as widget_routes
+from signaling.sockets import AdviserNamespace, VisitorNamespace
+from signaling.store import MemoryStore, RealtimeStore
+from signaling.switchboard import Switchboard
+from signaling.tokens import TokenService
+
+logger = logging.getLogger(__name__)
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
+SIO: web.AppKey[socketio.AsyncServer] = web.AppKey("sio")
+API: web.AppKey[Api] = web.AppKey("api", Api)
+
+# The transport's own hard ceiling; the per-event limit (64 KiB) is checked in the handler,
+# so a client over it gets an error ack instead of a dropped connection.
+TRANSPORT_MAX_BYTES = 1_000_000
+
+
+def create_app(
+    settings: Settings, *, run_worker: bool = True, redis_prefix: str = "loket:"
+) -> web.Application:
+    """Build the whole signalling node. Nothing connects until the app starts."""
+    config = settings.signaling()
+    app = web.Application(middlewares=[access_log, errors_as_json], client_max_size=config.max_payload_bytes)
+    engine = create_engine(settings.database_url)
+    sessions = create_session_factory(engine)
+    store: RealtimeStore = (
+        RedisStore(settings.redis_url, prefix=redis_prefix) if settings.redis_url else MemoryStore()
+    )
+    tokens = TokenService(
+        secret_key=config.secret_key,
+        issuer=config.issuer,
+        access_seconds=config.access_token_seconds,
+        visitor_seconds=config.visitor_token_seconds,
+    )
+    metrics = Metrics()
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp",
+        client_manager=(
+            socketio.AsyncRedisManager(settings.redis_url, channel=f"{redis_prefix}socketio")
+            if settings.redis_url
+            else None
+        ),
+        # Auth is a bearer token in the connect payload, never a cookie, so the page's
+        # origin grants nothing; the widget-session endpoint is where origins are checked.
+        cors_allowed_origins="*",
+        max_http_buffer_size=TRANSPORT_MAX_BYTES,
+        logger=False,
+        engineio_logger=False,
+    )
+
+    async def emit(event: str, data: dict[str, Any], room: str, namespace: str) -> None:
+        await sio.emit(event, data, room=room, namespace=namespace)
+
+    outbox = Outbox(store, emit, log_seconds=config.resume_window_seconds)
+    switchboard = Switchboard(store=store, outbox=outbox, sessions=sessions, config=config)
+    namespace_args: dict[str, Any] = {
+        "switchboard": switchboard,
+        "outbox": outbox,
+        "tokens": tokens,
+        "metrics": metrics,
+        "max_payload_bytes": config.max_payload_bytes,
+    }
+    sio.register_namespace(VisitorNamespace(**namespace_args))
+    sio.register_namespace(AdviserNamespace(**namespace_args))
+    sio.attach(app)
+
+    app[SETTINGS] = settings
+    app[CONFIG] = config
+    app[SESSIONS] = sessions
+    app[STORE] = store
+    app[TOKENS] = tokens
+    app[AUTH] = StaffAuth(sessions=sessions, store=store, tokens=tokens, config=config)
+    app[SWITCHBOARD] = switchboard
+    app[METRICS] = metrics
+    app[SIO] = sio
+    app[TRUSTED_PROXIES] = parse_networks(config.trusted_proxies)
+
+    api = Api()
+    for module_routes in (auth_routes.routes, widget_routes.routes):
+        api.endpoints.extend(module_routes.endpoints)
+    api.install(app)
+    app[API] = api
+    app.router.add_route("OPTIONS", "/api/v1" + widget_routes.PATH, widget_routes.preflight)
+    app.router.add_get("/api/v1/openapi.json", openapi)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", prometheus)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        if make_url(settings.database_url).get_backend_name() == "sqlite":
+            # The embedded database upgrades itself; PostgreSQL is upgraded by the operator
+            # (`loket db upgrade`) so several nodes never race on a migration.
+            _ensure_sqlite_dir(settings.database_url)
+            await migrate.upgrade(settings.database_url)
+        await store.start()
+        await switchboard.start()
+        worker = Worker(sessions=sessions, access_log_days=settings.access_log_days) if run_worker else None
+        if worker is not None:
+            await worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                await worker.stop()
+            await sio.shutdown()
+            await _stop_pubsub(sio)
+            await switchboard.stop()
+            await store.stop()
+            await engine.dispose()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.middlewares.append(_count_requests(metrics))
+    return app
+
+
+def _ensure_sqlite_dir(database_url: str) -> None:
+    database = make_url(database_url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+async def _stop_pubsub(sio: socketio.AsyncServer) -> None:
+    # python-socketio starts the Redis listener task but its shutdown() leaves it running.
+    task = getattr(sio.manager, "thread", None)
+    if isinstance(task, asyncio.Task):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        redis = getattr(sio.manager, "redis", None)
+        if redis is not None:
+            await redis.aclose()
+
+
+def _count_requests(metrics: Metrics) -> Any:
+    @web.middleware
+    async def count(request: web.Request, handler: Any) -> web.StreamResponse:
+        response: web.StreamResponse = await handler(request)
+        metrics.http_requests.labels(request.method, str(response.status)).inc()
+        return response
+
+    return count
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(request.app[API].openapi(title="Loket API", version=loket.__version__))
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    checks: dict[str, str] = {}
+    try:
+        async with request.app[SESSIONS]() as db:
+            await db.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # any failure means not ready; say which
+        logger.warning("readiness: database unreachable: %s", exc.__class__.__name__)
+        checks["database"] = "unreachable"
+    checks["realtime"] = "ok" if await request.app[STORE].ping() else "unreachable"
+    if all(value == "ok" for value in checks.values()):
+        return web.json_response({"status": "ready", "checks": checks})
+    return web.json_response(
+        {"error": {"code": "not_ready", "message": "a dependency is unreachable"}, "checks": checks},
+        status=503,
+    )
+
+
+async def prometheus(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[METRICS].render(), content_type="text/plain", charset="utf-8")

@@ -1,0 +1,281 @@
+"""The ``loket`` command. Creating commands print the new id or key on stdout's last line
+and exit non-zero with a one-line message on stderr when something is wrong."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from pydantic import ValidationError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db import LoketError, audit, create_engine, create_session_factory, migrate
+from loket.settings import Settings
+from signaling import directory
+from signaling.models import RecordingPolicy, Role
+
+T = TypeVar("T")
+CLI_ACTOR = "cli"
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except (ValidationError, LoketError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+async def _with_db(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    if _is_sqlite(settings.database_url):
+        database = make_url(settings.database_url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        await migrate.upgrade(settings.database_url)
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_session_factory(engine)() as db:
+            result = await work(db)
+            await db.commit()
+            return result
+    finally:
+        await engine.dispose()
+
+
+def _run(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    settings = _settings()
+    try:
+        return asyncio.run(_with_db(settings, work))
+    except LoketError as exc:
+        raise click.ClickException(exc.message) from exc
+    except (OperationalError, ProgrammingError) as exc:
+        raise click.ClickException(
+            f"database error ({exc.orig.__class__.__name__}); is it reachable and upgraded "
+            "(`loket db upgrade`)?"
+        ) from exc
+    except DBAPIError as exc:
+        raise click.ClickException(f"database error: {exc.orig.__class__.__name__}") from exc
+    except OSError as exc:
+        raise click.ClickException(f"cannot reach the database: {exc}") from exc
+
+
+def _uuid(_ctx: Any, _param: Any, value: str | None) -> uuid.UUID | None:
+    if value is None:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not an id") from exc
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+def main(verbose: bool) -> None:
+    """Loket: self-hosted video assistance."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+# -- serve / worker / db ---------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--demo", is_flag=True, help="Create (once) a demo organisation, staff and widget key.")
+@click.option("--no-worker", is_flag=True, help="Do not run the worker in this process.")
+def serve(host: str, port: int, demo: bool, no_worker: bool) -> None:
+    """Run the server (REST API, socket.io, and the worker unless --no-worker)."""
+    from aiohttp import web
+
+    from loket.app import create_app
+    from loket.demo import ensure_demo
+
+    settings = _settings()
+    if demo:
+        public = settings.public_url or f"http://{host}:{port}"
+        try:
+            summary = asyncio.run(_with_db(settings, lambda db: ensure_demo(db, public, Path("data"))))
+        except LoketError as exc:
+            raise click.ClickException(exc.message) from exc
+        click.echo(summary)
+    web.run_app(create_app(settings, run_worker=not no_worker), host=host, port=port, print=click.echo)
+
+
+@main.command()
+def worker() -> None:
+    """Run the background worker alone (production: one or more beside the signalling nodes)."""
+    from loket.worker import run_worker
+
+    asyncio.run(run_worker(_settings()))
+
+
+@main.group()
+def db() -> None:
+    """Database administration."""
+
+
+@db.command()
+def upgrade() -> None:
+    """Upgrade the database schema to the newest version."""
+    settings = _settings()
+    try:
+        migrate.upgrade_sync(settings.database_url)
+    except (OperationalError, OSError) as exc:
+        raise click.ClickException(f"cannot upgrade the database: {exc}") from exc
+    click.echo("database is up to date")
+
+
+# -- organisations, users, queues, widget keys -----------------------------------------------
+
+
+@main.group()
+def org() -> None:
+    """Organisations."""
+
+
+@org.command("create")
+@click.argument("name")
+def org_create(name: str) -> None:
+    """Create an organisation; prints its id."""
+    created = _run(lambda db: directory.create_org(db, name=name, actor=CLI_ACTOR))
+    click.echo(created.id)
+
+
+@main.group()
+def user() -> None:
+    """Staff accounts."""
+
+
+@user.command("create")
+@click.option("--org", "org_id", required=True, callback=_uuid, help="Organisation id.")
+@click.option("--email", required=True)
+@click.option("--role", required=True, type=click.Choice([role.value for role in Role]))
+@click.option("--password-stdin", is_flag=True, required=True, help="Read the password from stdin.")
+@click.option("--name", "display_name", default=None, help="Name shown to visitors.")
+@click.option("--language", "languages", multiple=True, help="Language the adviser speaks (repeat).")
+@click.option(
+    "--queue",
+    "queue_ids",
+    multiple=True,
+    callback=lambda c, p, v: [_uuid(c, p, q) for q in v],
+    help="Queue the adviser serves (repeat; none = every queue).",
+)
+def user_create(
+    org_id: uuid.UUID,
+    email: str,
+    role: str,
+    password_stdin: bool,
+    display_name: str | None,
+    languages: tuple[str, ...],
+    queue_ids: list[uuid.UUID],
+) -> None:
+    """Create a staff account; prints its id."""
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise click.ClickException("no password on stdin")
+    created = _run(
+        lambda db: directory.create_user(
+            db,
+            org_id=org_id,
+            email=email,
+            role=role,
+            password=password,
+            actor=CLI_ACTOR,
+            display_name=display_name,
+            languages=list(languages),
+            queue_ids=queue_ids,
+        )
+    )
+    click.echo(created.id)
+
+
+@main.group()
+def queue() -> None:
+    """Queues visitors wait in."""
+
+
+@queue.command("create")
+@click.option("--org", "org_id", required=True, callback=_uuid, help="Organisation id.")
+@click.option("--name", required=True)
+@click.option("--language", "languages", multiple=True, help="Language served (repeat).")
+@click.option(
+    "--recording",
+    type=click.Choice([p.value for p in RecordingPolicy]),
+    default="off",
+    show_default=True,
+    help="off: never record; ask: record with the visitor's consent.",
+)
+@click.option("--timezone", default="Europe/Amsterdam", show_default=True)
+def queue_create(
+    org_id: uuid.UUID, name: str, languages: tuple[str, ...], recording: str, timezone: str
+) -> None:
+    """Create a queue; prints its id."""
+    created = _run(
+        lambda db: directory.create_queue(
+            db,
+            org_id=org_id,
+            actor=CLI_ACTOR,
+            name=name,
+            languages=list(languages),
+            recording_policy=recording,
+            timezone=timezone,
+        )
+    )
+    click.echo(created.id)
+
+
+@main.group("widget-key")
+def widget_key() -> None:
+    """Public keys for the embed snippet."""
+
+
+@widget_key.command("create")
+@click.option("--org", "org_id", required=True, callback=_uuid, help="Organisation id.")
+@click.option(
+    "--origin",
+    "origins",
+    multiple=True,
+    required=True,
+    help="Website origin allowed to use the widget, e.g. https://shop.example (repeat).",
+)
+def widget_key_create(org_id: uuid.UUID, origins: tuple[str, ...]) -> None:
+    """Create a widget key; prints the key."""
+    created = _run(
+        lambda db: directory.create_widget_key(db, org_id=org_id, origins=list(origins), actor=CLI_ACTOR)
+    )
+    click.echo(created.key)
+
+
+# -- audit -----------------------------------------------------------------------------------
+
+
+@main.group("audit")
+def audit_group() -> None:
+    """The audit trail."""
+
+
+@audit_group.command("verify")
+def audit_verify() -> None:
+    """Check the audit chain; exits 1 and names the first broken event if it was tampered with."""
+    report = _run(audit.verify)
+    if not report.ok:
+        raise click.ClickException(
+            f"audit chain broken at event {report.broken_at}: {report.reason} "
+            f"({report.checked} events good before it)"
+        )
+    click.echo(f"audit chain intact: {report.checked} events")

@@ -1,0 +1,300 @@
+"""Every use of aiortc private API in Loket, in one module.
+
+aiortc decodes what an ``RTCRtpReceiver`` receives and encodes what an ``RTCRtpSender``
+sends. A forwarding server needs neither, and aiortc has no public API for three things:
+
+(a) taking the encoded frames a receiver reassembles (its jitter buffer output) instead of
+    decoded ones: :func:`tap_encoded_frames`;
+(b) knowing which codec a sender was negotiated to send, so the forwarder only gives it
+    frames of that codec: :func:`negotiated_codec`. (Sending itself needs no hook: a track
+    whose ``recv()`` returns an ``av.Packet`` is packetized by ``encoder.pack()`` without
+    encoding; :func:`check_aiortc_internals` verifies aiortc still does that.)
+(c) keyframe requests both ways: :func:`on_keyframe_request` (a remote peer sent PLI/FIR for
+    one of our senders) and :func:`send_picture_loss_indication` (ask a remote sender for a
+    keyframe).
+
+Each hook says which aiortc internal it relies on and why. aiortc is pinned to
+:data:`VERIFIED_AIORTC_VERSION`; :func:`check_aiortc_internals` fails loudly, naming what
+changed, when an upgrade moves any of these internals.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import queue
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+import aiortc
+from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc import rtcrtpreceiver as aiortc_rtcrtpreceiver
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import RtpPacket
+
+from media.errors import AiortcInternalsError
+
+logger = logging.getLogger(__name__)
+
+#: The aiortc release these hooks were written against and verified with.
+VERIFIED_AIORTC_VERSION = "1.16.0"
+
+# Name-mangled attributes of RTCRtpReceiver that the hooks read or replace.
+_DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
+_JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
+_STARTED = "_RTCRtpReceiver__started"
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedFrame:
+    """An encoded frame as an aiortc receiver reassembled it.
+
+    ``timestamp`` is the RTP timestamp after aiortc's ``TimestampMapper`` (counted from the
+    stream's first frame, wrap-around unwrapped). ``first_sequence``/``last_sequence`` are the
+    RTP sequence numbers of the frame's first and last packet: a gap to the previous frame
+    means packets were lost.
+    """
+
+    codec: RTCRtpCodecParameters
+    data: bytes
+    timestamp: int
+    first_sequence: int
+    last_sequence: int
+    ssrc: int
+
+
+class _SequencedJitterFrame(JitterFrame):
+    """aiortc's ``JitterFrame`` plus the RTP sequence numbers and SSRC it came from."""
+
+    def __init__(self, data: bytes, timestamp: int, first: int, last: int, ssrc: int) -> None:
+        super().__init__(data=data, timestamp=timestamp)
+        self.first_sequence = first
+        self.last_sequence = last
+        self.ssrc = ssrc
+
+
+class _SequencedJitterBuffer(JitterBuffer):
+    """aiortc's jitter buffer, also telling which sequence numbers each frame spans.
+
+    Relies on ``JitterBuffer._remove_frame()`` building a frame from the packets that start
+    at ``self._origin`` and, when it returns one, advancing ``_origin`` just past that
+    frame's packets (``JitterBuffer.remove``). aiortc hands out no sequence numbers, and
+    without them a lost frame is invisible once the frames are reassembled.
+
+    ``prefetch`` is 0: aiortc holds 4 audio frames back for its own decoder; a forwarder
+    would only add 80 ms of delay, the receiving browser has its own jitter buffer.
+    """
+
+    def __init__(self, capacity: int, is_video: bool) -> None:
+        super().__init__(capacity=capacity, prefetch=0, is_video=is_video)
+        self._ssrc = 0
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        self._ssrc = packet.ssrc
+        return super().add(packet)
+
+    def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
+        first = self._origin
+        frame = super()._remove_frame(sequence_number)
+        if frame is None or first is None or self._origin is None:
+            return frame
+        last = (self._origin - 1) & 0xFFFF
+        return _SequencedJitterFrame(frame.data, frame.timestamp, first, last, self._ssrc)
+
+
+class _EncodedFrameTap:
+    """Stands in for ``RTCRtpReceiver.__decoder_queue`` (a ``queue.Queue``).
+
+    aiortc's ``RTCRtpReceiver._handle_rtp_packet`` runs on the event loop and puts
+    ``(codec, JitterFrame)`` into that queue for its decoder thread (``decoder_worker``),
+    and ``__stop_decoder`` puts ``None`` to end the thread. We hand each frame to the
+    callback instead, so nothing is ever decoded. The decoder thread, still started by
+    ``receive()``, blocks idle in :meth:`get` until the stop marker, then ends the remote
+    track exactly as aiortc does.
+    """
+
+    def __init__(self, callback: Callable[[ReceivedFrame], None]) -> None:
+        self._callback = callback
+        self._stopped: queue.SimpleQueue[None] = queue.SimpleQueue()
+
+    def put(self, item: tuple[RTCRtpCodecParameters, JitterFrame] | None) -> None:
+        if item is None:
+            self._stopped.put(None)
+            return
+        codec, frame = item
+        if not isinstance(frame, _SequencedJitterFrame):
+            # Not from our jitter buffer: the receiver's internals changed under us.
+            raise AiortcInternalsError("RTCRtpReceiver reassembled a frame outside the tapped jitter buffer")
+        received = ReceivedFrame(
+            codec=codec,
+            data=frame.data,
+            timestamp=frame.timestamp,
+            first_sequence=frame.first_sequence,
+            last_sequence=frame.last_sequence,
+            ssrc=frame.ssrc,
+        )
+        try:
+            self._callback(received)
+        except Exception:
+            # Never let a consumer's bug break aiortc's RTP handling for this connection.
+            logger.exception("encoded frame consumer failed")
+
+    def get(self) -> None:
+        # Called by aiortc's decoder thread: park it until the receiver stops.
+        return self._stopped.get()
+
+
+def tap_encoded_frames(receiver: RTCRtpReceiver, kind: str, callback: Callable[[ReceivedFrame], None]) -> None:
+    """Deliver the receiver's encoded frames to ``callback`` (on the event loop); never decode.
+
+    Must be called before the receiver starts, i.e. after ``setRemoteDescription`` created
+    it and before the connection is established (``RTCRtpReceiver.receive`` starts the
+    decoder thread with whatever queue is in place then).
+    """
+    if getattr(receiver, _STARTED):
+        raise RuntimeError("tap_encoded_frames() must be called before the receiver starts")
+    if is_tapped(receiver):
+        raise RuntimeError("this receiver is already tapped")
+    old_buffer = cast(JitterBuffer, getattr(receiver, _JITTER_BUFFER))
+    setattr(receiver, _JITTER_BUFFER, _SequencedJitterBuffer(old_buffer.capacity, is_video=kind == "video"))
+    setattr(receiver, _DECODER_QUEUE, _EncodedFrameTap(callback))
+
+
+def is_tapped(receiver: RTCRtpReceiver) -> bool:
+    """Whether :func:`tap_encoded_frames` replaced this receiver's decoder path."""
+    return isinstance(getattr(receiver, _DECODER_QUEUE, None), _EncodedFrameTap)
+
+
+async def send_picture_loss_indication(receiver: RTCRtpReceiver, media_ssrc: int) -> None:
+    """Ask the remote sender of ``media_ssrc`` for a keyframe (RFC 4585 section 6.3.1).
+
+    Relies on ``RTCRtpReceiver._send_rtcp_pli``, which aiortc itself calls when its jitter
+    buffer drops packets or its decoder fails; aiortc has no public keyframe request.
+    """
+    await receiver._send_rtcp_pli(media_ssrc)
+
+
+def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> None:
+    """Call ``callback`` whenever the remote peer asks this sender for a keyframe.
+
+    Relies on ``RTCRtpSender._handle_rtcp_packet`` calling ``self._send_keyframe()`` for
+    both PLI and FIR (RFC 4585 section 6.3.1, RFC 5104 section 4.3.1). aiortc's own
+    ``_send_keyframe`` only flags its encoder, which a forwarding sender never uses, so
+    the request would be lost; we wrap it on this one instance to pass it on.
+    """
+    original = sender._send_keyframe
+
+    def _send_keyframe() -> None:
+        original()
+        callback()
+
+    sender._send_keyframe = _send_keyframe  # type: ignore[method-assign]
+
+
+def negotiated_codec(transceiver: RTCRtpTransceiver) -> RTCRtpCodecParameters | None:
+    """The codec this transceiver's sender sends, once negotiated.
+
+    Relies on ``RTCRtpTransceiver._codecs``: set by ``setRemoteDescription`` in preference
+    order, passed by ``RTCPeerConnection`` to ``sender.send()``, whose RTP loop sends
+    ``codecs[0]``. aiortc has no ``RTCRtpSender.getParameters()``.
+    """
+    codecs = transceiver._codecs
+    return codecs[0] if codecs else None
+
+
+class _StubTransport:
+    """Just enough of an ``RTCDtlsTransport`` for ``RTCRtpReceiver.__init__``."""
+
+    state = "new"
+
+
+def _source(obj: Any) -> str:
+    try:
+        return inspect.getsource(obj)
+    except (OSError, TypeError):
+        return ""
+
+
+@functools.cache
+def _verify() -> None:
+    problems: list[str] = []
+
+    def expect(condition: bool, what: str) -> None:
+        if not condition:
+            problems.append(what)
+
+    # (a) receiver: decoder queue, jitter buffer, start flag.
+    receiver = RTCRtpReceiver("video", cast(RTCDtlsTransport, _StubTransport()))
+    decoder_queue = getattr(receiver, _DECODER_QUEUE, None)
+    expect(
+        hasattr(decoder_queue, "put") and hasattr(decoder_queue, "get"),
+        "RTCRtpReceiver.__decoder_queue (a queue with put/get)",
+    )
+    expect(
+        isinstance(getattr(receiver, _JITTER_BUFFER, None), JitterBuffer),
+        "RTCRtpReceiver.__jitter_buffer (a JitterBuffer)",
+    )
+    expect(getattr(receiver, _STARTED, None) is False, "RTCRtpReceiver.__started (False before receive())")
+    handle_rtp = _source(RTCRtpReceiver._handle_rtp_packet)
+    expect(
+        "self.__jitter_buffer.add(packet)" in handle_rtp,
+        "RTCRtpReceiver._handle_rtp_packet feeding self.__jitter_buffer.add(packet)",
+    )
+    expect(
+        "self.__decoder_queue.put((codec, encoded_frame))" in handle_rtp,
+        "RTCRtpReceiver._handle_rtp_packet putting (codec, encoded_frame) in self.__decoder_queue",
+    )
+    expect(
+        "self.__decoder_queue" in _source(RTCRtpReceiver.receive),
+        "RTCRtpReceiver.receive starting the decoder thread on self.__decoder_queue",
+    )
+    worker = getattr(aiortc_rtcrtpreceiver, "decoder_worker", None)
+    expect(
+        worker is not None and "input_q.get()" in _source(worker),
+        "rtcrtpreceiver.decoder_worker reading input_q.get() and stopping on None",
+    )
+    buffer = JitterBuffer(capacity=16)
+    expect(hasattr(buffer, "_origin"), "JitterBuffer._origin")
+    expect(
+        "self._remove_frame(" in _source(JitterBuffer.add)
+        and "self.remove(remove)" in _source(getattr(JitterBuffer, "_remove_frame", None)),
+        "JitterBuffer.add returning _remove_frame(), which removes the frame's packets",
+    )
+    expect(
+        list(inspect.signature(JitterFrame).parameters) == ["data", "timestamp"],
+        "JitterFrame(data, timestamp)",
+    )
+    expect(
+        inspect.iscoroutinefunction(getattr(RTCRtpReceiver, "_send_rtcp_pli", None)),
+        "RTCRtpReceiver._send_rtcp_pli (async)",
+    )
+    # (b) sender: packetize av.Packet without encoding; negotiated codecs.
+    expect(
+        ".pack(data)" in _source(getattr(RTCRtpSender, "_next_encoded_frame", None)),
+        "RTCRtpSender._next_encoded_frame packing an av.Packet with encoder.pack()",
+    )
+    expect("self._codecs" in _source(RTCRtpTransceiver.__init__), "RTCRtpTransceiver._codecs")
+    # (c) sender: keyframe requests from the remote peer.
+    expect(callable(getattr(RTCRtpSender, "_send_keyframe", None)), "RTCRtpSender._send_keyframe")
+    expect(
+        "self._send_keyframe()" in _source(getattr(RTCRtpSender, "_handle_rtcp_packet", None)),
+        "RTCRtpSender._handle_rtcp_packet calling self._send_keyframe() on PLI/FIR",
+    )
+
+    if problems:
+        raise AiortcInternalsError(
+            f"aiortc {aiortc.__version__} lacks internals that media/_aiortc_hooks.py relies on "
+            f"(verified with {VERIFIED_AIORTC_VERSION}): " + "; ".join(problems)
+        )
+
+
+def check_aiortc_internals() -> None:
+    """Raise :class:`~media.errors.AiortcInternalsError` naming every aiortc internal that changed.
+
+    Cheap after the first call (the result is cached); legs call it before using any hook.
+    """
+    _verify()

@@ -1,0 +1,64 @@
+"""Settings of the media package, built once by the shell and passed in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+_ICE_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
+# The codecs the forwarder can pass through (it needs to find keyframes in them).
+FORWARDABLE_CODECS = ("video/VP8", "video/H264", "audio/opus")
+
+
+@dataclass(frozen=True, slots=True)
+class IceServer:
+    """One STUN or TURN server, as in W3C ``RTCIceServer``."""
+
+    urls: tuple[str, ...]
+    username: str | None = None
+    credential: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.urls:
+            raise ValueError("an ICE server needs at least one URL")
+        for url in self.urls:
+            if not url.startswith(_ICE_SCHEMES):
+                raise ValueError(f"ICE server URL must start with one of {_ICE_SCHEMES}: {url!r}")
+        is_turn = any(url.startswith(("turn:", "turns:")) for url in self.urls)
+        if is_turn and (self.username is None or self.credential is None):
+            raise ValueError("a TURN server needs a username and a credential")
+
+
+@dataclass(frozen=True, slots=True)
+class MediaConfig:
+    """How the media package runs.
+
+    ``allow_private_candidates`` lets remote ICE candidates point at private, loopback and
+    link-local addresses (and mDNS ``.local`` names). It is off in production: a visitor must
+    not make the media server probe the server's own network. Tests on loopback turn it on.
+    """
+
+    ice_servers: tuple[IceServer, ...] = ()
+    allow_private_candidates: bool = False
+    # Encoded video frames a leg's sender may have queued before the forwarder starts over
+    # from the next keyframe (the sender normally drains the queue at once).
+    max_queued_video_frames: int = 30
+    # Opus frames (20 ms each) queued before the oldest are dropped.
+    max_queued_audio_frames: int = 25
+    # Shortest time between two picture loss indications sent to one party (RFC 4585
+    # section 3.5.4 asks feedback to be rate-limited); requests in between are coalesced.
+    pli_min_interval_s: float = 0.2
+    # While a forwarder waits for a keyframe, how often it repeats its request.
+    keyframe_retry_s: float = 0.5
+    codec_preferences: tuple[str, ...] = FORWARDABLE_CODECS
+
+    def __post_init__(self) -> None:
+        if self.max_queued_video_frames < 1 or self.max_queued_audio_frames < 1:
+            raise ValueError("queue sizes must be at least 1")
+        if self.pli_min_interval_s < 0 or self.keyframe_retry_s <= 0:
+            raise ValueError("keyframe timings must be positive")
+        unknown = set(self.codec_preferences) - set(FORWARDABLE_CODECS)
+        if unknown:
+            raise ValueError(f"cannot forward {sorted(unknown)}; choose from {FORWARDABLE_CODECS}")
+        kinds = {mime.split("/", 1)[0] for mime in self.codec_preferences}
+        if kinds != {"audio", "video"}:
+            raise ValueError("codec_preferences must name at least one audio and one video codec")

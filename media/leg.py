@@ -1,0 +1,230 @@
+"""``Leg``: one party's peer connection with the server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable
+
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateError, OperationError
+from aiortc.rtcrtpparameters import RTCRtpCodecCapability
+
+from media import _aiortc_hooks as hooks
+from media.candidates import address_allowed, filter_sdp_candidates, parse_candidate
+from media.config import MediaConfig
+from media.errors import LegClosedError, NegotiationError
+from media.inbound import InboundStream
+from media.outbound import OutboundTrack
+
+logger = logging.getLogger(__name__)
+
+_KINDS = ("audio", "video")
+_MEDIA_LINE = re.compile(r"^m=(\w+) ", re.MULTILINE)
+
+
+class Leg:
+    """One party's ``RTCPeerConnection`` with the server; the party always offers.
+
+    The leg's outgoing audio and video (:attr:`outbound`) are added when it answers, so the
+    other party's media flows as soon as it is there, without renegotiation; what the party
+    sends arrives encoded in :attr:`inbound`. Codecs are forced to the configured preference
+    (VP8, then H.264, and Opus) so that both legs of a call negotiate the same ones. A new
+    offer on the same leg (renegotiation) keeps the media going. :meth:`close` is
+    idempotent; ``on_closed`` is called once when the leg closes for any reason (closed
+    here, closed by the party, or the connection failed).
+    """
+
+    def __init__(
+        self,
+        *,
+        config: MediaConfig,
+        label: str = "leg",
+        on_closed: Callable[[Leg], None] | None = None,
+    ) -> None:
+        hooks.check_aiortc_internals()
+        self.label = label
+        self._config = config
+        self._on_closed = on_closed
+        self._pc = RTCPeerConnection(
+            RTCConfiguration(
+                iceServers=[
+                    RTCIceServer(urls=list(s.urls), username=s.username, credential=s.credential)
+                    for s in config.ice_servers
+                ]
+            )
+        )
+        self.outbound: dict[str, OutboundTrack] = {
+            "audio": OutboundTrack("audio", max_queued=config.max_queued_audio_frames),
+            "video": OutboundTrack("video", max_queued=config.max_queued_video_frames),
+        }
+        self.inbound: dict[str, InboundStream] = {
+            kind: InboundStream(kind, pli_min_interval_s=config.pli_min_interval_s) for kind in _KINDS
+        }
+        self._hooked_senders: set[int] = set()
+        self._lock = asyncio.Lock()
+        self._close_task: asyncio.Task[None] | None = None
+        self._closed_notified = False
+        self._pc.on("connectionstatechange", self._on_connection_state_change)
+
+    @property
+    def connection_state(self) -> str:
+        """The peer connection's state: new, connecting, connected, failed or closed."""
+        return self._pc.connectionState
+
+    @property
+    def closed(self) -> bool:
+        return self._close_task is not None
+
+    async def answer(self, offer_sdp: str, offer_type: str = "offer") -> tuple[str, str]:
+        """Apply the party's offer and return the answer as ``(sdp, type)``."""
+        if offer_type != "offer":
+            raise NegotiationError(f"the party must send an offer, not {offer_type!r}")
+        async with self._lock:
+            if self.closed:
+                raise LegClosedError("this leg is closed")
+            offer = filter_sdp_candidates(offer_sdp, allow_private=self._config.allow_private_candidates)
+            self._add_outbound_transceivers(offer)
+            try:
+                await self._pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+                self._tap_receivers()
+                await self._pc.setLocalDescription(await self._pc.createAnswer())
+            except (
+                ValueError,
+                AssertionError,
+                InternalError,
+                InvalidAccessError,
+                InvalidStateError,
+                OperationError,
+            ) as exc:
+                # aiortc reports unusable SDP (bad syntax, no common codec) this way.
+                raise NegotiationError(f"cannot apply the offer: {exc}") from exc
+            self._configure_senders()
+            local = self._pc.localDescription
+            return local.sdp, local.type
+
+    async def add_ice_candidate(
+        self, candidate: str | None, sdp_mid: str | None = None, sdp_mline_index: int | None = None
+    ) -> bool:
+        """Add a trickled remote candidate (``None`` or ``""``: end of candidates).
+
+        Returns ``False`` when the candidate was ignored (its address is not allowed).
+        """
+        if self.closed:
+            raise LegClosedError("this leg is closed")
+        if not candidate:
+            await self._pc.addIceCandidate(None)
+            return True
+        try:
+            parsed = parse_candidate(candidate)
+        except (ValueError, AssertionError) as exc:
+            raise NegotiationError("malformed ICE candidate") from exc
+        if not address_allowed(parsed.ip, allow_private=self._config.allow_private_candidates):
+            return False
+        parsed.sdpMid = sdp_mid
+        parsed.sdpMLineIndex = sdp_mline_index
+        if sdp_mid is None and sdp_mline_index is None:
+            parsed.sdpMLineIndex = 0  # bundled: every m-line shares the first transport
+        try:
+            await self._pc.addIceCandidate(parsed)
+        except ValueError as exc:
+            raise NegotiationError(f"cannot add the ICE candidate: {exc}") from exc
+        return True
+
+    async def close(self) -> None:
+        """Close the peer connection and stop the tracks. Idempotent."""
+        if self._close_task is None:
+            self._close_task = asyncio.get_running_loop().create_task(self._close())
+        await asyncio.shield(self._close_task)
+
+    async def _close(self) -> None:
+        try:
+            for track in self.outbound.values():
+                track.stop()
+            await self._pc.close()
+            for stream in self.inbound.values():
+                await stream.close()
+        finally:
+            self._notify_closed()
+
+    def _notify_closed(self) -> None:
+        if self._closed_notified:
+            return
+        self._closed_notified = True
+        if self._on_closed is not None:
+            try:
+                self._on_closed(self)
+            except Exception:
+                logger.exception("leg %s: on_closed handler failed", self.label)
+
+    def _on_connection_state_change(self) -> None:
+        state = self._pc.connectionState
+        logger.debug("leg %s: connection %s", self.label, state)
+        if state in ("failed", "closed") and self._close_task is None:
+            # The party went away or the connection failed: close (and tell the owner).
+            self._close_task = asyncio.get_running_loop().create_task(self._close())
+
+    def _add_outbound_transceivers(self, offer: str) -> None:
+        # Create our sendrecv transceivers before applying the offer, so that
+        # setRemoteDescription pairs them with the offer's m-lines (JSEP, RFC 8829 section
+        # 5.10) and our codec preferences apply to the negotiation. Only kinds the offer
+        # has: aiortc fails on transceivers left without an m-line.
+        offered = set(_MEDIA_LINE.findall(offer))
+        have = {t.kind for t in self._pc.getTransceivers()}
+        for kind in _KINDS:
+            if kind in offered and kind not in have:
+                transceiver = self._pc.addTransceiver(self.outbound[kind], direction="sendrecv")
+                transceiver.setCodecPreferences(self._codec_preferences(kind))
+
+    def _codec_preferences(self, kind: str) -> list[RTCRtpCodecCapability]:
+        capabilities = RTCRtpSender.getCapabilities(kind).codecs
+        preferred: list[RTCRtpCodecCapability] = []
+        for mime in self._config.codec_preferences:
+            preferred += [c for c in capabilities if c.mimeType.lower() == mime.lower()]
+        if kind == "video":
+            # Keep retransmissions (RFC 4588): forwarded video is as loss-prone as any.
+            preferred += [c for c in capabilities if c.mimeType.lower() == "video/rtx"]
+        return preferred
+
+    def _tap_receivers(self) -> None:
+        for transceiver in self._pc.getTransceivers():
+            stream = self.inbound.get(transceiver.kind)
+            if stream is None:
+                continue
+            if not stream.attached:
+                stream.attach(transceiver.receiver)
+            elif not hooks.is_tapped(transceiver.receiver):
+                # A second m-line of the same kind: never decode it, just ignore it.
+                hooks.tap_encoded_frames(transceiver.receiver, transceiver.kind, lambda frame: None)
+
+    def _configure_senders(self) -> None:
+        for transceiver in self._pc.getTransceivers():
+            track = self.outbound.get(transceiver.kind)
+            if track is None or transceiver.sender.track is not track:
+                continue
+            self._set_codec(transceiver, track)
+            if id(transceiver.sender) not in self._hooked_senders:
+                self._hooked_senders.add(id(transceiver.sender))
+                hooks.on_keyframe_request(transceiver.sender, track.request_keyframe)
+
+    def _set_codec(self, transceiver: RTCRtpTransceiver, track: OutboundTrack) -> None:
+        codec = hooks.negotiated_codec(transceiver)
+        if track.codec is None:
+            track.codec = codec
+        elif codec is not None and codec.mimeType.lower() != track.codec.mimeType.lower():
+            # aiortc's sender keeps the codec it started with; so do we.
+            logger.warning(
+                "leg %s: renegotiation changed %s codec to %s; still sending %s",
+                self.label,
+                transceiver.kind,
+                codec.mimeType,
+                track.codec.mimeType,
+            )

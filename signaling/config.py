@@ -1,0 +1,46 @@
+"""Settings the signaling package needs, handed in by the shell."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most ``limit`` hits per ``window_seconds``."""
+
+    limit: int
+    window_seconds: int
+
+    def __post_init__(self) -> None:
+        if self.limit < 1 or self.window_seconds < 1:
+            raise ValueError("rate limit and window must be positive")
+
+
+@dataclass(frozen=True, slots=True)
+class SignalingConfig:
+    secret_key: str
+    issuer: str = "loket"
+    access_token_seconds: int = 15 * 60
+    refresh_token_seconds: int = 14 * 86400
+    visitor_token_seconds: int = 2 * 3600
+    ring_timeout_seconds: float = 20.0
+    resume_window_seconds: float = 60.0
+    # How often each node looks for due rings and expired disconnections.
+    tick_seconds: float = 0.5
+    trusted_proxies: tuple[str, ...] = ()
+    ice_servers: tuple[dict[str, Any], ...] = ()
+    login_per_ip: RateLimit = field(default_factory=lambda: RateLimit(20, 60))
+    login_failures_per_account: RateLimit = field(default_factory=lambda: RateLimit(5, 900))
+    widget_sessions_per_ip: RateLimit = field(default_factory=lambda: RateLimit(30, 60))
+    # Mean handle time assumed for the ETA until a queue has finished calls of its own.
+    default_handle_seconds: float = 180.0
+    max_payload_bytes: int = 64 * 1024
+
+    def __post_init__(self) -> None:
+        if len(self.secret_key) < 16:
+            raise ValueError("secret_key is too short")
+        for cidr in self.trusted_proxies:
+            ipaddress.ip_network(cidr, strict=False)

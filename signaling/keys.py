@@ -1,0 +1,24 @@
+"""Typed keys under which the shell puts long-lived objects on the aiohttp application."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from aiohttp import web
+
+from db import SessionFactory
+from signaling.auth import StaffAuth
+from signaling.config import SignalingConfig
+from signaling.store import RealtimeStore
+from signaling.switchboard import Switchboard
+from signaling.tokens import TokenService
+
+SESSIONS: web.AppKey[SessionFactory] = web.AppKey("sessions")
+STORE: web.AppKey[RealtimeStore] = web.AppKey("store")
+TOKENS: web.AppKey[TokenService] = web.AppKey("tokens", TokenService)
+AUTH: web.AppKey[StaffAuth] = web.AppKey("auth", StaffAuth)
+SWITCHBOARD: web.AppKey[Switchboard] = web.AppKey("switchboard", Switchboard)
+CONFIG: web.AppKey[SignalingConfig] = web.AppKey("config", SignalingConfig)
+TRUSTED_PROXIES: web.AppKey[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]] = web.AppKey(
+    "trusted_proxies"
+)

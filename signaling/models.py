@@ -1,0 +1,180 @@
+"""Tables owned by signaling: organisations, staff, queues, widget keys, calls, consents."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Column, ForeignKey, Index, String, Table, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from db.base import Base, UTCDateTime, new_id, utcnow
+
+
+class Role(enum.StrEnum):
+    ADVISER = "adviser"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+    DPO = "dpo"
+
+
+class CallStatus(enum.StrEnum):
+    WAITING = "waiting"
+    RINGING = "ringing"
+    ACTIVE = "active"
+    ENDED = "ended"
+    ABANDONED = "abandoned"
+
+
+class RecordingPolicy(enum.StrEnum):
+    OFF = "off"
+    ASK = "ask"
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class Location(Base):
+    """A site of an organisation; staff assigned to it may only log in from its IP ranges."""
+
+    __tablename__ = "locations"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    org_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    # CIDR strings; an empty list allows every address.
+    ip_allowlist: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+
+
+class User(Base):
+    """A staff member. Visitors are never users: they have no row at all."""
+
+    __tablename__ = "users"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    org_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    location_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("locations.id", ondelete="SET NULL"))
+    email: Mapped[str] = mapped_column(String(320), nullable=False, unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), nullable=False)
+    role: Mapped[str] = mapped_column(String(20), nullable=False)
+    password_hash: Mapped[str] = mapped_column(String(200), nullable=False)
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    # Languages the adviser speaks (ISO 639-1); empty means any.
+    languages: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+# Which advisers serve which queue. An adviser with no rows here serves every queue of
+# their organisation, so a small shop needs no configuration.
+queue_advisers = Table(
+    "queue_advisers",
+    Base.metadata,
+    Column("queue_id", ForeignKey("queues.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Queue(Base):
+    __tablename__ = "queues"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    org_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    languages: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    # {"mon": [["09:00", "17:00"]], ...} in ``timezone``; null means always open.
+    opening_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    timezone: Mapped[str] = mapped_column(String(64), nullable=False, default="Europe/Amsterdam")
+    recording_policy: Mapped[str] = mapped_column(String(10), nullable=False, default=RecordingPolicy.OFF)
+    transcription: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class WidgetKey(Base):
+    """A public key put in the embed snippet; it binds a page's origin to an organisation."""
+
+    __tablename__ = "widget_keys"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    org_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    key: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    origins: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class Call(Base):
+    """One visitor's call from joining the queue to its end. Holds no visitor PII."""
+
+    __tablename__ = "calls"
+    __table_args__ = (Index("ix_calls_org_created", "org_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    org_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), nullable=False
+    )
+    queue_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("queues.id", ondelete="SET NULL"))
+    adviser_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    reference: Mapped[str] = mapped_column(String(16), nullable=False, unique=True)
+    # The random subject of the visitor token: links the call to its access-log rows for erasure.
+    visitor_id: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    language: Mapped[str | None] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default=CallStatus.WAITING)
+    end_reason: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Consent(Base):
+    """A party's answer to a consent text, kept with the exact text's hash as proof."""
+
+    __tablename__ = "consents"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    call_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("calls.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    party: Mapped[str] = mapped_column(String(16), nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False, default="recording")
+    granted: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    text_id: Mapped[str] = mapped_column(String(100), nullable=False)
+    text_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    language: Mapped[str | None] = mapped_column(String(8))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RefreshToken(Base):
+    """A staff refresh token, stored as its SHA-256 only. Tokens rotate within a family:
+    presenting a token that was already rotated revokes the whole family (RFC 6819 §5.2.2.3)."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    family_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False, index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,114 @@
+"""Realtime state in Redis, shared by every signalling node (same behaviour as MemoryStore)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING
+
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+
+class RedisStore:
+    """Realtime state in Redis; every key is prefixed so installations and tests can share a server."""
+
+    def __init__(self, url: str, *, prefix: str = "loket:") -> None:
+        try:
+            from redis.asyncio import Redis
+        except ImportError as exc:  # pragma: no cover - redis is a core dependency
+            raise RuntimeError("the Redis backend needs the 'redis' package: pip install redis") from exc
+        self._redis: Redis = Redis.from_url(url, decode_responses=True)
+        self._prefix = prefix
+
+    def _k(self, key: str) -> str:
+        return self._prefix + key
+
+    async def start(self) -> None:
+        await self._redis.ping()
+
+    async def stop(self) -> None:
+        await self._redis.aclose()
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._redis.ping())
+        except OSError:
+            return False
+        except Exception:  # redis raises its own ConnectionError, not an OSError
+            return False
+
+    async def get(self, key: str) -> str | None:
+        value = await self._redis.get(self._k(key))
+        return None if value is None else str(value)
+
+    async def set(self, key: str, value: str, ttl: float | None = None) -> None:
+        await self._redis.set(self._k(key), value, px=None if ttl is None else int(ttl * 1000))
+
+    async def delete(self, *keys: str) -> None:
+        if keys:
+            await self._redis.delete(*(self._k(key) for key in keys))
+
+    async def expire(self, key: str, ttl: float) -> None:
+        await self._redis.pexpire(self._k(key), int(ttl * 1000))
+
+    async def incr(self, key: str, ttl: float | None = None) -> int:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(self._k(key))
+            if ttl is not None:
+                # NX: only when the key has no lifetime yet, so a fixed window is not extended.
+                pipe.pexpire(self._k(key), int(ttl * 1000), nx=True)
+            result = await pipe.execute()
+        return int(result[0])
+
+    async def decr(self, key: str) -> int:
+        return int(await self._redis.decr(self._k(key)))
+
+    async def hset(self, key: str, mapping: dict[str, str]) -> None:
+        await self._redis.hset(self._k(key), mapping=mapping)  # type: ignore[arg-type]
+
+    async def hget(self, key: str, field: str) -> str | None:
+        value = await self._redis.hget(self._k(key), field)
+        return None if value is None else str(value)
+
+    async def hgetall(self, key: str) -> dict[str, str]:
+        raw = await self._redis.hgetall(self._k(key))
+        return {str(name): str(value) for name, value in raw.items()}
+
+    async def hdel(self, key: str, *fields: str) -> None:
+        if fields:
+            await self._redis.hdel(self._k(key), *fields)
+
+    async def zadd(self, key: str, member: str, score: float) -> None:
+        await self._redis.zadd(self._k(key), {member: score})
+
+    async def zrem(self, key: str, member: str) -> bool:
+        return bool(await self._redis.zrem(self._k(key), member))
+
+    async def zrange(self, key: str) -> list[tuple[str, float]]:
+        rows = await self._redis.zrange(self._k(key), 0, -1, withscores=True)
+        return [(str(member), float(score)) for member, score in rows]  # type: ignore[str-unpack]
+
+    async def zrangebyscore(self, key: str, max_score: float) -> list[str]:
+        return [str(m) for m in await self._redis.zrangebyscore(self._k(key), "-inf", max_score)]
+
+    async def rpush_capped(self, key: str, value: str, maxlen: int, ttl: float) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.rpush(self._k(key), value)
+            pipe.ltrim(self._k(key), -maxlen, -1)
+            pipe.pexpire(self._k(key), int(ttl * 1000))
+            await pipe.execute()
+
+    async def lrange(self, key: str) -> list[str]:
+        return [str(item) for item in await self._redis.lrange(self._k(key), 0, -1)]
+
+    @asynccontextmanager
+    async def _locked(self, name: str, timeout: float) -> AsyncIterator[None]:
+        # redis-py's Lock is a token in a key with a lifetime, released by a Lua script that
+        # checks the token, so a stalled holder cannot release someone else's lock.
+        async with self._redis.lock(self._k("lock:" + name), timeout=timeout, blocking_timeout=timeout):
+            yield
+
+    def lock(self, name: str, timeout: float = 10.0) -> AbstractAsyncContextManager[None]:
+        return self._locked(name, timeout)

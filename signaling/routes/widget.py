@@ -1,0 +1,86 @@
+"""The widget's one REST call: trade a public widget key for a visitor token."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from db import utcnow
+from signaling import hours, queries, ratelimit
+from signaling.api import Api, body
+from signaling.errors import Forbidden
+from signaling.http import VISITOR_ID, client_ip
+from signaling.keys import CONFIG, SESSIONS, STORE, TOKENS
+from signaling.schemas import QueueSummary, WidgetSession, WidgetSessionRequest
+
+routes = Api()
+
+PATH = "/widget/sessions"
+
+
+def _cors(origin: str) -> dict[str, str]:
+    # No Allow-Credentials: the widget sends no cookies, the token travels in the body.
+    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+
+
+@routes.route(
+    "POST",
+    PATH,
+    summary="Start an anonymous visitor session (Origin must match the key)",
+    tag="widget",
+    body=WidgetSessionRequest,
+    response=WidgetSession,
+)
+async def create_widget_session(request: web.Request) -> web.Response:
+    origin = request.headers.get("Origin")
+    await ratelimit.hit(
+        request.app[STORE], f"widget-ip:{client_ip(request)}", request.app[CONFIG].widget_sessions_per_ip
+    )
+    if not origin:
+        raise Forbidden(
+            "this endpoint is for the widget in a browser (no Origin header)", code="origin_required"
+        )
+    data = body(request, WidgetSessionRequest)
+    async with request.app[SESSIONS]() as db:
+        key = await queries.widget_key(db, data.widget_key)
+        if key is None:
+            raise Forbidden("unknown widget key", code="widget_key_invalid")
+        if origin not in key.origins:
+            raise Forbidden("this widget key is not allowed on this website", code="origin_not_allowed")
+        queues = await queries.org_queues(db, key.org_id)
+    token, claims = request.app[TOKENS].issue_visitor(key.org_id)
+    request[VISITOR_ID] = claims.visitor_id
+    now = utcnow()
+    session = WidgetSession(
+        visitor_token=token,
+        expires_in=request.app[TOKENS].visitor_seconds,
+        ice_servers=list(request.app[CONFIG].ice_servers),
+        queues=[
+            QueueSummary(
+                id=queue.id,
+                name=queue.name,
+                languages=list(queue.languages),
+                open=hours.is_open(queue.opening_hours, queue.timezone, now),
+                opens_at=hours.next_opening(queue.opening_hours, queue.timezone, now),
+                recording_policy=queue.recording_policy,
+            )
+            for queue in queues
+        ],
+    )
+    return web.json_response(session.model_dump(mode="json"), headers=_cors(origin))
+
+
+async def preflight(request: web.Request) -> web.Response:
+    """CORS preflight. It carries no widget key, so any active key's origin is enough here;
+    the POST itself checks the origin against its own key."""
+    origin = request.headers.get("Origin", "")
+    async with request.app[SESSIONS]() as db:
+        allowed = bool(origin) and await queries.any_widget_key_allows(db, origin)
+    if not allowed:
+        raise Forbidden("this origin may not use the widget", code="origin_not_allowed")
+    headers = {
+        **_cors(origin),
+        "Access-Control-Allow-Methods": "POST",
+        "Access-Control-Allow-Headers": "Content-Type",
+        "Access-Control-Max-Age": "600",
+    }
+    return web.Response(status=204, headers=headers)

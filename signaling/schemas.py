@@ -1,0 +1,96 @@
+"""Wire payloads (REST bodies and socket.io events), validated at the edge and converted once."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# -- auth ------------------------------------------------------------------------------------
+
+
+class LoginRequest(Payload):
+    email: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=320)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    totp: Annotated[str, StringConstraints(pattern=r"^\d{6}$")] | None = None
+
+
+class RefreshRequest(Payload):
+    refresh_token: Annotated[str, StringConstraints(min_length=10, max_length=200)]
+
+
+class TokenPair(Payload):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - a scheme name, not a secret
+    expires_in: int
+
+
+class Me(Payload):
+    id: uuid.UUID
+    org_id: uuid.UUID
+    email: str
+    display_name: str
+    role: str
+    languages: list[str]
+
+
+# -- widget ----------------------------------------------------------------------------------
+
+
+class WidgetSessionRequest(Payload):
+    widget_key: Annotated[str, StringConstraints(min_length=8, max_length=64)]
+
+
+class QueueSummary(Payload):
+    id: uuid.UUID
+    name: str
+    languages: list[str]
+    open: bool
+    opens_at: datetime | None = None
+    recording_policy: str
+
+
+class WidgetSession(Payload):
+    visitor_token: str
+    expires_in: int
+    ice_servers: list[dict[str, Any]]
+    queues: list[QueueSummary]
+
+
+# -- socket.io events ------------------------------------------------------------------------
+
+
+class Empty(Payload):
+    pass
+
+
+class QueueJoin(Payload):
+    queue_id: uuid.UUID
+    language: Language | None = None
+
+
+class PresenceSet(Payload):
+    status: Literal["available", "away"]
+
+
+class CallAccept(Payload):
+    call_id: uuid.UUID
+
+
+class CallDecline(Payload):
+    call_id: uuid.UUID | None = None
+
+
+class SessionResume(Payload):
+    last_seq: Annotated[int, Field(ge=0)]

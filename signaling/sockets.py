@@ -1,0 +1,238 @@
+"""socket.io namespaces ``/visitor`` and ``/adviser``.
+
+After every (re)connection a client sends ``session:resume {last_seq}`` (0 the first
+time): the ack carries its current state and the events it missed are replayed.
+
+Every client→server event goes through one path: size check, pydantic validation, the
+handler, and an acknowledgement ``{ok: true, ...}`` or ``{ok: false, error: {code,
+message}}``. Unknown events and bad payloads get an error ack; nothing a client sends can
+close another session's connection or leak a stack trace.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import socketio
+from pydantic import BaseModel, ValidationError
+
+from db import LoketError
+from signaling.api import describe_validation_error
+from signaling.errors import Forbidden, InvalidInput, PayloadTooLarge
+from signaling.metrics import Metrics
+from signaling.models import Role
+from signaling.outbox import Outbox, SessionId
+from signaling.schemas import CallAccept, CallDecline, Empty, PresenceSet, QueueJoin, SessionResume
+from signaling.state import Presence
+from signaling.switchboard import Switchboard
+from signaling.tokens import StaffClaims, TokenService, VisitorClaims
+
+logger = logging.getLogger(__name__)
+
+# Roles that take calls; a DPO audits data and never answers visitors.
+ADVISER_ROLES = frozenset({Role.ADVISER, Role.SUPERVISOR, Role.ADMIN})
+
+Ack = dict[str, Any]
+# (sid, claims, validated payload) -> ack fields
+Handler = Callable[[str, Any, Any], Awaitable[Ack]]
+
+
+def _ok(result: dict[str, Any] | None = None) -> Ack:
+    return {"ok": True, **(result or {})}
+
+
+def _error(exc: LoketError) -> Ack:
+    return {"ok": False, "error": exc.to_dict()}
+
+
+class _Namespace(socketio.AsyncNamespace):  # type: ignore[misc]
+    """Shared dispatch; subclasses list their events as ``name -> (model, handler)``."""
+
+    kind = ""
+
+    def __init__(
+        self,
+        *,
+        switchboard: Switchboard,
+        outbox: Outbox,
+        tokens: TokenService,
+        metrics: Metrics,
+        max_payload_bytes: int,
+    ) -> None:
+        super().__init__(f"/{self.kind}")
+        self.switchboard = switchboard
+        self.outbox = outbox
+        self.tokens = tokens
+        self.metrics = metrics
+        self.max_payload_bytes = max_payload_bytes
+
+    def events(self) -> dict[str, tuple[type[BaseModel], Handler]]:
+        raise NotImplementedError
+
+    async def trigger_event(self, event: str, *args: Any) -> Any:
+        if event == "connect":
+            sid, _environ, auth = (*args, None)[:3]
+            return await self._connect(sid, auth)
+        if event == "disconnect":
+            return await self._disconnect(args[0])
+        sid, payload = args[0], (args[1] if len(args) > 1 else None)
+        ack = await self._handle(sid, event, payload)
+        self.metrics.socket_events.labels(self.namespace, str(ack["ok"]).lower()).inc()
+        return ack
+
+    async def _handle(self, sid: str, event: str, payload: Any) -> Ack:
+        try:
+            size = len(json.dumps(payload, separators=(",", ":")))
+        except (TypeError, ValueError):
+            size = self.max_payload_bytes + 1  # binary attachments are never expected
+        try:
+            if size > self.max_payload_bytes:
+                raise PayloadTooLarge(f"payloads are limited to {self.max_payload_bytes} bytes")
+            known = self.events()
+            if event not in known:
+                raise InvalidInput(f"unknown event {event[:50]!r}", code="unknown_event")
+            model, handler = known[event]
+            try:
+                data = model.model_validate({} if payload is None else payload)
+            except ValidationError as exc:
+                raise InvalidInput(describe_validation_error(exc)) from exc
+            claims = (await self.get_session(sid))["claims"]
+            return _ok(await handler(sid, claims, data))
+        except LoketError as exc:
+            return _error(exc)
+        except Exception:
+            logger.exception("socket event %s on %s failed", event[:50], self.namespace)
+            return _error(LoketError("something went wrong on our side", code="internal_error", status=500))
+
+    async def _connect(self, sid: str, auth: Any) -> None:
+        token = auth.get("token") if isinstance(auth, dict) else None
+        if not isinstance(token, str) or not token:
+            raise socketio.exceptions.ConnectionRefusedError(
+                {"code": "unauthenticated", "message": "send auth {token}"}
+            )
+        try:
+            claims = self.authenticate(token)
+        except LoketError as exc:
+            raise socketio.exceptions.ConnectionRefusedError(exc.to_dict()) from exc
+        # Join the session's room first so nothing sent while attaching is lost; events
+        # sent before the connection is acknowledged are recovered by session:resume.
+        await self.enter_room(sid, self.session_of(claims).room)
+        try:
+            await self.attach(claims)
+        except LoketError as exc:
+            await self.leave_room(sid, self.session_of(claims).room)
+            raise socketio.exceptions.ConnectionRefusedError(exc.to_dict()) from exc
+        await self.save_session(sid, {"claims": claims})
+        self.metrics.socket_connections.labels(self.namespace).inc()
+
+    async def _disconnect(self, sid: str) -> None:
+        stored = await self.get_session(sid)
+        if "claims" not in stored:
+            return
+        self.metrics.socket_connections.labels(self.namespace).dec()
+        await self.detach(stored["claims"])
+
+    async def resume(self, sid: str, claims: Any, data: SessionResume) -> Ack:
+        """Replay what the session missed (by ``seq``) and describe where it stands now."""
+        session = self.session_of(claims)
+        missed = await self.outbox.missed(session, data.last_seq)
+        if missed is None:
+            raise LoketError(
+                "some events are no longer kept; reload the state", code="resume_gap", status=409
+            )
+        for event, payload in missed:
+            await self.emit(event, payload, to=sid)
+        state = await self.switchboard.state_of(session, claims.org_id)
+        return {"replayed": len(missed), **state}
+
+    def authenticate(self, token: str) -> Any:
+        raise NotImplementedError
+
+    async def attach(self, claims: Any) -> None:
+        raise NotImplementedError
+
+    async def detach(self, claims: Any) -> None:
+        raise NotImplementedError
+
+    def session_of(self, claims: Any) -> SessionId:
+        raise NotImplementedError
+
+
+class VisitorNamespace(_Namespace):
+    kind = "visitor"
+
+    def authenticate(self, token: str) -> VisitorClaims:
+        return self.tokens.verify_visitor(token)
+
+    async def attach(self, claims: VisitorClaims) -> None:
+        await self.switchboard.visitor_connected(claims)
+
+    async def detach(self, claims: VisitorClaims) -> None:
+        await self.switchboard.visitor_disconnected(claims)
+
+    def session_of(self, claims: VisitorClaims) -> SessionId:
+        return SessionId("visitor", claims.visitor_id)
+
+    def events(self) -> dict[str, tuple[type[BaseModel], Handler]]:
+        board = self.switchboard
+
+        async def join(_sid: str, claims: VisitorClaims, data: QueueJoin) -> Ack:
+            return await board.join(claims, data.queue_id, data.language)
+
+        async def leave(_sid: str, claims: VisitorClaims, _data: Empty) -> Ack:
+            return await board.leave(claims)
+
+        async def end(_sid: str, claims: VisitorClaims, _data: Empty) -> Ack:
+            return await board.end(self.session_of(claims), claims.org_id)
+
+        return {
+            "queue:join": (QueueJoin, join),
+            "queue:leave": (Empty, leave),
+            "call:end": (Empty, end),
+            "session:resume": (SessionResume, self.resume),
+        }
+
+
+class AdviserNamespace(_Namespace):
+    kind = "adviser"
+
+    def authenticate(self, token: str) -> StaffClaims:
+        claims = self.tokens.verify_staff(token)
+        if claims.role not in ADVISER_ROLES:
+            raise Forbidden("your role does not take calls", code="forbidden")
+        return claims
+
+    async def attach(self, claims: StaffClaims) -> None:
+        await self.switchboard.adviser_connected(claims)
+
+    async def detach(self, claims: StaffClaims) -> None:
+        await self.switchboard.adviser_disconnected(claims)
+
+    def session_of(self, claims: StaffClaims) -> SessionId:
+        return SessionId("adviser", str(claims.user_id))
+
+    def events(self) -> dict[str, tuple[type[BaseModel], Handler]]:
+        board = self.switchboard
+
+        async def presence(_sid: str, claims: StaffClaims, data: PresenceSet) -> Ack:
+            return await board.set_presence(claims, Presence(data.status))
+
+        async def accept(_sid: str, claims: StaffClaims, data: CallAccept) -> Ack:
+            return await board.accept(claims, str(data.call_id))
+
+        async def decline(_sid: str, claims: StaffClaims, data: CallDecline) -> Ack:
+            return await board.decline(claims, str(data.call_id) if data.call_id else None)
+
+        async def end(_sid: str, claims: StaffClaims, _data: Empty) -> Ack:
+            return await board.end(self.session_of(claims), claims.org_id)
+
+        return {
+            "presence:set": (PresenceSet, presence),
+            "call:accept": (CallAccept, accept),
+            "call:decline": (CallDecline, decline),
+            "call:end": (Empty, end),
+            "session:resume": (SessionResume, self.resume),
+        }

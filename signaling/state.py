@@ -1,0 +1,129 @@
+"""The shapes pairing keeps in the realtime store, and their keys.
+
+Store layout (every backend):
+- ``call:{id}``               hash  CallState of a call that is waiting, ringing or active
+- ``queue:{id}:waiting``      zset  call id -> join time (queue position order)
+- ``org:{id}:waiting``        zset  call id -> join time (dispatch order over all queues)
+- ``org:{id}:advisers``       hash  user id -> AdviserState as JSON (connected advisers)
+- ``rings``                   zset  "org|call" -> ring deadline
+- ``detached``                zset  "org|room" -> end of the resume window
+- ``session:{room}``          hash  call id and org of a session
+- ``conns:{room}``            counter of the session's open connections
+- ``aht:{queue}``             mean handle time of the queue's calls (seconds)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+
+
+class Presence(StrEnum):
+    AVAILABLE = "available"
+    AWAY = "away"
+    OFFLINE = "offline"
+
+
+class Activity(StrEnum):
+    IDLE = "idle"
+    RINGING = "ringing"
+    BUSY = "busy"
+
+
+def call_key(call_id: str) -> str:
+    return f"call:{call_id}"
+
+
+def queue_waiting_key(queue_id: str) -> str:
+    return f"queue:{queue_id}:waiting"
+
+
+def org_waiting_key(org_id: str) -> str:
+    return f"org:{org_id}:waiting"
+
+
+def advisers_key(org_id: str) -> str:
+    return f"org:{org_id}:advisers"
+
+
+def session_key(room: str) -> str:
+    return f"session:{room}"
+
+
+RINGS = "rings"
+DETACHED = "detached"
+
+
+@dataclass(slots=True)
+class CallState:
+    id: str
+    org_id: str
+    queue_id: str
+    visitor: str
+    reference: str
+    joined_at: float
+    language: str = ""
+    status: str = "waiting"
+    adviser_id: str = ""
+    ring_deadline: float = 0.0
+    accepted_at: float = 0.0
+    declined: list[str] = field(default_factory=list)
+
+    def to_hash(self) -> dict[str, str]:
+        return {
+            key: json.dumps(value) if isinstance(value, list) else str(value)
+            for key, value in asdict(self).items()
+        }
+
+    @classmethod
+    def from_hash(cls, raw: dict[str, str]) -> CallState:
+        return cls(
+            id=raw["id"],
+            org_id=raw["org_id"],
+            queue_id=raw["queue_id"],
+            visitor=raw["visitor"],
+            reference=raw["reference"],
+            joined_at=float(raw["joined_at"]),
+            language=raw.get("language", ""),
+            status=raw.get("status", "waiting"),
+            adviser_id=raw.get("adviser_id", ""),
+            ring_deadline=float(raw.get("ring_deadline", 0)),
+            accepted_at=float(raw.get("accepted_at", 0)),
+            declined=json.loads(raw.get("declined", "[]")),
+        )
+
+
+@dataclass(slots=True)
+class AdviserState:
+    user_id: str
+    display_name: str
+    # Queue ids served, or None for every queue of the organisation.
+    queues: list[str] | None
+    languages: list[str]
+    presence: str = Presence.AWAY
+    activity: str = Activity.IDLE
+    call_id: str = ""
+    idle_since: float = 0.0
+    # What presence to restore when a dropped connection comes back within the window.
+    presence_before_drop: str = ""
+
+    def serves(self, call: CallState) -> bool:
+        if self.queues is not None and call.queue_id not in self.queues:
+            return False
+        return not (call.language and self.languages and call.language not in self.languages)
+
+    def can_take(self, call: CallState) -> bool:
+        return (
+            self.presence == Presence.AVAILABLE
+            and self.activity == Activity.IDLE
+            and self.user_id not in call.declined
+            and self.serves(call)
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, raw: str) -> AdviserState:
+        return cls(**json.loads(raw))

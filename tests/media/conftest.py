@@ -1,0 +1,96 @@
+"""Real aiortc peers on loopback: synthetic clients that offer to a server ``Leg``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamTrack
+
+from media import Leg, MediaCall, MediaConfig
+from media.synthetic import FrameCounter, SyntheticAudioTrack, SyntheticVideoTrack
+
+FPS = 20
+
+
+@dataclass
+class Client:
+    """A browser stand-in: sends synthetic video (640x480 at 20 fps) and audio, counts what it gets."""
+
+    pc: RTCPeerConnection
+    video: SyntheticVideoTrack
+    audio: SyntheticAudioTrack
+    received: dict[str, FrameCounter] = field(default_factory=dict)
+
+    async def offer_to(self, leg: Leg) -> None:
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        sdp, sdp_type = await leg.answer(self.pc.localDescription.sdp, self.pc.localDescription.type)
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=sdp_type))
+
+    async def wait_connected(self, timeout: float = 5.0) -> None:
+        async with asyncio.timeout(timeout):
+            while self.pc.connectionState != "connected":
+                await asyncio.sleep(0.01)
+
+    async def close(self) -> None:
+        for counter in self.received.values():
+            await counter.stop()
+        await self.pc.close()
+
+
+@pytest.fixture
+def config() -> MediaConfig:
+    # Loopback and private host candidates are all these tests have.
+    return MediaConfig(allow_private_candidates=True)
+
+
+@pytest.fixture
+async def new_client() -> AsyncIterator[Callable[[], Client]]:
+    clients: list[Client] = []
+
+    def make() -> Client:
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        client = Client(pc=pc, video=SyntheticVideoTrack(fps=FPS), audio=SyntheticAudioTrack())
+        pc.addTrack(client.audio)
+        pc.addTrack(client.video)
+
+        @pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            counter = FrameCounter(track)
+            counter.start()
+            client.received[track.kind] = counter
+
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.close()
+
+
+@pytest.fixture
+async def new_call(config: MediaConfig) -> AsyncIterator[Callable[..., MediaCall]]:
+    calls: list[MediaCall] = []
+
+    def make(**kwargs: object) -> MediaCall:
+        call = MediaCall(config=config, **kwargs)  # type: ignore[arg-type]
+        calls.append(call)
+        return call
+
+    yield make
+    for call in calls:
+        await call.close()
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+def until() -> Callable[..., Awaitable[None]]:
+    return eventually
