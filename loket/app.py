@@ -44,11 +44,10 @@ API: web.AppKey[Api] = web.AppKey("api", Api)
 TRANSPORT_MAX_BYTES = 1_000_000
 
 
-def create_app(
-    settings: Settings, *, run_worker: bool = True, redis_prefix: str = "loket:"
-) -> web.Application:
+def create_app(settings: Settings, *, run_worker: bool = True) -> web.Application:
     """Build the whole signalling node. Nothing connects until the app starts."""
     config = settings.signaling()
+    redis_prefix = settings.redis_prefix
     app = web.Application(middlewares=[access_log, errors_as_json], client_max_size=config.max_payload_bytes)
     engine = create_engine(settings.database_url)
     sessions = create_session_factory(engine)

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     env: Environment = Environment.DEVELOPMENT
     database_url: str = "sqlite+aiosqlite:///./data/loket.db"
     redis_url: str | None = None
+    # Prefix of every Redis key and pub/sub channel, so installations can share one Redis.
+    redis_prefix: str = "loket:"
     storage_url: str = "file://./data/recordings"
     s3_endpoint_url: str | None = None
     secret_key: str | None = None

@@ -126,6 +126,7 @@ class Backend:
         values: dict[str, Any] = {
             "database_url": self.database_url,
             "redis_url": self.redis_url,
+            "redis_prefix": self.redis_prefix,
             "secret_key": "test-secret-key-that-is-long-enough-0123456789",
             **overrides,
         }
@@ -195,7 +196,7 @@ async def world(backend: Backend) -> World:
 async def server(backend: Backend) -> AsyncIterator[TestServer]:
     """A real HTTP server on a free port running the whole app (no in-process worker)."""
     settings = backend.settings(ring_timeout_seconds=2.0, resume_window_seconds=2.0)
-    app = create_app(settings, run_worker=False, redis_prefix=backend.redis_prefix)
+    app = create_app(settings, run_worker=False)
     test_server = TestServer(app, host="127.0.0.1")
     await test_server.start_server()
     yield test_server

@@ -1,0 +1,121 @@
+"""One behaviour suite for every realtime backend (memory and Redis)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from signaling.redis_store import RedisStore
+from signaling.store import MemoryStore, RealtimeStore
+
+
+@pytest.fixture(params=["memory", "redis"])
+def make_store(request: pytest.FixtureRequest) -> Callable[[], RealtimeStore]:
+    if request.param == "memory":
+        return MemoryStore
+    url, prefix = request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix")
+    return lambda: RedisStore(url, prefix=prefix)
+
+
+@pytest.fixture
+async def store(make_store: Callable[[], RealtimeStore]) -> AsyncIterator[RealtimeStore]:
+    backend = make_store()
+    await backend.start()
+    yield backend
+    await backend.stop()
+
+
+async def test_strings_expire_after_their_lifetime(store: RealtimeStore) -> None:
+    await store.set("a", "1", ttl=0.2)
+    await store.set("b", "2")
+    assert await store.get("a") == "1"
+    await asyncio.sleep(0.3)
+    assert await store.get("a") is None
+    assert await store.get("b") == "2"
+    await store.delete("b")
+    assert await store.get("b") is None
+
+
+async def test_counter_window_is_not_extended_by_later_hits(store: RealtimeStore) -> None:
+    assert await store.incr("n", ttl=0.3) == 1
+    await asyncio.sleep(0.15)
+    assert await store.incr("n", ttl=0.3) == 2
+    await asyncio.sleep(0.2)
+    # The window began at the first hit, so it is over even though the second was recent.
+    assert await store.incr("n", ttl=0.3) == 1
+
+
+async def test_decrement_goes_below_zero_from_nothing(store: RealtimeStore) -> None:
+    assert await store.decr("conns") == -1
+    assert await store.incr("conns") == 0
+
+
+async def test_hash_fields_set_read_and_delete(store: RealtimeStore) -> None:
+    await store.hset("h", {"a": "1", "b": "2"})
+    await store.hset("h", {"b": "3"})
+    assert await store.hget("h", "b") == "3"
+    assert await store.hgetall("h") == {"a": "1", "b": "3"}
+    await store.hdel("h", "a", "b")
+    assert await store.hgetall("h") == {}
+    assert await store.hget("h", "a") is None
+
+
+async def test_sorted_set_orders_by_score_then_member(store: RealtimeStore) -> None:
+    await store.zadd("z", "late", 3.0)
+    await store.zadd("z", "b", 1.0)
+    await store.zadd("z", "a", 1.0)
+    assert await store.zrange("z") == [("a", 1.0), ("b", 1.0), ("late", 3.0)]
+    assert await store.zrangebyscore("z", 1.5) == ["a", "b"]
+    assert await store.zrem("z", "a") is True
+    assert await store.zrem("z", "a") is False
+    await store.zadd("z", "b", 5.0)
+    assert await store.zrange("z") == [("late", 3.0), ("b", 5.0)]
+
+
+async def test_capped_list_keeps_the_newest_items(store: RealtimeStore) -> None:
+    for index in range(5):
+        await store.rpush_capped("log", str(index), maxlen=3, ttl=10)
+    assert await store.lrange("log") == ["2", "3", "4"]
+    await store.rpush_capped("short", "x", maxlen=3, ttl=0.2)
+    await asyncio.sleep(0.3)
+    assert await store.lrange("short") == []
+
+
+async def test_lock_admits_one_holder_at_a_time(store: RealtimeStore) -> None:
+    inside = 0
+    most = 0
+
+    async def critical() -> None:
+        nonlocal inside, most
+        async with store.lock("org:1"):
+            inside += 1
+            most = max(most, inside)
+            await asyncio.sleep(0.02)
+            inside -= 1
+
+    await asyncio.gather(*(critical() for _ in range(8)))
+    assert most == 1
+
+
+async def test_locks_with_different_names_do_not_block_each_other(store: RealtimeStore) -> None:
+    async with store.lock("org:a"):
+        await asyncio.wait_for(_take(store, "org:b"), timeout=1)
+
+
+async def _take(store: RealtimeStore, name: str) -> None:
+    async with store.lock(name):
+        pass
+
+
+async def test_ping_reports_a_reachable_backend(store: RealtimeStore) -> None:
+    assert await store.ping() is True
+
+
+async def test_redis_store_reports_an_unreachable_server() -> None:
+    unreachable = RedisStore("redis://127.0.0.1:1/0")
+    try:
+        assert await unreachable.ping() is False
+    finally:
+        await unreachable.stop()
