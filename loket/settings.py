@@ -38,9 +38,8 @@ class Settings(BaseSettings):
     secret_key: str | None = None
     master_key: str | None = None
     public_url: str | None = None
-    ice_servers: list[dict[str, Any]] = Field(
-        default_factory=lambda: [{"urls": ["stun:stun.l.google.com:19302"]}]
-    )
+    # No default STUN server: a third-party one would learn every visitor's address.
+    ice_servers: list[dict[str, Any]] = Field(default_factory=list)
     turn_secret: str | None = None
     whisper_model: str | None = None
     # Addresses of reverse proxies whose X-Forwarded-For is believed (CIDRs).
@@ -54,19 +53,18 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_needs_real_secrets(self) -> Self:
-        if self.env is not Environment.PRODUCTION:
-            return self
-        missing = [
-            f"LOKET_{name.upper()}"
-            for name in ("secret_key", "master_key", "public_url", "turn_secret")
-            if not getattr(self, name)
-        ]
-        if self.database_url.startswith("sqlite"):
-            missing.append("LOKET_DATABASE_URL (PostgreSQL)")
-        if missing:
-            raise SettingsError("production mode (LOKET_ENV=production) needs: " + ", ".join(missing))
+        if self.env is Environment.PRODUCTION:
+            missing = [
+                f"LOKET_{name.upper()}"
+                for name in ("secret_key", "master_key", "public_url", "turn_secret")
+                if not getattr(self, name)
+            ]
+            if self.database_url.startswith("sqlite"):
+                missing.append("LOKET_DATABASE_URL (PostgreSQL)")
+            if missing:
+                raise SettingsError("production mode (LOKET_ENV=production) needs: " + ", ".join(missing))
         if self.secret_key is not None and len(self.secret_key) < 32:
-            raise SettingsError("LOKET_SECRET_KEY must be at least 32 characters in production mode")
+            raise SettingsError("LOKET_SECRET_KEY must be at least 32 characters")
         return self
 
     @property

@@ -111,8 +111,10 @@ class Switchboard:
         """Handle rings that went unanswered and connections that did not come back in time."""
         now = self._clock()
         for member in await self._store.zrangebyscore(RINGS, now):
+            # Every node ticks; the one whose removal succeeds handles the entry.
+            if not await self._store.zrem(RINGS, member):
+                continue
             org_id, _, call_id = member.partition("|")
-            await self._store.zrem(RINGS, member)
             mail: Mail = []
             async with self._store.lock(f"org:{org_id}"):
                 call = await self._call(call_id)
@@ -121,8 +123,9 @@ class Switchboard:
                     await self._dispatch(org_id, mail)
             await self._deliver(mail)
         for member in await self._store.zrangebyscore(DETACHED, now):
+            if not await self._store.zrem(DETACHED, member):
+                continue
             org_id, _, room = member.partition("|")
-            await self._store.zrem(DETACHED, member)
             mail = []
             async with self._store.lock(f"org:{org_id}"):
                 if int(await self._store.get(f"conns:{room}") or 0) <= 0:
