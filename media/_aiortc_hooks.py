@@ -48,6 +48,12 @@ _DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
 _JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
 _STARTED = "_RTCRtpReceiver__started"
 
+# How long a lost packet may hold up later frames before we skip it. Video packets are
+# NACKed (RFC 4585) and may come back retransmitted within a round trip or two; aiortc does
+# not NACK audio, so only reordering is worth waiting for.
+_VIDEO_MAX_WAIT_S = 0.5
+_AUDIO_MAX_WAIT_S = 0.1
+
 
 @dataclass(frozen=True, slots=True)
 class ReceivedFrame:
@@ -78,24 +84,38 @@ class _SequencedJitterFrame(JitterFrame):
 
 
 class _SequencedJitterBuffer(JitterBuffer):
-    """aiortc's jitter buffer, also telling which sequence numbers each frame spans.
+    """aiortc's jitter buffer, telling which sequence numbers each frame spans, and not
+    waiting forever for a lost packet.
 
     Relies on ``JitterBuffer._remove_frame()`` building a frame from the packets that start
     at ``self._origin`` and, when it returns one, advancing ``_origin`` just past that
     frame's packets (``JitterBuffer.remove``). aiortc hands out no sequence numbers, and
     without them a lost frame is invisible once the frames are reassembled.
 
+    aiortc's buffer waits for a missing packet until the buffer overflows (512 packets, many
+    seconds of video); its decoder then asks for a keyframe. Once the packets behind a gap
+    span more than ``max_wait_s`` (time for NACK and a retransmission, RFC 4588), we give
+    up on the gap with aiortc's ``smart_remove`` (which drops the frame it cuts) and go on;
+    the next frame is then reported after a sequence gap, so the forwarder asks for a
+    keyframe.
+
     ``prefetch`` is 0: aiortc holds 4 audio frames back for its own decoder; a forwarder
     would only add 80 ms of delay, the receiving browser has its own jitter buffer.
     """
 
-    def __init__(self, capacity: int, is_video: bool) -> None:
+    def __init__(self, capacity: int, is_video: bool, max_wait_s: float, clock_rate: int) -> None:
         super().__init__(capacity=capacity, prefetch=0, is_video=is_video)
         self._ssrc = 0
+        self._max_wait_ticks = int(max_wait_s * clock_rate)
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
         self._ssrc = packet.ssrc
-        return super().add(packet)
+        pli_flag, frame = super().add(packet)
+        if frame is None and self._waited_too_long(packet.timestamp):
+            # Skip the contiguous head (a frame missing its tail) and the gap after it.
+            self.smart_remove(self._contiguous_head() + 1)
+            frame = self._remove_frame(packet.sequence_number)
+        return pli_flag, frame
 
     def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
         first = self._origin
@@ -104,6 +124,26 @@ class _SequencedJitterBuffer(JitterBuffer):
             return frame
         last = (self._origin - 1) & 0xFFFF
         return _SequencedJitterFrame(frame.data, frame.timestamp, first, last, self._ssrc)
+
+    def _slot(self, count: int) -> RtpPacket | None:
+        assert self._origin is not None
+        return self._packets[(self._origin + count) % self._capacity]
+
+    def _contiguous_head(self) -> int:
+        count = 0
+        while count < self._capacity and self._slot(count) is not None:
+            count += 1
+        return count
+
+    def _waited_too_long(self, newest_timestamp: int) -> bool:
+        if self._origin is None:
+            return False
+        for count in range(self._capacity):
+            oldest = self._slot(count)
+            if oldest is not None:
+                span = (newest_timestamp - oldest.timestamp) & 0xFFFFFFFF
+                return self._max_wait_ticks < span < 1 << 31
+        return False
 
 
 class _EncodedFrameTap:
@@ -127,8 +167,10 @@ class _EncodedFrameTap:
             return
         codec, frame = item
         if not isinstance(frame, _SequencedJitterFrame):
-            # Not from our jitter buffer: the receiver's internals changed under us.
-            raise AiortcInternalsError("RTCRtpReceiver reassembled a frame outside the tapped jitter buffer")
+            # Not from our jitter buffer: the receiver's internals changed under us. Raising
+            # here would end aiortc's RTP handling for the whole connection; drop instead.
+            logger.error("RTCRtpReceiver reassembled a frame outside the tapped jitter buffer")
+            return
         received = ReceivedFrame(
             codec=codec,
             data=frame.data,
@@ -148,7 +190,9 @@ class _EncodedFrameTap:
         return self._stopped.get()
 
 
-def tap_encoded_frames(receiver: RTCRtpReceiver, kind: str, callback: Callable[[ReceivedFrame], None]) -> None:
+def tap_encoded_frames(
+    receiver: RTCRtpReceiver, kind: str, callback: Callable[[ReceivedFrame], None]
+) -> None:
     """Deliver the receiver's encoded frames to ``callback`` (on the event loop); never decode.
 
     Must be called before the receiver starts, i.e. after ``setRemoteDescription`` created
@@ -160,7 +204,15 @@ def tap_encoded_frames(receiver: RTCRtpReceiver, kind: str, callback: Callable[[
     if is_tapped(receiver):
         raise RuntimeError("this receiver is already tapped")
     old_buffer = cast(JitterBuffer, getattr(receiver, _JITTER_BUFFER))
-    setattr(receiver, _JITTER_BUFFER, _SequencedJitterBuffer(old_buffer.capacity, is_video=kind == "video"))
+    is_video = kind == "video"
+    buffer = _SequencedJitterBuffer(
+        old_buffer.capacity,
+        is_video=is_video,
+        max_wait_s=_VIDEO_MAX_WAIT_S if is_video else _AUDIO_MAX_WAIT_S,
+        # RTP clock rates: 90 kHz for video (RFC 7741 for VP8), 48 kHz for Opus (RFC 7587).
+        clock_rate=90000 if is_video else 48000,
+    )
+    setattr(receiver, _JITTER_BUFFER, buffer)
     setattr(receiver, _DECODER_QUEUE, _EncodedFrameTap(callback))
 
 
@@ -258,7 +310,8 @@ def _verify() -> None:
         "rtcrtpreceiver.decoder_worker reading input_q.get() and stopping on None",
     )
     buffer = JitterBuffer(capacity=16)
-    expect(hasattr(buffer, "_origin"), "JitterBuffer._origin")
+    for attribute in ("_origin", "_packets", "_capacity", "smart_remove"):
+        expect(hasattr(buffer, attribute), f"JitterBuffer.{attribute}")
     expect(
         "self._remove_frame(" in _source(JitterBuffer.add)
         and "self.remove(remove)" in _source(getattr(JitterBuffer, "_remove_frame", None)),

@@ -53,7 +53,7 @@ class _TimestampRebaser:
         else:
             delta = timestamp - self._last_in
             if delta <= 0 or delta > self._max_jump:
-                delta = max(1, int((now - self._last_wall) * self._clock_rate))
+                delta = max(1, round((now - self._last_wall) * self._clock_rate))
             out = self._last_out + delta
         self._last_in, self._last_out, self._last_wall = timestamp, out, now
         return out

@@ -26,7 +26,9 @@ class InboundStream:
     that come quicker than ``pli_min_interval_s``.
     """
 
-    def __init__(self, kind: str, *, pli_min_interval_s: float = 0.2, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, kind: str, *, pli_min_interval_s: float = 0.2, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         if kind not in ("audio", "video"):
             raise ValueError(f"unknown media kind {kind!r}")
         self.kind = kind

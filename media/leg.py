@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from aiortc import (
     RTCConfiguration,
+    RTCIceCandidate,
     RTCIceServer,
     RTCPeerConnection,
     RTCRtpSender,
@@ -70,6 +71,9 @@ class Leg:
             kind: InboundStream(kind, pli_min_interval_s=config.pli_min_interval_s) for kind in _KINDS
         }
         self._hooked_senders: set[int] = set()
+        # Browsers trickle candidates as soon as they have set their offer, so some may
+        # arrive before the offer is applied here; they wait for it.
+        self._early_candidates: list[RTCIceCandidate | None] = []
         self._lock = asyncio.Lock()
         self._close_task: asyncio.Task[None] | None = None
         self._closed_notified = False
@@ -92,10 +96,15 @@ class Leg:
             if self.closed:
                 raise LegClosedError("this leg is closed")
             offer = filter_sdp_candidates(offer_sdp, allow_private=self._config.allow_private_candidates)
+            if not set(_MEDIA_LINE.findall(offer)) & set(_KINDS):
+                raise NegotiationError("the offer has neither audio nor video")
             self._add_outbound_transceivers(offer)
             try:
                 await self._pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
                 self._tap_receivers()
+                early, self._early_candidates = self._early_candidates, []
+                for candidate in early:
+                    await self._pc.addIceCandidate(candidate)
                 await self._pc.setLocalDescription(await self._pc.createAnswer())
             except (
                 ValueError,
@@ -118,25 +127,28 @@ class Leg:
 
         Returns ``False`` when the candidate was ignored (its address is not allowed).
         """
-        if self.closed:
-            raise LegClosedError("this leg is closed")
-        if not candidate:
-            await self._pc.addIceCandidate(None)
-            return True
-        try:
-            parsed = parse_candidate(candidate)
-        except (ValueError, AssertionError) as exc:
-            raise NegotiationError("malformed ICE candidate") from exc
-        if not address_allowed(parsed.ip, allow_private=self._config.allow_private_candidates):
-            return False
-        parsed.sdpMid = sdp_mid
-        parsed.sdpMLineIndex = sdp_mline_index
-        if sdp_mid is None and sdp_mline_index is None:
-            parsed.sdpMLineIndex = 0  # bundled: every m-line shares the first transport
-        try:
-            await self._pc.addIceCandidate(parsed)
-        except ValueError as exc:
-            raise NegotiationError(f"cannot add the ICE candidate: {exc}") from exc
+        parsed: RTCIceCandidate | None = None
+        if candidate:
+            try:
+                parsed = parse_candidate(candidate)
+            except (ValueError, AssertionError) as exc:
+                raise NegotiationError("malformed ICE candidate") from exc
+            if not address_allowed(parsed.ip, allow_private=self._config.allow_private_candidates):
+                return False
+            parsed.sdpMid = sdp_mid
+            parsed.sdpMLineIndex = sdp_mline_index
+            if sdp_mid is None and sdp_mline_index is None:
+                parsed.sdpMLineIndex = 0  # bundled: every m-line shares the first transport
+        async with self._lock:  # an offer being applied comes first
+            if self.closed:
+                raise LegClosedError("this leg is closed")
+            if self._pc.remoteDescription is None:
+                self._early_candidates.append(parsed)
+                return True
+            try:
+                await self._pc.addIceCandidate(parsed)
+            except ValueError as exc:
+                raise NegotiationError(f"cannot add the ICE candidate: {exc}") from exc
         return True
 
     async def close(self) -> None:

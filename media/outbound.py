@@ -7,7 +7,7 @@ import collections
 import fractions
 import logging
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -27,8 +27,7 @@ class OutboundTrack(MediaStreamTrack):
     sends it without encoding. The leg sets :attr:`codec` to what the sender was negotiated
     to send; whoever feeds the track (a ``Forwarder``) must push frames of that codec only.
 
-    The queue is bounded: :meth:`push` returns ``False`` when it overflowed and dropped what
-    was queued (video: the next frame must be a keyframe), or when nobody reads the track yet.
+    The queue is bounded (see :meth:`push`).
     """
 
     def __init__(self, kind: str, *, max_queued: int) -> None:
@@ -44,39 +43,43 @@ class OutboundTrack(MediaStreamTrack):
         self._queue: collections.deque[tuple[bytes, int, fractions.Fraction]] = collections.deque()
         self._wakeup = asyncio.Event()
         self._consuming = False
+        self._stopped = False  # readyState, without a property lookup per frame
         self.frames_sent = 0
         self.frames_dropped = 0
 
     @property
     def consuming(self) -> bool:
         """Whether a sender reads this track (it starts once the connection is up)."""
-        return self._consuming and self.readyState == "live"
+        return self._consuming and not self._stopped
 
     def push(self, data: bytes, pts: int, time_base: fractions.Fraction) -> bool:
-        """Queue one encoded frame for the sender. Returns ``False`` if frames were dropped."""
+        """Queue one encoded frame for the sender; ``False`` if it was not queued.
+
+        Video returns ``False`` when nobody reads the track yet or the queue overflowed (it
+        is then emptied: the next frame must be a keyframe). Audio drops its oldest frame.
+        """
         if not self.consuming:
             self.frames_dropped += 1
             return False
-        accepted = True
         if len(self._queue) >= self._max_queued:
             if self.kind == "video":
                 # Later video frames reference the dropped ones: start over from a keyframe.
                 self.frames_dropped += len(self._queue) + 1
                 self._queue.clear()
                 return False
+            # Audio frames stand alone: keep the newest.
             self._queue.popleft()
             self.frames_dropped += 1
-            accepted = False
         self._queue.append((data, pts, time_base))
         self._wakeup.set()
-        return accepted
+        return True
 
     def request_keyframe(self) -> None:
         """The remote peer asked this track's sender for a keyframe (PLI/FIR)."""
         self._demand("pli")
 
-    async def recv(self) -> av.Packet:
-        if self.readyState != "live":
+    async def recv(self) -> av.Packet[Any]:
+        if self._stopped:
             raise MediaStreamError
         if not self._consuming:
             self._consuming = True
@@ -84,7 +87,7 @@ class OutboundTrack(MediaStreamTrack):
         while not self._queue:
             self._wakeup.clear()
             await self._wakeup.wait()
-            if self.readyState != "live":
+            if self._stopped:
                 raise MediaStreamError
         data, pts, time_base = self._queue.popleft()
         packet = av.Packet(data)
@@ -94,6 +97,7 @@ class OutboundTrack(MediaStreamTrack):
         return packet
 
     def stop(self) -> None:
+        self._stopped = True
         super().stop()
         self._queue.clear()
         self._wakeup.set()

@@ -99,7 +99,10 @@ class SyntheticAudioTrack(MediaStreamTrack):
         self._start: float | None = None
         tone = array.array(
             "h",
-            (int(8000 * math.sin(2 * math.pi * 400 * i / self.sample_rate)) for i in range(self.samples_per_frame)),
+            (
+                int(8000 * math.sin(2 * math.pi * 400 * i / self.sample_rate))
+                for i in range(self.samples_per_frame)
+            ),
         )
         self._samples = tone.tobytes()
 

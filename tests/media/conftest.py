@@ -31,9 +31,7 @@ class Client:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=sdp_type))
 
     async def wait_connected(self, timeout: float = 5.0) -> None:
-        async with asyncio.timeout(timeout):
-            while self.pc.connectionState != "connected":
-                await asyncio.sleep(0.01)
+        await eventually(lambda: self.pc.connectionState == "connected", timeout)
 
     async def close(self) -> None:
         for counter in self.received.values():
@@ -42,7 +40,7 @@ class Client:
 
 
 @pytest.fixture
-def config() -> MediaConfig:
+def media_config() -> MediaConfig:
     # Loopback and private host candidates are all these tests have.
     return MediaConfig(allow_private_candidates=True)
 
@@ -72,11 +70,11 @@ async def new_client() -> AsyncIterator[Callable[[], Client]]:
 
 
 @pytest.fixture
-async def new_call(config: MediaConfig) -> AsyncIterator[Callable[..., MediaCall]]:
+async def new_call(media_config: MediaConfig) -> AsyncIterator[Callable[..., MediaCall]]:
     calls: list[MediaCall] = []
 
     def make(**kwargs: object) -> MediaCall:
-        call = MediaCall(config=config, **kwargs)  # type: ignore[arg-type]
+        call = MediaCall(config=media_config, **kwargs)  # type: ignore[arg-type]
         calls.append(call)
         return call
 
@@ -86,8 +84,9 @@ async def new_call(config: MediaConfig) -> AsyncIterator[Callable[..., MediaCall
 
 
 async def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Poll ``predicate`` until it holds (the things polled have no event to wait on)."""
     async with asyncio.timeout(timeout):
-        while not predicate():
+        while not predicate():  # noqa: ASYNC110
             await asyncio.sleep(0.01)
 
 

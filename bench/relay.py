@@ -1,0 +1,308 @@
+"""Relay CPU per call: Loket's encoded-frame forwarding against aiortc's MediaRelay.
+
+    python -m bench.relay --calls N --seconds S
+
+Runs N concurrent 1:1 calls of synthetic aiortc clients (VP8 640x480 at 20 fps plus Opus,
+both ways, generated media) through (a) Loket's relay (``media.MediaCall``: legs and
+forwarders, no transcoding) and (b) a baseline built the naive way with aiortc's
+``MediaRelay`` (every track decoded and re-encoded), one after the other in the same run.
+Each relay runs in its own process, so its CPU time (``time.process_time()``: all its
+threads) is measured apart from the clients'. Every video frame carries its number, so the
+receiving clients count exactly which frames arrived.
+
+The last line printed is::
+
+    relay_cpu_ratio=<baseline/loket> loket_core_per_call=<x> baseline_core_per_call=<y>
+    delivered_pct=<frames received / frames sent, Loket> recording_core_per_call=<z>
+
+(on one line). Recording is not built yet: ``recording_core_per_call=na``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.contrib.media import MediaRelay
+from aiortc.mediastreams import MediaStreamTrack
+
+from media import PARTIES, MediaCall, MediaConfig
+from media.synthetic import FrameCounter, SyntheticAudioTrack, SyntheticVideoTrack
+
+VARIANTS = ("loket", "baseline")
+FPS = 20
+
+Connection = multiprocessing.connection.Connection
+
+
+# --- relay side (one process per variant) -------------------------------------------------
+
+
+class _LoketRelay:
+    def __init__(self) -> None:
+        self.config = MediaConfig(allow_private_candidates=True)
+        self.calls: list[MediaCall] = []
+
+    async def answer(self, index: int, offers: list[str]) -> list[str]:
+        call = MediaCall(config=self.config, call_id=f"bench-{index}")
+        self.calls.append(call)
+        answers = []
+        for party, offer in zip(PARTIES, offers, strict=True):
+            sdp, _ = await call.leg(party).answer(offer, "offer")
+            answers.append(sdp)
+        return answers
+
+    def stats(self) -> dict[str, int]:
+        totals = {"forwarded": 0, "dropped": 0, "keyframe_requests": 0}
+        for call in self.calls:
+            for forwarder in call.forwarders:
+                totals["forwarded"] += forwarder.stats.forwarded
+                totals["dropped"] += forwarder.stats.dropped
+                totals["keyframe_requests"] += forwarder.stats.keyframe_requests
+        return totals
+
+    async def close(self) -> None:
+        await asyncio.gather(*(call.close() for call in self.calls))
+
+
+class _BaselineRelay:
+    """The naive aiortc relay: ``MediaRelay`` proxies of decoded tracks, re-encoded per sender."""
+
+    def __init__(self) -> None:
+        self.relay = MediaRelay()
+        self.pcs: list[RTCPeerConnection] = []
+
+    async def answer(self, index: int, offers: list[str]) -> list[str]:
+        pcs = [RTCPeerConnection(RTCConfiguration(iceServers=[])) for _ in offers]
+        self.pcs += pcs
+        remote: list[dict[str, MediaStreamTrack]] = []
+        for pc, offer in zip(pcs, offers, strict=True):
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+            remote.append({t.kind: t.receiver.track for t in pc.getTransceivers()})
+        answers = []
+        for pc, other in zip(pcs, reversed(remote), strict=True):
+            for kind in ("audio", "video"):
+                pc.addTrack(self.relay.subscribe(other[kind]))
+            await pc.setLocalDescription(await pc.createAnswer())
+            answers.append(pc.localDescription.sdp)
+        return answers
+
+    def stats(self) -> dict[str, int]:
+        return {}
+
+    async def close(self) -> None:
+        await asyncio.gather(*(pc.close() for pc in self.pcs))
+
+
+async def _serve(variant: str, conn: Connection) -> None:
+    relay: _LoketRelay | _BaselineRelay = _LoketRelay() if variant == "loket" else _BaselineRelay()
+    loop = asyncio.get_running_loop()
+    cpu0 = wall0 = 0.0
+    times0 = os.times()
+    while True:
+        message = await loop.run_in_executor(None, conn.recv)
+        command = message[0]
+        if command == "call":
+            conn.send(("answers", await relay.answer(message[1], message[2])))
+        elif command == "measure_start":
+            cpu0, wall0, times0 = time.process_time(), time.monotonic(), os.times()
+            conn.send(("ok",))
+        elif command == "measure_stop":
+            times = os.times()
+            stats = relay.stats()
+            stats["user_ms"] = round(1000 * (times.user - times0.user))
+            stats["system_ms"] = round(1000 * (times.system - times0.system))
+            conn.send(("cpu", time.process_time() - cpu0, time.monotonic() - wall0, stats))
+        elif command == "quit":
+            await relay.close()
+            conn.send(("bye",))
+            return
+
+
+def relay_process(variant: str, conn: Connection, profile: str | None = None) -> None:
+    """Entry point of a relay process; with ``profile``, writes cProfile stats there."""
+    logging.basicConfig(level=logging.WARNING)
+    if profile is None:
+        asyncio.run(_serve(variant, conn))
+        return
+    with cProfile.Profile() as profiler:
+        asyncio.run(_serve(variant, conn))
+    profiler.dump_stats(profile)
+
+
+# --- client side (the benchmark's main process) -------------------------------------------
+
+
+@dataclass
+class _Client:
+    pc: RTCPeerConnection
+    video: SyntheticVideoTrack
+    audio: SyntheticAudioTrack
+    received: dict[str, FrameCounter] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls) -> _Client:
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        client = cls(pc=pc, video=SyntheticVideoTrack(fps=FPS), audio=SyntheticAudioTrack())
+        pc.addTrack(client.audio)
+        pc.addTrack(client.video)
+
+        @pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            counter = FrameCounter(track)
+            counter.start()
+            client.received[track.kind] = counter
+
+        return client
+
+    def receiving(self) -> bool:
+        return all(kind in self.received and self.received[kind].frames for kind in ("audio", "video"))
+
+    async def close(self) -> None:
+        for counter in self.received.values():
+            await counter.stop()
+        await self.pc.close()
+
+
+class _RelayHandle:
+    def __init__(self, variant: str, profile: str | None = None) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self.process = context.Process(
+            target=relay_process, args=(variant, child, profile), name=f"relay-{variant}"
+        )
+        self.process.start()
+        child.close()
+
+    async def request(self, *message: Any) -> Any:
+        self._conn.send(message)
+        return await asyncio.get_running_loop().run_in_executor(None, self._conn.recv)
+
+    def join(self) -> None:
+        self.process.join(timeout=30)
+        if self.process.is_alive():
+            self.process.kill()
+
+
+@dataclass
+class VariantResult:
+    variant: str
+    core_per_call: float
+    delivered_pct: float
+    frames_sent: int
+    frames_received: int
+    client_core: float
+    relay_stats: dict[str, int]
+
+
+async def run_variant(
+    variant: str, calls: int, seconds: float, warmup: float, profile: str | None = None
+) -> VariantResult:
+    relay = _RelayHandle(variant, f"{profile}.{variant}.prof" if profile else None)
+    pairs: list[tuple[_Client, _Client]] = []
+    try:
+        for index in range(calls):
+            pair = (_Client.create(), _Client.create())
+            pairs.append(pair)
+            offers = []
+            for client in pair:
+                await client.pc.setLocalDescription(await client.pc.createOffer())
+                offers.append(client.pc.localDescription.sdp)
+            _, answers = await relay.request("call", index, offers)
+            for client, answer in zip(pair, answers, strict=True):
+                await client.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+        clients = [client for pair in pairs for client in pair]
+        async with asyncio.timeout(30):
+            while not all(c.receiving() for c in clients):  # noqa: ASYNC110 (nothing to wait on)
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(warmup)
+
+        start = {id(c): c.video.frames_sent for c in clients}
+        client_cpu0 = time.process_time()
+        await relay.request("measure_start")
+        wall0 = time.monotonic()
+        await asyncio.sleep(seconds)
+        _, relay_cpu, relay_wall, stats = await relay.request("measure_stop")
+        client_core = (time.process_time() - client_cpu0) / (time.monotonic() - wall0)
+        end = {id(c): c.video.frames_sent for c in clients}
+        await asyncio.sleep(1.5)  # frames sent at the end of the window are still on their way
+
+        sent = received = 0
+        for visitor, adviser in pairs:
+            for sender, receiver in ((visitor, adviser), (adviser, visitor)):
+                window = range(start[id(sender)], end[id(sender)])
+                sent += len(window)
+                received += len(set(receiver.received["video"].numbers).intersection(window))
+        return VariantResult(
+            variant=variant,
+            core_per_call=relay_cpu / relay_wall / calls,
+            delivered_pct=100.0 * received / sent if sent else 0.0,
+            frames_sent=sent,
+            frames_received=received,
+            client_core=client_core,
+            relay_stats=stats,
+        )
+    finally:
+        for visitor, adviser in pairs:
+            await visitor.close()
+            await adviser.close()
+        # If the relay process already died, its error is what matters, not the pipe's.
+        with contextlib.suppress(EOFError, OSError):
+            await relay.request("quit")
+        relay.join()
+
+
+async def main_async(
+    calls: int, seconds: float, warmup: float, profile: str | None = None
+) -> list[VariantResult]:
+    results = []
+    for variant in VARIANTS:
+        result = await run_variant(variant, calls, seconds, warmup, profile)
+        print(
+            f"{variant}: {result.core_per_call:.4f} core per call (relay process), "
+            f"video delivered {result.frames_received}/{result.frames_sent} = {result.delivered_pct:.2f} %, "
+            f"clients used {result.client_core:.2f} core" + f", relay {result.relay_stats}",
+            flush=True,
+        )
+        results.append(result)
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--calls", type=int, default=2, help="concurrent 1:1 calls per variant")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per variant")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of media before measuring")
+    parser.add_argument(
+        "--profile", metavar="PREFIX", help="write cProfile stats of each relay to PREFIX.<variant>.prof"
+    )
+    args = parser.parse_args(argv)
+    if args.calls < 1 or args.seconds <= 0:
+        parser.error("--calls must be at least 1 and --seconds positive")
+    logging.basicConfig(level=logging.WARNING)
+
+    print(
+        f"{args.calls} calls, {args.seconds:g} s measured per variant, "
+        f"640x480 VP8 at {FPS} fps + Opus both ways"
+    )
+    loket, baseline = asyncio.run(main_async(args.calls, args.seconds, args.warmup, args.profile))
+    ratio = baseline.core_per_call / loket.core_per_call if loket.core_per_call > 0 else float("inf")
+    print(
+        f"relay_cpu_ratio={ratio:.2f} loket_core_per_call={loket.core_per_call:.4f} "
+        f"baseline_core_per_call={baseline.core_per_call:.4f} delivered_pct={loket.delivered_pct:.2f} "
+        "recording_core_per_call=na"
+    )
+
+
+if __name__ == "__main__":
+    main()

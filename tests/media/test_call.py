@@ -1,0 +1,163 @@
+"""Two real aiortc clients in one process, relayed by a ``MediaCall`` on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+from aiortc.codecs import opus, vpx
+
+from media import _aiortc_hooks as hooks
+
+FPS = 20
+AUDIO_FPS = 50  # 20 ms Opus frames
+
+
+def receiving(*clients: Any, kind: str = "video") -> bool:
+    return all(kind in c.received and c.received[kind].frames > 0 for c in clients)
+
+
+async def connect_both(call: Any, visitor: Any, adviser: Any, until: Any) -> None:
+    await visitor.offer_to(call.leg("visitor"))
+    await adviser.offer_to(call.leg("adviser"))
+    await until(lambda: receiving(visitor, adviser) and receiving(visitor, adviser, kind="audio"))
+
+
+async def test_frames_flow_both_ways_at_the_sent_rate(new_call: Any, new_client: Any, until: Any) -> None:
+    call = new_call()
+    visitor, adviser = new_client(), new_client()
+    await connect_both(call, visitor, adviser, until)
+
+    window = 3.0
+    before = {
+        id(c): (c.received["video"].frames, c.received["audio"].frames, c.video.frames_sent)
+        for c in (visitor, adviser)
+    }
+    await asyncio.sleep(window)
+
+    for receiver, sender in ((visitor, adviser), (adviser, visitor)):
+        video_before, audio_before, _ = before[id(receiver)]
+        sent = sender.video.frames_sent - before[id(sender)][2]
+        video = receiver.received["video"].frames - video_before
+        audio = receiver.received["audio"].frames - audio_before
+        assert sent >= 0.9 * FPS * window
+        assert video >= 0.9 * sent, f"received {video} of {sent} video frames"
+        assert audio >= 0.9 * AUDIO_FPS * window, f"received {audio} audio frames"
+        # What arrives is the other party's video, in order, nothing missing.
+        numbers = receiver.received["video"].numbers
+        assert numbers == sorted(set(numbers))
+        assert len(numbers) >= 0.98 * (numbers[-1] - numbers[0] + 1)
+
+
+async def test_server_forwards_without_decoding_or_encoding(
+    new_call: Any, new_client: Any, until: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Record every aiortc codec instance that decodes or encodes, in any peer in this
+    # process. Each client decodes one video and one audio stream and encodes one of each;
+    # a transcoding server would double every count.
+    used: dict[str, set[int]] = {}
+
+    def spy(cls: type, method: str) -> None:
+        original = getattr(cls, method)
+
+        def wrapper(self: object, *args: Any, **kwargs: Any) -> Any:
+            used.setdefault(f"{cls.__name__}.{method}", set()).add(id(self))
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, method, wrapper)
+
+    for decoder in (vpx.Vp8Decoder, opus.OpusDecoder):
+        spy(decoder, "decode")
+    for encoder in (vpx.Vp8Encoder, opus.OpusEncoder):
+        spy(encoder, "encode")
+        spy(encoder, "pack")
+
+    call = new_call()
+    visitor, adviser = new_client(), new_client()
+    await connect_both(call, visitor, adviser, until)
+    await asyncio.sleep(1.0)
+
+    assert len(used["Vp8Decoder.decode"]) == 2
+    assert len(used["OpusDecoder.decode"]) == 2
+    assert len(used["Vp8Encoder.encode"]) == 2
+    assert len(used["OpusEncoder.encode"]) == 2
+    # The server's senders only packetize what they were given.
+    assert len(used["Vp8Encoder.pack"]) == 2
+    assert len(used["OpusEncoder.pack"]) == 2
+    for party in ("visitor", "adviser"):
+        leg = call.leg(party)
+        receivers = [t.receiver for t in leg._pc.getTransceivers()]
+        assert receivers and all(hooks.is_tapped(r) for r in receivers)
+
+
+async def test_adviser_joining_late_gets_a_keyframe_within_a_second(
+    new_call: Any, new_client: Any, until: Any
+) -> None:
+    call = new_call()
+    visitor = new_client()
+    await visitor.offer_to(call.leg("visitor"))
+    await visitor.wait_connected()
+    await asyncio.sleep(3.0)  # the visitor's encoder is long past its first keyframe
+
+    adviser = new_client()
+    joined = time.monotonic()
+    await adviser.offer_to(call.leg("adviser"))
+    await until(lambda: receiving(adviser), timeout=5.0)
+
+    delay = adviser.received["video"].first_frame_at - joined
+    assert delay < 1.0, f"first video frame after {delay:.2f} s"
+    assert call.leg("visitor").inbound["video"].keyframe_requests_sent >= 1
+
+
+async def test_closing_one_leg_ends_the_call_on_both_sides(
+    new_call: Any, new_client: Any, until: Any
+) -> None:
+    ended: list[str] = []
+    call = new_call(on_ended=lambda c, reason: ended.append(reason))
+    visitor, adviser = new_client(), new_client()
+    await connect_both(call, visitor, adviser, until)
+
+    await call.leg("visitor").close()
+    async with asyncio.timeout(5):
+        await call.wait_closed()
+
+    assert ended == ["visitor_left"]
+    assert call.leg("adviser").closed
+    await until(lambda: adviser.pc.connectionState == "closed")
+    await call.leg("visitor").close()  # idempotent
+    await call.close()
+    assert ended == ["visitor_left"]
+
+
+async def test_party_closing_its_connection_fires_the_legs_closed_callback(
+    new_call: Any, new_client: Any, until: Any
+) -> None:
+    ended: list[str] = []
+    call = new_call(on_ended=lambda c, reason: ended.append(reason))
+    visitor, adviser = new_client(), new_client()
+    await connect_both(call, visitor, adviser, until)
+
+    await adviser.pc.close()
+    async with asyncio.timeout(5):
+        await call.wait_closed()
+
+    assert ended == ["adviser_left"]
+    assert call.leg("visitor").closed
+    await until(lambda: visitor.pc.connectionState == "closed")
+
+
+async def test_renegotiation_keeps_media_flowing(new_call: Any, new_client: Any, until: Any) -> None:
+    call = new_call()
+    visitor, adviser = new_client(), new_client()
+    await connect_both(call, visitor, adviser, until)
+
+    await visitor.offer_to(call.leg("visitor"))  # same connection, new offer
+    assert visitor.pc.signalingState == "stable"
+    frames = {id(c): c.received["video"].frames for c in (visitor, adviser)}
+    await asyncio.sleep(2.0)
+
+    for client in (visitor, adviser):
+        assert client.received["video"].frames - frames[id(client)] >= 0.8 * FPS * 2
+    assert call.leg("visitor").connection_state == "connected"
