@@ -91,6 +91,7 @@ async def record(
 ) -> AuditEvent:
     """Append an event to the chain inside the caller's transaction (the caller commits)."""
     details = details or {}
+    actor, target = actor[:200], target[:200]
     # The UPDATE comes first: it takes the lock that serialises appends (see module doc).
     head = (
         await session.execute(
@@ -162,7 +163,7 @@ async def verify(session: AsyncSession) -> ChainReport:
     expected_prev, expected_seq, checked = GENESIS_HASH, 1, 0
     async for event in _events_in_order(session):
         if event.seq != expected_seq:
-            return ChainReport(checked, event.seq, f"sequence gap: expected {expected_seq}")
+            return ChainReport(checked, expected_seq, f"event {expected_seq} is missing")
         if event.prev_hash != expected_prev:
             return ChainReport(checked, event.seq, "previous-hash link does not match")
         recomputed = _event_hash(

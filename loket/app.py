@@ -18,6 +18,7 @@ import loket
 from db import create_engine, create_session_factory, migrate
 from loket.settings import Settings
 from loket.worker import Worker
+from media.placement import InProcessPlacement
 from signaling.api import Api
 from signaling.auth import StaffAuth
 from signaling.http import access_log, errors_as_json, parse_networks
@@ -25,8 +26,13 @@ from signaling.keys import AUTH, CONFIG, SESSIONS, STORE, SWITCHBOARD, TOKENS, T
 from signaling.metrics import Metrics
 from signaling.outbox import Outbox
 from signaling.redis_store import RedisStore
+from signaling.routes import audit_events as audit_event_routes
 from signaling.routes import auth as auth_routes
+from signaling.routes import calls as call_routes
+from signaling.routes import queues as queue_routes
+from signaling.routes import users as user_routes
 from signaling.routes import widget as widget_routes
+from signaling.routes import widget_keys as widget_key_routes
 from signaling.sockets import AdviserNamespace, VisitorNamespace
 from signaling.store import MemoryStore, RealtimeStore
 from signaling.switchboard import Switchboard
@@ -44,7 +50,7 @@ API: web.AppKey[Api] = web.AppKey("api", Api)
 TRANSPORT_MAX_BYTES = 1_000_000
 
 
-def create_app(settings: Settings, *, run_worker: bool = True) -> web.Application:
+def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool = True) -> web.Application:
     """Build the whole signalling node. Nothing connects until the app starts."""
     config = settings.signaling()
     redis_prefix = settings.redis_prefix
@@ -80,7 +86,8 @@ def create_app(settings: Settings, *, run_worker: bool = True) -> web.Applicatio
         await sio.emit(event, data, room=room, namespace=namespace)
 
     outbox = Outbox(store, emit, log_seconds=config.resume_window_seconds)
-    switchboard = Switchboard(store=store, outbox=outbox, sessions=sessions, config=config)
+    media = InProcessPlacement(settings.media()) if run_media else None
+    switchboard = Switchboard(store=store, outbox=outbox, sessions=sessions, config=config, media=media)
     namespace_args: dict[str, Any] = {
         "switchboard": switchboard,
         "outbox": outbox,
@@ -104,7 +111,15 @@ def create_app(settings: Settings, *, run_worker: bool = True) -> web.Applicatio
     app[TRUSTED_PROXIES] = parse_networks(config.trusted_proxies)
 
     api = Api()
-    for module_routes in (auth_routes.routes, widget_routes.routes):
+    for module_routes in (
+        auth_routes.routes,
+        widget_routes.routes,
+        queue_routes.routes,
+        user_routes.routes,
+        widget_key_routes.routes,
+        call_routes.routes,
+        audit_event_routes.routes,
+    ):
         api.endpoints.extend(module_routes.endpoints)
     api.install(app)
     app[API] = api
@@ -133,6 +148,8 @@ def create_app(settings: Settings, *, run_worker: bool = True) -> web.Applicatio
             await sio.shutdown()
             await _stop_pubsub(sio)
             await switchboard.stop()
+            if media is not None:
+                await media.stop()
             await store.stop()
             await engine.dispose()
 
@@ -170,7 +187,11 @@ def _count_requests(metrics: Metrics) -> Any:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(request.app[API].openapi(title="Loket API", version=loket.__version__))
+    """This OpenAPI 3.1 document."""
+    document = request.app[API].openapi(
+        title="Loket API", version=loket.__version__, router=request.app.router
+    )
+    return web.json_response(document)
 
 
 async def healthz(_request: web.Request) -> web.Response:
@@ -196,4 +217,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def prometheus(request: web.Request) -> web.Response:
-    return web.Response(body=request.app[METRICS].render(), content_type="text/plain", charset="utf-8")
+    return web.Response(
+        body=request.app[METRICS].render(),
+        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+    )

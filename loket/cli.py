@@ -29,7 +29,10 @@ CLI_ACTOR = "cli"
 def _settings() -> Settings:
     try:
         return Settings()
-    except (ValidationError, LoketError) as exc:
+    except ValidationError as exc:
+        problems = (f"LOKET_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        raise click.ClickException("; ".join(problems)) from exc
+    except LoketError as exc:
         raise click.ClickException(str(exc)) from exc
 
 
@@ -37,11 +40,15 @@ def _is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def _ensure_sqlite_dir(url: str) -> None:
+    database = make_url(url).database
+    if _is_sqlite(url) and database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
 async def _with_db(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     if _is_sqlite(settings.database_url):
-        database = make_url(settings.database_url).database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        _ensure_sqlite_dir(settings.database_url)
         await migrate.upgrade(settings.database_url)
     engine = create_engine(settings.database_url)
     try:
@@ -53,21 +60,30 @@ async def _with_db(settings: Settings, work: Callable[[AsyncSession], Awaitable[
         await engine.dispose()
 
 
-def _run(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    settings = _settings()
+def _first_line(error: BaseException | None) -> str:
+    lines = str(error or "").strip().splitlines()
+    return lines[0] if lines else error.__class__.__name__
+
+
+def _guarded(call: Callable[[], T]) -> T:
+    """Run ``call``, turning the failures an operator can fix into a one-line message."""
     try:
-        return asyncio.run(_with_db(settings, work))
+        return call()
     except LoketError as exc:
         raise click.ClickException(exc.message) from exc
     except (OperationalError, ProgrammingError) as exc:
         raise click.ClickException(
-            f"database error ({exc.orig.__class__.__name__}); is it reachable and upgraded "
-            "(`loket db upgrade`)?"
+            f"database error ({_first_line(exc.orig)}); is it reachable and upgraded (`loket db upgrade`)?"
         ) from exc
     except DBAPIError as exc:
-        raise click.ClickException(f"database error: {exc.orig.__class__.__name__}") from exc
+        raise click.ClickException(f"database error: {_first_line(exc.orig)}") from exc
     except OSError as exc:
         raise click.ClickException(f"cannot reach the database: {exc}") from exc
+
+
+def _run(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    settings = _settings()
+    return _guarded(lambda: asyncio.run(_with_db(settings, work)))
 
 
 def _uuid(_ctx: Any, _param: Any, value: str | None) -> uuid.UUID | None:
@@ -88,6 +104,7 @@ def main(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("alembic").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 # -- serve / worker / db ---------------------------------------------------------------------
@@ -98,7 +115,8 @@ def main(verbose: bool) -> None:
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--demo", is_flag=True, help="Create (once) a demo organisation, staff and widget key.")
 @click.option("--no-worker", is_flag=True, help="Do not run the worker in this process.")
-def serve(host: str, port: int, demo: bool, no_worker: bool) -> None:
+@click.option("--no-media", is_flag=True, help="Relay no media in this process (signalling only).")
+def serve(host: str, port: int, demo: bool, no_worker: bool, no_media: bool) -> None:
     """Run the server (REST API, socket.io, and the worker unless --no-worker)."""
     from aiohttp import web
 
@@ -113,7 +131,8 @@ def serve(host: str, port: int, demo: bool, no_worker: bool) -> None:
         except LoketError as exc:
             raise click.ClickException(exc.message) from exc
         click.echo(summary)
-    web.run_app(create_app(settings, run_worker=not no_worker), host=host, port=port, print=click.echo)
+    app = create_app(settings, run_worker=not no_worker, run_media=not no_media)
+    web.run_app(app, host=host, port=port, print=click.echo)
 
 
 @main.command()
@@ -133,10 +152,12 @@ def db() -> None:
 def upgrade() -> None:
     """Upgrade the database schema to the newest version."""
     settings = _settings()
-    try:
+
+    def run() -> None:
+        _ensure_sqlite_dir(settings.database_url)
         migrate.upgrade_sync(settings.database_url)
-    except (OperationalError, OSError) as exc:
-        raise click.ClickException(f"cannot upgrade the database: {exc}") from exc
+
+    _guarded(run)
     click.echo("database is up to date")
 
 

@@ -9,10 +9,13 @@ import secrets
 from enum import StrEnum
 from typing import Any, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from db import LoketError
+from media import IceServer, MediaConfig
 from signaling import SignalingConfig
 
 
@@ -41,6 +44,10 @@ class Settings(BaseSettings):
     # No default STUN server: a third-party one would learn every visitor's address.
     ice_servers: list[dict[str, Any]] = Field(default_factory=list)
     turn_secret: str | None = None
+    # Accept remote ICE candidates on private, loopback and link-local addresses. Unset: yes
+    # in development (everything runs on one machine), no in production (a visitor must not
+    # make the media server probe its own network).
+    allow_private_candidates: bool | None = None
     whisper_model: str | None = None
     # Addresses of reverse proxies whose X-Forwarded-For is believed (CIDRs).
     trusted_proxies: list[str] = Field(default_factory=list)
@@ -50,6 +57,17 @@ class Settings(BaseSettings):
     ring_timeout_seconds: float = 20.0
     resume_window_seconds: float = 60.0
     access_log_days: int = 7
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, url: str) -> str:
+        try:
+            driver = make_url(url).drivername
+        except ArgumentError as exc:
+            raise ValueError("not a database URL") from exc
+        if driver not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
+            raise ValueError("use sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/NAME")
+        return url
 
     @model_validator(mode="after")
     def _production_needs_real_secrets(self) -> Self:
@@ -82,6 +100,7 @@ class Settings(BaseSettings):
         return SignalingConfig(
             secret_key=self.resolved_secret_key(),
             issuer=self.public_url or "loket",
+            public_url=self.public_url,
             access_token_seconds=self.access_token_minutes * 60,
             refresh_token_seconds=self.refresh_token_days * 86400,
             visitor_token_seconds=self.visitor_token_minutes * 60,
@@ -89,4 +108,23 @@ class Settings(BaseSettings):
             resume_window_seconds=self.resume_window_seconds,
             trusted_proxies=tuple(self.trusted_proxies),
             ice_servers=tuple(self.ice_servers),
+            turn_secret=self.turn_secret,
         )
+
+    def media(self) -> MediaConfig:
+        allow_private = self.allow_private_candidates
+        if allow_private is None:
+            allow_private = not self.production
+        # The server's own peer connections use the STUN servers only: it has a reachable
+        # address of its own, and TURN credentials are per client.
+        stun = tuple(
+            IceServer(urls=tuple(url for url in _urls(server) if url.startswith(("stun:", "stuns:"))))
+            for server in self.ice_servers
+            if any(url.startswith(("stun:", "stuns:")) for url in _urls(server))
+        )
+        return MediaConfig(ice_servers=stun, allow_private_candidates=allow_private)
+
+
+def _urls(server: dict[str, Any]) -> list[str]:
+    urls = server.get("urls", [])
+    return [urls] if isinstance(urls, str) else list(urls)

@@ -96,8 +96,20 @@ class Api:
         for endpoint in self.endpoints:
             app.router.add_route(endpoint.method, endpoint.path, _wrap(endpoint))
 
-    def openapi(self, *, title: str, version: str) -> dict[str, Any]:
-        return _openapi_document(self.endpoints, title=title, version=version)
+    def openapi(self, *, title: str, version: str, router: web.UrlDispatcher | None = None) -> dict[str, Any]:
+        """The OpenAPI 3.1 document; with ``router``, routes added beside this Api are listed too."""
+        document = _openapi_document(self.endpoints, title=title, version=version)
+        paths: dict[str, Any] = document["paths"]
+        for route in router.routes() if router is not None else ():
+            path = route.resource.canonical if route.resource is not None else ""
+            method = route.method.lower()
+            if path.startswith(PREFIX) and method not in ("head", "*") and method not in paths.get(path, {}):
+                summary = (route.handler.__doc__ or f"{route.method} {path}").strip().splitlines()[0]
+                paths.setdefault(path, {})[method] = {
+                    "summary": summary,
+                    "responses": {"default": {"description": summary}},
+                }
+        return document
 
 
 def staff(request: web.Request) -> StaffClaims:

@@ -87,7 +87,10 @@ class StaffAuth:
             if user.totp_secret:
                 if totp is None:
                     raise Unauthenticated("enter the code from your authenticator app", code="totp_required")
-                if not pyotp.TOTP(user.totp_secret).verify(totp, valid_window=1):
+                if (
+                    not pyotp.TOTP(user.totp_secret).verify(totp, valid_window=1)
+                    or await self._store.incr(f"totp-used:{user.id}:{totp}", ttl=90) > 1
+                ):
                     await ratelimit.hit(self._store, account_key, self._config.login_failures_per_account)
                     await audit.record(
                         db,

@@ -23,6 +23,8 @@ class RateLimit:
 class SignalingConfig:
     secret_key: str
     issuer: str = "loket"
+    # Where browsers reach this server (embed snippets); None: the request's own host.
+    public_url: str | None = None
     access_token_seconds: int = 15 * 60
     refresh_token_seconds: int = 14 * 86400
     visitor_token_seconds: int = 2 * 3600
@@ -32,6 +34,7 @@ class SignalingConfig:
     tick_seconds: float = 0.5
     trusted_proxies: tuple[str, ...] = ()
     ice_servers: tuple[dict[str, Any], ...] = ()
+    turn_secret: str | None = None
     login_per_ip: RateLimit = field(default_factory=lambda: RateLimit(20, 60))
     login_failures_per_account: RateLimit = field(default_factory=lambda: RateLimit(5, 900))
     widget_sessions_per_ip: RateLimit = field(default_factory=lambda: RateLimit(30, 60))

@@ -10,13 +10,22 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db import audit
+from db import audit, utcnow
 from signaling import hours
 from signaling.errors import Conflict, InvalidInput, NotFound
-from signaling.models import Organisation, Queue, RecordingPolicy, Role, User, WidgetKey, queue_advisers
+from signaling.models import (
+    Organisation,
+    Queue,
+    RecordingPolicy,
+    RefreshToken,
+    Role,
+    User,
+    WidgetKey,
+    queue_advisers,
+)
 from signaling.passwords import MIN_PASSWORD_LENGTH, hash_password
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -144,6 +153,13 @@ async def change_user(db: AsyncSession, user: User, *, actor: str, changes: dict
             raise InvalidInput(f"passwords have at least {MIN_PASSWORD_LENGTH} characters")
         user.password_hash = await hash_password(changes["password"])
         recorded["password"] = "changed"  # noqa: S105 - records that it changed, never the value
+    if "password" in recorded or recorded.get("active") is False:
+        # Other sessions must not outlive a password change or a deactivation.
+        await db.execute(
+            update(RefreshToken)
+            .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
     if recorded:
         action = "user.role_change" if "role" in recorded else "user.update"
         await audit.record(
@@ -206,6 +222,23 @@ async def change_queue(db: AsyncSession, queue: Queue, *, actor: str, changes: d
 
 
 async def delete_queue(db: AsyncSession, queue: Queue, *, actor: str) -> None:
+    # An adviser with no queue rows serves every queue; deleting the only queue an adviser
+    # is assigned to would silently widen what they serve, so that has to be a decision.
+    assigned = list(
+        await db.scalars(select(queue_advisers.c.user_id).where(queue_advisers.c.queue_id == queue.id))
+    )
+    elsewhere = set(
+        await db.scalars(
+            select(queue_advisers.c.user_id).where(
+                queue_advisers.c.user_id.in_(assigned), queue_advisers.c.queue_id != queue.id
+            )
+        )
+    )
+    if set(assigned) - elsewhere:
+        raise Conflict(
+            "some advisers serve only this queue; assign them other queues first",
+            code="queue_has_advisers",
+        )
     await audit.record(
         db,
         actor=actor,

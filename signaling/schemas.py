@@ -61,6 +61,10 @@ class QueueSummary(Payload):
     recording_policy: str
 
 
+class IceServers(Payload):
+    ice_servers: list[dict[str, Any]]
+
+
 class WidgetSession(Payload):
     visitor_token: str
     expires_in: int
@@ -94,3 +98,15 @@ class CallDecline(Payload):
 
 class SessionResume(Payload):
     last_seq: Annotated[int, Field(ge=0)]
+
+
+class RtcOffer(Payload):
+    sdp: Annotated[str, StringConstraints(min_length=1, max_length=60_000)]
+    type: Literal["offer"]
+
+
+class RtcCandidate(Payload):
+    # W3C RTCIceCandidateInit; an empty or absent candidate marks the end of candidates.
+    candidate: Annotated[str, StringConstraints(max_length=1_000)] | None = None
+    sdpMid: Annotated[str, StringConstraints(max_length=64)] | None = None
+    sdpMLineIndex: Annotated[int, Field(ge=0, le=64)] | None = None

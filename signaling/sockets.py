@@ -25,7 +25,16 @@ from signaling.errors import Forbidden, InvalidInput, PayloadTooLarge
 from signaling.metrics import Metrics
 from signaling.models import Role
 from signaling.outbox import Outbox, SessionId
-from signaling.schemas import CallAccept, CallDecline, Empty, PresenceSet, QueueJoin, SessionResume
+from signaling.schemas import (
+    CallAccept,
+    CallDecline,
+    Empty,
+    PresenceSet,
+    QueueJoin,
+    RtcCandidate,
+    RtcOffer,
+    SessionResume,
+)
 from signaling.state import Presence
 from signaling.switchboard import Switchboard
 from signaling.tokens import StaffClaims, TokenService, VisitorClaims
@@ -160,6 +169,20 @@ class _Namespace(socketio.AsyncNamespace):  # type: ignore[misc]
     def session_of(self, claims: Any) -> SessionId:
         raise NotImplementedError
 
+    def rtc_events(self) -> dict[str, tuple[type[BaseModel], Handler]]:
+        """``rtc:offer`` and ``rtc:candidate``, the same for both parties."""
+        board = self.switchboard
+
+        async def offer(_sid: str, claims: Any, data: RtcOffer) -> Ack:
+            return await board.rtc_offer(self.session_of(claims), claims.org_id, data.sdp, data.type)
+
+        async def candidate(_sid: str, claims: Any, data: RtcCandidate) -> Ack:
+            return await board.rtc_candidate(
+                self.session_of(claims), claims.org_id, data.candidate, data.sdpMid, data.sdpMLineIndex
+            )
+
+        return {"rtc:offer": (RtcOffer, offer), "rtc:candidate": (RtcCandidate, candidate)}
+
 
 class VisitorNamespace(_Namespace):
     kind = "visitor"
@@ -193,6 +216,7 @@ class VisitorNamespace(_Namespace):
             "queue:leave": (Empty, leave),
             "call:end": (Empty, end),
             "session:resume": (SessionResume, self.resume),
+            **self.rtc_events(),
         }
 
 
@@ -235,4 +259,5 @@ class AdviserNamespace(_Namespace):
             "call:decline": (CallDecline, decline),
             "call:end": (Empty, end),
             "session:resume": (SessionResume, self.resume),
+            **self.rtc_events(),
         }

@@ -32,6 +32,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from db import SessionFactory, utcnow
+from media.placement import MediaPlacement
+from media.types import Party
 from signaling import hours, queries
 from signaling.config import SignalingConfig
 from signaling.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -68,6 +70,10 @@ def _adviser(user_id: str) -> SessionId:
     return SessionId("adviser", user_id)
 
 
+def _party(session: SessionId) -> Party:
+    return "visitor" if session.kind == "visitor" else "adviser"
+
+
 class Switchboard:
     def __init__(
         self,
@@ -76,26 +82,31 @@ class Switchboard:
         outbox: Outbox,
         sessions: SessionFactory,
         config: SignalingConfig,
+        media: MediaPlacement | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._outbox = outbox
         self._sessions = sessions
         self._config = config
+        self._media = media
         self._clock = clock
-        self._ticker: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._ticker = asyncio.create_task(self._tick_forever(), name="switchboard-ticker")
+        self._tasks.append(asyncio.create_task(self._tick_forever(), name="switchboard-ticker"))
+        if self._media is not None:
+            self._tasks.append(asyncio.create_task(self._watch_media(self._media), name="switchboard-media"))
 
     async def stop(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
-            self._ticker = None
+                await task
+        self._tasks.clear()
 
     async def _tick_forever(self) -> None:
         while True:
@@ -131,6 +142,23 @@ class Switchboard:
                 if int(await self._store.get(f"conns:{room}") or 0) <= 0:
                     await self._session_gone(org_id, SessionId.parse(room), mail)
             await self._deliver(mail)
+
+    async def _watch_media(self, media: MediaPlacement) -> None:
+        """End calls whose media ended by itself (a party closed its connection, ICE failed)."""
+        async for call_id, reason in media.ended():
+            try:
+                call = await self._call(call_id)
+                if call is None:
+                    continue
+                mail: Mail = []
+                async with self._store.lock(f"org:{call.org_id}"):
+                    call = await self._call(call_id)
+                    if call is not None and call.status == CallStatus.ACTIVE:
+                        await self._finish(call, mail, reason=reason)
+                        await self._dispatch(call.org_id, mail)
+                await self._deliver(mail)
+            except Exception:
+                logger.exception("could not end call %s after its media ended", call_id)
 
     # -- connections -----------------------------------------------------------------------
 
@@ -382,6 +410,37 @@ class Switchboard:
         await self._deliver(mail)
         return {"call_id": call.id, "reference": call.reference}
 
+    # -- media -----------------------------------------------------------------------------
+
+    async def _active_call(self, session: SessionId, org_id: uuid.UUID) -> tuple[MediaPlacement, CallState]:
+        if self._media is None:
+            raise Conflict("this node relays no media", code="media_unavailable")
+        call = await self._current_call(str(org_id), session)
+        if call is None or call.status != CallStatus.ACTIVE:
+            raise Conflict("media starts once the call is accepted", code="not_active")
+        return self._media, call
+
+    async def rtc_offer(
+        self, session: SessionId, org_id: uuid.UUID, sdp: str, sdp_type: str
+    ) -> dict[str, Any]:
+        """Answer the party's offer with the server's leg of the call (W3C JSEP: the browser
+        always offers, the server always answers)."""
+        media, call = await self._active_call(session, org_id)
+        answer_sdp, answer_type = await media.answer(call.id, _party(session), sdp, sdp_type)
+        return {"sdp": answer_sdp, "type": answer_type}
+
+    async def rtc_candidate(
+        self,
+        session: SessionId,
+        org_id: uuid.UUID,
+        candidate: str | None,
+        sdp_mid: str | None,
+        sdp_mline_index: int | None,
+    ) -> dict[str, Any]:
+        media, call = await self._active_call(session, org_id)
+        used = await media.add_candidate(call.id, _party(session), candidate, sdp_mid, sdp_mline_index)
+        return {"used": used}
+
     async def state_of(self, session: SessionId, org_id: uuid.UUID) -> dict[str, Any]:
         """What a (re)connecting client needs to draw itself: its call, its place in the
         queue while waiting, and for an adviser the queue snapshot."""
@@ -499,6 +558,8 @@ class Switchboard:
                 await self._save_adviser(org_id, adviser)
         if answered:
             await self._learn_handle_time(call.queue_id, now - call.accepted_at)
+            if self._media is not None:
+                await self._media.close_call(call.id)
         await self._queue_changed(org_id, mail)
 
     async def _queue_changed(self, org_id: str, mail: Mail) -> None:

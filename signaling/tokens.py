@@ -18,6 +18,7 @@ import jwt
 from signaling.errors import Unauthenticated
 
 ALGORITHM = "HS256"
+MIN_KEY_BYTES = 32
 STAFF_AUDIENCE = "loket:staff"
 VISITOR_AUDIENCE = "loket:visitor"
 
@@ -37,6 +38,8 @@ class VisitorClaims:
 
 class TokenService:
     def __init__(self, *, secret_key: str, issuer: str, access_seconds: int, visitor_seconds: int) -> None:
+        if len(secret_key.encode()) < MIN_KEY_BYTES:
+            raise ValueError(f"the signing key needs at least {MIN_KEY_BYTES} bytes (RFC 7518 §3.2)")
         self._key = secret_key
         self._issuer = issuer
         self.access_seconds = access_seconds

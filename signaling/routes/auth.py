@@ -7,9 +7,10 @@ from aiohttp import web
 from signaling.api import ANY_STAFF, Api, body, staff
 from signaling.errors import Unauthenticated
 from signaling.http import USER_ID, client_ip
-from signaling.keys import AUTH, SESSIONS
+from signaling.keys import AUTH, CONFIG, SESSIONS, TOKENS
 from signaling.models import User
-from signaling.schemas import LoginRequest, Me, RefreshRequest, TokenPair
+from signaling.routes.widget import ice_servers_for
+from signaling.schemas import IceServers, LoginRequest, Me, RefreshRequest, TokenPair
 
 routes = Api()
 
@@ -76,3 +77,16 @@ async def me(request: web.Request) -> Me:
         role=user.role,
         languages=list(user.languages),
     )
+
+
+@routes.route(
+    "GET",
+    "/rtc/ice-servers",
+    summary="ICE servers for the console, with fresh TURN credentials",
+    tag="auth",
+    response=IceServers,
+    roles=ANY_STAFF,
+)
+async def ice_servers(request: web.Request) -> IceServers:
+    config = request.app[CONFIG]
+    return IceServers(ice_servers=ice_servers_for(config, lifetime=request.app[TOKENS].access_seconds * 8))

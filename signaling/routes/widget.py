@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from db import utcnow
+from media.turn import ice_servers_with_credentials
 from signaling import hours, queries, ratelimit
 from signaling.api import Api, body
+from signaling.config import SignalingConfig
 from signaling.errors import Forbidden
 from signaling.http import VISITOR_ID, client_ip
 from signaling.keys import CONFIG, SESSIONS, STORE, TOKENS
@@ -15,6 +19,11 @@ from signaling.schemas import QueueSummary, WidgetSession, WidgetSessionRequest
 routes = Api()
 
 PATH = "/widget/sessions"
+
+
+def ice_servers_for(config: SignalingConfig, *, lifetime: int) -> list[dict[str, Any]]:
+    """The ICE servers for one client, TURN ones with credentials that expire with its token."""
+    return ice_servers_with_credentials(list(config.ice_servers), config.turn_secret, ttl_seconds=lifetime)
 
 
 def _cors(origin: str) -> dict[str, str]:
@@ -53,7 +62,7 @@ async def create_widget_session(request: web.Request) -> web.Response:
     session = WidgetSession(
         visitor_token=token,
         expires_in=request.app[TOKENS].visitor_seconds,
-        ice_servers=list(request.app[CONFIG].ice_servers),
+        ice_servers=ice_servers_for(request.app[CONFIG], lifetime=request.app[TOKENS].visitor_seconds),
         queues=[
             QueueSummary(
                 id=queue.id,
@@ -70,8 +79,10 @@ async def create_widget_session(request: web.Request) -> web.Response:
 
 
 async def preflight(request: web.Request) -> web.Response:
-    """CORS preflight. It carries no widget key, so any active key's origin is enough here;
-    the POST itself checks the origin against its own key."""
+    """CORS preflight for the widget's session request.
+
+    It carries no widget key, so any active key's origin is enough here; the POST itself
+    checks the origin against its own key."""
     origin = request.headers.get("Origin", "")
     async with request.app[SESSIONS]() as db:
         allowed = bool(origin) and await queries.any_widget_key_allows(db, origin)

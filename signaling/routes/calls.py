@@ -1,0 +1,57 @@
+"""The call history: an adviser sees their own calls, supervisors and admins the organisation's."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from signaling import queries
+from signaling.admin_schemas import CallOut, CallsQuery
+from signaling.api import Api
+from signaling.keys import SESSIONS
+from signaling.models import Call, Role
+from signaling.routes.admin import acting, query
+
+routes = Api()
+
+# The DPO is left out on purpose: they act on privacy requests, which carry the reference.
+CALL_READERS = frozenset({Role.ADVISER, Role.SUPERVISOR, Role.ADMIN})
+
+
+def call_out(call: Call) -> CallOut:
+    until = call.accepted_at or call.ended_at
+    return CallOut(
+        id=call.id,
+        queue_id=call.queue_id,
+        adviser_id=call.adviser_id,
+        reference=call.reference,
+        language=call.language,
+        status=call.status,
+        end_reason=call.end_reason,
+        created_at=call.created_at,
+        accepted_at=call.accepted_at,
+        ended_at=call.ended_at,
+        waited_seconds=(until - call.created_at).total_seconds() if until is not None else None,
+    )
+
+
+@routes.route(
+    "GET",
+    "/calls",
+    summary="List calls, newest first (?limit=1..200, ?before=ISO timestamp with time zone)",
+    tag="calls",
+    response=list[CallOut],
+    roles=CALL_READERS,
+)
+async def list_calls(request: web.Request) -> list[CallOut]:
+    claims = acting(request)
+    params = query(request, CallsQuery)
+    only_own = claims.role == Role.ADVISER
+    async with request.app[SESSIONS]() as db:
+        calls = await queries.calls_for_org(
+            db,
+            claims.org_id,
+            adviser_id=claims.user_id if only_own else None,
+            before=params.before,
+            limit=params.limit,
+        )
+        return [call_out(call) for call in calls]
