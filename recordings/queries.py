@@ -1,0 +1,187 @@
+"""Queries on the recordings catalogue; each takes the session first and leaves committing to the caller.
+
+Rows are written with INSERT/UPDATE statements, never through the ORM's unit of work: a
+flush would need signaling's ``calls`` table in the metadata to order the foreign key,
+and this package must work (in a worker, in its tests) without importing signaling.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import ColumnElement, Uuid, and_, column, insert, or_, select, table, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.base import new_id, utcnow
+from recordings.errors import RecordingNotFound
+from recordings.models import Participant, Recording, RecordingStatus
+
+# A row the upload worker may take: waiting for upload, or held by a worker whose lease ran out.
+_UPLOADABLE = (RecordingStatus.SPOOLED, RecordingStatus.UPLOADING)
+_SUFFIX = re.compile(r"\.[a-z0-9]{1,10}")
+# signaling's calls table, named (not imported): just what audit events need from it.
+_CALLS = table("calls", column("id", Uuid), column("org_id", Uuid))
+
+
+def storage_key_for(recording_id: uuid.UUID, created_at: datetime, suffix: str = ".webm") -> str:
+    """Object key of a recording: date folders, the row id, the media suffix, ``.enc``.
+
+    Keys carry no organisation, call or visitor detail: an object listing reveals nothing.
+    """
+    suffix = suffix.lower() if _SUFFIX.fullmatch(suffix.lower()) else ""
+    return f"{created_at:%Y/%m/%d}/{recording_id}{suffix}.enc"
+
+
+async def create_recording(
+    session: AsyncSession,
+    *,
+    call_id: uuid.UUID,
+    participant: Participant | str,
+    spool_path: Path,
+    delete_after: datetime | None = None,
+    now: datetime | None = None,
+) -> Recording:
+    """A new row in status ``recording`` for media that is being written to ``spool_path``."""
+    created_at = now or utcnow()
+    recording_id = new_id()
+    await session.execute(
+        insert(Recording).values(
+            id=recording_id,
+            call_id=call_id,
+            participant=Participant(participant).value,
+            storage_key=storage_key_for(recording_id, created_at, spool_path.suffix),
+            spool_path=str(spool_path),
+            status=RecordingStatus.RECORDING.value,
+            attempts=0,
+            legal_hold=False,
+            delete_after=delete_after,
+            created_at=created_at,
+        )
+    )
+    return await get_recording(session, recording_id)
+
+
+async def get_recording(
+    session: AsyncSession, recording_id: uuid.UUID, *, for_update: bool = False
+) -> Recording:
+    statement = (
+        select(Recording).where(Recording.id == recording_id).execution_options(populate_existing=True)
+    )
+    if for_update:
+        statement = statement.with_for_update()
+    recording = await session.scalar(statement)
+    if recording is None:
+        raise RecordingNotFound(f"no recording {recording_id}")
+    return recording
+
+
+async def mark_spooled(
+    session: AsyncSession,
+    recording_id: uuid.UUID,
+    *,
+    duration_seconds: float | None,
+    now: datetime | None = None,
+) -> Recording:
+    """The media file is complete: due for upload at once."""
+    await session.execute(
+        update(Recording)
+        .where(Recording.id == recording_id, Recording.status == RecordingStatus.RECORDING.value)
+        .values(
+            status=RecordingStatus.SPOOLED.value,
+            duration_seconds=duration_seconds,
+            next_attempt_at=now or utcnow(),
+        )
+    )
+    return await get_recording(session, recording_id)
+
+
+def _claimable(now: datetime, recording_id: uuid.UUID | None) -> ColumnElement[bool]:
+    lease_free = or_(Recording.lease_until.is_(None), Recording.lease_until < now)
+    condition = and_(Recording.status.in_([s.value for s in _UPLOADABLE]), lease_free)
+    if recording_id is not None:
+        # Asked for by id (the file was just finished): no need to wait for next_attempt_at.
+        return and_(condition, Recording.id == recording_id)
+    return and_(condition, Recording.next_attempt_at <= now)
+
+
+async def claim_upload(
+    session: AsyncSession,
+    *,
+    worker_id: str,
+    now: datetime,
+    lease: timedelta,
+    recording_id: uuid.UUID | None = None,
+) -> Recording | None:
+    """Take one due recording (or ``recording_id``) for upload under a lease; None if none.
+
+    PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED`` picks a row no other worker is
+    claiming, so concurrent workers never wait on each other or take the same row.
+    SQLite: one conditional ``UPDATE ... WHERE <still claimable>``; SQLite runs one writer
+    at a time, so the subquery and the update see the same state. The caller commits.
+    """
+    condition = _claimable(now, recording_id)
+    values = {
+        "status": RecordingStatus.UPLOADING.value,
+        "claimed_by": worker_id,
+        "lease_until": now + lease,
+    }
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        claimed_id = await session.scalar(
+            select(Recording.id)
+            .where(condition)
+            .order_by(Recording.next_attempt_at)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        if claimed_id is None:
+            return None
+        await session.execute(update(Recording).where(Recording.id == claimed_id).values(**values))
+    else:
+        candidate = select(Recording.id).where(condition).order_by(Recording.next_attempt_at).limit(1)
+        claimed_id = await session.scalar(
+            update(Recording)
+            .where(Recording.id == candidate.scalar_subquery(), condition)
+            .values(**values)
+            .returning(Recording.id)
+        )
+        if claimed_id is None:
+            return None
+    return await get_recording(session, claimed_id)
+
+
+async def update_if_held(
+    session: AsyncSession, recording_id: uuid.UUID, worker_id: str, **values: object
+) -> bool:
+    """Update the row only while ``worker_id`` still holds its lease; False when it does not."""
+    result = await session.execute(
+        update(Recording)
+        .where(Recording.id == recording_id, Recording.claimed_by == worker_id)
+        .values(**values)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def leftover_spools(session: AsyncSession, *, limit: int = 100) -> list[Recording]:
+    """Stored or shredded rows whose spool files were not yet removed (a crash in between)."""
+    done = [RecordingStatus.STORED.value, RecordingStatus.SHREDDED.value]
+    rows = await session.scalars(
+        select(Recording)
+        .where(Recording.status.in_(done), Recording.spool_path.is_not(None))
+        .order_by(Recording.created_at)
+        .limit(limit)
+    )
+    return list(rows.all())
+
+
+async def org_of(session: AsyncSession, recording_id: uuid.UUID) -> uuid.UUID | None:
+    """The organisation a recording belongs to (through its call), for audit events."""
+    org_id: uuid.UUID | None = await session.scalar(
+        select(_CALLS.c.org_id)
+        .join(Recording, Recording.call_id == _CALLS.c.id)
+        .where(Recording.id == recording_id)
+    )
+    return org_id

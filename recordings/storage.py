@@ -1,0 +1,230 @@
+"""Where encrypted recordings live: one ``Storage`` protocol, a local directory and S3.
+
+Both backends behave the same and are run through one behaviour suite
+(``tests/recordings/test_storage.py``). Every method is async and does its blocking work
+(file I/O, boto3) in a thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, Protocol
+
+from recordings.errors import ChecksumMismatch, InvalidStorageKey, ObjectNotFound, StorageConfigError
+
+if TYPE_CHECKING:
+    from recordings.config import RecordingsConfig
+
+# Segments start with a letter or digit: no "..", no hidden names (our temporary files are
+# ".name.partial"), nothing a shell or an S3 console would show oddly.
+_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=-]*(?:/[A-Za-z0-9][A-Za-z0-9._=-]*)*")
+MAX_KEY_LENGTH = 512
+_COPY_BUFFER = 1024 * 1024
+
+
+def check_key(key: str) -> str:
+    """Return ``key`` if it is a safe relative object key, else raise ``InvalidStorageKey``."""
+    if len(key) > MAX_KEY_LENGTH or not _KEY.fullmatch(key):
+        raise InvalidStorageKey(f"invalid storage key: {key[:80]!r}")
+    return key
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    """An object as the backend holds it.
+
+    ``sha256`` is the hex SHA-256 of the stored bytes; ``None`` only from ``head`` on an
+    object some other tool wrote without our metadata. ``etag`` is the backend's own tag
+    (S3's ETag, ``None`` for the local directory).
+    """
+
+    key: str
+    bytes: int
+    sha256: str | None
+    etag: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.bytes < 0:
+            raise ValueError("bytes must not be negative")
+        if self.sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", self.sha256):
+            raise ValueError("sha256 must be 64 lowercase hex digits")
+
+
+class Storage(Protocol):
+    """An object store for recordings. Keys are relative paths checked by ``check_key``."""
+
+    async def put_file(self, key: str, path: Path) -> StoredObject:
+        """Store the file at ``path`` under ``key`` (replacing it), then verify what the
+        backend holds against the SHA-256 of ``path``; raise ``ChecksumMismatch`` if it differs."""
+        ...
+
+    async def get_to_file(self, key: str, path: Path) -> StoredObject:
+        """Write the object to ``path`` (which appears only once complete and verified)."""
+        ...
+
+    async def delete(self, key: str) -> int:
+        """Delete the object and every older version of it; returns how many went (0 if none)."""
+        ...
+
+    async def exists(self, key: str) -> bool: ...
+
+    async def head(self, key: str) -> StoredObject:
+        """Size and checksum of the object; ``ObjectNotFound`` if there is none."""
+        ...
+
+    async def stop(self) -> None:
+        """Release connections; idempotent."""
+        ...
+
+
+def sha256_file(path: Path) -> tuple[int, str]:
+    """Size and hex SHA-256 of a file, read in 1 MiB blocks (blocking)."""
+    digest, size = hashlib.sha256(), 0
+    with path.open("rb") as reader:
+        while block := reader.read(_COPY_BUFFER):
+            digest.update(block)
+            size += len(block)
+    return size, digest.hexdigest()
+
+
+def _copy_hashing(reader: BinaryIO, dst: Path) -> tuple[int, str]:
+    """Copy ``reader`` into ``dst`` via a temporary name and fsync; returns size and SHA-256."""
+    digest, size = hashlib.sha256(), 0
+    tmp = dst.with_name(f".{dst.name}.{secrets.token_hex(4)}.partial")
+    try:
+        with tmp.open("wb") as writer:
+            while block := reader.read(_COPY_BUFFER):
+                digest.update(block)
+                writer.write(block)
+                size += len(block)
+            writer.flush()
+            os.fsync(writer.fileno())
+        tmp.replace(dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return size, digest.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    # A rename is durable only once its directory entry is (POSIX fsync(2) on the directory).
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalStorage:
+    """Objects as files under ``root`` (the embedded default, ``file://./data/recordings``)."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root).resolve()
+
+    def __repr__(self) -> str:
+        return f"LocalStorage({str(self.root)!r})"
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def _put(self, key: str, src: Path) -> StoredObject:
+        dst = self._path(key)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        with src.open("rb") as reader:
+            size, digest = _copy_hashing(reader, dst)
+        _fsync_dir(dst.parent)
+        # Read back what landed on disk, as S3Storage compares with what S3 holds.
+        stored_size, stored_digest = sha256_file(dst)
+        if (stored_size, stored_digest) != (size, digest):
+            raise ChecksumMismatch(f"stored copy of {key} differs from the source file")
+        return StoredObject(key, size, digest)
+
+    def _get(self, key: str, dst: Path) -> StoredObject:
+        src = self._path(key)
+        try:
+            reader = src.open("rb")
+        except FileNotFoundError as exc:
+            raise ObjectNotFound(f"no object {key}") from exc
+        with reader:
+            size, digest = _copy_hashing(reader, dst)
+        return StoredObject(key, size, digest)
+
+    def _delete(self, key: str) -> int:
+        try:
+            self._path(key).unlink()
+        except FileNotFoundError:
+            return 0
+        return 1
+
+    def _head(self, key: str) -> StoredObject:
+        try:
+            size, digest = sha256_file(self._path(key))
+        except FileNotFoundError as exc:
+            raise ObjectNotFound(f"no object {key}") from exc
+        return StoredObject(key, size, digest)
+
+    async def put_file(self, key: str, path: Path) -> StoredObject:
+        return await asyncio.to_thread(self._put, key, path)
+
+    async def get_to_file(self, key: str, path: Path) -> StoredObject:
+        return await asyncio.to_thread(self._get, key, path)
+
+    async def delete(self, key: str) -> int:
+        return await asyncio.to_thread(self._delete, key)
+
+    async def exists(self, key: str) -> bool:
+        return await asyncio.to_thread(self._path(key).is_file)
+
+    async def head(self, key: str) -> StoredObject:
+        return await asyncio.to_thread(self._head, key)
+
+    async def stop(self) -> None:
+        return None
+
+
+def storage_from_url(
+    url: str,
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    server_side_encryption: str | None = None,
+    multipart_threshold: int = 16 * 1024 * 1024,
+    multipart_chunksize: int = 16 * 1024 * 1024,
+) -> Storage:
+    """``file://./data/recordings``, ``file:///abs/path`` or ``s3://bucket/prefix``."""
+    if url.startswith("file://"):
+        root = url.removeprefix("file://")
+        if not root:
+            raise StorageConfigError("file:// storage URL needs a directory")
+        return LocalStorage(root)
+    if url.startswith("s3://"):
+        from recordings.s3 import S3Storage
+
+        bucket, _, prefix = url.removeprefix("s3://").partition("/")
+        return S3Storage(
+            bucket,
+            prefix.strip("/"),
+            endpoint_url=endpoint_url,
+            region=region,
+            server_side_encryption=server_side_encryption,
+            multipart_threshold=multipart_threshold,
+            multipart_chunksize=multipart_chunksize,
+        )
+    raise StorageConfigError(f"storage URL must start with file:// or s3://, not {url.split(':', 1)[0]!r}")
+
+
+def storage_from_config(config: RecordingsConfig) -> Storage:
+    """The storage backend ``config`` describes."""
+    return storage_from_url(
+        config.storage_url,
+        endpoint_url=config.s3_endpoint_url,
+        region=config.s3_region,
+        server_side_encryption=config.s3_server_side_encryption,
+        multipart_threshold=config.s3_multipart_threshold,
+        multipart_chunksize=config.s3_multipart_chunksize,
+    )

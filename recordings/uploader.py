@@ -1,0 +1,363 @@
+"""From the local spool to storage, without ever losing a recording.
+
+For one recording: encrypt the spooled file to ``<file>.enc`` with a fresh data key (whose
+wrapped form is committed to the row *before* any ciphertext leaves the machine), upload,
+verify the stored object's SHA-256 against the one computed while encrypting, mark the row
+stored, and only then delete the spool files. Any failure leaves the files and the row as
+they were, with ``attempts``, ``last_error`` and a capped exponential ``next_attempt_at``;
+``retry_pending_uploads`` (run periodically by the worker) picks it up again.
+
+Every step is idempotent and done under a lease (``claimed_by``/``lease_until``), so two
+workers never upload one recording at once and a crashed worker's rows are taken over once
+its lease runs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import update
+
+from db import SessionFactory, audit, utcnow
+from recordings import queries
+from recordings.config import RecordingsConfig
+from recordings.crypto import encrypt_file, new_data_key, wrap_data_key
+from recordings.errors import ChecksumMismatch, RecordingsError, SpoolFileMissing
+from recordings.models import Recording, RecordingStatus
+from recordings.storage import Storage, sha256_file
+
+logger = logging.getLogger(__name__)
+
+_ERROR_LENGTH = 1000
+# Who the audit trail names for what the pipeline deletes.
+_ACTOR = "recordings.uploader"
+
+
+def default_worker_id() -> str:
+    """Host, process and a random part: unique per worker, readable in the database."""
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def backoff(config: RecordingsConfig, attempts: int) -> timedelta:
+    """Delay before attempt ``attempts + 1``: base, 2 * base, 4 * base, ... capped at the maximum."""
+    seconds = config.retry_base_seconds * 2 ** min(max(attempts - 1, 0), 32)
+    return timedelta(seconds=min(seconds, config.retry_max_seconds))
+
+
+def encrypted_path(spool_path: Path) -> Path:
+    return spool_path.with_name(spool_path.name + ".enc")
+
+
+@dataclass
+class _Clock:
+    """``now`` as given to the call, advancing with real time (tests pass a future ``now``)."""
+
+    start: datetime
+    _t0: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._t0 = time.monotonic()
+
+    def __call__(self) -> datetime:
+        return self.start + timedelta(seconds=time.monotonic() - self._t0)
+
+
+class _LeaseLost(RecordingsError):
+    code = "lease_lost"
+
+
+def _spool_file(config: RecordingsConfig, recording: Recording) -> Path:
+    """The row's spool file, refused unless it lies inside the spool directory (we delete it later)."""
+    if recording.spool_path is None:
+        raise SpoolFileMissing(f"recording {recording.id} has no spool file")
+    path = Path(recording.spool_path).resolve()
+    if not path.is_relative_to(config.spool_dir.resolve()):
+        raise SpoolFileMissing(f"spool file of recording {recording.id} is outside the spool directory")
+    return path
+
+
+def _matching_file(path: Path, sha256: str, size: int) -> bool:
+    """Whether ``path`` exists with this SHA-256 and size (an earlier attempt's encrypted file)."""
+    if not path.is_file():
+        return False
+    return sha256_file(path) == (size, sha256)
+
+
+@contextlib.asynccontextmanager
+async def _lease_kept(
+    sessions: SessionFactory, config: RecordingsConfig, recording_id: uuid.UUID, worker_id: str, clock: _Clock
+) -> AsyncIterator[None]:
+    """Renew the lease every third of its length while a long upload runs."""
+    lease = timedelta(seconds=config.upload_lease_seconds)
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(config.upload_lease_seconds / 3)
+            try:
+                async with sessions() as session:
+                    await queries.update_if_held(
+                        session, recording_id, worker_id, lease_until=clock() + lease
+                    )
+                    await session.commit()
+            except Exception:
+                logger.exception("could not renew the upload lease of recording %s", recording_id)
+
+    task = asyncio.create_task(renew(), name=f"lease:{recording_id}")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _encrypt(
+    sessions: SessionFactory, config: RecordingsConfig, recording: Recording, spool: Path, worker_id: str
+) -> tuple[Path, str, int]:
+    """The encrypted spool file and its SHA-256 and size, reusing one left by an earlier attempt."""
+    enc = encrypted_path(spool)
+    sha256, size = recording.sha256, recording.bytes
+    if (
+        recording.wrapped_key is not None
+        and sha256 is not None
+        and size is not None
+        and await asyncio.to_thread(_matching_file, enc, sha256, size)
+    ):
+        return enc, sha256, size
+    if not await asyncio.to_thread(spool.is_file):
+        raise SpoolFileMissing(f"spool file of recording {recording.id} is gone")
+    data_key = new_data_key()
+    wrapped = wrap_data_key(config.master_key, data_key, context=recording.id.bytes)
+    result = await asyncio.to_thread(encrypt_file, spool, enc, data_key, chunk_size=config.chunk_size)
+    del data_key
+    # The wrapped key is committed before any ciphertext leaves this machine: an uploaded
+    # object is never left without the key that opens it.
+    async with sessions() as session:
+        held = await queries.update_if_held(
+            session,
+            recording.id,
+            worker_id,
+            wrapped_key=wrapped.wrapped,
+            key_id=wrapped.key_id,
+            sha256=result.sha256,
+            plaintext_sha256=result.plaintext_sha256,
+            bytes=result.bytes,
+        )
+        await session.commit()
+    if not held:
+        raise _LeaseLost(f"lost the upload lease of recording {recording.id}")
+    return enc, result.sha256, result.bytes
+
+
+async def _remove_spool(sessions: SessionFactory, recording_id: uuid.UUID, spool: Path, actor: str) -> None:
+    """Delete the spool files, then clear ``spool_path`` and write the audit event."""
+    removed = 0
+    for path in (spool, encrypted_path(spool)):
+        try:
+            await asyncio.to_thread(path.unlink)
+            removed += 1
+        except FileNotFoundError:
+            pass
+    async with sessions() as session:
+        # Conditional, so two workers finishing the same clean-up write one audit event.
+        status = await session.scalar(
+            update(Recording)
+            .where(Recording.id == recording_id, Recording.spool_path.is_not(None))
+            .values(spool_path=None)
+            .returning(Recording.status)
+        )
+        if status is not None:
+            await audit.record(
+                session,
+                org_id=await queries.org_of(session, recording_id),
+                actor=actor,
+                action="recording.spool_deleted",
+                target=f"recording:{recording_id}",
+                details={"files": removed, "status": status},
+            )
+        await session.commit()
+
+
+async def _fail(
+    sessions: SessionFactory,
+    config: RecordingsConfig,
+    recording: Recording,
+    worker_id: str,
+    clock: _Clock,
+    exc: BaseException,
+) -> bool:
+    """Record a failed attempt; False when the lease was no longer ours (nothing recorded)."""
+    message = f"{type(exc).__name__}: {exc}"[:_ERROR_LENGTH]
+    attempts = recording.attempts + 1
+    values: dict[str, object] = {
+        "attempts": attempts,
+        "last_error": message,
+        "claimed_by": None,
+        "lease_until": None,
+    }
+    if isinstance(exc, SpoolFileMissing):
+        # Nothing left to upload, ever: final, and loud.
+        values.update(status=RecordingStatus.FAILED.value, next_attempt_at=None)
+        logger.error("recording %s cannot be stored: %s", recording.id, message)
+    else:
+        values.update(
+            status=RecordingStatus.SPOOLED.value, next_attempt_at=clock() + backoff(config, attempts)
+        )
+        logger.warning("upload of recording %s failed (attempt %d): %s", recording.id, attempts, message)
+    async with sessions() as session:
+        held = await queries.update_if_held(session, recording.id, worker_id, **values)
+        await session.commit()
+    return held
+
+
+async def _abandon_if_shredded(
+    sessions: SessionFactory, storage: Storage, recording: Recording, spool: Path
+) -> None:
+    """Our lease is gone: if the row was shredded meanwhile, remove what we just uploaded."""
+    async with sessions() as session:
+        current = await queries.get_recording(session, recording.id)
+    if current.status != RecordingStatus.SHREDDED:
+        return
+    deleted = await storage.delete(recording.storage_key)
+    files = 0
+    for path in (spool, encrypted_path(spool)):
+        with contextlib.suppress(FileNotFoundError):
+            await asyncio.to_thread(path.unlink)
+            files += 1
+    async with sessions() as session:
+        await audit.record(
+            session,
+            org_id=await queries.org_of(session, recording.id),
+            actor=_ACTOR,
+            action="recording.deleted",
+            target=f"recording:{recording.id}",
+            details={"reason": "shredded during upload", "object_versions": deleted, "spool_files": files},
+        )
+        await session.commit()
+
+
+async def _upload_claimed(
+    sessions: SessionFactory,
+    storage: Storage,
+    config: RecordingsConfig,
+    recording: Recording,
+    worker_id: str,
+    clock: _Clock,
+) -> bool:
+    spool: Path | None = None
+    try:
+        spool = _spool_file(config, recording)
+        async with _lease_kept(sessions, config, recording.id, worker_id, clock):
+            enc, sha256, size = await _encrypt(sessions, config, recording, spool, worker_id)
+            stored = await storage.put_file(recording.storage_key, enc)
+            if stored.sha256 != sha256 or stored.bytes != size:
+                raise ChecksumMismatch(f"storage reports another checksum for recording {recording.id}")
+            async with sessions() as session:
+                held = await queries.update_if_held(
+                    session,
+                    recording.id,
+                    worker_id,
+                    status=RecordingStatus.STORED.value,
+                    stored_at=clock(),
+                    next_attempt_at=None,
+                    last_error=None,
+                    claimed_by=None,
+                    lease_until=None,
+                )
+                await session.commit()
+            if not held:
+                raise _LeaseLost(f"lost the upload lease of recording {recording.id}")
+    except _LeaseLost:
+        logger.warning("recording %s was taken from this worker during its upload", recording.id)
+        if spool is not None:
+            await _abandon_if_shredded(sessions, storage, recording, spool)
+        return False
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        if not isinstance(exc, RecordingsError | OSError):
+            logger.exception("unexpected error uploading recording %s", recording.id)
+        if not await _fail(sessions, config, recording, worker_id, clock, exc) and spool is not None:
+            await _abandon_if_shredded(sessions, storage, recording, spool)
+        return False
+    # Stored and verified: only now may the spool go.
+    await _remove_spool(sessions, recording.id, spool, actor=_ACTOR)
+    logger.info("recording %s stored (%d bytes)", recording.id, size)
+    return True
+
+
+async def store_recording(
+    sessions: SessionFactory,
+    storage: Storage,
+    config: RecordingsConfig,
+    recording_id: uuid.UUID,
+    *,
+    now: datetime | None = None,
+    worker_id: str | None = None,
+) -> bool:
+    """Store one spooled recording now (media calls this when a file is finished).
+
+    Returns True when it is stored; False when another worker holds it or this attempt
+    failed (then it is left for ``retry_pending_uploads``).
+    """
+    clock = _Clock(now or utcnow())
+    worker_id = worker_id or default_worker_id()
+    async with sessions() as session:
+        recording = await queries.claim_upload(
+            session,
+            worker_id=worker_id,
+            now=clock(),
+            lease=timedelta(seconds=config.upload_lease_seconds),
+            recording_id=recording_id,
+        )
+        await session.commit()
+    if recording is None:
+        return False
+    return await _upload_claimed(sessions, storage, config, recording, worker_id, clock)
+
+
+async def retry_pending_uploads(
+    sessions: SessionFactory,
+    storage: Storage,
+    config: RecordingsConfig,
+    now: datetime | None = None,
+    *,
+    worker_id: str | None = None,
+    limit: int = 100,
+) -> int:
+    """One pass of the upload worker: store every due recording, one claim at a time.
+
+    Also finishes spool clean-ups a crash interrupted. Returns how many recordings it stored.
+    Safe to run in any number of workers at once.
+    """
+    clock = _Clock(now or utcnow())
+    worker_id = worker_id or default_worker_id()
+    lease = timedelta(seconds=config.upload_lease_seconds)
+    async with sessions() as session:
+        leftovers = await queries.leftover_spools(session)
+    for leftover in leftovers:
+        if leftover.spool_path is not None:
+            with contextlib.suppress(SpoolFileMissing):
+                spool = _spool_file(config, leftover)
+                await _remove_spool(sessions, leftover.id, spool, actor=_ACTOR)
+    stored = 0
+    for _ in range(limit):
+        async with sessions() as session:
+            recording = await queries.claim_upload(session, worker_id=worker_id, now=clock(), lease=lease)
+            await session.commit()
+        if recording is None:
+            break
+        if await _upload_claimed(sessions, storage, config, recording, worker_id, clock):
+            stored += 1
+    return stored
