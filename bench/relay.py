@@ -10,12 +10,18 @@ Each relay runs in its own process, so its CPU time (``time.process_time()``: al
 threads) is measured apart from the clients'. Every video frame carries its number, so the
 receiving clients count exactly which frames arrived.
 
+Recording is measured in the Loket relay process, on the same calls, right after its plain
+window: a second window of the same length during which a ``media.Recorder`` records each
+participant of every call (both legs) into a temporary directory, from start to stop
+included, then a third one without recording. ``recording_core_per_call`` is the
+recording window's core per call minus the mean of the two plain windows around it.
+
 The last line printed is::
 
     relay_cpu_ratio=<baseline/loket> loket_core_per_call=<x> baseline_core_per_call=<y>
     delivered_pct=<frames received / frames sent, Loket> recording_core_per_call=<z>
 
-(on one line). Recording is not built yet: ``recording_core_per_call=na``.
+(on one line).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,7 +43,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamTrack
 
-from media import PARTIES, MediaCall, MediaConfig
+from media import PARTIES, MediaCall, MediaConfig, Recorder, RecordingResult
 from media.synthetic import FrameCounter, SyntheticAudioTrack, SyntheticVideoTrack
 
 VARIANTS = ("loket", "baseline")
@@ -52,6 +59,34 @@ class _LoketRelay:
     def __init__(self) -> None:
         self.config = MediaConfig(allow_private_candidates=True)
         self.calls: list[MediaCall] = []
+        self.recorders: list[Recorder] = []
+        self._spool: tempfile.TemporaryDirectory[str] | None = None
+
+    async def start_recording(self) -> None:
+        """Record every participant of every call (one WebM file per leg)."""
+        self._spool = tempfile.TemporaryDirectory(prefix="loket-bench-")
+        self.recorders = [
+            Recorder.for_leg(call.leg(party), os.path.join(self._spool.name, f"{call.call_id}-{party}.webm"))
+            for call in self.calls
+            for party in PARTIES
+        ]
+        for recorder in self.recorders:
+            await recorder.start()
+
+    async def stop_recording(self) -> dict[str, float]:
+        results: list[RecordingResult] = await asyncio.gather(*(r.stop() for r in self.recorders))
+        self.recorders = []
+        if self._spool is not None:
+            self._spool.cleanup()
+            self._spool = None
+        return {
+            "files": sum(r.path is not None for r in results),
+            "bytes": sum(r.bytes for r in results),
+            "video_frames": sum(r.video_frames for r in results),
+            "audio_frames": sum(r.audio_frames for r in results),
+            "dropped": sum(r.dropped for r in results),
+            "writer_cpu_s": round(sum(r.writer_cpu_seconds for r in results), 4),
+        }
 
     async def answer(self, index: int, offers: list[str]) -> list[str]:
         call = MediaCall(config=self.config, call_id=f"bench-{index}")
@@ -123,6 +158,11 @@ async def _serve(variant: str, conn: Connection) -> None:
             stats["user_ms"] = round(1000 * (times.user - times0.user))
             stats["system_ms"] = round(1000 * (times.system - times0.system))
             conn.send(("cpu", time.process_time() - cpu0, time.monotonic() - wall0, stats))
+        elif command == "record_start" and isinstance(relay, _LoketRelay):
+            await relay.start_recording()
+            conn.send(("ok",))
+        elif command == "record_stop" and isinstance(relay, _LoketRelay):
+            conn.send(("recorded", await relay.stop_recording()))
         elif command == "quit":
             await relay.close()
             conn.send(("bye",))
@@ -203,10 +243,18 @@ class VariantResult:
     frames_received: int
     client_core: float
     relay_stats: dict[str, int]
+    recording_core_per_call: float | None = None
+    recording_stats: dict[str, float] | None = None
 
 
 async def run_variant(
-    variant: str, calls: int, seconds: float, warmup: float, profile: str | None = None
+    variant: str,
+    calls: int,
+    seconds: float,
+    warmup: float,
+    profile: str | None = None,
+    *,
+    record: bool = False,
 ) -> VariantResult:
     relay = _RelayHandle(variant, f"{profile}.{variant}.prof" if profile else None)
     pairs: list[tuple[_Client, _Client]] = []
@@ -243,14 +291,32 @@ async def run_variant(
                 window = range(start[id(sender)], end[id(sender)])
                 sent += len(window)
                 received += len(set(receiver.received["video"].numbers).intersection(window))
+        core_per_call = relay_cpu / relay_wall / calls
+        recording_core_per_call = recording_stats = None
+        if record:
+            # Same calls, same process: a window recording, then one more without. The
+            # reference is the mean of the plain windows before and after, which cancels
+            # a steady drift of the relay's CPU over the run.
+            await relay.request("measure_start")
+            await relay.request("record_start")
+            await asyncio.sleep(seconds)
+            _, recording_stats = await relay.request("record_stop")
+            _, rec_cpu, rec_wall, _ = await relay.request("measure_stop")
+            await relay.request("measure_start")
+            await asyncio.sleep(seconds)
+            _, after_cpu, after_wall, _ = await relay.request("measure_stop")
+            reference = (core_per_call + after_cpu / after_wall / calls) / 2
+            recording_core_per_call = rec_cpu / rec_wall / calls - reference
         return VariantResult(
             variant=variant,
-            core_per_call=relay_cpu / relay_wall / calls,
+            core_per_call=core_per_call,
             delivered_pct=100.0 * received / sent if sent else 0.0,
             frames_sent=sent,
             frames_received=received,
             client_core=client_core,
             relay_stats=stats,
+            recording_core_per_call=recording_core_per_call,
+            recording_stats=recording_stats,
         )
     finally:
         for visitor, adviser in pairs:
@@ -267,13 +333,20 @@ async def main_async(
 ) -> list[VariantResult]:
     results = []
     for variant in VARIANTS:
-        result = await run_variant(variant, calls, seconds, warmup, profile)
+        result = await run_variant(variant, calls, seconds, warmup, profile, record=variant == "loket")
         print(
             f"{variant}: {result.core_per_call:.4f} core per call (relay process), "
             f"video delivered {result.frames_received}/{result.frames_sent} = {result.delivered_pct:.2f} %, "
             f"clients used {result.client_core:.2f} core" + f", relay {result.relay_stats}",
             flush=True,
         )
+        if result.recording_core_per_call is not None:
+            print(
+                f"{variant} recording both participants: {result.recording_core_per_call:+.4f} "
+                f"core per call, "
+                f"{result.recording_stats}",
+                flush=True,
+            )
         results.append(result)
     return results
 
@@ -297,10 +370,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     loket, baseline = asyncio.run(main_async(args.calls, args.seconds, args.warmup, args.profile))
     ratio = baseline.core_per_call / loket.core_per_call if loket.core_per_call > 0 else float("inf")
+    recording = loket.recording_core_per_call
     print(
         f"relay_cpu_ratio={ratio:.2f} loket_core_per_call={loket.core_per_call:.4f} "
         f"baseline_core_per_call={baseline.core_per_call:.4f} delivered_pct={loket.delivered_pct:.2f} "
-        "recording_core_per_call=na"
+        f"recording_core_per_call={'na' if recording is None else f'{recording:.4f}'}"
     )
 
 

@@ -12,6 +12,7 @@ from media.frames import EncodedFrame
 from media.inbound import InboundStream
 from media.leg import Leg
 from media.outbound import OutboundTrack
+from media.recorder import Recorder, RecordingError, RecordingResult
 from media.types import FrameSource, MediaKind, Party
 
 __all__ = [
@@ -33,5 +34,8 @@ __all__ = [
     "NegotiationError",
     "OutboundTrack",
     "Party",
+    "Recorder",
+    "RecordingError",
+    "RecordingResult",
     "check_aiortc_internals",
 ]
