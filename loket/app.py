@@ -19,12 +19,14 @@ from db import create_engine, create_session_factory, migrate
 from loket.settings import Settings
 from loket.worker import Worker
 from media.placement import InProcessPlacement
+from recordings import storage_from_config
 from signaling.api import Api
 from signaling.auth import StaffAuth
 from signaling.http import access_log, errors_as_json, parse_networks
 from signaling.keys import AUTH, CONFIG, SESSIONS, STORE, SWITCHBOARD, TOKENS, TRUSTED_PROXIES
 from signaling.metrics import Metrics
 from signaling.outbox import Outbox
+from signaling.recording import RecordingControl
 from signaling.redis_store import RedisStore
 from signaling.routes import audit_events as audit_event_routes
 from signaling.routes import auth as auth_routes
@@ -86,8 +88,15 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
         await sio.emit(event, data, room=room, namespace=namespace)
 
     outbox = Outbox(store, emit, log_seconds=config.resume_window_seconds)
+    recordings = settings.recordings()
+    storage = storage_from_config(recordings)
     media = InProcessPlacement(settings.media()) if run_media else None
-    switchboard = Switchboard(store=store, outbox=outbox, sessions=sessions, config=config, media=media)
+    recording = (
+        RecordingControl(sessions=sessions, media=media, spool_dir=recordings.spool_dir) if media else None
+    )
+    switchboard = Switchboard(
+        store=store, outbox=outbox, sessions=sessions, config=config, media=media, recording=recording
+    )
     namespace_args: dict[str, Any] = {
         "switchboard": switchboard,
         "outbox": outbox,
@@ -137,7 +146,16 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
             await migrate.upgrade(settings.database_url)
         await store.start()
         await switchboard.start()
-        worker = Worker(sessions=sessions, access_log_days=settings.access_log_days) if run_worker else None
+        worker = (
+            Worker(
+                sessions=sessions,
+                access_log_days=settings.access_log_days,
+                storage=storage,
+                recordings=recordings,
+            )
+            if run_worker
+            else None
+        )
         if worker is not None:
             await worker.start()
         try:
@@ -150,11 +168,13 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
             await switchboard.stop()
             if media is not None:
                 await media.stop()
+            await storage.stop()
             await store.stop()
             await engine.dispose()
 
     app.cleanup_ctx.append(lifecycle)
-    app.middlewares.append(_count_requests(metrics))
+    # Outermost, so error responses raised by handlers are counted too.
+    app.middlewares.insert(0, _count_requests(metrics))
     return app
 
 

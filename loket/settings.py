@@ -5,8 +5,11 @@ The shell reads these once and hands each domain package its own small config da
 
 from __future__ import annotations
 
+import base64
+import logging
 import secrets
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Self
 
 from pydantic import Field, field_validator, model_validator
@@ -16,7 +19,10 @@ from sqlalchemy.exc import ArgumentError
 
 from db import LoketError
 from media import IceServer, MediaConfig
+from recordings import RecordingsConfig, parse_master_key
 from signaling import SignalingConfig
+
+logger = logging.getLogger(__name__)
 
 
 class Environment(StrEnum):
@@ -38,6 +44,11 @@ class Settings(BaseSettings):
     redis_prefix: str = "loket:"
     storage_url: str = "file://./data/recordings"
     s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    # "AES256" or "aws:kms" sends x-amz-server-side-encryption; unset sends none.
+    s3_server_side_encryption: str | None = None
+    # Finished recordings wait here, encrypted, until their upload is verified.
+    spool_dir: Path = Path("./data/spool")
     secret_key: str | None = None
     master_key: str | None = None
     public_url: str | None = None
@@ -81,8 +92,13 @@ class Settings(BaseSettings):
                 missing.append("LOKET_DATABASE_URL (PostgreSQL)")
             if missing:
                 raise SettingsError("production mode (LOKET_ENV=production) needs: " + ", ".join(missing))
-        if self.secret_key is not None and len(self.secret_key) < 32:
+        if self.secret_key and len(self.secret_key) < 32:
             raise SettingsError("LOKET_SECRET_KEY must be at least 32 characters")
+        if self.master_key:
+            try:
+                parse_master_key(self.master_key)
+            except ValueError as exc:
+                raise SettingsError(str(exc)) from exc
         return self
 
     @property
@@ -92,7 +108,7 @@ class Settings(BaseSettings):
     def resolved_secret_key(self) -> str:
         """The signing key. Development without one gets a random key per process: tokens
         then die with the process, which is the honest failure for a missing setting."""
-        if self.secret_key is None:
+        if not self.secret_key:
             self.secret_key = secrets.token_urlsafe(48)
         return self.secret_key
 
@@ -109,6 +125,30 @@ class Settings(BaseSettings):
             trusted_proxies=tuple(self.trusted_proxies),
             ice_servers=tuple(self.ice_servers),
             turn_secret=self.turn_secret,
+        )
+
+    def resolved_master_key(self) -> bytes:
+        """The key wrapping every recording's data key. Development without one keeps a
+        generated key next to the spool (``master.key``, owner-only), so that restarting
+        never makes earlier recordings unreadable; production refuses to start without one."""
+        if self.master_key:
+            return parse_master_key(self.master_key)
+        key_file = self.spool_dir.parent / "master.key"
+        if not key_file.exists():
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            key_file.write_text(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+            key_file.chmod(0o600)
+            logger.warning("no LOKET_MASTER_KEY: generated a development key in %s", key_file)
+        return parse_master_key(key_file.read_text())
+
+    def recordings(self) -> RecordingsConfig:
+        return RecordingsConfig(
+            master_key=self.resolved_master_key(),
+            storage_url=self.storage_url,
+            s3_endpoint_url=self.s3_endpoint_url,
+            s3_region=self.s3_region,
+            s3_server_side_encryption=self.s3_server_side_encryption,
+            spool_dir=self.spool_dir,
         )
 
     def media(self) -> MediaConfig:

@@ -1,4 +1,8 @@
-"""Assemble the worker's loops. Today: the access-log purge (GDPR: access logs live 7 days)."""
+"""Assemble the worker's periodic jobs: the access-log purge and the recording uploads.
+
+In the embedded mode ``loket serve`` runs them in-process; in production ``loket worker``
+runs them alone, as many times over as wanted (jobs claim rows with leases).
+"""
 
 from __future__ import annotations
 
@@ -6,35 +10,58 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from db import SessionFactory, create_engine, create_session_factory, purge_older_than, utcnow
 from loket.settings import Settings
+from recordings import RecordingsConfig, Storage, retry_pending_uploads, storage_from_config
 
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, slots=True)
+class Job:
+    name: str
+    interval_seconds: float
+    run: Callable[[], Awaitable[object]]
+
+
 class Worker:
-    """Runs periodic jobs until stopped; in-process under ``loket serve`` or alone as ``loket worker``."""
+    """Runs each job every ``interval_seconds`` until stopped; a failing job backs off (capped)."""
 
     def __init__(
-        self, *, sessions: SessionFactory, access_log_days: int, interval_seconds: float = 600.0
+        self,
+        *,
+        sessions: SessionFactory,
+        access_log_days: int,
+        storage: Storage | None = None,
+        recordings: RecordingsConfig | None = None,
+        upload_interval_seconds: float = 5.0,
     ) -> None:
         self._sessions = sessions
         self._access_log_days = access_log_days
-        self._interval = interval_seconds
-        self._task: asyncio.Task[None] | None = None
+        self.jobs = [Job("access-log purge", 600.0, self.purge_access_log)]
+        if storage is not None and recordings is not None:
+            config = recordings
+
+            async def uploads() -> int:
+                return await retry_pending_uploads(sessions, storage, config)
+
+            self.jobs.append(Job("recording uploads", upload_interval_seconds, uploads))
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="loket-worker")
+        self._tasks = [asyncio.create_task(self._loop(job), name=f"worker: {job.name}") for job in self.jobs]
 
     async def stop(self) -> None:
-        if self._task is None:
-            return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
 
     async def purge_access_log(self) -> int:
         cutoff = utcnow() - timedelta(days=self._access_log_days)
@@ -45,17 +72,17 @@ class Worker:
             logger.info("purged %d access-log rows older than %d days", purged, self._access_log_days)
         return purged
 
-    async def _run(self) -> None:
+    async def _loop(self, job: Job) -> None:
         backoff = 1.0
         while True:
             try:
-                await self.purge_access_log()
+                await job.run()
                 backoff = 1.0
-                await asyncio.sleep(self._interval)
+                await asyncio.sleep(job.interval_seconds)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                logger.exception("worker cycle failed; retrying in %.0f s", backoff)
+                logger.exception("%s failed; retrying in %.0f s", job.name, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 60.0)
 
@@ -63,16 +90,24 @@ class Worker:
 async def run_worker(settings: Settings) -> None:
     """``loket worker``: run until SIGTERM or SIGINT, then finish the current step and stop."""
     engine = create_engine(settings.database_url)
-    worker = Worker(sessions=create_session_factory(engine), access_log_days=settings.access_log_days)
+    recordings = settings.recordings()
+    storage = storage_from_config(recordings)
+    worker = Worker(
+        sessions=create_session_factory(engine),
+        access_log_days=settings.access_log_days,
+        storage=storage,
+        recordings=recordings,
+    )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     await worker.start()
-    logger.info("worker running")
+    logger.info("worker running: %s", ", ".join(job.name for job in worker.jobs))
     try:
         await stopping.wait()
     finally:
         await worker.stop()
+        await storage.stop()
         await engine.dispose()
         logger.info("worker stopped")

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 from typing import Protocol
 
 from media.call import MediaCall
 from media.config import MediaConfig
 from media.errors import LegClosedError
+from media.recorder import Recorder, RecordingError, RecordingResult
 from media.types import Party
 
 logger = logging.getLogger(__name__)
@@ -49,6 +51,14 @@ class MediaPlacement(Protocol):
         a party closed its connection), not for calls closed through :meth:`close_call`."""
         ...
 
+    async def start_recording(self, call_id: str, paths: Mapping[Party, Path]) -> None:
+        """Record each party in ``paths`` into its file (remuxed, from the next keyframe)."""
+        ...
+
+    async def stop_recording(self, call_id: str) -> dict[Party, RecordingResult]:
+        """Stop the call's recorders (within a second) and say what each wrote."""
+        ...
+
 
 class InProcessPlacement:
     """Media in this process: one ``MediaCall`` per call, created at the first offer."""
@@ -58,12 +68,14 @@ class InProcessPlacement:
         self._calls: dict[str, MediaCall] = {}
         self._closing: set[str] = set()
         self._ended: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        # Kept apart from the calls: a call whose media ended still has files to finish.
+        self._recorders: dict[str, dict[Party, Recorder]] = {}
 
     async def start(self) -> None:
         return None
 
     async def stop(self) -> None:
-        for call_id in list(self._calls):
+        for call_id in {*self._calls, *self._recorders}:
             await self.close_call(call_id)
 
     def _call(self, call_id: str) -> MediaCall:
@@ -88,7 +100,24 @@ class InProcessPlacement:
     ) -> bool:
         return await self._call(call_id).leg(party).add_ice_candidate(candidate, sdp_mid, sdp_mline_index)
 
+    async def start_recording(self, call_id: str, paths: Mapping[Party, Path]) -> None:
+        if call_id in self._recorders:
+            raise RecordingError("this call is already being recorded")
+        call = self._call(call_id)
+        recorders = {party: Recorder.for_leg(call.leg(party), path) for party, path in paths.items()}
+        self._recorders[call_id] = recorders
+        for recorder in recorders.values():
+            await recorder.start()
+
+    async def stop_recording(self, call_id: str) -> dict[Party, RecordingResult]:
+        recorders = self._recorders.pop(call_id, {})
+        return {party: await recorder.stop() for party, recorder in recorders.items()}
+
     async def close_call(self, call_id: str) -> None:
+        if call_id in self._recorders:
+            # Signalling stops recording first; this only keeps files from staying open.
+            logger.warning("call %s closed while recording; finishing its files", call_id)
+            await self.stop_recording(call_id)
         call = self._calls.get(call_id)
         self._closing.add(call_id)
         if call is not None:

@@ -13,8 +13,8 @@ from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from signaling.errors import Forbidden, InvalidInput, Unauthenticated
-from signaling.keys import TOKENS
-from signaling.models import Role
+from signaling.keys import SESSIONS, TOKENS
+from signaling.models import Role, User
 from signaling.tokens import StaffClaims
 
 PREFIX = "/api/v1"
@@ -133,12 +133,24 @@ def bearer_claims(request: web.Request) -> StaffClaims:
     return request.app[TOKENS].verify_staff(token.strip())
 
 
+async def current_staff(request: web.Request, claims: StaffClaims) -> StaffClaims:
+    """The token's staff member as they are now: a deactivation or a role change applies to
+    the next request, not when the access token expires."""
+    async with request.app[SESSIONS]() as db:
+        user = await db.get(User, claims.user_id)
+    if user is None or not user.active or user.org_id != claims.org_id:
+        raise Unauthenticated("this account is disabled", code="account_disabled")
+    if user.role == claims.role:
+        return claims
+    return StaffClaims(user_id=user.id, org_id=user.org_id, role=user.role)
+
+
 def _wrap(endpoint: Endpoint) -> Handler:
     adapter = TypeAdapter(endpoint.response) if endpoint.response is not None else None
 
     async def handle(request: web.Request) -> web.StreamResponse:
         if endpoint.roles is not None:
-            claims = bearer_claims(request)
+            claims = await current_staff(request, bearer_claims(request))
             if claims.role not in endpoint.roles:
                 raise Forbidden("your role may not do this")
             request[_STAFF] = claims

@@ -130,14 +130,18 @@ class StaffAuth:
                 .values(rotated_at=now)
             )
             user = await db.get(User, row.user_id)
-            if rotated.rowcount != 1 or user is None or not user.active:  # type: ignore[attr-defined]
+            if user is None or not user.active:
+                await self._revoke_family(db, row.family_id)
+                await db.commit()
+                raise Unauthenticated("account disabled", code="account_disabled")
+            if rotated.rowcount != 1:  # type: ignore[attr-defined]
                 await self._revoke_family(db, row.family_id)
                 await audit.record(
                     db,
                     actor=f"user:{row.user_id}",
                     action="auth.refresh_reuse",
                     target=f"token_family:{row.family_id}",
-                    org_id=user.org_id if user else None,
+                    org_id=user.org_id,
                     details={},
                 )
                 await db.commit()

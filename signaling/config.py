@@ -43,7 +43,7 @@ class SignalingConfig:
     max_payload_bytes: int = 64 * 1024
 
     def __post_init__(self) -> None:
-        if len(self.secret_key) < 16:
+        if len(self.secret_key) < 32:
             raise ValueError("secret_key is too short")
         for cidr in self.trusted_proxies:
             ipaddress.ip_network(cidr, strict=False)

@@ -20,6 +20,10 @@ class Role(enum.StrEnum):
     DPO = "dpo"
 
 
+# Roles that take calls; a DPO audits data and never answers visitors.
+CALL_TAKING_ROLES = frozenset({Role.ADVISER, Role.SUPERVISOR, Role.ADMIN})
+
+
 class CallStatus(enum.StrEnum):
     WAITING = "waiting"
     RINGING = "ringing"

@@ -65,11 +65,19 @@ class IceServers(Payload):
     ice_servers: list[dict[str, Any]]
 
 
+class ConsentTextOut(Payload):
+    id: str
+    language: str
+    text: str
+
+
 class WidgetSession(Payload):
     visitor_token: str
     expires_in: int
     ice_servers: list[dict[str, Any]]
     queues: list[QueueSummary]
+    # Shown before a call in a queue that records; consent:set names the text_id answered.
+    consent_texts: list[ConsentTextOut] = []
 
 
 # -- socket.io events ------------------------------------------------------------------------
@@ -110,3 +118,9 @@ class RtcCandidate(Payload):
     candidate: Annotated[str, StringConstraints(max_length=1_000)] | None = None
     sdpMid: Annotated[str, StringConstraints(max_length=64)] | None = None
     sdpMLineIndex: Annotated[int, Field(ge=0, le=64)] | None = None
+
+
+class ConsentSet(Payload):
+    recording: bool
+    text_id: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    language: Language | None = None

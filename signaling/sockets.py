@@ -23,11 +23,12 @@ from db import LoketError
 from signaling.api import describe_validation_error
 from signaling.errors import Forbidden, InvalidInput, PayloadTooLarge
 from signaling.metrics import Metrics
-from signaling.models import Role
+from signaling.models import CALL_TAKING_ROLES
 from signaling.outbox import Outbox, SessionId
 from signaling.schemas import (
     CallAccept,
     CallDecline,
+    ConsentSet,
     Empty,
     PresenceSet,
     QueueJoin,
@@ -40,9 +41,6 @@ from signaling.switchboard import Switchboard
 from signaling.tokens import StaffClaims, TokenService, VisitorClaims
 
 logger = logging.getLogger(__name__)
-
-# Roles that take calls; a DPO audits data and never answers visitors.
-ADVISER_ROLES = frozenset({Role.ADVISER, Role.SUPERVISOR, Role.ADMIN})
 
 Ack = dict[str, Any]
 # (sid, claims, validated payload) -> ack fields
@@ -211,8 +209,12 @@ class VisitorNamespace(_Namespace):
         async def end(_sid: str, claims: VisitorClaims, _data: Empty) -> Ack:
             return await board.end(self.session_of(claims), claims.org_id)
 
+        async def consent(_sid: str, claims: VisitorClaims, data: ConsentSet) -> Ack:
+            return await board.set_consent(claims, data.recording, data.text_id, data.language)
+
         return {
             "queue:join": (QueueJoin, join),
+            "consent:set": (ConsentSet, consent),
             "queue:leave": (Empty, leave),
             "call:end": (Empty, end),
             "session:resume": (SessionResume, self.resume),
@@ -225,7 +227,7 @@ class AdviserNamespace(_Namespace):
 
     def authenticate(self, token: str) -> StaffClaims:
         claims = self.tokens.verify_staff(token)
-        if claims.role not in ADVISER_ROLES:
+        if claims.role not in CALL_TAKING_ROLES:
             raise Forbidden("your role does not take calls", code="forbidden")
         return claims
 
@@ -253,7 +255,15 @@ class AdviserNamespace(_Namespace):
         async def end(_sid: str, claims: StaffClaims, _data: Empty) -> Ack:
             return await board.end(self.session_of(claims), claims.org_id)
 
+        async def record(_sid: str, claims: StaffClaims, _data: Empty) -> Ack:
+            return await board.start_recording(claims)
+
+        async def stop_recording(_sid: str, claims: StaffClaims, _data: Empty) -> Ack:
+            return await board.stop_recording(claims)
+
         return {
+            "recording:start": (Empty, record),
+            "recording:stop": (Empty, stop_recording),
             "presence:set": (PresenceSet, presence),
             "call:accept": (CallAccept, accept),
             "call:decline": (CallDecline, decline),

@@ -69,10 +69,12 @@ class CallState:
     ring_deadline: float = 0.0
     accepted_at: float = 0.0
     declined: list[str] = field(default_factory=list)
+    # party -> recording id while the call is being recorded
+    recording: dict[str, str] = field(default_factory=dict)
 
     def to_hash(self) -> dict[str, str]:
         return {
-            key: json.dumps(value) if isinstance(value, list) else str(value)
+            key: json.dumps(value) if isinstance(value, list | dict) else str(value)
             for key, value in asdict(self).items()
         }
 
@@ -91,6 +93,7 @@ class CallState:
             ring_deadline=float(raw.get("ring_deadline", 0)),
             accepted_at=float(raw.get("accepted_at", 0)),
             declined=json.loads(raw.get("declined", "[]")),
+            recording=json.loads(raw.get("recording", "{}")),
         )
 
 

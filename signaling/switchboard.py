@@ -34,11 +34,12 @@ from typing import Any
 from db import SessionFactory, utcnow
 from media.placement import MediaPlacement
 from media.types import Party
-from signaling import hours, queries
+from signaling import consent, hours, queries
 from signaling.config import SignalingConfig
 from signaling.errors import Conflict, Forbidden, InvalidInput, NotFound
-from signaling.models import Call, CallStatus, User
+from signaling.models import CALL_TAKING_ROLES, Call, CallStatus, RecordingPolicy, User
 from signaling.outbox import Outbox, SessionId
+from signaling.recording import RecordingControl
 from signaling.reference import new_reference
 from signaling.state import (
     DETACHED,
@@ -83,6 +84,7 @@ class Switchboard:
         sessions: SessionFactory,
         config: SignalingConfig,
         media: MediaPlacement | None = None,
+        recording: RecordingControl | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
@@ -90,6 +92,7 @@ class Switchboard:
         self._sessions = sessions
         self._config = config
         self._media = media
+        self._recording = recording
         self._clock = clock
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -174,6 +177,8 @@ class Switchboard:
             user = await db.get(User, staff.user_id)
             if user is None or not user.active:
                 raise Forbidden("account disabled", code="account_disabled")
+            if user.role not in CALL_TAKING_ROLES:  # the token may predate a role change
+                raise Forbidden("your role does not take calls", code="forbidden")
             served = await queries.served_queue_ids(db, staff.user_id)
         mail: Mail = []
         async with self._store.lock(f"org:{org_id}"):
@@ -441,6 +446,77 @@ class Switchboard:
         used = await media.add_candidate(call.id, _party(session), candidate, sdp_mid, sdp_mline_index)
         return {"used": used}
 
+    # -- consent and recording -------------------------------------------------------------
+
+    async def set_consent(
+        self, visitor: VisitorClaims, granted: bool, text_id: str, language: str | None
+    ) -> dict[str, Any]:
+        """Store the visitor's answer; a withdrawal stops a running recording at once."""
+        org_id = str(visitor.org_id)
+        mail: Mail = []
+        async with self._store.lock(f"org:{org_id}"):
+            call = await self._current_call(org_id, _visitor(visitor.visitor_id))
+            if call is None:
+                raise Conflict("join a queue first", code="no_call")
+            text = consent.consent_text(text_id, language or call.language or "en")
+            async with self._sessions() as db:
+                await consent.record_answer(
+                    db, call_id=uuid.UUID(call.id), party="visitor", granted=granted, text=text
+                )
+                await db.commit()
+            if not granted and call.recording:
+                await self._stop_recording(call, mail, reason="consent_withdrawn")
+        await self._deliver(mail)
+        return {"recording": granted, "text_id": text.id, "language": text.language}
+
+    async def start_recording(self, staff: StaffClaims) -> dict[str, Any]:
+        org_id = str(staff.org_id)
+        mail: Mail = []
+        async with self._store.lock(f"org:{org_id}"):
+            call = await self._current_call(org_id, _adviser(str(staff.user_id)))
+            if call is None or call.status != CallStatus.ACTIVE:
+                raise Conflict("recording starts in an accepted call", code="not_active")
+            if self._recording is None:
+                raise Conflict("this node does not record", code="media_unavailable")
+            if call.recording:
+                raise Conflict("the call is already being recorded", code="already_recording")
+            async with self._sessions() as db:
+                queue = await queries.queue_by_id(db, uuid.UUID(call.queue_id))
+                if queue is None or queue.recording_policy != RecordingPolicy.ASK:
+                    raise Forbidden("this queue does not record calls", code="recording_not_allowed")
+                if not await consent.granted(db, call_id=uuid.UUID(call.id), party="visitor"):
+                    raise Forbidden("the visitor has not consented to recording", code="no_consent")
+            call.recording = await self._recording.start(call.id)
+            await self._save_call(call)
+            state = {"active": True}
+            mail += [
+                (_visitor(call.visitor), "recording:state", state),
+                (_adviser(call.adviser_id), "recording:state", state),
+            ]
+        await self._deliver(mail)
+        return {"active": True}
+
+    async def stop_recording(self, staff: StaffClaims) -> dict[str, Any]:
+        org_id = str(staff.org_id)
+        mail: Mail = []
+        async with self._store.lock(f"org:{org_id}"):
+            call = await self._current_call(org_id, _adviser(str(staff.user_id)))
+            if call is None or not call.recording:
+                raise Conflict("nothing is being recorded", code="not_recording")
+            await self._stop_recording(call, mail, reason="adviser_stopped")
+        await self._deliver(mail)
+        return {"active": False}
+
+    async def _stop_recording(self, call: CallState, mail: Mail, *, reason: str) -> None:
+        ids, call.recording = call.recording, {}
+        await self._save_call(call)
+        if self._recording is not None:
+            await self._recording.stop(call.id, ids)
+        state = {"active": False, "reason": reason}
+        mail.append((_visitor(call.visitor), "recording:state", state))
+        if call.adviser_id:
+            mail.append((_adviser(call.adviser_id), "recording:state", state))
+
     async def state_of(self, session: SessionId, org_id: uuid.UUID) -> dict[str, Any]:
         """What a (re)connecting client needs to draw itself: its call, its place in the
         queue while waiting, and for an adviser the queue snapshot."""
@@ -527,6 +603,8 @@ class Switchboard:
         answered = call.status == CallStatus.ACTIVE
         outcome = CallStatus.ENDED if answered else CallStatus.ABANDONED
         org_id = call.org_id
+        if call.recording:
+            await self._stop_recording(call, mail, reason="call_ended")
         await self._store.zrem(RINGS, f"{org_id}|{call.id}")
         await self._store.zrem(queue_waiting_key(call.queue_id), call.id)
         await self._store.zrem(org_waiting_key(org_id), call.id)

@@ -119,12 +119,15 @@ class Backend:
 
     name: str
     database_url: str
+    data_dir: Path
     redis_url: str | None = None
     redis_prefix: str = "loket:"
 
     def settings(self, **overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "database_url": self.database_url,
+            "spool_dir": self.data_dir / "spool",
+            "storage_url": f"file://{self.data_dir / 'recordings'}",
             "redis_url": self.redis_url,
             "redis_prefix": self.redis_prefix,
             "secret_key": "test-secret-key-that-is-long-enough-0123456789",
@@ -134,12 +137,13 @@ class Backend:
 
 
 @pytest.fixture(params=["embedded", "services"])
-def backend(request: pytest.FixtureRequest) -> Backend:
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     if request.param == "embedded":
-        return Backend("embedded", request.getfixturevalue("sqlite_url"))
+        return Backend("embedded", request.getfixturevalue("sqlite_url"), tmp_path)
     return Backend(
         "services",
         request.getfixturevalue("postgres_url"),
+        tmp_path,
         request.getfixturevalue("redis_url"),
         request.getfixturevalue("redis_prefix"),
     )

@@ -8,13 +8,14 @@ from aiohttp import web
 
 from db import utcnow
 from media.turn import ice_servers_with_credentials
-from signaling import hours, queries, ratelimit
+from signaling import consent, hours, queries, ratelimit
 from signaling.api import Api, body
 from signaling.config import SignalingConfig
 from signaling.errors import Forbidden
 from signaling.http import VISITOR_ID, client_ip
 from signaling.keys import CONFIG, SESSIONS, STORE, TOKENS
-from signaling.schemas import QueueSummary, WidgetSession, WidgetSessionRequest
+from signaling.models import RecordingPolicy
+from signaling.schemas import ConsentTextOut, QueueSummary, WidgetSession, WidgetSessionRequest
 
 routes = Api()
 
@@ -75,6 +76,15 @@ async def create_widget_session(request: web.Request) -> web.Response:
             for queue in queues
         ],
     )
+    if any(queue.recording_policy == RecordingPolicy.ASK for queue in queues):
+        session = session.model_copy(
+            update={
+                "consent_texts": [
+                    ConsentTextOut(id=text.id, language=text.language, text=text.text)
+                    for text in consent.texts_for(consent.RECORDING_V1)
+                ]
+            }
+        )
     return web.json_response(session.model_dump(mode="json"), headers=_cors(origin))
 
 

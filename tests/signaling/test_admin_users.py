@@ -176,3 +176,21 @@ async def test_a_password_change_or_deactivation_ends_the_users_other_sessions(s
     phone = await login(url, email, NEW_PASSWORD)
     assert (await admin.patch(f"/users/{adviser_id}", {"active": False})).status == 200
     assert await refresh_status(url, phone["refresh_token"]) == 401
+
+
+async def test_a_deactivation_or_demotion_applies_to_the_next_request_not_at_token_expiry(
+    server, world: World
+) -> None:
+    url = base_url(server)
+    admin = await as_staff(url, world, "admin")
+    colleague = await as_staff(url, world, "admin")
+    assert (await colleague.get("/users")).status == 200
+
+    assert (await admin.patch(f"/users/{colleague.user_id}", {"role": "adviser"})).status == 200
+    demoted = await colleague.get("/users")  # same, still unexpired access token
+    assert demoted.status == 403
+
+    assert (await admin.patch(f"/users/{colleague.user_id}", {"active": False})).status == 200
+    disabled = await colleague.get("/queues")
+    assert disabled.status == 401
+    assert disabled.error_code == "account_disabled"
