@@ -99,7 +99,25 @@ class Settings(BaseSettings):
                 parse_master_key(self.master_key)
             except ValueError as exc:
                 raise SettingsError(str(exc)) from exc
+        self._check_ice_servers()
         return self
+
+    def _check_ice_servers(self) -> None:
+        """Browsers refuse the whole RTCPeerConnection over one bad ICE server entry
+        (W3C webrtc-pc, "validate an ICE server"), so a bad list must not start at all."""
+        for index, server in enumerate(self.ice_servers):
+            urls = _urls(server)
+            static = server.get("username"), server.get("credential")
+            try:
+                IceServer(urls=tuple(urls), username=static[0] or "-", credential=static[1] or "-")
+            except ValueError as exc:
+                raise SettingsError(f"LOKET_ICE_SERVERS[{index}]: {exc}") from exc
+            is_turn = any(url.startswith(("turn:", "turns:")) for url in urls)
+            if is_turn and not self.turn_secret and not all(static):
+                raise SettingsError(
+                    f"LOKET_ICE_SERVERS[{index}] is a TURN server: set LOKET_TURN_SECRET "
+                    "(coturn use-auth-secret) or give it a username and credential"
+                )
 
     @property
     def production(self) -> bool:

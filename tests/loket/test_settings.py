@@ -79,6 +79,7 @@ def test_variables_with_the_loket_prefix_are_read(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("LOKET_REDIS_URL", "redis://cache:6379/2")
     monkeypatch.setenv("LOKET_TRUSTED_PROXIES", '["10.0.0.0/8"]')
     monkeypatch.setenv("LOKET_ICE_SERVERS", '[{"urls": ["turn:turn.example:3478"]}]')
+    monkeypatch.setenv("LOKET_TURN_SECRET", "t" * 32)
     monkeypatch.setenv("DATABASE_URL", "sqlite+aiosqlite:///ignored-without-prefix.db")
     loaded = settings()
     assert loaded.database_url == "postgresql+asyncpg://u@h/db"
@@ -174,3 +175,24 @@ def test_development_without_a_master_key_keeps_one_generated_key(tmp_path: Path
     assert first == again
     assert len(first) == 32
     assert (tmp_path / "master.key").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize(
+    ("servers", "message"),
+    [
+        ([{"urls": ["turn:turn.example:3478"]}], "LOKET_TURN_SECRET"),
+        ([{"urls": []}], "at least one URL"),
+        ([{"urls": ["http://stun.example"]}], "must start with"),
+    ],
+)
+def test_ice_servers_browsers_would_refuse_stop_the_start(
+    servers: list[dict[str, Any]], message: str
+) -> None:
+    with pytest.raises(SettingsError, match=message):
+        settings(ice_servers=servers)
+
+
+def test_a_turn_server_is_fine_with_a_secret_or_static_credentials() -> None:
+    turn = {"urls": "turn:turn.example:3478"}
+    assert settings(ice_servers=[turn], turn_secret="x" * 32).ice_servers == [turn]
+    settings(ice_servers=[{**turn, "username": "u", "credential": "c"}])
