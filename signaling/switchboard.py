@@ -186,14 +186,14 @@ class Switchboard:
             adviser = await self._adviser_state(org_id, user_id)
             if adviser is None:
                 adviser = AdviserState(
-                    user_id=user_id,
-                    display_name=user.display_name,
-                    queues=[str(q) for q in served] or None,
-                    languages=list(user.languages),
-                    idle_since=self._clock(),
+                    user_id=user_id, display_name="", queues=None, languages=[], idle_since=self._clock()
                 )
             elif adviser.presence == Presence.OFFLINE:
                 adviser.presence = adviser.presence_before_drop or Presence.AWAY
+            # What an admin changed since the last connection applies from this one on.
+            adviser.display_name = user.display_name
+            adviser.queues = [str(q) for q in served] or None
+            adviser.languages = list(user.languages)
             await self._save_adviser(org_id, adviser)
             await self._dispatch(org_id, mail)
         await self._deliver(mail)
