@@ -60,61 +60,35 @@ async def test_a_flood_of_garbage_from_one_visitor_does_not_disturb_a_call_in_pr
     assert vandal.sio.connected
 
 
+async def refused(url: str, namespace: str, auth: object) -> None:
+    """Assert that connecting to ``namespace`` with ``auth`` is refused."""
+    client = socketio.AsyncClient(reconnection=False)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await client.connect(url, namespaces=[namespace], auth=auth, transports=["websocket"], wait_timeout=5)
+    await client.disconnect()
+
+
 async def test_a_visitor_token_cannot_connect_as_an_adviser(server, world: World) -> None:
     url = base_url(server)
     session = await visitor_session(url, world)
-    client = socketio.AsyncClient(reconnection=False)
-    with pytest.raises(socketio.exceptions.ConnectionError):
-        await client.connect(
-            url,
-            namespaces=["/adviser"],
-            auth={"token": session["visitor_token"]},
-            transports=["websocket"],
-            wait_timeout=5,
-        )
-    await client.disconnect()
+    await refused(url, "/adviser", {"token": session["visitor_token"]})
 
 
 async def test_a_staff_token_cannot_connect_as_a_visitor(server, world: World) -> None:
     url = base_url(server)
-    email, _ = await world.add_user("adviser")
-    tokens = await login(url, email)
-    client = socketio.AsyncClient(reconnection=False)
-    with pytest.raises(socketio.exceptions.ConnectionError):
-        await client.connect(
-            url,
-            namespaces=["/visitor"],
-            auth={"token": tokens["access_token"]},
-            transports=["websocket"],
-            wait_timeout=5,
-        )
-    await client.disconnect()
+    tokens = await login(url, (await world.add_user("adviser"))[0])
+    await refused(url, "/visitor", {"token": tokens["access_token"]})
 
 
 @pytest.mark.parametrize("auth", [None, {}, {"token": ""}, {"token": "garbage"}, {"token": 12}])
 async def test_connections_without_a_valid_token_are_refused(server, auth: object) -> None:
-    client = socketio.AsyncClient(reconnection=False)
-    with pytest.raises(socketio.exceptions.ConnectionError):
-        await client.connect(
-            base_url(server), namespaces=["/visitor"], auth=auth, transports=["websocket"], wait_timeout=5
-        )
-    await client.disconnect()
+    await refused(base_url(server), "/visitor", auth)
 
 
 async def test_a_data_protection_officer_does_not_take_calls(server, world: World) -> None:
     url = base_url(server)
-    email, _ = await world.add_user("dpo")
-    tokens = await login(url, email)
-    client = socketio.AsyncClient(reconnection=False)
-    with pytest.raises(socketio.exceptions.ConnectionError):
-        await client.connect(
-            url,
-            namespaces=["/adviser"],
-            auth={"token": tokens["access_token"]},
-            transports=["websocket"],
-            wait_timeout=5,
-        )
-    await client.disconnect()
+    tokens = await login(url, (await world.add_user("dpo"))[0])
+    await refused(url, "/adviser", {"token": tokens["access_token"]})
 
 
 async def test_an_adviser_cannot_use_visitor_events(server, world: World, clients: list[Client]) -> None:
