@@ -300,3 +300,44 @@ def audit_verify() -> None:
             f"({report.checked} events good before it)"
         )
     click.echo(f"audit chain intact: {report.checked} events")
+
+
+# -- transcription ---------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "--format", "output_format", type=click.Choice(["json", "vtt"]), default="json", show_default=True
+)
+@click.option("--language", default=None, help="Language spoken, e.g. en or nl (default: the model's).")
+@click.option("--no-redact", is_flag=True, help="Keep phone numbers, e-mail addresses, IBANs and plates.")
+@click.option(
+    "--model", default=None, help="faster-whisper model name or directory (default: LOKET_WHISPER_MODEL)."
+)
+def transcribe(
+    file: Path, output_format: str, language: str | None, no_redact: bool, model: str | None
+) -> None:
+    """Transcribe a local media file the way the worker does; prints the transcript."""
+    import os
+
+    # Models are never downloaded at run time; this keeps the Hugging Face client offline too.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transcription import TranscriptionConfig, WhisperEngine, to_json, to_vtt, transcribe_file
+
+    if not file.exists():
+        raise click.ClickException(f"no such file: {file}")
+    if not file.is_file():
+        raise click.ClickException(f"not a regular file: {file}")
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        # stderr is for the one-line error; progress notes only with --verbose.
+        for name in ("faster_whisper", "transcription"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    config = TranscriptionConfig(model=model or _settings().whisper_model)
+    try:
+        transcript = asyncio.run(
+            transcribe_file(file, config, WhisperEngine(config), language=language, redact=not no_redact)
+        )
+    except LoketError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(to_json(transcript) if output_format == "json" else to_vtt(transcript), nl=False)
