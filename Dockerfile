@@ -3,19 +3,13 @@
 # Loket image: `docker build -t loket .`, then `docker run loket serve ...`, `loket worker`, `loket db upgrade`.
 # docker-compose.yml shows the production wiring.
 
-# --- widget (node build stage goes here) ---------------------------------------------------------------------
-# widget/package.json does not exist yet; the widget build (npm + esbuild) arrives with the browser issue.
-# Then add a stage like this one and copy its output into the runtime stage below:
-#
-#   FROM node:20-slim AS widget
-#   WORKDIR /src/widget
-#   COPY widget/package.json widget/package-lock.json ./
-#   RUN npm ci
-#   COPY widget/ ./
-#   RUN npm run build
-#
-# and, in the runtime stage:   COPY --from=widget /src/widget/dist /opt/loket-widget/dist
-# (with the setting that tells `loket serve` where the built widget lives).
+# --- widget: the embeddable widget.js, built with npm + esbuild ------------------------------------------------
+FROM node:20-slim AS widget
+WORKDIR /src/widget
+COPY widget/package.json widget/package-lock.json ./
+RUN npm ci
+COPY widget/ ./
+RUN npm run build
 
 # --- build: install the project and its dependencies into a virtualenv -----------------------------------------
 FROM python:3.11-slim AS build
@@ -48,6 +42,8 @@ RUN groupadd --system --gid 10001 loket \
        --shell /usr/sbin/nologin loket
 
 COPY --from=build /opt/loket /opt/loket
+COPY --from=widget /src/widget/dist /opt/loket-widget/dist
+ENV LOKET_WIDGET_DIR=/opt/loket-widget/dist
 
 # Embedded mode keeps its SQLite file and recordings under ./data, relative to this directory.
 WORKDIR /var/lib/loket

@@ -22,7 +22,7 @@ from media.placement import InProcessPlacement
 from recordings import storage_from_config
 from signaling.api import Api
 from signaling.auth import StaffAuth
-from signaling.http import access_log, errors_as_json, parse_networks
+from signaling.http import access_log, error_response, errors_as_json, parse_networks
 from signaling.keys import AUTH, CONFIG, SESSIONS, STORE, SWITCHBOARD, TOKENS, TRUSTED_PROXIES
 from signaling.metrics import Metrics
 from signaling.outbox import Outbox
@@ -32,7 +32,9 @@ from signaling.routes import audit_events as audit_event_routes
 from signaling.routes import auth as auth_routes
 from signaling.routes import calls as call_routes
 from signaling.routes import queues as queue_routes
+from signaling.routes import retention_rules as retention_rule_routes
 from signaling.routes import users as user_routes
+from signaling.routes import webhooks as webhook_routes
 from signaling.routes import widget as widget_routes
 from signaling.routes import widget_keys as widget_key_routes
 from signaling.sockets import AdviserNamespace, VisitorNamespace
@@ -50,6 +52,10 @@ API: web.AppKey[Api] = web.AppKey("api", Api)
 # The transport's own hard ceiling; the per-event limit (64 KiB) is checked in the handler,
 # so a client over it gets an error ack instead of a dropped connection.
 TRANSPORT_MAX_BYTES = 1_000_000
+
+# The embeddable widget, built by `cd widget && npm ci && npm run build` (`make widget`).
+# Short: a new release reaches every customer's website within minutes; ETag revalidates.
+WIDGET_CACHE_CONTROL = "public, max-age=300"
 
 
 def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool = True) -> web.Application:
@@ -118,6 +124,7 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
     app[METRICS] = metrics
     app[SIO] = sio
     app[TRUSTED_PROXIES] = parse_networks(config.trusted_proxies)
+    app[webhook_routes.WEBHOOK_CONFIG] = settings.webhooks()
 
     api = Api()
     for module_routes in (
@@ -128,6 +135,8 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
         widget_key_routes.routes,
         call_routes.routes,
         audit_event_routes.routes,
+        retention_rule_routes.routes,
+        webhook_routes.routes,
     ):
         api.endpoints.extend(module_routes.endpoints)
     api.install(app)
@@ -137,6 +146,7 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", prometheus)
+    app.router.add_get("/widget.js", widget_script)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         if make_url(settings.database_url).get_backend_name() == "sqlite":
@@ -152,6 +162,7 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
                 access_log_days=settings.access_log_days,
                 storage=storage,
                 recordings=recordings,
+                webhooks=settings.webhooks(),
             )
             if run_worker
             else None
@@ -212,6 +223,27 @@ async def openapi(request: web.Request) -> web.Response:
         title="Loket API", version=loket.__version__, router=request.app.router
     )
     return web.json_response(document)
+
+
+async def widget_script(request: web.Request) -> web.StreamResponse:
+    """The embeddable widget: a public script for any website (its key is checked later)."""
+    path = request.app[SETTINGS].widget_dir / "widget.js"
+    if not await asyncio.to_thread(path.is_file):
+        return error_response(
+            404,
+            "widget_not_built",
+            "widget.js is not built: run `make widget` (npm ci && npm run build in widget/)",
+        )
+    # FileResponse sends widget.js.gz, written by the build, to browsers that accept gzip.
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": "text/javascript; charset=utf-8",
+            "Cache-Control": WIDGET_CACHE_CONTROL,
+            "Access-Control-Allow-Origin": "*",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
 
 
 async def healthz(_request: web.Request) -> web.Response:

@@ -21,6 +21,7 @@ from db import LoketError
 from media import IceServer, MediaConfig
 from recordings import RecordingsConfig, parse_master_key
 from signaling import SignalingConfig
+from signaling.webhooks import WebhookConfig
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ class Settings(BaseSettings):
     s3_server_side_encryption: str | None = None
     # Finished recordings wait here, encrypted, until their upload is verified.
     spool_dir: Path = Path("./data/spool")
+    # The built widget (widget.js); the Docker image sets its own.
+    widget_dir: Path = Path(__file__).resolve().parent.parent / "widget" / "dist"
     secret_key: str | None = None
     master_key: str | None = None
     public_url: str | None = None
@@ -168,6 +171,10 @@ class Settings(BaseSettings):
             s3_server_side_encryption=self.s3_server_side_encryption,
             spool_dir=self.spool_dir,
         )
+
+    def webhooks(self) -> WebhookConfig:
+        # Development and tests post to local receivers; production refuses them (SSRF).
+        return WebhookConfig(allow_insecure_targets=not self.production)
 
     def media(self) -> MediaConfig:
         allow_private = self.allow_private_candidates

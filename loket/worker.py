@@ -1,4 +1,5 @@
-"""Assemble the worker's periodic jobs: the access-log purge and the recording uploads.
+"""Assemble the worker's periodic jobs: the access-log purge, the recording uploads and the
+retention sweep (recordings and call metadata past their deadline).
 
 In the embedded mode ``loket serve`` runs them in-process; in production ``loket worker``
 runs them alone, as many times over as wanted (jobs claim rows with leases).
@@ -16,7 +17,9 @@ from datetime import timedelta
 
 from db import SessionFactory, create_engine, create_session_factory, purge_older_than, utcnow
 from loket.settings import Settings
-from recordings import RecordingsConfig, Storage, retry_pending_uploads, storage_from_config
+from recordings import RecordingsConfig, Storage, retry_pending_uploads, storage_from_config, sweep_expired
+from signaling.webhook_delivery import WebhookSender
+from signaling.webhooks import WebhookConfig
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +42,8 @@ class Worker:
         storage: Storage | None = None,
         recordings: RecordingsConfig | None = None,
         upload_interval_seconds: float = 5.0,
+        retention_interval_seconds: float = 60.0,
+        webhooks: WebhookConfig | None = None,
     ) -> None:
         self._sessions = sessions
         self._access_log_days = access_log_days
@@ -50,9 +55,18 @@ class Worker:
                 return await retry_pending_uploads(sessions, storage, config)
 
             self.jobs.append(Job("recording uploads", upload_interval_seconds, uploads))
+
+            async def retention() -> int:
+                return await sweep_expired(sessions, storage, config)
+
+            self.jobs.append(Job("retention sweep", retention_interval_seconds, retention))
+        # Owns the HTTP session all deliveries share.
+        self._webhooks = WebhookSender(sessions, config=webhooks or WebhookConfig())
+        self.jobs.append(Job("webhook delivery", 5.0, self._webhooks.run))
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
+        await self._webhooks.start()
         self._tasks = [asyncio.create_task(self._loop(job), name=f"worker: {job.name}") for job in self.jobs]
 
     async def stop(self) -> None:
@@ -62,6 +76,7 @@ class Worker:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        await self._webhooks.stop()
 
     async def purge_access_log(self) -> int:
         cutoff = utcnow() - timedelta(days=self._access_log_days)
@@ -97,6 +112,7 @@ async def run_worker(settings: Settings) -> None:
         access_log_days=settings.access_log_days,
         storage=storage,
         recordings=recordings,
+        webhooks=settings.webhooks(),
     )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

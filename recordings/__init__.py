@@ -1,6 +1,5 @@
-"""Recordings: storage backends (local, S3), per-recording encryption, the catalogue, the upload pipeline.
-
-Retention and erasure engines build on ``shred_recording`` (they arrive with the worker issue).
+"""Recordings: storage backends (local, S3), per-recording encryption, the catalogue, the upload
+pipeline, and retention: rules, deadlines, the sweep that deletes on time, erasure of one call.
 """
 
 from recordings.config import RecordingsConfig, parse_master_key
@@ -19,14 +18,48 @@ from recordings.errors import (
     StorageUnavailable,
 )
 from recordings.export import fetch_recording
-from recordings.models import Participant, Recording, RecordingStatus
+from recordings.models import (
+    MAX_RETENTION_DAYS,
+    MIN_RETENTION_DAYS,
+    Participant,
+    Recording,
+    RecordingStatus,
+    RetentionKind,
+    RetentionRule,
+)
 from recordings.queries import create_recording, get_recording, mark_spooled
+from recordings.retention import (
+    DEFAULT_RETENTION_DAYS,
+    ORG_RETENTION_KINDS,
+    CallErasure,
+    Retention,
+    change_rule,
+    create_rule,
+    delete_rule,
+    delete_stored_copies,
+    erase_call_data,
+    find_rule,
+    get_rule,
+    list_rules,
+    queue_in_org,
+    recording_deadline,
+    reschedule,
+    resolve_retention,
+    retention_for_call,
+    sweep_expired,
+    sweep_expired_calls,
+)
 from recordings.s3 import S3Storage
 from recordings.shred import shred_recording
 from recordings.storage import LocalStorage, Storage, StoredObject, storage_from_config, storage_from_url
 from recordings.uploader import retry_pending_uploads, store_recording
 
 __all__ = [
+    "DEFAULT_RETENTION_DAYS",
+    "MAX_RETENTION_DAYS",
+    "MIN_RETENTION_DAYS",
+    "ORG_RETENTION_KINDS",
+    "CallErasure",
     "ChecksumMismatch",
     "DecryptionError",
     "EncryptedFile",
@@ -41,6 +74,9 @@ __all__ = [
     "RecordingStatus",
     "RecordingsConfig",
     "RecordingsError",
+    "Retention",
+    "RetentionKind",
+    "RetentionRule",
     "S3Storage",
     "SpoolFileMissing",
     "Storage",
@@ -48,17 +84,32 @@ __all__ = [
     "StorageUnavailable",
     "StoredObject",
     "WrappedKey",
+    "change_rule",
     "create_recording",
+    "create_rule",
     "decrypt_file",
+    "delete_rule",
+    "delete_stored_copies",
     "encrypt_file",
+    "erase_call_data",
     "fetch_recording",
+    "find_rule",
     "get_recording",
+    "get_rule",
     "key_id_of",
+    "list_rules",
     "mark_spooled",
     "parse_master_key",
+    "queue_in_org",
+    "recording_deadline",
+    "reschedule",
+    "resolve_retention",
+    "retention_for_call",
     "retry_pending_uploads",
     "shred_recording",
     "storage_from_config",
     "storage_from_url",
     "store_recording",
+    "sweep_expired",
+    "sweep_expired_calls",
 ]

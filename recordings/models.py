@@ -1,4 +1,5 @@
-"""The recordings catalogue: one row per participant's recording of a call."""
+"""The recordings catalogue (one row per participant's recording of a call) and the retention
+rules that set how long recordings and the other kinds of call data are kept."""
 
 from __future__ import annotations
 
@@ -7,7 +8,19 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Uuid
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Uuid,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base, UTCDateTime, new_id, utcnow
@@ -76,3 +89,68 @@ class Recording(Base):
     # Worker lease (DESIGN.md "Worker"): who holds the row and until when.
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RetentionKind(enum.StrEnum):
+    """The kinds of data a retention rule can govern."""
+
+    RECORDINGS = "recordings"
+    TRANSCRIPTS = "transcripts"
+    CALL_METADATA = "call_metadata"
+    CHAT = "chat"
+    # Access-log rows belong to no organisation: their retention is the installation-wide
+    # LOKET_ACCESS_LOG_DAYS, and organisations cannot set rules of this kind (yet).
+    ACCESS_LOG = "access_log"
+
+
+MIN_RETENTION_DAYS = 1
+MAX_RETENTION_DAYS = 3650
+
+
+class RetentionRule(Base):
+    """How many days one kind of data is kept: for a queue, or (``queue_id`` NULL) for every
+    queue of the organisation that has no rule of its own.
+
+    At most one rule per (organisation, queue, kind) and one organisation default per kind:
+    two partial unique indexes, because NULLs are distinct in a plain unique constraint.
+    """
+
+    __tablename__ = "retention_rules"
+    __table_args__ = (
+        CheckConstraint(
+            f"days >= {MIN_RETENTION_DAYS} AND days <= {MAX_RETENTION_DAYS}", name="days_in_range"
+        ),
+        CheckConstraint(
+            "kind IN (" + ", ".join(f"'{kind.value}'" for kind in RetentionKind) + ")", name="known_kind"
+        ),
+        Index(
+            "uq_retention_rules_queue_kind",
+            "org_id",
+            "queue_id",
+            "kind",
+            unique=True,
+            postgresql_where=text("queue_id IS NOT NULL"),
+            sqlite_where=text("queue_id IS NOT NULL"),
+        ),
+        Index(
+            "uq_retention_rules_org_kind",
+            "org_id",
+            "kind",
+            unique=True,
+            postgresql_where=text("queue_id IS NULL"),
+            sqlite_where=text("queue_id IS NULL"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    # Explicit types: ``organisations`` and ``queues`` belong to signaling (see Recording.call_id).
+    org_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("organisations.id", ondelete="CASCADE"), nullable=False
+    )
+    queue_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("queues.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(20), nullable=False)
+    days: Mapped[int] = mapped_column(Integer, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

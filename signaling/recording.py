@@ -4,7 +4,8 @@ The switchboard decides *whether* (queue policy, the visitor's consent) under th
 organisation's lock; this module does the *how*: a ``recordings`` row per participant in
 status ``recording``, the media placement remuxing into the spool, and when it stops the
 rows marked spooled so the worker encrypts and uploads them. Nothing is written before
-``start`` is called, and ``start`` is only called once consent is stored.
+``start`` is called, and ``start`` is only called once consent is stored. Each row gets its
+deletion deadline at once, from the retention rule of the call's queue or organisation.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from typing import cast
 
 from sqlalchemy import delete
 
-from db import SessionFactory
+from db import SessionFactory, utcnow
 from media.placement import MediaPlacement
 from media.types import Party
-from recordings import Recording, create_recording, mark_spooled
+from recordings import Recording, create_recording, mark_spooled, recording_deadline
 
 logger = logging.getLogger(__name__)
 
@@ -40,10 +41,17 @@ class RecordingControl:
         ids: dict[str, str] = {}
         paths: dict[Party, Path] = {}
         async with self._sessions() as db:
+            now = utcnow()
+            delete_after = await recording_deadline(db, call_id=uuid.UUID(call_id), created_at=now)
             for party in PARTIES:
                 path = folder / f"{party}-{uuid.uuid4().hex}.webm"
                 row = await create_recording(
-                    db, call_id=uuid.UUID(call_id), participant=party, spool_path=path
+                    db,
+                    call_id=uuid.UUID(call_id),
+                    participant=party,
+                    spool_path=path,
+                    delete_after=delete_after,
+                    now=now,
                 )
                 ids[party], paths[party] = str(row.id), path
             await db.commit()

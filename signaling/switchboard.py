@@ -34,7 +34,7 @@ from typing import Any
 from db import SessionFactory, utcnow
 from media.placement import MediaPlacement
 from media.types import Party
-from signaling import consent, hours, queries
+from signaling import consent, hours, queries, webhooks
 from signaling.config import SignalingConfig
 from signaling.errors import Conflict, Forbidden, InvalidInput, NotFound
 from signaling.models import CALL_TAKING_ROLES, Call, CallStatus, RecordingPolicy, User
@@ -619,6 +619,9 @@ class Switchboard:
                 end_reason=reason,
                 ended_at=datetime.fromtimestamp(now, UTC),
             )
+            # In the same transaction: the webhook is owed exactly when the outcome is stored.
+            payload = webhooks.call_ended_payload(call, outcome=outcome, reason=reason, ended_at=now)
+            await webhooks.enqueue_event(db, uuid.UUID(org_id), webhooks.WebhookEvent.CALL_ENDED, payload)
             await db.commit()
         ended = {"call_id": call.id, "reason": reason, "reference": call.reference}
         mail.append((_visitor(call.visitor), "call:ended", ended))

@@ -1,0 +1,376 @@
+"""Retention sweep throughput: expired recordings purged per second, PostgreSQL + an S3 API.
+
+    python -m bench.retention --recordings 100000 [--workers 2] [--batch 1000] [--storage s3|local]
+
+Creates a fresh PostgreSQL database ``loket_bench_<random>`` on 127.0.0.1 (the admin DSN is
+``LOKET_BENCH_POSTGRES``, default ``postgresql://postgres@127.0.0.1:5432/postgres``), runs the
+migrations, and starts moto's S3 server (``moto.server.ThreadedMotoServer``) on a free port
+in a child process, so the emulator does not share this process's interpreter lock, with a
+versioned bucket. It fills them with expired recordings (rows inserted in bulk over ten day
+folders, one tiny object uploaded per recording with 32 threads, every tenth with a second
+version); the fill is not timed. Then it times ``--workers`` concurrent
+``recordings.sweep_expired`` passes, each with its own connections, until every recording is
+gone, and checks that nothing is left: no row, no object version, one receipt per recording,
+an intact audit chain.
+
+Baseline, in the same run and first: ``--baseline`` recordings (default 300) purged one at a
+time the way the per-recording functions compose (``shred_recording``: one version listing and
+one delete request per key, two audit events; then the row and its receipt), against the
+sweep on the same number in a bucket of the same size.
+
+moto's ListObjectVersions copies every version in the bucket on each request (moto 5,
+``S3Backend.list_object_versions``), so its cost grows with the bucket, not the page; real S3
+and MinIO answer a page in time proportional to the page. The line before the last one gives
+that cost at the start of the timed sweep, to tell the emulator's share from the sweep's.
+
+The last line printed is::
+
+    purged=<n> seconds=<t> per_second=<n/t>
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import secrets
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import boto3
+from botocore.config import Config
+from sqlalchemy import delete, func, insert, select
+
+from db import SessionFactory, audit, create_engine, create_session_factory, migrate, utcnow
+from db.audit import AuditEvent
+from recordings import (
+    LocalStorage,
+    Recording,
+    RecordingsConfig,
+    S3Storage,
+    Storage,
+    shred_recording,
+    sweep_expired,
+)
+from recordings.queries import storage_key_for
+from signaling.models import Call, Organisation
+
+ADMIN_DSN = os.environ.get("LOKET_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+CREDENTIALS = {"aws_access_key_id": "bench", "aws_secret_access_key": "bench"}
+PREFIX = "recordings"
+DAYS = 10
+CHUNK = 5000
+
+
+# --- moto in a child process ---------------------------------------------------------------
+
+
+def _serve_moto(connection: multiprocessing.connection.Connection) -> None:
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # not a line per request
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    connection.send(server.get_host_and_port())
+    connection.recv()  # any message: stop
+    server.stop()
+
+
+class Moto:
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._pipe, child = context.Pipe()
+        self._process = context.Process(target=_serve_moto, args=(child,), daemon=True)
+
+    def __enter__(self) -> str:
+        self._process.start()
+        host, port = self._pipe.recv()
+        return f"http://{host}:{port}"
+
+    def __exit__(self, *_: object) -> None:
+        self._pipe.send("stop")
+        self._process.join(10)
+
+
+def _client(endpoint: str) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        config=Config(max_pool_connections=64, retries={"mode": "standard", "max_attempts": 5}),
+        **CREDENTIALS,
+    )
+
+
+def _new_bucket(client: Any) -> str:
+    bucket = f"loket-bench-{secrets.token_hex(4)}"
+    client.create_bucket(Bucket=bucket)
+    client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    return bucket
+
+
+# --- the database ----------------------------------------------------------------------------
+
+
+async def _admin(statement: str) -> None:
+    connection = await asyncpg.connect(ADMIN_DSN, timeout=5)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+def _database_url(name: str) -> str:
+    return ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
+
+
+async def fill_rows(sessions: SessionFactory, count: int) -> list[str]:
+    """``count`` expired, stored recordings (two per call) over ``DAYS`` day folders; their keys."""
+    now = utcnow()
+    org_id = uuid.uuid4()
+    keys: list[str] = []
+    async with sessions() as session:
+        await session.execute(insert(Organisation), [{"id": org_id, "name": "Bench", "created_at": now}])
+        for start in range(0, count, CHUNK):
+            calls, rows = [], []
+            for index in range(start, min(start + CHUNK, count)):
+                created_at = now - timedelta(days=40 + index % DAYS, seconds=index)
+                if index % 2 == 0:
+                    call_id = uuid.uuid4()
+                    calls.append(
+                        {
+                            "id": call_id,
+                            "org_id": org_id,
+                            "reference": secrets.token_hex(6),
+                            "visitor_id": secrets.token_hex(8),
+                            "status": "ended",
+                            "created_at": now,  # call metadata is kept a year: not swept here
+                        }
+                    )
+                recording_id = uuid.uuid4()
+                key = storage_key_for(recording_id, created_at)
+                keys.append(key)
+                rows.append(
+                    {
+                        "id": recording_id,
+                        "call_id": call_id,
+                        "participant": "visitor" if index % 2 == 0 else "adviser",
+                        "storage_key": key,
+                        "bytes": 64,
+                        "wrapped_key": secrets.token_bytes(60),
+                        "key_id": "bench",
+                        "status": "stored",
+                        "attempts": 0,
+                        "legal_hold": False,
+                        "created_at": created_at,
+                        "stored_at": created_at,
+                        "delete_after": created_at + timedelta(days=30),
+                    }
+                )
+            await session.execute(insert(Call), calls)
+            await session.execute(insert(Recording), rows)
+        await session.commit()
+    return keys
+
+
+def upload(endpoint: str, bucket: str, keys: list[str]) -> int:
+    """One tiny object per key, a second version of every tenth; returns the versions written."""
+    client = _client(endpoint)
+    body = secrets.token_bytes(64)
+    jobs = [(key, 1) for key in keys] + [(key, 2) for key in keys[::10]]
+
+    def put(job: tuple[str, int]) -> None:
+        client.put_object(Bucket=bucket, Key=f"{PREFIX}/{job[0]}", Body=body)
+
+    with ThreadPoolExecutor(32) as pool:
+        list(pool.map(put, jobs))
+    return len(jobs)
+
+
+def versions_left(endpoint: str, bucket: str) -> int:
+    client = _client(endpoint)
+    left = 0
+    for page in client.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        left += len(page.get("Versions", [])) + len(page.get("DeleteMarkers", []))
+    return left
+
+
+# --- the runs --------------------------------------------------------------------------------
+
+
+async def sweep(url: str, storage: Storage, config: RecordingsConfig, workers: int, batch: int) -> int:
+    engines = [create_engine(url) for _ in range(workers)]
+    try:
+        results = await asyncio.gather(
+            *(
+                sweep_expired(
+                    create_session_factory(engine), storage, config, worker_id=f"bench-{i}", batch=batch
+                )
+                for i, engine in enumerate(engines)
+            )
+        )
+    finally:
+        for engine in engines:
+            await engine.dispose()
+    return sum(results)
+
+
+async def one_at_a_time(sessions: SessionFactory, storage: Storage) -> int:
+    """The baseline: the per-recording functions, one recording after the other."""
+    async with sessions() as session:
+        ids = list(await session.scalars(select(Recording.id).where(Recording.delete_after <= utcnow())))
+    for recording_id in ids:
+        await shred_recording(sessions, storage, recording_id, actor="baseline", reason="retention")
+        async with sessions() as session:
+            await session.execute(delete(Recording).where(Recording.id == recording_id))
+            await audit.record(
+                session, actor="baseline", action="recording.deleted", target=f"recording:{recording_id}"
+            )
+            await session.commit()
+    return len(ids)
+
+
+def _storage(kind: str, endpoint: str, bucket: str, root: Path) -> Storage:
+    if kind == "local":
+        return LocalStorage(root / bucket)
+    return S3Storage(
+        bucket,
+        PREFIX,
+        endpoint_url=endpoint,
+        access_key_id=CREDENTIALS["aws_access_key_id"],
+        secret_access_key=CREDENTIALS["aws_secret_access_key"],
+        max_attempts=5,
+        read_timeout=120,
+    )
+
+
+def _local_fill(root: Path, keys: list[str]) -> int:
+    body = secrets.token_bytes(64)
+    for key in keys:
+        path = root / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(body)
+    return len(keys)
+
+
+async def _fill(kind: str, url: str, endpoint: str, root: Path, count: int) -> tuple[Storage, str]:
+    client = _client(endpoint)
+    bucket = _new_bucket(client)
+    engine = create_engine(url)
+    try:
+        keys = await fill_rows(create_session_factory(engine), count)
+    finally:
+        await engine.dispose()
+    storage = _storage(kind, endpoint, bucket, root)
+    if kind == "local":
+        await asyncio.to_thread(_local_fill, root / bucket, keys)
+    else:
+        await asyncio.to_thread(upload, endpoint, bucket, keys)
+    return storage, bucket
+
+
+async def _counts(url: str) -> tuple[int, int, bool]:
+    engine = create_engine(url)
+    try:
+        async with create_session_factory(engine)() as session:
+            rows = await session.scalar(select(func.count()).select_from(Recording))
+            receipts = await session.scalar(
+                select(func.count()).where(
+                    AuditEvent.action == "recording.deleted", AuditEvent.actor == "retention"
+                )
+            )
+            chain = (await audit.verify(session)).ok
+    finally:
+        await engine.dispose()
+    return int(rows or 0), int(receipts or 0), chain
+
+
+def _list_cost(endpoint: str, bucket: str) -> float:
+    client = _client(endpoint)
+    started = time.perf_counter()
+    client.list_object_versions(Bucket=bucket, Prefix=f"{PREFIX}/none/")
+    return time.perf_counter() - started
+
+
+async def run(args: argparse.Namespace, root: Path) -> None:
+    name = f"loket_bench_{secrets.token_hex(4)}"
+    await _admin(f'CREATE DATABASE "{name}"')
+    url = _database_url(name)
+    config = RecordingsConfig(master_key=secrets.token_bytes(32), spool_dir=root / "spool")
+    try:
+        await migrate.upgrade(url)
+        with Moto() as endpoint:
+            if args.baseline:
+                storage, _ = await _fill(args.storage, url, endpoint, root, args.baseline)
+                engine = create_engine(url)
+                started = time.perf_counter()
+                try:
+                    done = await one_at_a_time(create_session_factory(engine), storage)
+                finally:
+                    await engine.dispose()
+                baseline = done / (time.perf_counter() - started)
+                await storage.stop()
+                storage, _ = await _fill(args.storage, url, endpoint, root, args.baseline)
+                started = time.perf_counter()
+                done = await sweep(url, storage, config, args.workers, args.batch)
+                swept = done / (time.perf_counter() - started)
+                await storage.stop()
+                print(
+                    f"baseline at {args.baseline} recordings: one at a time {baseline:.0f}/s, "
+                    f"sweep {swept:.0f}/s, ratio={swept / baseline:.1f}",
+                    flush=True,
+                )
+
+            started = time.perf_counter()
+            storage, bucket = await _fill(args.storage, url, endpoint, root, args.recordings)
+            print(
+                f"filled {args.recordings} recordings in {time.perf_counter() - started:.0f} s (not timed)",
+                flush=True,
+            )
+            list_cost = _list_cost(endpoint, bucket) if args.storage == "s3" else 0.0
+            started = time.perf_counter()
+            purged = await sweep(url, storage, config, args.workers, args.batch)
+            seconds = time.perf_counter() - started
+            await storage.stop()
+
+            rows, receipts, chain = await _counts(url)
+            left = versions_left(endpoint, bucket) if args.storage == "s3" else 0
+            if rows or left or not chain:
+                raise SystemExit(f"not clean: {rows} rows, {left} object versions left, chain ok: {chain}")
+            print(
+                f"checked: 0 rows and 0 object versions left, {receipts} receipts, audit chain intact; "
+                f"{args.workers} workers, batch {args.batch}, storage {args.storage}; "
+                f"one ListObjectVersions request on the full bucket took {list_cost:.2f} s",
+                flush=True,
+            )
+            print(f"purged={purged} seconds={seconds:.2f} per_second={purged / seconds:.0f}", flush=True)
+    finally:
+        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--recordings", type=int, default=10_000, help="expired recordings to purge")
+    parser.add_argument("--workers", type=int, default=2, help="concurrent sweeps, each with its own pool")
+    parser.add_argument("--batch", type=int, default=1000, help="recordings claimed per step (1..1000)")
+    parser.add_argument("--storage", choices=("s3", "local"), default="s3")
+    parser.add_argument("--baseline", type=int, default=300, help="recordings in the baseline (0: none)")
+    args = parser.parse_args(argv)
+    if args.recordings < 1 or args.workers < 1 or not 1 <= args.batch <= 1000:
+        parser.error("need --recordings >= 1, --workers >= 1 and --batch 1..1000")
+    logging.basicConfig(level=logging.WARNING)
+    with tempfile.TemporaryDirectory(prefix="loket-bench-") as tmp:
+        asyncio.run(run(args, Path(tmp)))
+
+
+if __name__ == "__main__":
+    main()

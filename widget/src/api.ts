@@ -1,0 +1,34 @@
+import type { WidgetSession } from "./types";
+
+/** A failed REST call: ``status`` 0 when Loket could not be reached at all. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Trade the page's public widget key for an anonymous visitor session (the Origin is checked). */
+export async function createSession(base: string, key: string): Promise<WidgetSession> {
+  let response: Response;
+  try {
+    response = await fetch(`${base}/api/v1/widget/sessions`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ widget_key: key }),
+      credentials: "omit",
+      mode: "cors",
+    });
+  } catch {
+    throw new ApiError(0, "unreachable", "Loket cannot be reached");
+  }
+  const body: unknown = await response.json().catch(() => null);
+  if (!response.ok) {
+    const error = (body as { error?: { code?: string; message?: string } } | null)?.error;
+    throw new ApiError(response.status, error?.code ?? `http_${response.status}`, error?.message ?? "");
+  }
+  return body as WidgetSession;
+}

@@ -1,0 +1,76 @@
+/** Every text the widget shows, one catalogue per language (en.ts, nl.ts, de.ts, fr.ts). */
+export interface Catalogue {
+  launcher: string;
+  launcherWaiting: string;
+  launcherCall: string;
+  title: string;
+  close: string;
+
+  precallTitle: string;
+  intro: string;
+  noPicture: string;
+  preview: string;
+  devicesStarting: string;
+  denied: string;
+  missing: string;
+  noCamera: string;
+  noMicrophone: string;
+  busy: string;
+  insecure: string;
+  unsupported: string;
+  retry: string;
+  queue: string;
+  language: string;
+  closedOpens: (when: string) => string;
+  closedNow: string;
+  closedTag: string;
+  consentTitle: string;
+  consentCheckbox: string;
+  start: string;
+  joining: string;
+  joinFailed: string;
+
+  waitingTitle: string;
+  positionLabel: string;
+  position: (n: number) => string;
+  etaMinutes: (minutes: number) => string;
+  etaSoon: string;
+  etaUnknown: string;
+  leave: string;
+
+  callWith: (name: string) => string;
+  adviser: string;
+  remoteVideo: string;
+  selfView: string;
+  connecting: string;
+  reconnecting: string;
+  offline: string;
+  recording: string;
+  stopRecording: string;
+  mute: string;
+  unmute: string;
+  cameraOff: string;
+  cameraOn: string;
+  end: string;
+  playBlocked: string;
+
+  endedTitle: string;
+  leftTitle: string;
+  endedByAdviser: string;
+  endedConnection: string;
+  referenceLabel: string;
+  referenceHelp: string;
+  privacyLink: string;
+  copy: string;
+  copied: string;
+  rateTitle: string;
+  rateStar: (n: number) => string;
+  thanks: string;
+  again: string;
+  done: string;
+
+  errorTitle: string;
+  errorUnavailable: string;
+  errorNotAllowed: string;
+  errorExpired: string;
+}

@@ -1,0 +1,43 @@
+import type { Catalogue } from "../i18n";
+import { h, icon } from "./dom";
+
+export type LauncherState = "idle" | "waiting" | "call";
+
+/** The floating button the page shows: opens the panel, and says when a call is going on. */
+export class Launcher {
+  readonly el: HTMLButtonElement;
+  private readonly label: HTMLSpanElement;
+  private readonly badge: HTMLSpanElement;
+
+  constructor(
+    private readonly t: Catalogue,
+    panelId: string,
+    onClick: () => void,
+  ) {
+    this.label = h("span", {}, t.launcher);
+    this.badge = h("span", { class: "badge", hidden: true });
+    this.el = h(
+      "button",
+      {
+        type: "button",
+        class: "launcher",
+        "data-part": "launcher",
+        "aria-haspopup": "dialog",
+        "aria-expanded": "false",
+        "aria-controls": panelId,
+        onclick: onClick,
+      },
+      this.badge,
+      icon("camera"),
+      this.label,
+    );
+  }
+
+  set(state: LauncherState, expanded: boolean): void {
+    const t = this.t;
+    this.label.textContent = state === "waiting" ? t.launcherWaiting : state === "call" ? t.launcherCall : t.launcher;
+    this.badge.hidden = state === "idle";
+    this.el.setAttribute("aria-expanded", String(expanded));
+    this.el.hidden = expanded;
+  }
+}

@@ -1,0 +1,412 @@
+import { ApiError, createSession } from "./api";
+import type { WidgetConfig } from "./config";
+import { type LocalMedia, openLocalMedia, stopMedia } from "./devices";
+import type { Emitter } from "./emitter";
+import { type Catalogue, catalogue, type Language } from "./i18n";
+import { CallMedia, type MediaState } from "./rtc";
+import { VisitorSocket } from "./socket";
+import type {
+  Ack,
+  AcceptedEvent,
+  Answer,
+  ConsentText,
+  EndedEvent,
+  Joined,
+  Resumed,
+  WidgetSession,
+} from "./types";
+import { CallView } from "./ui/call";
+import { h } from "./ui/dom";
+import { EndedView, type Ending } from "./ui/ended";
+import { Launcher } from "./ui/launcher";
+import { MessageView } from "./ui/message";
+import { Panel } from "./ui/panel";
+import { type Choice, PrecallView } from "./ui/precall";
+import { CSS } from "./ui/styles";
+import { etaText, WaitingView } from "./ui/waiting";
+
+type Phase = "idle" | "loading" | "precall" | "joining" | "waiting" | "call" | "ended" | "error";
+/** The first ``session:resume`` of a new socket: it is connected and accepted. */
+type Ready = Ack;
+
+/**
+ * The visitor's whole journey: launcher → pre-call → waiting → call → ended. It owns the
+ * widget session, the socket, the camera and the peer connection, and releases each one as
+ * soon as it is no longer needed (the camera light goes off when the panel closes before a
+ * call, and when a call ends).
+ */
+export class Widget {
+  private readonly t: Catalogue;
+  private readonly launcher: Launcher;
+  private readonly panel: Panel;
+  private phase: Phase = "idle";
+  private session: WidgetSession | null = null;
+  private socket: VisitorSocket | null = null;
+  private local: LocalMedia | null = null;
+  /** The camera being opened; joining waits for it, so a quick click keeps the camera. */
+  private opening: Promise<void> | null = null;
+  private media: CallMedia | null = null;
+  private precall: PrecallView | null = null;
+  private waiting: WaitingView | null = null;
+  private callView: CallView | null = null;
+  private reference = "";
+  private place = { position: 0, eta: null as number | null };
+  private recording = false;
+  /** The consent text the visitor answered; a withdrawal names the same one. */
+  private consentText: ConsentText | null = null;
+  private leaving = false;
+  private online = true;
+  /** Counts begin() calls, so that a slow one that was overtaken gives up. */
+  private attempt = 0;
+
+  constructor(
+    private readonly config: WidgetConfig,
+    private readonly language: Language,
+    private readonly emitter: Emitter,
+  ) {
+    this.t = catalogue(language);
+    this.panel = new Panel(this.t, () => this.close());
+    this.launcher = new Launcher(this.t, this.panel.id, () => this.open());
+  }
+
+  /** Put the widget on the page: one element, everything else in its shadow root. */
+  mount(): void {
+    const host = document.createElement("loket-widget");
+    // Open, so that tests and assistive tooling can look inside; the page's CSS cannot.
+    const root = host.attachShadow({ mode: "open" });
+    adoptStyles(root);
+    const wrapper = h("div", { class: "root", lang: this.language }, this.launcher.el, this.panel.el);
+    wrapper.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && this.panel.visible) {
+        event.stopPropagation();
+        this.close();
+      }
+    });
+    root.append(wrapper);
+    document.body.appendChild(host);
+    window.addEventListener("online", () => this.media?.restartIfBroken());
+    this.syncLauncher();
+  }
+
+  open(): void {
+    const wasVisible = this.panel.visible;
+    this.panel.visible = true;
+    this.syncLauncher();
+    if (this.phase === "idle" || this.phase === "error" || this.phase === "ended") {
+      void this.begin();
+    } else if (!wasVisible) {
+      this.panel.current?.focus.focus();
+    }
+  }
+
+  close(): void {
+    if (!this.panel.visible) return;
+    this.panel.visible = false;
+    if (this.phase === "precall" || this.phase === "loading") {
+      // Not calling after all: release the camera; the unused session can be reused.
+      this.releaseCamera();
+      this.phase = "idle";
+    } else if (this.phase === "ended" || this.phase === "error") {
+      this.phase = "idle";
+    }
+    this.syncLauncher();
+    this.launcher.el.focus();
+  }
+
+  // -- pre-call ------------------------------------------------------------------------
+
+  private async begin(): Promise<void> {
+    const attempt = ++this.attempt;
+    this.phase = "loading";
+    this.panel.show(new MessageView(this.t.joining, ""));
+    this.panel.current?.focus.focus();
+    try {
+      this.session ??= await createSession(this.config.base, this.config.key);
+    } catch (error) {
+      if (attempt !== this.attempt) return;
+      this.fail(error instanceof ApiError && error.status === 403 ? this.t.errorNotAllowed : this.t.errorUnavailable);
+      if (error instanceof ApiError && error.status === 403) {
+        console.warn(`Loket: ${error.code}: ${error.message} (widget key ${this.config.key}, origin ${location.origin})`);
+      }
+      return;
+    }
+    if (this.phase !== "loading" || attempt !== this.attempt) return;
+    if (this.session.queues.length === 0) {
+      this.fail(this.t.errorNotAllowed);
+      return;
+    }
+    this.phase = "precall";
+    this.precall = new PrecallView(this.t, this.language, this.session, {
+      join: (choice) => void this.join(choice),
+      retryDevices: () => void this.startCamera(),
+    });
+    this.panel.show(this.precall);
+    this.precall.focus.focus();
+    await this.startCamera();
+  }
+
+  private startCamera(): Promise<void> {
+    this.releaseCamera();
+    const opening = openLocalMedia().then((local) => {
+      if (this.opening !== opening || (this.phase !== "precall" && this.phase !== "joining")) {
+        stopMedia(local.stream); // closed (or asked again) while the browser was asking
+        return;
+      }
+      this.local = local;
+      this.precall?.setMedia(local);
+    });
+    this.opening = opening;
+    return opening;
+  }
+
+  private releaseCamera(): void {
+    stopMedia(this.local?.stream ?? null);
+    this.local = null;
+    this.opening = null;
+  }
+
+  private async join(choice: Choice): Promise<void> {
+    if (this.phase !== "precall") return;
+    this.phase = "joining";
+    this.precall?.setBusy(true);
+    await this.opening;
+    // A session refused earlier (expired, already used) is replaced by a fresh one.
+    const session = (this.session ??= await createSession(this.config.base, this.config.key).catch(() => null));
+    if (this.phase !== "joining") return;
+    if (!session) {
+      this.phase = "precall";
+      this.precall?.setBusy(false, this.t.errorUnavailable);
+      return;
+    }
+    const socket = this.connect(session);
+    const ready = await socket.ready;
+    const joined = ready.ok
+      ? await socket.request<Joined>("queue:join", { queue_id: choice.queue.id, language: choice.language })
+      : ready;
+    if (!joined.ok) {
+      this.socket?.close();
+      this.socket = null;
+      if (this.phase !== "joining") return;
+      this.phase = "precall";
+      const code = joined.error.code;
+      const expired = code === "unauthenticated";
+      this.precall?.setBusy(
+        false,
+        code === "queue_closed" ? this.t.closedNow : expired ? this.t.errorExpired : this.t.joinFailed,
+      );
+      if (code === "already_joined" || expired) this.session = null;
+      return;
+    }
+    this.reference = joined.reference;
+    if (choice.consent) {
+      this.consentText = choice.consent.text;
+      // Sent right after joining, before an adviser can start recording (README: consent:set).
+      void socket.request("consent:set", {
+        recording: choice.consent.granted,
+        text_id: choice.consent.text.id,
+        language: choice.consent.text.language,
+      });
+    }
+    if (this.phase !== "joining") return; // already accepted (a very quick adviser)
+    if (this.place.position === 0) this.place.position = joined.position;
+    this.phase = "waiting";
+    this.waiting = new WaitingView(this.t, this.local?.stream ?? null, () => void this.leave());
+    this.waiting.update(this.place.position, this.place.eta);
+    this.waiting.setOnline(this.online);
+    this.panel.show(this.waiting);
+    this.panel.announce(`${this.t.position(this.place.position)} ${etaText(this.t, this.place.eta)}`);
+    this.syncLauncher();
+  }
+
+  private connect(session: WidgetSession): VisitorSocket & { ready: Promise<Ready> } {
+    let resolveReady: (value: Ready) => void = () => undefined;
+    const ready = new Promise<Ready>((resolve) => {
+      resolveReady = resolve;
+    });
+    const socket = new VisitorSocket(
+      this.config.base,
+      session.visitor_token,
+      {
+        "queue:position": (data) => this.positionChanged(data.position, data.eta_seconds),
+        "call:accepted": (data) => this.accepted(data),
+        "call:ended": (data) => this.ended(data),
+        "recording:state": (data) => this.recordingChanged(data.active),
+        "rtc:candidate": (data) => this.media?.addRemoteCandidate(data),
+      },
+      {
+        resumed: (state, first) => {
+          this.setOnline(true);
+          if (first) resolveReady(state);
+          else this.resumed(state);
+        },
+        dropped: () => this.setOnline(false),
+        refused: (code) => {
+          resolveReady({ ok: false, error: { code: "unauthenticated", message: code } });
+          if (this.phase === "waiting" || this.phase === "call") {
+            this.ended({ call_id: "", reason: "disconnected", reference: this.reference });
+          }
+        },
+      },
+    );
+    this.socket = socket;
+    return Object.assign(socket, { ready });
+  }
+
+  // -- waiting -------------------------------------------------------------------------
+
+  private positionChanged(position: number, eta: number | null): void {
+    const changed = position !== this.place.position || eta !== this.place.eta;
+    this.place = { position, eta };
+    if (this.phase !== "waiting" || !this.waiting || !changed) return;
+    this.waiting.update(position, eta);
+    this.syncLauncher();
+  }
+
+  private async leave(): Promise<void> {
+    this.leaving = true;
+    this.waiting?.setLeaving();
+    const ack = await this.socket?.request<{ reference: string }>("queue:leave");
+    if (ack?.ok) this.ended({ call_id: "", reason: "visitor_ended", reference: ack.reference });
+  }
+
+  // -- call ----------------------------------------------------------------------------
+
+  private accepted(data: AcceptedEvent): void {
+    if (this.phase !== "waiting" && this.phase !== "joining") return;
+    const session = this.session;
+    const socket = this.socket;
+    if (!session || !socket) return;
+    this.phase = "call";
+    this.reference = data.reference || this.reference;
+    const stream = this.local?.stream ?? null;
+    this.callView = new CallView(this.t, data.adviser.display_name, stream, {
+      end: () => void this.hangUp(),
+      stopRecording: () => void this.withdrawConsent(),
+    });
+    this.callView.setRecording(this.recording);
+    this.callView.setOnline(this.online);
+    this.panel.visible = true;
+    this.panel.show(this.callView, { wide: true });
+    this.panel.announce(this.t.callWith(data.adviser.display_name || this.t.adviser));
+    this.syncLauncher();
+    this.media = new CallMedia(
+      session.ice_servers,
+      stream,
+      {
+        offer: (sdp) => socket.request<Answer>("rtc:offer", { sdp, type: "offer" }),
+        candidate: (candidate) => socket.send("rtc:candidate", candidate),
+        online: () => socket.connected,
+      },
+      (state: MediaState) => this.callView?.setMediaState(state),
+      (remote) => this.callView?.setRemote(remote),
+    );
+    void this.media.start();
+    this.emitter.emit("call:accepted", { adviser: { display_name: data.adviser.display_name } });
+  }
+
+  private recordingChanged(active: boolean): void {
+    this.recording = active;
+    this.callView?.setRecording(active);
+    this.panel.announce(active ? this.t.recording : "");
+  }
+
+  private async withdrawConsent(): Promise<void> {
+    const text = this.consentText;
+    if (!text) return;
+    await this.socket?.request("consent:set", { recording: false, text_id: text.id, language: text.language });
+  }
+
+  private async hangUp(): Promise<void> {
+    const ack = await this.socket?.request<{ reference: string }>("call:end");
+    if (ack?.ok) this.ended({ call_id: "", reason: "visitor_ended", reference: ack.reference });
+  }
+
+  // -- reconnects ----------------------------------------------------------------------
+
+  private setOnline(online: boolean): void {
+    this.online = online;
+    this.waiting?.setOnline(online);
+    this.callView?.setOnline(online);
+  }
+
+  /** After a reconnect: the server says where we stand; missed events were replayed already. */
+  private resumed(state: Ack<Resumed>): void {
+    if (!state.ok) return; // a gap in the event log: keep the state we have
+    const call = state.call;
+    if (call === null) {
+      if (this.phase === "waiting" || this.phase === "call") {
+        this.ended({ call_id: "", reason: "disconnected", reference: this.reference });
+      }
+      return;
+    }
+    if (this.phase === "waiting" && typeof call.position === "number") {
+      this.positionChanged(call.position, this.place.eta);
+    }
+    if (this.phase === "call") this.media?.restartIfBroken();
+  }
+
+  // -- the end -------------------------------------------------------------------------
+
+  private ended(data: EndedEvent): void {
+    if (this.phase === "ended" || this.phase === "idle" || this.phase === "precall") return;
+    const ending: Ending = {
+      reference: data.reference || this.reference,
+      reason: data.reason,
+      left: this.leaving && this.phase === "waiting",
+    };
+    this.teardown();
+    this.phase = "ended";
+    const view = new EndedView(this.t, this.config.base, ending, {
+      again: () => void this.begin(),
+      close: () => this.close(),
+    });
+    this.panel.visible = true;
+    this.panel.show(view);
+    this.panel.announce(view.focus.textContent ?? "");
+    this.syncLauncher();
+    if (!ending.left) this.emitter.emit("call:ended", { reason: ending.reason, reference: ending.reference });
+  }
+
+  private fail(text: string): void {
+    this.teardown();
+    this.phase = "error";
+    this.panel.show(new MessageView(this.t.errorTitle, text, { label: this.t.retry, run: () => void this.begin() }));
+    this.syncLauncher();
+  }
+
+  /** Release everything a call holds; the visitor token was good for this one call only. */
+  private teardown(): void {
+    this.media?.close();
+    this.media = null;
+    this.socket?.close();
+    this.socket = null;
+    this.releaseCamera();
+    this.session = null;
+    this.precall = this.waiting = this.callView = null;
+    this.recording = this.leaving = false;
+    this.consentText = null;
+    this.place = { position: 0, eta: null };
+    this.online = true;
+  }
+
+  private syncLauncher(): void {
+    const state = this.phase === "waiting" || this.phase === "joining" ? "waiting" : this.phase === "call" ? "call" : "idle";
+    this.launcher.set(state, this.panel.visible);
+  }
+}
+
+/**
+ * A constructed stylesheet where the browser has them: unlike a ``<style>`` element it is
+ * not blocked by a page's Content-Security-Policy without ``style-src 'unsafe-inline'``.
+ */
+function adoptStyles(root: ShadowRoot): void {
+  if ("adoptedStyleSheets" in root && "replaceSync" in CSSStyleSheet.prototype) {
+    const sheet = new CSSStyleSheet();
+    sheet.replaceSync(CSS);
+    root.adoptedStyleSheets = [sheet];
+  } else {
+    const style = document.createElement("style");
+    style.textContent = CSS;
+    root.append(style);
+  }
+}
