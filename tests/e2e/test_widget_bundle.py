@@ -9,8 +9,8 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-import loket.app
-from tests.conftest import base_url, service_missing
+from loket.app import create_app
+from tests.conftest import Backend, base_url, service_missing
 from tests.e2e.conftest import WIDGET_JS
 
 EMBEDDED = pytest.mark.parametrize("backend", ["embedded"], indirect=True)
@@ -53,12 +53,13 @@ async def test_widget_js_is_served_as_a_public_script_with_a_short_cache(server:
 
 
 @EMBEDDED
-async def test_an_unbuilt_widget_is_a_clear_json_404(
-    server: TestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(loket.app, "WIDGET_DIST", tmp_path)
+async def test_an_unbuilt_widget_is_a_clear_json_404(backend: Backend, tmp_path: Path) -> None:
+    app = create_app(backend.settings(widget_dir=tmp_path / "not-built"), run_worker=False)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
     async with aiohttp.ClientSession() as http, http.get(f"{base_url(server)}/widget.js") as response:
         assert response.status == 404
         body = await response.json()
+    await server.close()
     assert body["error"]["code"] == "widget_not_built"
     assert "make widget" in body["error"]["message"]

@@ -107,6 +107,17 @@ async def dev_server(backend: Backend) -> AsyncIterator[TestServer]:
 
 
 @pytest.fixture
+async def strict_server(backend: Backend) -> AsyncIterator[TestServer]:
+    """The whole app with production rules for webhook targets (https, public addresses)."""
+    app = create_app(backend.settings(), run_worker=False)
+    app[WEBHOOK_CONFIG] = WebhookConfig()
+    test_server = TestServer(app, host="127.0.0.1")
+    await test_server.start_server()
+    yield test_server
+    await test_server.close()
+
+
+@pytest.fixture
 async def sessions(backend: Backend) -> AsyncIterator[SessionFactory]:
     """Sessions on the test database; endpoints made during the test (and their deliveries)
     are removed afterwards, so no later test's worker pass sends them."""
@@ -454,9 +465,9 @@ async def test_an_admin_of_another_organisation_gets_404_for_every_webhook_route
 
 
 async def test_bad_webhook_bodies_are_422_with_a_message_and_change_nothing(
-    server: TestServer, world: World
+    strict_server: TestServer, world: World
 ) -> None:
-    admin = await as_staff(base_url(server), world, "admin")  # production rules: no WEBHOOK_CONFIG
+    admin = await as_staff(base_url(strict_server), world, "admin")
     created = await admin.post("/webhooks", {"url": "https://hooks.example/h", "events": ["call.ended"]})
     webhook = created.body["id"]
     before = len(await admin.audit_events(limit="200"))
