@@ -7,8 +7,10 @@ import builtins
 import enum
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -154,3 +156,57 @@ class RetentionRule(Base):
     days: Mapped[int] = mapped_column(Integer, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class PrivacyRequestKind(enum.StrEnum):
+    ERASE = "erase"
+    EXPORT = "export"
+
+
+class PrivacyRequestStatus(enum.StrEnum):
+    """received → processing → done | not_found | failed (a job on rows, DESIGN.md "Worker")."""
+
+    RECEIVED = "received"
+    PROCESSING = "processing"
+    DONE = "done"
+    NOT_FOUND = "not_found"
+    FAILED = "failed"
+
+
+class PrivacyRequest(Base):
+    """A request to erase or export one call's data, made by its visitor with the reference
+    code (anonymous) or by a staff member (``requested_by``).
+
+    The requester holds the row's id and a one-time secret, stored as its SHA-256 only. An
+    export's archive is stored encrypted like a recording (``export_wrapped_key``) and is
+    available until ``export_expires_at``, then shredded and deleted.
+    """
+
+    __tablename__ = "privacy_requests"
+    __table_args__ = (Index("ix_privacy_requests_status_next_attempt", "status", "next_attempt_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default=PrivacyRequestStatus.RECEIVED)
+    # As typed (normalised); it matches no call when the code does not exist.
+    reference: Mapped[str] = mapped_column(String(32), nullable=False)
+    secret_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    # Explicit types: ``calls`` and ``users`` belong to signaling (see Recording.call_id).
+    call_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("calls.id", ondelete="SET NULL"), index=True
+    )
+    requested_by: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("users.id", ondelete="SET NULL"))
+    # What was done (counts, never personal data), shown with the status.
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(String(1000))
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    export_storage_key: Mapped[str | None] = mapped_column(String(512))
+    export_wrapped_key: Mapped[builtins.bytes | None] = mapped_column(LargeBinary)
+    export_key_id: Mapped[str | None] = mapped_column(String(32))
+    export_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    export_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Column, ForeignKey, Index, String, Table, Uuid
+from sqlalchemy import JSON, Boolean, Column, ForeignKey, Index, String, Table, Uuid, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base, UTCDateTime, new_id, utcnow
@@ -42,6 +42,11 @@ class Organisation(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(200), nullable=False)
+    # Replace phone numbers, e-mail addresses, IBANs and licence plates in transcripts before
+    # they are stored (transcription.redaction). On unless an admin turns it off.
+    redact_transcripts: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=True, server_default=true()
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
 
@@ -164,6 +169,22 @@ class Consent(Base):
     language: Mapped[str | None] = mapped_column(String(8))
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ChatMessage(Base):
+    """One chat line of a call, as typed by a party. Kept until ``delete_after`` (retention
+    kind "chat"), erased with the call."""
+
+    __tablename__ = "chat_messages"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    call_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("calls.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    party: Mapped[str] = mapped_column(String(16), nullable=False)
+    text: Mapped[str] = mapped_column(String(2000), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    delete_after: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
 
 class RefreshToken(Base):
