@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 
 import loket
 from db import create_engine, create_session_factory, migrate
+from loket.pages import add_page_routes
 from loket.settings import Settings
 from loket.worker import Worker
 from media.placement import InProcessPlacement
@@ -147,6 +148,7 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", prometheus)
     app.router.add_get("/widget.js", widget_script)
+    add_page_routes(app, settings)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         if make_url(settings.database_url).get_backend_name() == "sqlite":

@@ -1,14 +1,18 @@
-// Bundles src/index.ts into dist/widget.js (one minified IIFE) and enforces the size budget:
-// the widget loads on every page of a customer's website, so it must stay small.
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+// Bundles the browser code into dist/:
+//   widget.js (+ .gz)        src/index.ts, the embeddable widget, held to a size budget: it loads
+//                            on every page of a customer's website, so it must stay small;
+//   apps/<page>.js           the adviser console, the admin console and the privacy-request page,
+//                            served by Loket itself (no budget: staff load them once a day);
+//   pages/<page>.html        their HTML shells, copied from pages/.
+import { copyFileSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { build } from "esbuild";
 
 const BUDGET_GZIP_BYTES = 60_000; // 60 kB gzipped (issue 4)
 const OUT = "dist/widget.js";
+const APPS = ["console", "admin", "privacy"];
 
-const result = await build({
-  entryPoints: ["src/index.ts"],
+const common = {
   bundle: true,
   minify: true,
   format: "iife",
@@ -17,14 +21,22 @@ const result = await build({
   target: ["chrome90", "edge90", "firefox90", "safari15"],
   charset: "utf8",
   legalComments: "none",
+  write: false,
+  logLevel: "warning",
+};
+
+const widget = await build({
+  ...common,
+  entryPoints: ["src/index.ts"],
   banner: {
     js: "/*! Loket widget | AGPL-3.0-or-later | bundles socket.io-client, engine.io-client, socket.io-parser, @socket.io/component-emitter (MIT) */",
   },
-  write: false,
-  logLevel: "warning",
 });
+const apps = await Promise.all(
+  APPS.map((name) => build({ ...common, entryPoints: [`src/${name}/main.ts`] })),
+);
 
-const [output] = result.outputFiles;
+const [output] = widget.outputFiles;
 const gzipped = gzipSync(output.contents, { level: 9 });
 // An over-budget build leaves no widget.js behind to be served by mistake.
 rmSync("dist", { recursive: true, force: true });
@@ -38,7 +50,17 @@ if (gzipped.length > BUDGET_GZIP_BYTES) {
   console.error(`widget.js is over its budget of ${kB(BUDGET_GZIP_BYTES)} gzipped`);
   process.exit(1);
 }
-mkdirSync("dist");
+mkdirSync("dist/apps", { recursive: true });
+mkdirSync("dist/pages", { recursive: true });
 writeFileSync(OUT, output.contents);
 // Served as is to browsers that accept gzip (aiohttp's FileResponse picks up the sibling).
 writeFileSync(`${OUT}.gz`, gzipped);
+APPS.forEach((name, index) => {
+  const [file] = apps[index].outputFiles;
+  writeFileSync(`dist/apps/${name}.js`, file.contents);
+  writeFileSync(`dist/apps/${name}.js.gz`, gzipSync(file.contents, { level: 9 }));
+  console.log(`dist/apps/${name}.js: ${kB(file.contents.length)} minified`);
+});
+for (const page of readdirSync("pages")) {
+  copyFileSync(`pages/${page}`, `dist/pages/${page}`);
+}

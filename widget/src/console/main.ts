@@ -1,0 +1,5 @@
+// Entry point of the console page (served by loket at its path; see build.mjs). Filled in by the
+// browser issue: until then the page only says what it is.
+const root = document.getElementById("app");
+if (root) root.textContent = "Loket console";
+export {};
