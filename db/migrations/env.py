@@ -13,6 +13,13 @@ config = context.config
 
 
 def _run(connection: Connection) -> None:
+    if connection.dialect.name == "sqlite":
+        # Batch mode rebuilds a table by copying it and dropping the original; with foreign keys
+        # on, that DROP would cascade and delete every row that refers to the table (calls,
+        # recordings...). SQLite only honours this pragma outside a transaction, which is where
+        # the pysqlite driver still is before the first statement that writes.
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        connection.commit()  # end the transaction SQLAlchemy began, so Alembic runs its own
     context.configure(
         connection=connection,
         target_metadata=config.attributes.get("target_metadata"),

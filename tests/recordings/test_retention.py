@@ -19,9 +19,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Uuid, column, delete, insert, select, table, update
 
-from db import AccessLogEntry, SessionFactory, audit, create_engine, create_session_factory, migrate, utcnow
+from db import (
+    AccessLogEntry,
+    SessionFactory,
+    UTCDateTime,
+    audit,
+    create_engine,
+    create_session_factory,
+    migrate,
+    utcnow,
+)
 from db.audit import AuditEvent
 from recordings import (
     DEFAULT_RETENTION_DAYS,
@@ -528,7 +537,11 @@ async def test_recordings_stored_before_retention_existed_get_the_default_deadli
         try:
             async with engine.begin() as connection:
                 now = {"created_at": created}
-                await connection.execute(insert(Organisation), [{"id": org_id, "name": "Old", **now}])
+                # The table as revision 0002 left it: the model's later columns do not exist yet.
+                old_organisations = table(
+                    "organisations", column("id", Uuid()), column("name"), column("created_at", UTCDateTime())
+                )
+                await connection.execute(insert(old_organisations), [{"id": org_id, "name": "Old", **now}])
                 await connection.execute(
                     insert(Call),
                     [
