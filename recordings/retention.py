@@ -45,7 +45,6 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     ColumnElement,
-    Interval,
     Select,
     String,
     Uuid,
@@ -55,7 +54,6 @@ from sqlalchemy import (
     exists,
     func,
     insert,
-    literal,
     or_,
     select,
     table,
@@ -67,8 +65,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import SessionFactory, UTCDateTime, audit, new_id, utcnow
 from db.access_log import AccessLogEntry
 from db.audit import AuditEvent, AuditHead, _event_hash
+from recordings.call_data import CALL_DATA, move_deadlines, plus_days
 from recordings.config import RecordingsConfig
 from recordings.errors import LegalHold, StorageUnavailable
+from recordings.lease import claim_rows
 from recordings.models import (
     MAX_RETENTION_DAYS,
     MIN_RETENTION_DAYS,
@@ -340,10 +340,10 @@ async def delete_rule(session: AsyncSession, rule: RetentionRule, *, actor: str)
 async def reschedule(session: AsyncSession, org_id: uuid.UUID, kind: RetentionKind) -> int:
     """Recompute the deadlines of ``kind`` for the whole organisation; returns the rows moved.
 
-    Recordings are the only kind with stored deadlines so far; call metadata is judged at
-    sweep time. (Transcripts, when they have ``delete_after``, belong here too.)
+    Recordings, transcripts and chat messages store their deadlines (``call_data``); call
+    metadata is judged at sweep time.
     """
-    if kind is not RetentionKind.RECORDINGS:
+    if kind is not RetentionKind.RECORDINGS and kind not in CALL_DATA:
         return 0
     rules = (await _rules_of(session, [org_id], kind))[org_id]
     queue_rules = {rule.queue_id: rule.days for rule in rules if rule.queue_id is not None}
@@ -357,6 +357,9 @@ async def reschedule(session: AsyncSession, org_id: uuid.UUID, kind: RetentionKi
     dialect = session.get_bind().dialect.name
     moved = 0
     for calls, days in groups:
+        if kind in CALL_DATA:
+            moved += await move_deadlines(session, kind, calls, days, calls_id=_CALLS.c.id)
+            continue
         result = await session.execute(
             update(Recording)
             .where(
@@ -373,10 +376,7 @@ async def reschedule(session: AsyncSession, org_id: uuid.UUID, kind: RetentionKi
 
 def _plus_days(dialect: str, days: int) -> ColumnElement[Any]:
     """``recordings.created_at`` plus ``days``, computed by the database for every row."""
-    if dialect == "postgresql":
-        return Recording.created_at + literal(timedelta(days=days), Interval())
-    # UTCDateTime keeps SQLite timestamps as 'YYYY-MM-DD HH:MM:SS.ffffff' text; %f is SS.SSS.
-    return func.strftime("%Y-%m-%d %H:%M:%f000", Recording.created_at, f"+{int(days)} days")
+    return plus_days(dialect, Recording.created_at, days)
 
 
 # -- receipts ---------------------------------------------------------------------------------
@@ -456,10 +456,6 @@ class _Claimed:
     delete_after: datetime | None
 
 
-def _lease_free(now: datetime) -> ColumnElement[bool]:
-    return or_(Recording.lease_until.is_(None), Recording.lease_until < now)
-
-
 async def _claim(
     sessions: SessionFactory,
     condition: ColumnElement[bool],
@@ -469,13 +465,13 @@ async def _claim(
     lease: timedelta,
     limit: int,
 ) -> list[_Claimed]:
-    """Take up to ``limit`` rows matching ``condition`` (lease free, not on hold) for this worker.
+    """Take up to ``limit`` rows matching ``condition`` (lease free, not on hold) for this worker
+    (``recordings.lease.claim_rows``: SKIP LOCKED on PostgreSQL, a conditional UPDATE on SQLite).
 
     In storage-key order, so a batch is a run of neighbouring keys that a few listings cover.
     The upload worker leases rows through the same columns: a recording being uploaded is
     not taken until its upload is done (or its uploader's lease ran out).
     """
-    condition = and_(condition, Recording.legal_hold.is_(False), _lease_free(now))
     columns = (
         Recording.id,
         Recording.call_id,
@@ -486,34 +482,19 @@ async def _claim(
         Recording.delete_after,
     )
     async with sessions() as session:
-        if session.get_bind().dialect.name == "postgresql":
-            # SKIP LOCKED: rows another worker is claiming right now are passed over, not waited on.
-            ids = list(
-                await session.scalars(
-                    select(Recording.id)
-                    .where(condition)
-                    .order_by(Recording.storage_key)
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
-                )
-            )
-            if not ids:
-                return []
-            target: ColumnElement[bool] = Recording.id.in_(ids)
-        else:
-            # SQLite runs one writer at a time: the subquery and the update see the same rows.
-            chosen = select(Recording.id).where(condition).order_by(Recording.storage_key).limit(limit)
-            target = and_(Recording.id.in_(chosen), condition)
-        result = await session.execute(
-            update(Recording)
-            .where(target)
-            .values(claimed_by=worker_id, lease_until=now + lease)
-            .returning(*columns)
-            .execution_options(synchronize_session=False)
+        rows = await claim_rows(
+            session,
+            Recording,
+            and_(condition, Recording.legal_hold.is_(False)),
+            worker_id=worker_id,
+            now=now,
+            lease=lease,
+            limit=limit,
+            order_by=(Recording.storage_key,),
+            columns=columns,
         )
-        claimed = [_Claimed(*row) for row in result.all()]
         await session.commit()
-    return claimed
+    return [_Claimed(*tuple(row)) for row in rows]
 
 
 # -- deleting the copies ----------------------------------------------------------------------

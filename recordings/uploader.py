@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import SessionFactory, audit, utcnow
 from recordings import queries
@@ -36,6 +37,7 @@ from recordings.crypto import encrypt_file, new_data_key, wrap_data_key
 from recordings.errors import ChecksumMismatch, RecordingsError, SpoolFileMissing
 from recordings.models import Recording, RecordingStatus
 from recordings.storage import Storage, sha256_file
+from recordings.types import EventHook
 
 logger = logging.getLogger(__name__)
 
@@ -254,6 +256,7 @@ async def _upload_claimed(
     recording: Recording,
     worker_id: str,
     clock: _Clock,
+    on_stored: EventHook | None = None,
 ) -> bool:
     spool: Path | None = None
     try:
@@ -264,17 +267,20 @@ async def _upload_claimed(
             if stored.sha256 != sha256 or stored.bytes != size:
                 raise ChecksumMismatch(f"storage reports another checksum for recording {recording.id}")
             async with sessions() as session:
+                stored_at = clock()
                 held = await queries.update_if_held(
                     session,
                     recording.id,
                     worker_id,
                     status=RecordingStatus.STORED.value,
-                    stored_at=clock(),
+                    stored_at=stored_at,
                     next_attempt_at=None,
                     last_error=None,
                     claimed_by=None,
                     lease_until=None,
                 )
+                if held and on_stored is not None:
+                    await _report_stored(session, recording, stored_at, on_stored)
                 await session.commit()
             if not held:
                 raise _LeaseLost(f"lost the upload lease of recording {recording.id}")
@@ -297,6 +303,22 @@ async def _upload_claimed(
     return True
 
 
+async def _report_stored(
+    session: AsyncSession, recording: Recording, stored_at: datetime, on_stored: EventHook
+) -> None:
+    """``recording.stored``, in the transaction that marks it stored: ids and times only."""
+    org_id = await queries.org_of(session, recording.id)
+    if org_id is None:
+        return
+    payload = {
+        "recording_id": str(recording.id),
+        "call_id": str(recording.call_id),
+        "participant": recording.participant,
+        "stored_at": stored_at.isoformat(),
+    }
+    await on_stored(session, org_id, "recording.stored", payload)
+
+
 async def store_recording(
     sessions: SessionFactory,
     storage: Storage,
@@ -305,11 +327,13 @@ async def store_recording(
     *,
     now: datetime | None = None,
     worker_id: str | None = None,
+    on_stored: EventHook | None = None,
 ) -> bool:
     """Store one spooled recording now (media calls this when a file is finished).
 
     Returns True when it is stored; False when another worker holds it or this attempt
-    failed (then it is left for ``retry_pending_uploads``).
+    failed (then it is left for ``retry_pending_uploads``). ``on_stored`` is called in the
+    transaction that marks it stored (the shell owes the ``recording.stored`` webhook there).
     """
     clock = _Clock(now or utcnow())
     worker_id = worker_id or default_worker_id()
@@ -324,7 +348,7 @@ async def store_recording(
         await session.commit()
     if recording is None:
         return False
-    return await _upload_claimed(sessions, storage, config, recording, worker_id, clock)
+    return await _upload_claimed(sessions, storage, config, recording, worker_id, clock, on_stored)
 
 
 async def retry_pending_uploads(
@@ -335,6 +359,7 @@ async def retry_pending_uploads(
     *,
     worker_id: str | None = None,
     limit: int = 100,
+    on_stored: EventHook | None = None,
 ) -> int:
     """One pass of the upload worker: store every due recording, one claim at a time.
 
@@ -358,6 +383,6 @@ async def retry_pending_uploads(
             await session.commit()
         if recording is None:
             break
-        if await _upload_claimed(sessions, storage, config, recording, worker_id, clock):
+        if await _upload_claimed(sessions, storage, config, recording, worker_id, clock, on_stored):
             stored += 1
     return stored

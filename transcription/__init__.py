@@ -11,10 +11,12 @@ from transcription.errors import (
     DecodeFailed,
     InvalidTranscript,
     ModelUnavailable,
+    NoRecordings,
     TranscriptionError,
     UnsupportedLanguage,
 )
 from transcription.formats import from_json, to_json, to_vtt, transcript_to_dict
+from transcription.job import JobPolicy, TranscriptionJob
 from transcription.redaction import PiiKind, PiiMatch, Redactor, iban_is_valid
 from transcription.timeline import SPEAKER_LABELS, merge_timeline, speaker_label
 from transcription.transcribe import transcribe_call, transcribe_file
@@ -27,7 +29,9 @@ __all__ = [
     "DecodeFailed",
     "DecodeLimits",
     "InvalidTranscript",
+    "JobPolicy",
     "ModelUnavailable",
+    "NoRecordings",
     "PiiKind",
     "PiiMatch",
     "Redactor",
@@ -35,6 +39,7 @@ __all__ = [
     "Transcript",
     "TranscriptionConfig",
     "TranscriptionError",
+    "TranscriptionJob",
     "UnsupportedLanguage",
     "WhisperEngine",
     "decode_audio",

@@ -47,3 +47,10 @@ class InvalidTranscript(TranscriptionError):
     """A stored transcript document that is not what ``to_json`` writes."""
 
     code = "invalid_transcript"
+
+
+class NoRecordings(TranscriptionError):
+    """A transcription job found no stored recording left to transcribe (all shredded or erased)."""
+
+    code = "no_recordings"
+    status = 404

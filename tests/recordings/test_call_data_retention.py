@@ -1,0 +1,232 @@
+"""Retention of transcripts and chat messages on SQLite and PostgreSQL: deadlines set at creation
+follow rule changes, expired rows go with one receipt each (also with two sweeps at once), and a
+transcript on legal hold stays.
+
+As in test_retention.py, sweeps run at most 8 days ahead against rules of 10 days or less: other
+tests' rows in the shared databases keep the 30-day default and are never due here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import delete, insert, select, update
+
+from db import SessionFactory, audit, create_engine, create_session_factory, utcnow
+from db.audit import AuditEvent
+from recordings import (
+    DEFAULT_RETENTION_DAYS,
+    RetentionKind,
+    RetentionRule,
+    change_rule,
+    create_rule,
+    retention_for_call,
+    sweep_expired_call_data,
+)
+from signaling.models import Call, ChatMessage, Organisation, Queue
+from transcription.models import Transcript, TranscriptStatus
+
+CREATED = timedelta(days=3)  # how long ago the rows were made
+
+
+@dataclass
+class Org:
+    sessions: SessionFactory
+    id: uuid.UUID
+    sales: uuid.UUID
+    repairs: uuid.UUID
+
+    async def call(self, queue_id: uuid.UUID) -> uuid.UUID:
+        async with self.sessions() as session:
+            call = Call(
+                org_id=self.id,
+                queue_id=queue_id,
+                reference=secrets.token_hex(6),
+                visitor_id=secrets.token_hex(8),
+            )
+            session.add(call)
+            await session.commit()
+            return call.id
+
+    async def transcript(self, call_id: uuid.UUID, created_at: datetime) -> uuid.UUID:
+        """A done transcript, its deadline from the rules as the job sets it."""
+        async with self.sessions() as session:
+            retention = await retention_for_call(session, call_id, RetentionKind.TRANSCRIPTS)
+            transcript_id = uuid.uuid4()
+            await session.execute(
+                insert(Transcript).values(
+                    id=transcript_id,
+                    call_id=call_id,
+                    status=TranscriptStatus.DONE.value,
+                    segments=[],
+                    vtt="WEBVTT\n",
+                    redacted=True,
+                    attempts=1,
+                    legal_hold=False,
+                    created_at=created_at,
+                    delete_after=retention.deadline(created_at),
+                )
+            )
+            await session.commit()
+            return transcript_id
+
+    async def chat(self, call_id: uuid.UUID, created_at: datetime) -> uuid.UUID:
+        """A chat line, its deadline from the rules as signalling sets it."""
+        async with self.sessions() as session:
+            retention = await retention_for_call(session, call_id, RetentionKind.CHAT)
+            message_id = uuid.uuid4()
+            await session.execute(
+                insert(ChatMessage).values(
+                    id=message_id,
+                    call_id=call_id,
+                    party="visitor",
+                    text="my number is 0612345678",
+                    created_at=created_at,
+                    delete_after=retention.deadline(created_at),
+                )
+            )
+            await session.commit()
+            return message_id
+
+    async def rule(self, kind: RetentionKind, days: int, queue_id: uuid.UUID | None = None) -> RetentionRule:
+        async with self.sessions() as session:
+            rule = await create_rule(
+                session, org_id=self.id, queue_id=queue_id, kind=kind, days=days, actor="test"
+            )
+            await session.commit()
+            return rule
+
+
+@pytest.fixture
+async def org(sessions: SessionFactory) -> AsyncIterator[Org]:
+    async with sessions() as session:
+        organisation = Organisation(name="Call Data Retention Test")
+        session.add(organisation)
+        await session.flush()
+        queues = [Queue(org_id=organisation.id, name=name) for name in ("Sales", "Repairs")]
+        session.add_all(queues)
+        await session.commit()
+        made = Org(sessions, organisation.id, queues[0].id, queues[1].id)
+    yield made
+    async with sessions() as session:
+        await session.execute(delete(Organisation).where(Organisation.id == made.id))
+        await session.commit()
+
+
+async def deadline(
+    sessions: SessionFactory, model: type[Transcript] | type[ChatMessage], row_id: uuid.UUID
+) -> datetime | None:
+    async with sessions() as session:
+        found = await session.scalar(select(model.delete_after).where(model.id == row_id))
+        return found
+
+
+async def exists(
+    sessions: SessionFactory, model: type[Transcript] | type[ChatMessage], row_id: uuid.UUID
+) -> bool:
+    async with sessions() as session:
+        return await session.scalar(select(model.id).where(model.id == row_id)) is not None
+
+
+async def receipts(sessions: SessionFactory, target: str) -> list[AuditEvent]:
+    async with sessions() as session:
+        events = await session.scalars(
+            select(AuditEvent).where(AuditEvent.target == target, AuditEvent.action.like("%.deleted"))
+        )
+        return list(events.all())
+
+
+def close_to(actual: datetime | None, expected: datetime) -> bool:
+    # SQLite recomputes deadlines in SQL with millisecond precision.
+    return actual is not None and abs(actual - expected) < timedelta(milliseconds=2)
+
+
+async def test_rule_changes_move_transcript_and_chat_deadlines_and_the_sweep_deletes_with_receipts(
+    sessions: SessionFactory, database_url: str, org: Org
+) -> None:
+    created = utcnow() - CREATED
+    sales_call, repairs_call = await org.call(org.sales), await org.call(org.repairs)
+    transcripts = {
+        "sales": await org.transcript(sales_call, created),
+        "repairs": await org.transcript(repairs_call, created),
+    }
+    held_call = await org.call(org.sales)
+    held = await org.transcript(held_call, created)
+    async with sessions() as session:
+        await session.execute(update(Transcript).where(Transcript.id == held).values(legal_hold=True))
+        await session.commit()
+    chats = {
+        "sales": [await org.chat(sales_call, created) for _ in range(3)],
+        "repairs": [await org.chat(repairs_call, created)],
+    }
+    default = timedelta(days=DEFAULT_RETENTION_DAYS[RetentionKind.TRANSCRIPTS])
+    assert close_to(await deadline(sessions, Transcript, transcripts["sales"]), created + default)
+    assert close_to(await deadline(sessions, ChatMessage, chats["sales"][0]), created + default)
+
+    # An organisation rule for transcripts moves every transcript but the held one; not chat.
+    transcripts_rule = await org.rule(RetentionKind.TRANSCRIPTS, 5)
+    for transcript_id in transcripts.values():
+        assert close_to(await deadline(sessions, Transcript, transcript_id), created + timedelta(days=5))
+    assert close_to(await deadline(sessions, Transcript, held), created + default), "held keeps its deadline"
+    assert close_to(await deadline(sessions, ChatMessage, chats["sales"][0]), created + default)
+    # A queue rule for chat, earlier, then changed to later: only that queue's chat moves.
+    chat_rule = await org.rule(RetentionKind.CHAT, 2, org.sales)
+    assert close_to(await deadline(sessions, ChatMessage, chats["sales"][0]), created + timedelta(days=2))
+    async with sessions() as session:
+        await change_rule(session, chat_rule, days=10, actor="test")
+        await session.commit()
+    for message_id in chats["sales"]:
+        assert close_to(await deadline(sessions, ChatMessage, message_id), created + timedelta(days=10))
+    assert close_to(await deadline(sessions, ChatMessage, chats["repairs"][0]), created + default)
+
+    # A held transcript stays even when past its deadline.
+    async with sessions() as session:
+        await session.execute(update(Transcript).where(Transcript.id == held).values(delete_after=created))
+        await session.commit()
+
+    # 6 days on: the transcripts (3 + 5 days) are due, the chat (3 + 10) is not. Two sweeps at once.
+    other = create_engine(database_url)
+    try:
+        results = await asyncio.gather(
+            sweep_expired_call_data(sessions, utcnow() + timedelta(days=6), batch=1),
+            sweep_expired_call_data(create_session_factory(other), utcnow() + timedelta(days=6), batch=1),
+        )
+    finally:
+        await other.dispose()
+    assert sum(result[RetentionKind.TRANSCRIPTS] for result in results) == 2
+    assert sum(result[RetentionKind.CHAT] for result in results) == 0
+    for transcript_id in transcripts.values():
+        assert not await exists(sessions, Transcript, transcript_id)
+        [receipt] = await receipts(sessions, f"transcript:{transcript_id}")
+        assert receipt.action == "transcript.deleted" and receipt.org_id == org.id
+        assert receipt.details["retention"] == {
+            "rule": str(transcripts_rule.id),
+            "scope": "organisation",
+            "kind": "transcripts",
+            "days": 5,
+        }
+    assert await exists(sessions, Transcript, held) and await receipts(sessions, f"transcript:{held}") == []
+    assert all([await exists(sessions, ChatMessage, m) for m in chats["sales"] + chats["repairs"]])
+
+    # 8 days on: the sales chat (3 + 10 days) is due; the repairs chat keeps the 30-day default.
+    swept = await sweep_expired_call_data(sessions, utcnow() + timedelta(days=8))
+    assert swept == {RetentionKind.TRANSCRIPTS: 0, RetentionKind.CHAT: 3}
+    for message_id in chats["sales"]:
+        assert not await exists(sessions, ChatMessage, message_id)
+        [receipt] = await receipts(sessions, f"chat_message:{message_id}")
+        assert receipt.details["call_id"] == str(sales_call)
+        assert receipt.details["retention"]["scope"] == "queue" and receipt.details["retention"]["days"] == 10
+        assert "0612345678" not in str(receipt.details), "a receipt holds no chat text"
+    assert await exists(sessions, ChatMessage, chats["repairs"][0])
+    assert await sweep_expired_call_data(sessions, utcnow() + timedelta(days=8)) == {
+        RetentionKind.TRANSCRIPTS: 0,
+        RetentionKind.CHAT: 0,
+    }
+    async with sessions() as session:
+        assert (await audit.verify(session)).ok

@@ -1,0 +1,156 @@
+"""``/api/v1/transcripts/{id}``: supervisors, admins and the DPO read a call's transcript (JSON or
+WebVTT), each read audited; advisers may not; another organisation's transcript is not found.
+``/api/v1/calls`` rows name their transcript. On both backend pairs, over real HTTP."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from typing import Any
+
+import aiohttp
+from sqlalchemy import insert
+
+from db import create_engine, create_session_factory, utcnow
+from signaling.models import Call, CallStatus
+from tests.conftest import Backend, World, base_url, make_world
+from tests.signaling.test_admin_api import StaffApi, as_staff
+from transcription.models import Transcript, TranscriptStatus
+
+SEGMENTS = [
+    {"start": 0.5, "end": 2.0, "speaker": "Adviser", "text": "How can I help?", "avg_logprob": -0.2},
+    {"start": 2.5, "end": 4.0, "speaker": "Visitor", "text": "Call me on [PHONE].", "no_speech_prob": 0.01},
+]
+VTT = "WEBVTT\n\n1\n00:00:00.500 --> 00:00:02.000\n<v Adviser>How can I help?</v>\n"
+
+
+async def add_transcript(
+    backend: Backend, world: World, *, status: str = TranscriptStatus.DONE
+) -> dict[str, Any]:
+    """An ended call of ``world`` with its transcript, as the transcription job leaves it."""
+    engine = create_engine(backend.database_url)
+    try:
+        async with create_session_factory(engine)() as db:
+            call = Call(
+                org_id=world.org_id,
+                queue_id=world.queue_id,
+                reference=secrets.token_hex(6),
+                visitor_id=secrets.token_hex(8),
+                status=CallStatus.ENDED,
+                ended_at=utcnow(),
+            )
+            db.add(call)
+            await db.flush()
+            transcript_id = uuid.uuid4()
+            done = status == TranscriptStatus.DONE
+            await db.execute(
+                insert(Transcript).values(
+                    id=transcript_id,
+                    call_id=call.id,
+                    status=status,
+                    language="en",
+                    model="tiny.en" if done else None,
+                    segments=SEGMENTS if done else None,
+                    vtt=VTT if done else None,
+                    redacted=done,
+                    attempts=0 if done else 1,
+                    legal_hold=False,
+                    created_at=utcnow(),
+                    completed_at=utcnow() if done else None,
+                )
+            )
+            await db.commit()
+            return {"call_id": str(call.id), "transcript_id": str(transcript_id)}
+    finally:
+        await engine.dispose()
+
+
+async def test_supervisors_admins_and_the_dpo_read_a_transcript_and_each_read_is_audited(
+    server: Any, world: World, backend: Backend
+) -> None:
+    url = base_url(server)
+    ids = await add_transcript(backend, world)
+    path = f"/transcripts/{ids['transcript_id']}"
+    for role in ("supervisor", "admin", "dpo"):
+        staff = await as_staff(url, world, role)
+        answer = await staff.get(path)
+        assert answer.status == 200, (role, answer.body)
+        assert answer.body["id"] == ids["transcript_id"] and answer.body["call_id"] == ids["call_id"]
+        assert answer.body["status"] == "done" and answer.body["redacted"] is True
+        assert answer.body["segments"] == [
+            {"start": 0.5, "end": 2.0, "speaker": "Adviser", "text": "How can I help?"},
+            {"start": 2.5, "end": 4.0, "speaker": "Visitor", "text": "Call me on [PHONE]."},
+        ]
+    admin = await as_staff(url, world, "admin")
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(
+            f"{url}/api/v1{path}",
+            params={"format": "vtt"},
+            headers={"Authorization": f"Bearer {admin.token}"},
+        ) as response,
+    ):
+        assert response.status == 200
+        assert response.content_type == "text/vtt"
+        assert await response.text() == VTT
+    reads = [
+        event
+        for event in await admin.audit_events(limit="200")
+        if event["action"] == "transcript.read" and event["target"] == f"transcript:{ids['transcript_id']}"
+    ]
+    # Newest first: the admin's WebVTT read, then the JSON reads of the dpo, admin and supervisor.
+    assert [event["details"]["format"] for event in reads] == ["vtt", "json", "json", "json"]
+    assert reads[0]["actor"] == f"user:{admin.user_id}"
+    assert all(
+        event["details"] == {"call_id": ids["call_id"], "format": event["details"]["format"]}
+        for event in reads
+    )
+
+
+async def test_advisers_may_not_and_another_organisations_transcript_is_not_found(
+    server: Any, world: World, backend: Backend
+) -> None:
+    url = base_url(server)
+    ids = await add_transcript(backend, world)
+    adviser = await as_staff(url, world, "adviser")
+    forbidden = await adviser.get(f"/transcripts/{ids['transcript_id']}")
+    assert forbidden.status == 403 and forbidden.error_code == "forbidden"
+    anonymous = StaffApi(url, None, uuid.uuid4())
+    assert (await anonymous.get(f"/transcripts/{ids['transcript_id']}")).status == 401
+
+    other_world = await make_world(backend)
+    outsider = await as_staff(url, other_world, "admin")
+    for transcript in (ids["transcript_id"], str(uuid.uuid4()), "not-a-uuid"):
+        answer = await outsider.get(f"/transcripts/{transcript}")
+        assert answer.status == 404 and answer.error_code == "not_found", answer.body
+    admin = await as_staff(url, world, "admin")
+    bad = await admin.get(f"/transcripts/{ids['transcript_id']}", format="pdf")
+    assert bad.status == 422 and bad.error_code == "invalid_input"
+    # Not found is not audited as a read; the refused format neither.
+    events = await outsider.audit_events(limit="200")
+    assert not [event for event in events if event["action"] == "transcript.read"]
+    assert not [
+        event for event in await admin.audit_events(limit="200") if event["action"] == "transcript.read"
+    ]
+
+
+async def test_a_pending_transcript_has_no_webvtt_yet_and_calls_name_their_transcript(
+    server: Any, world: World, backend: Backend
+) -> None:
+    url = base_url(server)
+    pending = await add_transcript(backend, world, status=TranscriptStatus.PENDING)
+    done = await add_transcript(backend, world)
+    supervisor = await as_staff(url, world, "supervisor")
+    answer = await supervisor.get(f"/transcripts/{pending['transcript_id']}")
+    assert answer.status == 200 and answer.body["status"] == "pending" and answer.body["segments"] is None
+    not_ready = await supervisor.get(f"/transcripts/{pending['transcript_id']}", format="vtt")
+    assert not_ready.status == 409 and not_ready.error_code == "not_ready"
+    calls = await supervisor.get("/calls")
+    assert calls.status == 200, calls.body
+    by_id = {row["id"]: row for row in calls.body}
+    assert by_id[pending["call_id"]]["transcript_id"] == pending["transcript_id"]
+    assert by_id[pending["call_id"]]["transcript_status"] == "pending"
+    assert by_id[done["call_id"]]["transcript_status"] == "done"
+    openapi = await StaffApi(url, None, uuid.uuid4()).get("/openapi.json")
+    operation = openapi.body["paths"]["/api/v1/transcripts/{transcript_id}"]["get"]
+    assert operation["description"] == "Roles: admin, dpo, supervisor"

@@ -1,0 +1,396 @@
+"""The transcription job: calls become speaker-labelled transcripts, one leased row at a time.
+
+A job is a row (DESIGN.md "Worker"): ``enqueue`` gives every ended call whose queue has
+transcription on, and whose recordings are all stored, one pending ``transcripts`` row (the
+unique ``call_id`` makes that idempotent, also between workers). ``run`` then claims pending rows
+under a lease (``recordings.claim_rows``: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), renews the
+lease while it works, and for each participant's recording: fetches and decrypts it into a
+private scratch directory, decodes it in the sandboxed subprocess, recognises it with the
+Whisper engine (in a thread: the event loop stays free) and redacts it when the organisation
+wants that; the tracks are merged into one "Visitor"/"Adviser" timeline and stored as JSON
+segments and WebVTT.
+
+Exactly once: the result is written only while this worker still holds the row, in one
+transaction with its audit event and the ``transcript.ready`` hook. A worker that dies leaves
+its lease, which runs out; the next worker starts the job again from the recordings. Untrusted
+media that cannot be decoded (or a language the model cannot do) fails the job for good, with
+the reason; a passing problem (storage away, model missing) is retried with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import fcntl
+import logging
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from db import SessionFactory, audit, utcnow
+from recordings import (
+    ChecksumMismatch,
+    DecryptionError,
+    EventHook,
+    KeyUnavailable,
+    ObjectNotFound,
+    Participant,
+    RecordingNotFound,
+    RecordingsConfig,
+    Storage,
+    default_worker_id,
+    fetch_recording,
+    lease_kept,
+    update_if_held,
+)
+from transcription import queries
+from transcription.config import TranscriptionConfig
+from transcription.engine import WhisperEngine
+from transcription.errors import DecodeFailed, InvalidTranscript, NoRecordings, UnsupportedLanguage
+from transcription.formats import to_vtt, transcript_to_dict
+from transcription.models import Transcript as TranscriptRow
+from transcription.models import TranscriptStatus
+from transcription.redaction import Redactor
+from transcription.timeline import merge_timeline
+from transcription.transcribe import transcribe_file
+from transcription.transcript import Segment, Transcript
+
+logger = logging.getLogger(__name__)
+
+ACTOR = "transcription"
+TRANSCRIPT_READY = "transcript.ready"
+_ERROR_LENGTH = 1000
+_SCRATCH_PREFIX = "loket-transcribe-"
+# Held (flock) by the job using its scratch folder; the kernel lets go when the process dies.
+_SCRATCH_LOCK = ".in-use"
+# Retrying these gives the same answer: the job fails for good, with the reason.
+_FINAL = (
+    DecodeFailed,
+    UnsupportedLanguage,
+    InvalidTranscript,
+    NoRecordings,
+    KeyUnavailable,
+    DecryptionError,
+    ChecksumMismatch,
+    ObjectNotFound,
+    RecordingNotFound,
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JobPolicy:
+    """How the job leases, retries and where it keeps decrypted media while it works.
+
+    ``scratch_dir`` None is the system's temporary directory; each job gets a private
+    (0700) folder in it, removed when the job ends, whatever the outcome; the folder of a
+    worker that was killed mid-job is removed by the next ``run`` in that directory.
+    """
+
+    lease_seconds: float = 300.0
+    retry_base_seconds: float = 60.0
+    retry_max_seconds: float = 3600.0
+    max_attempts: int = 5
+    scratch_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.lease_seconds <= 0:
+            raise ValueError("lease_seconds must be positive")
+        if not 0 < self.retry_base_seconds <= self.retry_max_seconds:
+            raise ValueError("need 0 < retry_base_seconds <= retry_max_seconds")
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+
+    def backoff(self, attempts: int) -> timedelta:
+        seconds = self.retry_base_seconds * 2 ** min(max(attempts - 1, 0), 32)
+        return timedelta(seconds=min(seconds, self.retry_max_seconds))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Claimed:
+    id: uuid.UUID
+    call_id: uuid.UUID
+    language: str | None
+    attempts: int
+
+
+def _make_scratch(root: Path | None) -> tuple[Path, int]:
+    """A private (0700) folder for one job's decrypted media, and the descriptor holding its
+    lock: nothing is written into it before the lock is taken."""
+    scratch = Path(tempfile.mkdtemp(prefix=_SCRATCH_PREFIX, dir=root))
+    lock = os.open(scratch / _SCRATCH_LOCK, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return scratch, lock
+
+
+def _remove_scratch(scratch: Path, lock: int) -> None:
+    shutil.rmtree(scratch, ignore_errors=True)
+    os.close(lock)
+
+
+def _remove_orphaned_scratch(root: Path | None) -> int:
+    """Remove the scratch folders of jobs whose process died (killed, out of memory): their
+    lock is free. Decrypted visitor media must not outlive the job that needed it."""
+    removed = 0
+    for folder in Path(root or tempfile.gettempdir()).glob(f"{_SCRATCH_PREFIX}*"):
+        try:
+            if folder.is_symlink() or folder.stat().st_uid != os.getuid():
+                continue
+            lock = os.open(folder / _SCRATCH_LOCK, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue  # not a job's folder, or one being made (it holds no media yet)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(lock)
+            continue  # a live job's
+        shutil.rmtree(folder, ignore_errors=True)
+        os.close(lock)
+        removed += 1
+    return removed
+
+
+def _clock(start: datetime | None) -> Callable[[], datetime]:
+    """``start`` (tests pass a later "now") advancing with real time."""
+    origin, t0 = start or utcnow(), time.monotonic()
+    return lambda: origin + timedelta(seconds=time.monotonic() - t0)
+
+
+class TranscriptionJob:
+    """Enqueues and runs transcriptions; any number may run side by side (see the module doc)."""
+
+    def __init__(
+        self,
+        *,
+        sessions: SessionFactory,
+        storage: Storage,
+        recordings: RecordingsConfig,
+        config: TranscriptionConfig,
+        engine: WhisperEngine | None = None,
+        on_ready: EventHook | None = None,
+        policy: JobPolicy | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._storage = storage
+        self._recordings = recordings
+        self._config = config
+        self._engine = engine or WhisperEngine(config)
+        self._on_ready = on_ready
+        self._policy = policy or JobPolicy()
+        self.worker_id = worker_id or default_worker_id()
+
+    async def run(self, now: datetime | None = None, *, limit: int = 10) -> int:
+        """One pass: enqueue what is ready, then transcribe up to ``limit`` calls, one at a time
+        (each already uses ``config.cpu_threads``; run more workers for more). Returns how many
+        transcripts it completed."""
+        clock = _clock(now)
+        orphans = await asyncio.to_thread(_remove_orphaned_scratch, self._policy.scratch_dir)
+        if orphans:
+            logger.warning("removed %d scratch folders left by transcription workers that died", orphans)
+        await self.enqueue(clock())
+        done = 0
+        for _ in range(limit):
+            claimed = await self._claim(clock())
+            if claimed is None:
+                break
+            if await self._work(claimed, clock):
+                done += 1
+        return done
+
+    async def enqueue(self, now: datetime | None = None) -> int:
+        """A pending transcript row for every call that is ready; returns how many were new."""
+        at = now or utcnow()
+        async with self._sessions() as session:
+            due = await queries.calls_due(session)
+            created = [await queries.create_pending(session, call, now=at) for call in due]
+            await session.commit()
+        return sum(1 for transcript_id in created if transcript_id is not None)
+
+    async def _claim(self, now: datetime) -> _Claimed | None:
+        lease = timedelta(seconds=self._policy.lease_seconds)
+        async with self._sessions() as session:
+            row = await queries.claim_next(session, worker_id=self.worker_id, now=now, lease=lease)
+            await session.commit()
+        return _Claimed(*row) if row is not None else None
+
+    async def _work(self, job: _Claimed, clock: Callable[[], datetime]) -> bool:
+        """Transcribe one claimed call; True when this worker stored its transcript."""
+        org_id: uuid.UUID | None = None
+        try:
+            async with lease_kept(
+                self._sessions,
+                TranscriptRow,
+                job.id,
+                self.worker_id,
+                lease_seconds=self._policy.lease_seconds,
+                clock=clock,
+            ) as keeper:
+                async with self._sessions() as session:
+                    media = await queries.call_media(session, job.call_id)
+                if media is None or not media.recordings:
+                    raise NoRecordings(f"call {job.call_id} has no stored recording left")
+                org_id = media.org_id
+                result = await self._transcribe(media, job.language)
+                if keeper.lost:
+                    return False
+                return await self._store(job, media, result, clock())
+        except asyncio.CancelledError:
+            # Stopping (SIGTERM): hand the job back at once instead of when the lease runs out.
+            await asyncio.shield(self._release(job))
+            raise
+        except Exception as exc:
+            if not isinstance(exc, _FINAL):
+                logger.exception(
+                    "transcription of call %s failed (attempt %d)", job.call_id, job.attempts + 1
+                )
+            await self._fail(job, org_id, exc, clock())
+            return False
+
+    async def _release(self, job: _Claimed) -> None:
+        try:
+            async with self._sessions() as session:
+                await update_if_held(
+                    session, TranscriptRow, job.id, self.worker_id, claimed_by=None, lease_until=None
+                )
+                await session.commit()
+        except Exception:
+            logger.exception("could not release transcript %s; its lease will run out", job.id)
+
+    async def _transcribe(self, media: queries.CallMedia, language: str | None) -> Transcript:
+        """Each recording on its own, shifted to call time, merged into one timeline."""
+        scratch, lock = await asyncio.to_thread(_make_scratch, self._policy.scratch_dir)
+        tracks: dict[Participant, list[Segment]] = {}
+        heard_languages: list[str] = []
+        end = 0.0
+        redactor = Redactor(regions=self._config.phone_regions)
+        try:
+            for recording in media.recordings:
+                # Decrypted visitor media: only in the private scratch folder, only while needed.
+                path = scratch / f"{recording.id}.media"
+                await fetch_recording(self._storage, self._recordings, recording, path)
+                try:
+                    heard = await transcribe_file(
+                        path,
+                        self._config,
+                        self._engine,
+                        language=language,
+                        redact=media.redact,
+                        redactor=redactor,
+                    )
+                finally:
+                    await asyncio.to_thread(path.unlink, missing_ok=True)
+                # A recording starts when consent allowed it: its offset from the call's start.
+                offset = max(0.0, (recording.created_at - media.started_at).total_seconds())
+                tracks.setdefault(Participant(recording.participant), []).extend(
+                    dataclasses.replace(segment, start=segment.start + offset, end=segment.end + offset)
+                    for segment in heard.segments
+                )
+                heard_languages.append(heard.language)
+                end = max(end, offset + heard.duration)
+        finally:
+            await asyncio.to_thread(_remove_scratch, scratch, lock)
+        return Transcript(
+            language=Counter(heard_languages).most_common(1)[0][0],
+            model=self._engine.model_label,
+            duration=end,
+            segments=merge_timeline(tracks),
+            redacted=media.redact,
+        )
+
+    async def _store(
+        self, job: _Claimed, media: queries.CallMedia, result: Transcript, now: datetime
+    ) -> bool:
+        """Write the transcript, its audit event and the hook's webhook in one transaction,
+        only while this worker still holds the row."""
+        async with self._sessions() as session:
+            held = await update_if_held(
+                session,
+                TranscriptRow,
+                job.id,
+                self.worker_id,
+                status=TranscriptStatus.DONE.value,
+                language=result.language,
+                model=result.model,
+                segments=transcript_to_dict(result)["segments"],
+                vtt=to_vtt(result),
+                redacted=result.redacted,
+                error=None,
+                attempts=job.attempts + 1,
+                next_attempt_at=None,
+                completed_at=now,
+                claimed_by=None,
+                lease_until=None,
+            )
+            if not held:
+                await session.rollback()
+                logger.warning("transcript %s was taken from this worker; its result is dropped", job.id)
+                return False
+            await audit.record(
+                session,
+                org_id=media.org_id,
+                actor=ACTOR,
+                action="transcript.created",
+                target=f"transcript:{job.id}",
+                details={
+                    "call_id": str(job.call_id),
+                    "recordings": len(media.recordings),
+                    "segments": len(result.segments),
+                    "language": result.language,
+                    "model": result.model,
+                    "redacted": result.redacted,
+                    "duration": round(result.duration, 3),
+                },
+            )
+            if self._on_ready is not None:
+                payload = {
+                    "transcript_id": str(job.id),
+                    "call_id": str(job.call_id),
+                    "completed_at": now.isoformat(),
+                }
+                await self._on_ready(session, media.org_id, TRANSCRIPT_READY, payload)
+            await session.commit()
+        logger.info("transcript %s of call %s done (%d segments)", job.id, job.call_id, len(result.segments))
+        return True
+
+    async def _fail(self, job: _Claimed, org_id: uuid.UUID | None, exc: Exception, now: datetime) -> None:
+        """Record a failed attempt: final with its reason, or due again after a backoff."""
+        code = str(getattr(exc, "code", type(exc).__name__))
+        reason = f"{code}: {exc}"[:_ERROR_LENGTH]
+        attempts = job.attempts + 1
+        final = isinstance(exc, _FINAL) or attempts >= self._policy.max_attempts
+        values: dict[str, object] = {
+            "attempts": attempts,
+            "error": reason,
+            "claimed_by": None,
+            "lease_until": None,
+        }
+        if final:
+            values.update(status=TranscriptStatus.FAILED.value, next_attempt_at=None, completed_at=now)
+        else:
+            values.update(next_attempt_at=now + self._policy.backoff(attempts))
+        async with self._sessions() as session:
+            held = await update_if_held(session, TranscriptRow, job.id, self.worker_id, **values)
+            if held and final:
+                await audit.record(
+                    session,
+                    org_id=org_id,
+                    actor=ACTOR,
+                    action="transcript.failed",
+                    target=f"transcript:{job.id}",
+                    details={"call_id": str(job.call_id), "error": reason, "attempts": attempts},
+                )
+            await session.commit()
+        if held:
+            logger.warning(
+                "transcript %s of call %s failed%s: %s",
+                job.id,
+                job.call_id,
+                "" if final else ", retried later",
+                reason,
+            )

@@ -1,0 +1,179 @@
+"""Queries on the transcripts table and what the transcription job reads of a call; each takes
+the session first and leaves committing to the caller.
+
+signaling's tables (calls, queues, organisations) are named here, not imported: this package
+runs (in a worker, in its tests) without signaling, as recordings does. Rows are written with
+INSERT/UPDATE statements, never through the ORM's unit of work, for the same reason.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import JSON, Boolean, String, Uuid, and_, column, exists, or_, select, table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db import UTCDateTime, new_id
+from recordings import Recording, RecordingStatus, RetentionKind, claim_rows, retention_for_call
+from transcription.models import Transcript as TranscriptRow
+from transcription.models import TranscriptStatus
+
+_CALLS = table(
+    "calls",
+    column("id", Uuid),
+    column("org_id", Uuid),
+    column("queue_id", Uuid),
+    column("language", String),
+    column("created_at", UTCDateTime()),
+    column("accepted_at", UTCDateTime()),
+    column("ended_at", UTCDateTime()),
+)
+_QUEUES = table("queues", column("id", Uuid), column("languages", JSON), column("transcription", Boolean))
+_ORGANISATIONS = table("organisations", column("id", Uuid), column("redact_transcripts", Boolean))
+# A recording in one of these may still change: the call is not ready to transcribe.
+_UNFINISHED = (RecordingStatus.RECORDING, RecordingStatus.SPOOLED, RecordingStatus.UPLOADING)
+
+
+@dataclass(frozen=True, slots=True)
+class DueCall:
+    """A call to transcribe, and the language to transcribe it in (None: let the model tell)."""
+
+    call_id: uuid.UUID
+    language: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CallMedia:
+    """What one job needs of its call: whose it is, its start, redaction, the recordings."""
+
+    call_id: uuid.UUID
+    org_id: uuid.UUID
+    # Where the timeline's zero lies: when the call was answered (else when it was created).
+    started_at: datetime
+    redact: bool
+    recordings: tuple[Recording, ...]
+
+
+def _language(call_language: str | None, queue_languages: object) -> str | None:
+    if call_language:
+        return call_language
+    if isinstance(queue_languages, list) and queue_languages and isinstance(queue_languages[0], str):
+        return queue_languages[0]
+    return None
+
+
+async def calls_due(session: AsyncSession, *, limit: int = 100) -> list[DueCall]:
+    """Ended calls in a queue with transcription on that have stored recordings, none still
+    being recorded or uploaded, and no transcript (job) yet; oldest ended first."""
+    of_call = Recording.call_id == _CALLS.c.id
+    rows = await session.execute(
+        select(_CALLS.c.id, _CALLS.c.language, _QUEUES.c.languages)
+        .join(_QUEUES, _QUEUES.c.id == _CALLS.c.queue_id)
+        .where(
+            _QUEUES.c.transcription.is_(True),
+            _CALLS.c.ended_at.is_not(None),
+            exists().where(of_call, Recording.status == RecordingStatus.STORED.value),
+            ~exists().where(of_call, Recording.status.in_([status.value for status in _UNFINISHED])),
+            ~exists().where(TranscriptRow.call_id == _CALLS.c.id),
+        )
+        .order_by(_CALLS.c.ended_at)
+        .limit(limit)
+    )
+    return [DueCall(row.id, _language(row.language, row.languages)) for row in rows]
+
+
+async def create_pending(session: AsyncSession, call: DueCall, *, now: datetime) -> uuid.UUID | None:
+    """The call's pending transcript (job) row with its retention deadline; None when the call
+    already has one (the unique ``call_id`` decides between two workers enqueueing at once)."""
+    retention = await retention_for_call(session, call.call_id, RetentionKind.TRANSCRIPTS)
+    values = {
+        "id": new_id(),
+        "call_id": call.call_id,
+        "status": TranscriptStatus.PENDING.value,
+        "language": call.language,
+        "redacted": False,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "legal_hold": False,
+        "delete_after": retention.deadline(now),
+        "created_at": now,
+    }
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    created: uuid.UUID | None = await session.scalar(
+        dialect.insert(TranscriptRow)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["call_id"])
+        .returning(TranscriptRow.id)
+    )
+    return created
+
+
+async def claim_next(
+    session: AsyncSession, *, worker_id: str, now: datetime, lease: timedelta
+) -> tuple[uuid.UUID, uuid.UUID, str | None, int] | None:
+    """Lease one due pending transcript to ``worker_id``: (id, call id, language, attempts)."""
+    due = and_(
+        TranscriptRow.status == TranscriptStatus.PENDING.value,
+        or_(TranscriptRow.next_attempt_at.is_(None), TranscriptRow.next_attempt_at <= now),
+    )
+    rows = await claim_rows(
+        session,
+        TranscriptRow,
+        due,
+        worker_id=worker_id,
+        now=now,
+        lease=lease,
+        limit=1,
+        order_by=(TranscriptRow.next_attempt_at, TranscriptRow.created_at),
+        columns=(TranscriptRow.id, TranscriptRow.call_id, TranscriptRow.language, TranscriptRow.attempts),
+    )
+    if not rows:
+        return None
+    row = rows[0]
+    return row.id, row.call_id, row.language, row.attempts
+
+
+async def call_media(session: AsyncSession, call_id: uuid.UUID) -> CallMedia | None:
+    """The call and its stored recordings (oldest first); None when the call is gone."""
+    call = (
+        await session.execute(
+            select(
+                _CALLS.c.org_id,
+                _CALLS.c.created_at,
+                _CALLS.c.accepted_at,
+                _ORGANISATIONS.c.redact_transcripts,
+            )
+            .join(_ORGANISATIONS, _ORGANISATIONS.c.id == _CALLS.c.org_id)
+            .where(_CALLS.c.id == call_id)
+        )
+    ).first()
+    if call is None:
+        return None
+    recordings: Sequence[Recording] = (
+        await session.scalars(
+            select(Recording)
+            .where(Recording.call_id == call_id, Recording.status == RecordingStatus.STORED.value)
+            .order_by(Recording.created_at, Recording.participant)
+        )
+    ).all()
+    return CallMedia(
+        call_id=call_id,
+        org_id=call.org_id,
+        started_at=call.accepted_at or call.created_at,
+        # Redaction is on unless the organisation turned it off (NULL cannot happen; be safe).
+        redact=call.redact_transcripts is not False,
+        recordings=tuple(recordings),
+    )
+
+
+async def get_transcript(session: AsyncSession, transcript_id: uuid.UUID) -> TranscriptRow | None:
+    found: TranscriptRow | None = await session.scalar(
+        select(TranscriptRow)
+        .where(TranscriptRow.id == transcript_id)
+        .execution_options(populate_existing=True)
+    )
+    return found
