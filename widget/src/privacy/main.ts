@@ -1,5 +1,84 @@
-// Entry point of the privacy page (served by loket at its path; see build.mjs). Filled in by the
-// browser issue: until then the page only says what it is.
+// The privacy-request page at /privacy/request: a visitor asks for a copy or the erasure of one
+// call's data with the reference code they were shown, keeps the request number and secret, and
+// follows the request here. Nothing is stored in the browser.
+import { h, replace } from "../shell/dom";
+import type { CreatedRequest } from "./api";
+import { checkForm, requestForm } from "./form";
+import { StatusView } from "./status";
+import { CATALOGUES, pickLanguage, type PrivacyTexts } from "./texts";
+
+type View = { name: "forms" } | { name: "status"; requestId: string; secret: string; fresh: boolean };
+
+class PrivacyPage {
+  private t: PrivacyTexts;
+  private view: View = { name: "forms" };
+  private status: StatusView | null = null;
+  private readonly reference: string;
+
+  constructor(private readonly root: HTMLElement) {
+    const search = new URLSearchParams(location.search);
+    this.t = pickLanguage(search, navigator.languages ?? [navigator.language]);
+    this.reference = search.get("reference") ?? "";
+  }
+
+  render(): void {
+    const t = this.t;
+    this.status?.stop();
+    this.status = null;
+    document.documentElement.lang = t.lang;
+    document.title = t.title;
+    const main = h("main", { id: "main", class: "content" });
+    if (this.view.name === "status") {
+      const { requestId, secret, fresh } = this.view;
+      this.status = new StatusView(t, requestId, secret, fresh, () => this.show({ name: "forms" }));
+      main.append(this.status.element);
+    } else {
+      main.append(
+        requestForm(t, this.reference, (created: CreatedRequest) =>
+          this.show({ name: "status", requestId: created.request_id, secret: created.secret, fresh: true }),
+        ),
+        checkForm(t, (requestId, secret) => this.show({ name: "status", requestId, secret, fresh: false })),
+      );
+    }
+    replace(
+      this.root,
+      h(
+        "header",
+        { class: "head" },
+        h("div", {}, h("h1", {}, t.title), h("p", { class: "intro" }, t.intro)),
+        this.languagePicker(),
+      ),
+      main,
+      h("footer", { class: "foot help" }, t.noStorage),
+    );
+    this.status?.start();
+  }
+
+  private show(view: View): void {
+    this.view = view;
+    this.render();
+  }
+
+  private languagePicker(): HTMLElement {
+    const select = h("select", { id: "language", "aria-label": this.t.languageLabel });
+    for (const catalogue of Object.values(CATALOGUES)) {
+      const option = h("option", { value: catalogue.lang }, catalogue.languageName);
+      option.selected = catalogue.lang === this.t.lang;
+      select.append(option);
+    }
+    select.addEventListener("change", () => {
+      const chosen = CATALOGUES[select.value];
+      if (!chosen) return;
+      this.t = chosen;
+      const url = new URL(location.href);
+      url.searchParams.set("lang", chosen.lang);
+      history.replaceState(null, "", url);
+      this.render();
+      document.getElementById("language")?.focus();
+    });
+    return h("div", { class: "lang" }, select);
+  }
+}
+
 const root = document.getElementById("app");
-if (root) root.textContent = "Loket privacy";
-export {};
+if (root) new PrivacyPage(root).render();

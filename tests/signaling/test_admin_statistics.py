@@ -1,0 +1,107 @@
+"""``/api/v1/statistics``: calls answered and abandoned and waiting times per UTC day, computed by
+the database; on both backend pairs (SQLite and PostgreSQL), over real HTTP."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, time, timedelta
+
+from db import create_engine, create_session_factory
+from signaling.models import Call, CallStatus
+from tests.conftest import Backend, World, base_url, make_world
+from tests.signaling.test_admin_api import as_staff
+
+
+async def add_calls(backend: Backend, world: World, calls: list[tuple[datetime, float | None, str]]) -> None:
+    """Calls joined at ``created``; answered after ``waited`` seconds, or given up (``abandoned``)
+    after it, or still waiting (``waiting``, no wait given)."""
+    engine = create_engine(backend.database_url)
+    try:
+        async with create_session_factory(engine)() as db:
+            for created, waited, status in calls:
+                until = created + timedelta(seconds=waited) if waited is not None else None
+                db.add(
+                    Call(
+                        org_id=world.org_id,
+                        queue_id=world.queue_id,
+                        reference=secrets.token_hex(5),
+                        visitor_id=secrets.token_hex(8),
+                        status=status,
+                        created_at=created,
+                        accepted_at=until if status in (CallStatus.ENDED, CallStatus.ACTIVE) else None,
+                        ended_at=(until + timedelta(minutes=5) if status == CallStatus.ENDED else until)
+                        if status != CallStatus.ACTIVE
+                        else None,
+                    )
+                )
+            await db.commit()
+    finally:
+        await engine.dispose()
+
+
+async def test_days_count_answered_and_abandoned_calls_and_their_waits(
+    server, world: World, backend: Backend
+) -> None:
+    today = datetime.now(UTC).date()
+    midnight = datetime.combine(today, time(), tzinfo=UTC)
+    yesterday = midnight - timedelta(days=1)
+    await add_calls(
+        backend,
+        world,
+        [
+            (midnight + timedelta(minutes=1), 30, CallStatus.ENDED),
+            (midnight + timedelta(minutes=2), 90, CallStatus.ACTIVE),
+            (midnight + timedelta(minutes=3), 20, CallStatus.ABANDONED),
+            (midnight + timedelta(minutes=4), None, CallStatus.WAITING),
+            (yesterday + timedelta(hours=23, minutes=59), 10, CallStatus.ENDED),
+            (yesterday - timedelta(days=1), 500, CallStatus.ENDED),  # outside ?days=2
+        ],
+    )
+    other = await make_world(backend)
+    await add_calls(backend, other, [(midnight + timedelta(minutes=5), 999, CallStatus.ENDED)])
+
+    supervisor = await as_staff(base_url(server), world, "supervisor")
+    answer = await supervisor.get("/statistics", days="2")
+    assert answer.status == 200, answer.body
+    assert answer.body["timezone"] == "UTC" and answer.body["days"] == 2
+    first, second = answer.body["per_day"]
+    assert first == {
+        "day": (today - timedelta(days=1)).isoformat(),
+        "total": 1,
+        "answered": 1,
+        "abandoned": 0,
+        "average_wait_seconds": 10.0,
+        "max_wait_seconds": 10.0,
+    }
+    assert second == {
+        "day": today.isoformat(),
+        "total": 4,
+        "answered": 2,
+        "abandoned": 1,
+        "average_wait_seconds": round((30 + 90 + 20) / 3, 1),
+        "max_wait_seconds": 90.0,
+    }
+    totals = answer.body["totals"]
+    assert (totals["total"], totals["answered"], totals["abandoned"]) == (5, 3, 1)
+    assert totals["average_wait_seconds"] == round((30 + 90 + 20 + 10) / 4, 1)
+    assert totals["max_wait_seconds"] == 90.0
+
+    week = (await supervisor.get("/statistics")).body
+    assert len(week["per_day"]) == 14 and week["totals"]["total"] == 6
+    assert week["per_day"][0]["total"] == 0 and week["per_day"][0]["average_wait_seconds"] is None
+
+
+async def test_an_organisation_without_calls_gets_zeros_and_bad_days_are_422(
+    server, backend: Backend
+) -> None:
+    lonely = await make_world(backend)
+    admin = await as_staff(base_url(server), lonely, "admin")
+    answer = await admin.get("/statistics", days="3")
+    assert answer.status == 200
+    assert [day["total"] for day in answer.body["per_day"]] == [0, 0, 0]
+    assert answer.body["totals"]["max_wait_seconds"] is None
+    for days in ("0", "367", "-1", "week", "1.5"):
+        bad = await admin.get("/statistics", days=days)
+        assert bad.status == 422 and bad.error_code == "invalid_input", (days, bad.body)
+    unknown = await admin.get("/statistics", since="2026-01-01")
+    assert unknown.status == 422

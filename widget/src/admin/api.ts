@@ -1,0 +1,140 @@
+/**
+ * The admin console's view of the REST API: the resource types it shows and a thin JSON wrapper
+ * around the shared ``StaffSession`` (which handles tokens, refresh and ``ApiError``).
+ */
+// Not "../staff": its index also exports the socket helper, and socket.io has no use here.
+import { ApiError } from "../staff/errors";
+import type { StaffSession } from "../staff/session";
+
+export { ApiError };
+
+export type Role = "adviser" | "supervisor" | "admin" | "dpo";
+export type OpeningHours = Record<string, string[][]>;
+
+export interface Queue {
+  id: string;
+  name: string;
+  languages: string[];
+  opening_hours: OpeningHours | null;
+  timezone: string;
+  recording_policy: "off" | "ask";
+  transcription: boolean;
+  created_at: string;
+}
+
+export interface User {
+  id: string;
+  email: string;
+  display_name: string;
+  role: Role;
+  active: boolean;
+  languages: string[];
+  queue_ids: string[];
+  totp_enabled: boolean;
+  created_at: string;
+}
+
+export interface WidgetKey {
+  id: string;
+  key: string;
+  origins: string[];
+  active: boolean;
+  created_at: string;
+  embed_snippet: string;
+}
+
+export type RetentionKind = "recordings" | "transcripts" | "call_metadata" | "chat";
+
+export interface RetentionRule {
+  id: string;
+  queue_id: string | null;
+  kind: RetentionKind;
+  days: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface Recording {
+  id: string;
+  call_id: string;
+  reference: string;
+  participant: string;
+  status: string;
+  duration_seconds: number | null;
+  bytes: number | null;
+  created_at: string;
+  delete_after: string | null;
+  legal_hold: boolean;
+  playable: boolean;
+}
+
+export interface AuditEvent {
+  seq: number;
+  occurred_at: string;
+  actor: string;
+  action: string;
+  target: string;
+  details: Record<string, unknown>;
+  hash: string;
+  prev_hash: string;
+}
+
+export interface DayStatistics {
+  day: string;
+  total: number;
+  answered: number;
+  abandoned: number;
+  average_wait_seconds: number | null;
+  max_wait_seconds: number | null;
+}
+
+export interface Statistics {
+  timezone: string;
+  days: number;
+  per_day: DayStatistics[];
+  totals: DayStatistics;
+}
+
+/** JSON calls to ``/api/v1`` as the logged-in staff member. */
+export class AdminApi {
+  constructor(private readonly session: StaffSession) {}
+
+  get<T>(path: string, query: Record<string, string | undefined> = {}): Promise<T> {
+    const params = new URLSearchParams();
+    for (const [name, value] of Object.entries(query)) if (value !== undefined) params.set(name, value);
+    const search = params.toString();
+    return this.session.fetch<T>(`/api/v1${path}${search ? `?${search}` : ""}`);
+  }
+
+  post<T>(path: string, body?: unknown): Promise<T> {
+    return this.send<T>("POST", path, body);
+  }
+
+  patch<T>(path: string, body: unknown): Promise<T> {
+    return this.send<T>("PATCH", path, body);
+  }
+
+  delete(path: string): Promise<void> {
+    return this.session.fetch<void>(`/api/v1${path}`, { method: "DELETE" });
+  }
+
+  private send<T>(method: string, path: string, body: unknown): Promise<T> {
+    const init: RequestInit = { method };
+    if (body !== undefined) init.body = JSON.stringify(body);
+    return this.session.fetch<T>(`/api/v1${path}`, init);
+  }
+}
+
+/** A sentence for the person at the screen, from the API's error JSON. */
+export function explain(error: unknown): string {
+  if (error instanceof ApiError) {
+    if (error.status === 0) return "Loket cannot be reached. Check your connection and try again.";
+    if (error.status === 403) return `Not allowed: ${error.message || "your role may not do this"}.`;
+    return error.message ? capitalise(error.message) : `The server refused (${error.code}).`;
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
+function capitalise(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}

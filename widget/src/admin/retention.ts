@@ -1,0 +1,119 @@
+import { field, h } from "../shell/dom";
+import type { Queue, RetentionKind, RetentionRule } from "./api";
+import { type Context, isAdmin } from "./context";
+import { busy, button, load, Message, row, section, table, when } from "./ui";
+
+export const KINDS: [RetentionKind, string][] = [
+  ["recordings", "Recordings"],
+  ["transcripts", "Transcripts"],
+  ["call_metadata", "Call details (times, outcome)"],
+  ["chat", "Chat messages"],
+];
+
+const kindName = (kind: string): string => KINDS.find(([value]) => value === kind)?.[1] ?? kind;
+
+/** Retention rules: how many days each kind of data is kept, for the organisation or one queue. */
+export function retentionSection(ctx: Context): HTMLElement {
+  const message = new Message();
+  const list = h("div", {});
+  const form = h("div", {});
+  const refresh = (): Promise<void> =>
+    load(list, message, async () => {
+      const [rules, queues] = await Promise.all([
+        ctx.api.get<RetentionRule[]>("/retention-rules"),
+        ctx.api.get<Queue[]>("/queues"),
+      ]);
+      if (isAdmin(ctx) && !form.firstChild) form.append(createForm(ctx, queues, message, refresh));
+      const queueName = (id: string | null): string =>
+        id === null ? "Whole organisation" : `Queue: ${queues.find((queue) => queue.id === id)?.name ?? id}`;
+      return table(
+        "Retention rules",
+        ["Data", "Applies to", "Kept for", "Changed", ""],
+        rules.map((rule) => ruleRow(ctx, rule, queueName(rule.queue_id), message, refresh)),
+        "No rules: everything follows the built-in defaults (30 days).",
+      );
+    });
+  void refresh();
+  return section(
+    "Retention rules",
+    "After these many days the data is deleted automatically. A queue's rule beats the organisation's; without either the default applies. Changes move existing deadlines at once.",
+    message.el,
+    list,
+    form,
+  );
+}
+
+function ruleRow(
+  ctx: Context,
+  rule: RetentionRule,
+  scope: string,
+  message: Message,
+  refresh: () => Promise<void>,
+): HTMLTableRowElement {
+  const label = `${kindName(rule.kind)}, ${scope}`;
+  let kept: HTMLElement = h("span", {}, `${rule.days} days`);
+  let actions: HTMLElement | null = null;
+  if (isAdmin(ctx)) {
+    const days = h("input", {
+      type: "number",
+      min: 1,
+      max: 3650,
+      class: "days",
+      value: String(rule.days),
+      "aria-label": `Days to keep: ${label}`,
+    });
+    const save = button("Save", () => {
+      void busy(save, message, async () => {
+        const changed = await ctx.api.patch<RetentionRule>(`/retention-rules/${rule.id}`, { days: Number(days.value) });
+        message.ok(`${label}: kept for ${changed.days} days.`);
+        await refresh();
+      });
+    }, { "aria-label": `Save days: ${label}` });
+    days.addEventListener("keydown", (event) => {
+      if (event.key === "Enter") save.click();
+    });
+    kept = h("span", { class: "inline" }, days, " days ", save);
+    const remove = button("Delete", () => {
+      if (!confirm(`Delete the rule for ${label}? Its data then follows the next rule or the default.`)) return;
+      void busy(remove, message, async () => {
+        await ctx.api.delete(`/retention-rules/${rule.id}`);
+        message.ok(`Rule for ${label} deleted.`);
+        await refresh();
+      });
+    }, { "aria-label": `Delete rule: ${label}` });
+    actions = remove;
+  }
+  const tr = row(kindName(rule.kind), scope, kept, when(rule.updated_at), actions);
+  tr.dataset["rule"] = `${rule.kind}:${rule.queue_id ?? "org"}`;
+  return tr;
+}
+
+function createForm(ctx: Context, queues: Queue[], message: Message, refresh: () => Promise<void>): HTMLElement {
+  const kind = h("select", { name: "kind" }, ...KINDS.map(([value, label]) => h("option", { value }, label)));
+  const scope = h(
+    "select",
+    { name: "queue_id" },
+    h("option", { value: "" }, "Whole organisation"),
+    ...queues.map((queue) => h("option", { value: queue.id }, `Queue: ${queue.name}`)),
+  );
+  const days = h("input", { type: "number", name: "days", min: 1, max: 3650, value: "30", required: true });
+  const save = h("button", { type: "submit", class: "btn primary" }, "Add rule");
+  const form = h(
+    "form",
+    { class: "editor", "aria-label": "New retention rule" },
+    h("h3", {}, "New rule"),
+    h("div", { class: "grid3" }, field("Data", kind), field("Applies to", scope), field("Days to keep", days, "1 to 3650.")),
+    h("div", { class: "actions" }, save),
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    void busy(save, message, async () => {
+      const payload: Record<string, unknown> = { kind: kind.value, days: Number(days.value) };
+      if (scope.value) payload["queue_id"] = scope.value;
+      const created = await ctx.api.post<RetentionRule>("/retention-rules", payload);
+      message.ok(`${kindName(created.kind)} now kept for ${created.days} days.`);
+      await refresh();
+    });
+  });
+  return form;
+}

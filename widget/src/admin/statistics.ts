@@ -1,0 +1,95 @@
+import { field, h, replace } from "../shell/dom";
+import type { DayStatistics, Statistics } from "./api";
+import type { Context } from "./context";
+import { busy, Message, seconds, section } from "./ui";
+
+/** Calls answered and abandoned and waiting times per day, as a table with small CSS bars. */
+export function statisticsSection(ctx: Context): HTMLElement {
+  const message = new Message();
+  const output = h("div", {});
+  const days = h("select", { name: "days" }, ...[7, 14, 30, 90].map((n) => h("option", { value: String(n) }, `Last ${n} days`)));
+  days.value = "14";
+  const show = (): Promise<void> =>
+    busy(null, message, async () => {
+      const stats = await ctx.api.get<Statistics>("/statistics", { days: days.value });
+      replace(output, render(stats));
+    });
+  days.addEventListener("change", () => void show());
+  void show();
+  return section(
+    "Statistics",
+    "Calls per day (UTC): answered, abandoned (the visitor left before an adviser answered), and how long visitors waited.",
+    message.el,
+    h("div", { class: "filters" }, field("Period", days)),
+    output,
+  );
+}
+
+function render(stats: Statistics): HTMLElement {
+  const peak = Math.max(1, ...stats.per_day.map((d) => d.total));
+  const t = stats.totals;
+  const rate = t.total ? Math.round((t.answered / t.total) * 100) : 0;
+  const rows = [...stats.per_day].reverse().map((d) => dayRow(d, peak));
+  return h(
+    "div",
+    {},
+    h(
+      "div",
+      { class: "tiles" },
+      tile("Calls", String(t.total)),
+      tile("Answered", `${t.answered} (${rate}%)`),
+      tile("Abandoned", String(t.abandoned)),
+      tile("Average wait", seconds(t.average_wait_seconds)),
+      tile("Longest wait", seconds(t.max_wait_seconds)),
+    ),
+    h(
+      "div",
+      { class: "table-wrap" },
+      h(
+        "table",
+        { class: "stats" },
+        h("caption", { class: "sr" }, "Calls per day"),
+        h(
+          "thead",
+          {},
+          h(
+            "tr",
+            {},
+            ...["Day", "Calls", "Answered", "Abandoned", "Average wait", "Longest wait"].map((text) => h("th", { scope: "col" }, text)),
+          ),
+        ),
+        h("tbody", {}, ...rows),
+      ),
+    ),
+    h("p", { class: "legend help" }, h("span", { class: "swatch answered" }), " answered ", h("span", { class: "swatch abandoned" }), " abandoned ", h("span", { class: "swatch other" }), " other (waiting or missed)"),
+  );
+}
+
+function tile(label: string, value: string): HTMLElement {
+  return h("div", { class: "tile" }, h("span", { class: "tile-label" }, label), h("strong", {}, value));
+}
+
+function dayRow(d: DayStatistics, peak: number): HTMLTableRowElement {
+  const width = (n: number): string => `width:${((n / peak) * 100).toFixed(1)}%`;
+  const other = Math.max(0, d.total - d.answered - d.abandoned);
+  const bar = h(
+    "span",
+    { class: "bar", "aria-hidden": "true" },
+    h("span", { class: "answered", style: width(d.answered) }),
+    h("span", { class: "abandoned", style: width(d.abandoned) }),
+    h("span", { class: "other", style: width(other) }),
+  );
+  const label = new Date(`${d.day}T00:00:00Z`).toLocaleDateString(undefined, { weekday: "short", day: "numeric", month: "short", timeZone: "UTC" });
+  const tr = h(
+    "tr",
+    {},
+    h("th", { scope: "row" }, label),
+    h("td", { class: "calls" }, h("span", { class: "calls-cell" }, h("span", { class: "num" }, String(d.total)), bar)),
+    h("td", {}, String(d.answered)),
+    h("td", {}, String(d.abandoned)),
+    h("td", {}, seconds(d.average_wait_seconds)),
+    h("td", {}, seconds(d.max_wait_seconds)),
+  );
+  tr.dataset["day"] = d.day;
+  return tr;
+}

@@ -1,0 +1,46 @@
+/** Every text of the privacy-request page; one catalogue per language. */
+export interface PrivacyTexts {
+  lang: string;
+  languageName: string;
+  languageLabel: string;
+  title: string;
+  intro: string;
+  newRequest: string;
+  referenceLabel: string;
+  referenceHelp: string;
+  kindLegend: string;
+  exportTitle: string;
+  exportText: string;
+  eraseTitle: string;
+  eraseText: string;
+  eraseConfirm: string;
+  submit: string;
+  sending: string;
+  badReference: string;
+  needConfirm: string;
+  receivedTitle: string;
+  keepNote: string;
+  requestIdLabel: string;
+  secretLabel: string;
+  copy: string;
+  copied: string;
+  statusLabel: string;
+  kindNames: Record<"export" | "erase", string>;
+  statuses: Record<"received" | "processing" | "not_found" | "failed", string>;
+  doneExport: string;
+  doneErase: string;
+  checkedAt: string;
+  download: string;
+  downloading: string;
+  availableUntil: string;
+  expired: string;
+  checkTitle: string;
+  checkIntro: string;
+  check: string;
+  unknownRequest: string;
+  rateLimited: string;
+  unreachable: string;
+  somethingWrong: string;
+  startOver: string;
+  noStorage: string;
+}

@@ -1,0 +1,57 @@
+import type { PrivacyTexts } from "./catalogue";
+
+export const de: PrivacyTexts = {
+  lang: "de",
+  languageName: "Deutsch",
+  languageLabel: "Sprache",
+  title: "Daten Ihres Videogesprächs",
+  intro:
+    "Am Ende Ihres Videogesprächs wurde Ihnen ein Referenzcode angezeigt. Damit können Sie eine Kopie dessen anfordern, was von diesem Gespräch gespeichert wurde, oder es löschen lassen. Sie brauchen kein Konto.",
+  newRequest: "Antrag stellen",
+  referenceLabel: "Referenzcode",
+  referenceHelp: "Zehn Buchstaben und Ziffern, zum Beispiel 7KQ2M-X9D4T. Groß- oder Kleinschreibung, mit oder ohne Bindestrich.",
+  kindLegend: "Was möchten Sie?",
+  exportTitle: "Eine Kopie meiner Daten",
+  exportText:
+    "Sie erhalten eine ZIP-Datei mit dem, was wir vom Gespräch gespeichert haben: die Zeiten, die Aufzeichnung, falls Sie zugestimmt haben, den Chat und das Transkript. Sobald sie fertig ist, können Sie sie 24 Stunden lang herunterladen.",
+  eraseTitle: "Meine Daten löschen",
+  eraseText:
+    "Wir löschen die Aufzeichnung, den Chat und das Transkript des Gesprächs und alles, was es mit Ihnen verbinden könnte. Das kann nicht rückgängig gemacht werden. Daten, die das Unternehmen gesetzlich aufbewahren muss (etwa bei einer rechtlichen Aufbewahrungspflicht), bleiben bis zu deren Ende erhalten.",
+  eraseConfirm: "Mir ist bewusst, dass das Löschen nicht rückgängig gemacht werden kann.",
+  submit: "Antrag senden",
+  sending: "Wird gesendet…",
+  badReference: "Das sieht nicht wie ein Referenzcode aus: Er hat zehn Buchstaben und Ziffern, wie 7KQ2M-X9D4T.",
+  needConfirm: "Bitte bestätigen Sie mit dem Kästchen, dass das Löschen nicht rückgängig gemacht werden kann.",
+  receivedTitle: "Ihr Antrag ist eingegangen",
+  keepNote:
+    "Bewahren Sie die Antragsnummer und den Geheimcode unten auf, zum Beispiel in einer Notiz oder als Bildschirmfoto. Nur damit können Sie diesen Antrag verfolgen oder Ihre Kopie herunterladen. Wir speichern sie nicht in Ihrem Browser und können den Geheimcode nicht erneut anzeigen.",
+  requestIdLabel: "Antragsnummer",
+  secretLabel: "Geheimcode",
+  copy: "Kopieren",
+  copied: "Kopiert",
+  statusLabel: "Status",
+  kindNames: { export: "Kopie meiner Daten", erase: "Löschung" },
+  statuses: {
+    received: "Eingegangen — wartet auf Bearbeitung.",
+    processing: "Wird bearbeitet…",
+    not_found:
+      "Zu diesem Referenzcode wurde kein Gespräch gefunden. Prüfen Sie den Code und stellen Sie einen neuen Antrag, falls er vertippt war.",
+    failed: "Dieser Antrag konnte nicht abgeschlossen werden. Bitte wenden Sie sich an das Unternehmen, mit dem Sie gesprochen haben.",
+  },
+  doneExport: "Ihre Kopie ist bereit.",
+  doneErase: "Erledigt: Die Daten dieses Gesprächs wurden gelöscht.",
+  checkedAt: "Zuletzt geprüft",
+  download: "Meine Kopie herunterladen (ZIP)",
+  downloading: "Wird heruntergeladen…",
+  availableUntil: "Verfügbar bis",
+  expired: "Diese Kopie ist nicht mehr verfügbar (Kopien bleiben 24 Stunden). Stellen Sie einen neuen Antrag für eine neue Kopie.",
+  checkTitle: "Einen früheren Antrag prüfen",
+  checkIntro: "Fügen Sie die Antragsnummer und den Geheimcode ein, die Sie aufbewahrt haben.",
+  check: "Status prüfen",
+  unknownRequest: "Kein Antrag mit dieser Nummer und diesem Geheimcode. Prüfen Sie beides und versuchen Sie es erneut.",
+  rateLimited: "Zu viele Anfragen von Ihrer Verbindung. Bitte versuchen Sie es später erneut.",
+  unreachable: "Der Server ist nicht erreichbar. Prüfen Sie Ihre Verbindung; wir versuchen es weiter.",
+  somethingWrong: "Etwas ist schiefgegangen:",
+  startOver: "Einen weiteren Antrag stellen",
+  noStorage: "Diese Seite speichert nichts in Ihrem Browser.",
+};

@@ -1,0 +1,57 @@
+import type { PrivacyTexts } from "./catalogue";
+
+export const en: PrivacyTexts = {
+  lang: "en",
+  languageName: "English",
+  languageLabel: "Language",
+  title: "Your video call data",
+  intro:
+    "At the end of your video call you were shown a reference code. With it you can get a copy of what was kept of that call, or have it erased. You do not need an account.",
+  newRequest: "Make a request",
+  referenceLabel: "Reference code",
+  referenceHelp: "Ten letters and digits, for example 7KQ2M-X9D4T. Upper or lower case, with or without the dash.",
+  kindLegend: "What would you like?",
+  exportTitle: "A copy of my data",
+  exportText:
+    "You get a ZIP file with what we kept of the call: the times, the recording if you agreed to one, the chat and the transcript. You can download it for 24 hours once it is ready.",
+  eraseTitle: "Erase my data",
+  eraseText:
+    "We delete the recording, chat and transcript of the call and everything that could link it to you. This cannot be undone. Data the company must keep by law (for example a legal hold) is kept until that obligation ends.",
+  eraseConfirm: "I understand that erasure cannot be undone.",
+  submit: "Send request",
+  sending: "Sending…",
+  badReference: "This does not look like a reference code: it has ten letters and digits, like 7KQ2M-X9D4T.",
+  needConfirm: "Please tick the box to confirm that erasure cannot be undone.",
+  receivedTitle: "Your request was received",
+  keepNote:
+    "Keep the request number and the secret below, for example by copying them into a note or taking a screenshot. They are the only way to follow this request or download your copy. We do not store them in your browser and cannot show the secret again.",
+  requestIdLabel: "Request number",
+  secretLabel: "Secret",
+  copy: "Copy",
+  copied: "Copied",
+  statusLabel: "Status",
+  kindNames: { export: "Copy of my data", erase: "Erasure" },
+  statuses: {
+    received: "Received — waiting to be processed.",
+    processing: "Being processed…",
+    not_found:
+      "No call was found with this reference code. Check the code and make a new request if it was mistyped.",
+    failed: "This request could not be completed. Please contact the company you called.",
+  },
+  doneExport: "Your copy is ready.",
+  doneErase: "Done: the data of this call has been erased.",
+  checkedAt: "Last checked",
+  download: "Download my copy (ZIP)",
+  downloading: "Downloading…",
+  availableUntil: "Available until",
+  expired: "This copy is no longer available (copies are kept for 24 hours). Make a new request for a fresh one.",
+  checkTitle: "Check an earlier request",
+  checkIntro: "Paste the request number and the secret you kept.",
+  check: "Check status",
+  unknownRequest: "No request with this number and secret. Check both and try again.",
+  rateLimited: "Too many requests from your connection. Please try again later.",
+  unreachable: "The server cannot be reached. Check your connection; we keep trying.",
+  somethingWrong: "Something went wrong:",
+  startOver: "Make another request",
+  noStorage: "This page stores nothing in your browser.",
+};

@@ -1,0 +1,57 @@
+import type { PrivacyTexts } from "./catalogue";
+
+export const fr: PrivacyTexts = {
+  lang: "fr",
+  languageName: "Français",
+  languageLabel: "Langue",
+  title: "Les données de votre appel vidéo",
+  intro:
+    "À la fin de votre appel vidéo, un code de référence vous a été affiché. Avec ce code, vous pouvez obtenir une copie de ce qui a été conservé de cet appel, ou le faire effacer. Aucun compte n’est nécessaire.",
+  newRequest: "Faire une demande",
+  referenceLabel: "Code de référence",
+  referenceHelp: "Dix lettres et chiffres, par exemple 7KQ2M-X9D4T. Majuscules ou minuscules, avec ou sans tiret.",
+  kindLegend: "Que souhaitez-vous ?",
+  exportTitle: "Une copie de mes données",
+  exportText:
+    "Vous recevez un fichier ZIP avec ce que nous avons conservé de l’appel : les horaires, l’enregistrement si vous l’avez accepté, la discussion et la transcription. Une fois prêt, vous pouvez le télécharger pendant 24 heures.",
+  eraseTitle: "Effacer mes données",
+  eraseText:
+    "Nous supprimons l’enregistrement, la discussion et la transcription de l’appel, ainsi que tout ce qui pourrait le relier à vous. C’est irréversible. Les données que l’entreprise doit conserver légalement (par exemple en cas de conservation judiciaire) sont gardées jusqu’à la fin de cette obligation.",
+  eraseConfirm: "Je comprends que l’effacement est irréversible.",
+  submit: "Envoyer la demande",
+  sending: "Envoi en cours…",
+  badReference: "Ceci ne ressemble pas à un code de référence : il compte dix lettres et chiffres, comme 7KQ2M-X9D4T.",
+  needConfirm: "Cochez la case pour confirmer que l’effacement est irréversible.",
+  receivedTitle: "Votre demande a été reçue",
+  keepNote:
+    "Conservez le numéro de demande et le code secret ci-dessous, par exemple en les copiant dans une note ou en faisant une capture d’écran. Eux seuls permettent de suivre cette demande ou de télécharger votre copie. Nous ne les enregistrons pas dans votre navigateur et ne pouvons pas réafficher le code secret.",
+  requestIdLabel: "Numéro de demande",
+  secretLabel: "Code secret",
+  copy: "Copier",
+  copied: "Copié",
+  statusLabel: "État",
+  kindNames: { export: "Copie de mes données", erase: "Effacement" },
+  statuses: {
+    received: "Reçue — en attente de traitement.",
+    processing: "En cours de traitement…",
+    not_found:
+      "Aucun appel ne correspond à ce code de référence. Vérifiez le code et faites une nouvelle demande s’il a été mal saisi.",
+    failed: "Cette demande n’a pas pu aboutir. Veuillez contacter l’entreprise que vous avez appelée.",
+  },
+  doneExport: "Votre copie est prête.",
+  doneErase: "Terminé : les données de cet appel ont été effacées.",
+  checkedAt: "Dernière vérification",
+  download: "Télécharger ma copie (ZIP)",
+  downloading: "Téléchargement…",
+  availableUntil: "Disponible jusqu’au",
+  expired: "Cette copie n’est plus disponible (les copies sont gardées 24 heures). Faites une nouvelle demande pour en obtenir une autre.",
+  checkTitle: "Vérifier une demande précédente",
+  checkIntro: "Collez le numéro de demande et le code secret que vous avez conservés.",
+  check: "Voir l’état",
+  unknownRequest: "Aucune demande avec ce numéro et ce code secret. Vérifiez les deux et réessayez.",
+  rateLimited: "Trop de demandes depuis votre connexion. Veuillez réessayer plus tard.",
+  unreachable: "Le serveur est injoignable. Vérifiez votre connexion ; nous continuons d’essayer.",
+  somethingWrong: "Un problème est survenu :",
+  startOver: "Faire une autre demande",
+  noStorage: "Cette page n’enregistre rien dans votre navigateur.",
+};

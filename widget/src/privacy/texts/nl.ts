@@ -1,0 +1,57 @@
+import type { PrivacyTexts } from "./catalogue";
+
+export const nl: PrivacyTexts = {
+  lang: "nl",
+  languageName: "Nederlands",
+  languageLabel: "Taal",
+  title: "Gegevens van uw videogesprek",
+  intro:
+    "Aan het eind van uw videogesprek kreeg u een referentiecode. Daarmee vraagt u een kopie aan van wat er van dat gesprek bewaard is, of laat u het wissen. U hebt geen account nodig.",
+  newRequest: "Verzoek indienen",
+  referenceLabel: "Referentiecode",
+  referenceHelp: "Tien letters en cijfers, bijvoorbeeld 7KQ2M-X9D4T. Hoofd- of kleine letters, met of zonder streepje.",
+  kindLegend: "Wat wilt u?",
+  exportTitle: "Een kopie van mijn gegevens",
+  exportText:
+    "U krijgt een ZIP-bestand met wat wij van het gesprek bewaard hebben: de tijden, de opname als u daarmee instemde, de chat en het transcript. Zodra het klaar is, kunt u het 24 uur lang downloaden.",
+  eraseTitle: "Mijn gegevens wissen",
+  eraseText:
+    "Wij verwijderen de opname, de chat en het transcript van het gesprek en alles wat het aan u kan koppelen. Dit kan niet ongedaan worden gemaakt. Gegevens die het bedrijf wettelijk moet bewaren (bijvoorbeeld bij een juridische bewaarplicht) blijven bewaard tot die plicht eindigt.",
+  eraseConfirm: "Ik begrijp dat wissen niet ongedaan kan worden gemaakt.",
+  submit: "Verzoek versturen",
+  sending: "Bezig met versturen…",
+  badReference: "Dit lijkt geen referentiecode: die heeft tien letters en cijfers, zoals 7KQ2M-X9D4T.",
+  needConfirm: "Vink het vakje aan om te bevestigen dat wissen niet ongedaan kan worden gemaakt.",
+  receivedTitle: "Uw verzoek is ontvangen",
+  keepNote:
+    "Bewaar het verzoeknummer en de geheime code hieronder, bijvoorbeeld door ze in een notitie te kopiëren of een schermafbeelding te maken. Alleen daarmee kunt u dit verzoek volgen of uw kopie downloaden. Wij slaan ze niet op in uw browser en kunnen de geheime code niet opnieuw tonen.",
+  requestIdLabel: "Verzoeknummer",
+  secretLabel: "Geheime code",
+  copy: "Kopiëren",
+  copied: "Gekopieerd",
+  statusLabel: "Status",
+  kindNames: { export: "Kopie van mijn gegevens", erase: "Wissen" },
+  statuses: {
+    received: "Ontvangen — wacht op verwerking.",
+    processing: "Wordt verwerkt…",
+    not_found:
+      "Er is geen gesprek gevonden met deze referentiecode. Controleer de code en dien een nieuw verzoek in als er een tikfout in zat.",
+    failed: "Dit verzoek kon niet worden afgerond. Neem contact op met het bedrijf dat u sprak.",
+  },
+  doneExport: "Uw kopie staat klaar.",
+  doneErase: "Klaar: de gegevens van dit gesprek zijn gewist.",
+  checkedAt: "Laatst gecontroleerd",
+  download: "Mijn kopie downloaden (ZIP)",
+  downloading: "Bezig met downloaden…",
+  availableUntil: "Beschikbaar tot",
+  expired: "Deze kopie is niet meer beschikbaar (kopieën blijven 24 uur staan). Dien een nieuw verzoek in voor een nieuwe kopie.",
+  checkTitle: "Een eerder verzoek bekijken",
+  checkIntro: "Plak het verzoeknummer en de geheime code die u bewaard hebt.",
+  check: "Status bekijken",
+  unknownRequest: "Geen verzoek met dit nummer en deze geheime code. Controleer beide en probeer het opnieuw.",
+  rateLimited: "Te veel verzoeken vanaf uw verbinding. Probeer het later opnieuw.",
+  unreachable: "De server is niet bereikbaar. Controleer uw verbinding; wij blijven het proberen.",
+  somethingWrong: "Er ging iets mis:",
+  startOver: "Nog een verzoek indienen",
+  noStorage: "Deze pagina slaat niets op in uw browser.",
+};
