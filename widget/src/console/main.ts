@@ -1,5 +1,31 @@
-// Entry point of the console page (served by loket at its path; see build.mjs). Filled in by the
-// browser issue: until then the page only says what it is.
-const root = document.getElementById("app");
-if (root) root.textContent = "Loket console";
-export {};
+// The adviser console (/console/): log in, then the desk. The staff session lives in
+// src/staff/ (shared with the admin console).
+import { type Me, StaffSession } from "../staff";
+import { Desk } from "./desk";
+import { LoginView } from "./login";
+
+const root = document.getElementById("app") as HTMLElement;
+const session = new StaffSession();
+let desk: Desk | null = null;
+
+function showLogin(notice = ""): void {
+  desk?.dispose();
+  desk = null;
+  const view = new LoginView(session, (me) => showDesk(me), notice);
+  root.replaceChildren(view.el);
+  view.focus();
+}
+
+function showDesk(me: Me): void {
+  desk?.dispose();
+  desk = new Desk(session, me, () => void session.logout());
+  root.replaceChildren(desk.el);
+  void desk.start();
+}
+
+session.onLogout(() => showLogin("You are logged out."));
+
+session.restore().then(
+  (me) => (me ? showDesk(me) : showLogin()),
+  () => showLogin("Loket cannot be reached. Reload the page to try again."),
+);

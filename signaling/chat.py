@@ -1,0 +1,86 @@
+"""Chat between the two parties of an active call.
+
+A line is stored first (``chat_messages``, with its ``delete_after`` from the call's chat
+retention rule), then sent as ``chat:message`` to both parties through the outbox, so a
+party that was briefly disconnected gets it again on ``session:resume``. Only the visitor
+and the adviser of an *active* call can chat; each session is rate-limited.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Protocol
+
+from db import SessionFactory, utcnow
+from recordings import RetentionKind, retention_for_call
+from signaling import ratelimit
+from signaling.config import RateLimit
+from signaling.errors import Conflict, InvalidInput
+from signaling.models import CallStatus, ChatMessage
+from signaling.outbox import Outbox, SessionId
+from signaling.state import CallState
+from signaling.store import RealtimeStore
+
+MAX_TEXT = 2000
+
+
+class ActiveCalls(Protocol):
+    """Where a session's current call is looked up (the switchboard)."""
+
+    async def current_call(self, session: SessionId, org_id: uuid.UUID) -> CallState | None: ...
+
+
+class Chat:
+    """Stores and relays ``chat:send`` of either party as ``chat:message`` to both."""
+
+    def __init__(
+        self,
+        *,
+        calls: ActiveCalls,
+        outbox: Outbox,
+        sessions: SessionFactory,
+        store: RealtimeStore,
+        limit: RateLimit,
+    ) -> None:
+        self._calls = calls
+        self._outbox = outbox
+        self._sessions = sessions
+        self._store = store
+        self._limit = limit
+
+    async def send(self, session: SessionId, org_id: uuid.UUID, text: str) -> dict[str, Any]:
+        """Store ``text`` from ``session`` and deliver it to both parties; the ack's fields."""
+        text = text.strip()
+        if not text:
+            raise InvalidInput("a message cannot be empty", code="empty_message")
+        if len(text) > MAX_TEXT:
+            raise InvalidInput(f"messages are limited to {MAX_TEXT} characters", code="message_too_long")
+        await ratelimit.hit(self._store, f"chat:{session.room}", self._limit)
+        call = await self._calls.current_call(session, org_id)
+        if call is None or call.status != CallStatus.ACTIVE or not call.adviser_id:
+            raise Conflict("chat is open during an accepted call", code="not_active")
+        party = "visitor" if session.kind == "visitor" else "adviser"
+        sent_at = utcnow()
+        call_id = uuid.UUID(call.id)
+        async with self._sessions() as db:
+            retention = await retention_for_call(db, call_id, RetentionKind.CHAT)
+            message = ChatMessage(
+                id=uuid.uuid4(),
+                call_id=call_id,
+                party=party,
+                text=text,
+                created_at=sent_at,
+                delete_after=retention.deadline(sent_at),
+            )
+            db.add(message)
+            await db.commit()
+        event = {
+            "id": str(message.id),
+            "call_id": call.id,
+            "from": party,
+            "text": text,
+            "sent_at": sent_at.isoformat(),
+        }
+        for to in (SessionId("visitor", call.visitor), SessionId("adviser", call.adviser_id)):
+            await self._outbox.send(to, "chat:message", event)
+        return {"id": event["id"], "sent_at": event["sent_at"]}

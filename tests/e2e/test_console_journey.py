@@ -1,0 +1,264 @@
+"""The whole journey in two real browsers: a visitor on a dealer's page (another origin)
+calls, an adviser in the console (/console/) logs in, goes available, hears the ring,
+accepts; both see each other, chat both ways, the adviser records with the visitor's
+consent (both see the indicator), and the end shows the visitor their reference code.
+
+Screenshots of every step land in ``$LOKET_ARTIFACTS/e2e/console-journey-<viewport>/``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from sqlalchemy import select
+
+from db import create_engine, create_session_factory
+from signaling.models import Call, ChatMessage
+from tests.conftest import PASSWORD, Backend, artifacts_dir, base_url
+from tests.e2e.conftest import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    DESKTOP,
+    PHONE,
+    HostSite,
+    eventually,
+    require_browser_and_widget,
+    world_for,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("backend", ["embedded"], indirect=True)]
+
+# Every RTCPeerConnection a page makes is kept, so the test can read its inbound stats.
+KEEP_PEER_CONNECTIONS = """(() => {
+  const Original = window.RTCPeerConnection;
+  window.__pcs = [];
+  window.RTCPeerConnection = function (...args) {
+    const pc = new Original(...args);
+    window.__pcs.push(pc);
+    return pc;
+  };
+  window.RTCPeerConnection.prototype = Original.prototype;
+})();"""
+# videoWidth of the remote <video> (in the widget's shadow root or the console page) and the
+# frames decoded by the page's inbound video RTP streams (W3C webrtc-stats, RTCInboundRtpStreamStats).
+REMOTE_VIDEO = """async () => {
+  const host = document.querySelector('loket-widget');
+  const root = host ? host.shadowRoot : document;
+  const video = root.querySelector('[data-part=remote-video]');
+  let decoded = 0;
+  for (const pc of window.__pcs || []) {
+    if (pc.connectionState === 'closed') continue;
+    (await pc.getStats()).forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'video') decoded += s.framesDecoded || 0;
+    });
+  }
+  return {width: video ? video.videoWidth : 0, paused: video ? video.paused : true, decoded};
+}"""
+
+
+async def stored_call(backend: Backend, reference: str) -> tuple[Call, list[ChatMessage]]:
+    engine = create_engine(backend.database_url)
+    try:
+        async with create_session_factory(engine)() as db:
+            call = await db.scalar(select(Call).where(Call.reference == reference))
+            assert call is not None
+            messages = list(await db.scalars(select(ChatMessage).where(ChatMessage.call_id == call.id)))
+            return call, messages
+    finally:
+        await engine.dispose()
+
+
+async def video_state(page: Page) -> dict[str, Any]:
+    state: dict[str, Any] = await page.evaluate(REMOTE_VIDEO)
+    return state
+
+
+async def plays(page: Page, who: str) -> None:
+    """The remote video has a picture and its decoded frames keep rising."""
+
+    async def has_picture() -> bool:
+        state = await video_state(page)
+        return bool(state["width"] > 0 and state["decoded"] > 0)
+
+    try:
+        await eventually(has_picture, 20, f"the remote video playing for the {who}")
+    except AssertionError:
+        pcs = await page.evaluate(
+            "() => (window.__pcs || []).map((pc) => [pc.connectionState, pc.signalingState])"
+        )
+        raise AssertionError(
+            f"no remote video for the {who}: {await video_state(page)}, connections {pcs}"
+        ) from None
+    before = (await video_state(page))["decoded"]
+    await page.wait_for_timeout(1500)
+    after = await video_state(page)
+    assert after["decoded"] > before + 5, f"the {who}'s remote video is not advancing: {before} → {after}"
+    assert not after["paused"], after
+
+
+class Shots:
+    def __init__(self, name: str) -> None:
+        self.directory: Path = artifacts_dir() / "e2e" / f"console-journey-{name}"
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    async def take(self, page: Page, name: str) -> None:
+        await page.screenshot(path=str(self.directory / f"{name}.png"))
+
+
+@pytest.fixture
+async def browser(loket: TestServer) -> AsyncIterator[Browser]:
+    """Chromium that treats Loket's plain-http LAN origin as secure, as it would be over HTTPS
+    in production: the console may then open the camera (W3C Secure Contexts §3.1). The
+    visitor's host page is on 127.0.0.1, which is potentially trustworthy anyway."""
+    require_browser_and_widget()
+    flags = [*CHROMIUM_FLAGS, f"--unsafely-treat-insecure-origin-as-secure={base_url(loket)}"]
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=flags)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+@pytest.fixture
+async def contexts(browser: Browser) -> AsyncIterator[Callable[..., Awaitable[BrowserContext]]]:
+    made: list[BrowserContext] = []
+
+    async def make(viewport: dict[str, int]) -> BrowserContext:
+        context = await browser.new_context(viewport=viewport)  # type: ignore[arg-type]
+        await context.add_init_script(KEEP_PEER_CONNECTIONS)
+        made.append(context)
+        return context
+
+    yield make
+    for context in made:
+        await context.close()
+
+
+@pytest.mark.timeout(150)
+@pytest.mark.parametrize(("viewport", "name"), [(DESKTOP, "desktop"), (PHONE, "phone-360")])
+async def test_a_visitor_and_an_adviser_in_the_console_hold_a_whole_call(
+    loket: TestServer,
+    host_site: HostSite,
+    backend: Backend,
+    contexts: Callable[..., Awaitable[BrowserContext]],
+    viewport: dict[str, int],
+    name: str,
+) -> None:
+    url = base_url(loket)
+    world = await world_for(backend, host_site, recording_policy="ask")
+    email, _ = await world.add_user(display_name="Sanne")
+    shots = Shots(name)
+    errors: list[str] = []
+
+    # The visitor: the dealer's page embeds the widget with the snippet, on another origin.
+    visitor_page = await (await contexts(viewport)).new_page()
+    visitor_page.set_default_timeout(15_000)
+    visitor_page.on("pageerror", lambda error: errors.append(f"visitor: {error}"))
+    await visitor_page.goto(host_site.publish("dealer.html", loket=url, key=world.widget_key))
+    assert host_site.origin != url
+    await visitor_page.get_by_role("button", name="Video call").click()
+    await visitor_page.get_by_role("checkbox", name="I agree that this call may be recorded").check()
+    await shots.take(visitor_page, "01-visitor-precall")
+    await visitor_page.get_by_role("button", name="Start video call").click()
+    await visitor_page.locator("[data-part=position]").wait_for()
+    await shots.take(visitor_page, "02-visitor-waiting")
+
+    # The adviser logs in to the console in a second browser context.
+    console = await (await contexts(DESKTOP)).new_page()
+    console.set_default_timeout(15_000)
+    console.on("pageerror", lambda error: errors.append(f"console: {error}"))
+    await console.goto(f"{url}/console/")
+    await console.get_by_label("E-mail address").fill(email)
+    await console.get_by_label("Password").fill(PASSWORD)
+    await shots.take(console, "03-console-login")
+    await console.get_by_role("button", name="Log in").click()
+    presence = console.get_by_role("switch", name="Available for calls")
+    await expect(presence).to_have_attribute("aria-checked", "false")
+    await expect(console.locator(".conn")).to_have_text("Online")
+    # The waiting visitor shows in the queue: a wait time and nothing about who they are.
+    waiting = console.locator("[data-part=queue] li")
+    await expect(waiting).to_have_count(1)
+    await expect(waiting).to_contain_text("Sales")
+    await expect(waiting).to_contain_text("EN")
+    await shots.take(console, "04-console-queue")
+
+    # Available: the call rings, visibly and audibly (WebAudio beeps counted on the page).
+    await presence.click()
+    ring = console.get_by_role("alertdialog", name="Incoming call")
+    await ring.wait_for()
+    await expect(presence).to_have_attribute("aria-checked", "true")
+    await console.wait_for_function("() => Number(document.body.dataset.ringBeeps || 0) >= 2")
+    await shots.take(console, "05-console-ringing")
+    await ring.get_by_role("button", name="Accept").click()
+    await console.locator("[data-part=call]").wait_for()
+    await visitor_page.locator("p.who", has_text="In a call with Sanne").wait_for()
+
+    # Both remote videos play, in both pages.
+    await plays(visitor_page, "visitor")
+    await plays(console, "adviser")
+    await shots.take(visitor_page, "06-visitor-in-call")
+    await shots.take(console, "06-console-in-call")
+
+    # Chat both ways: Enter sends in the widget, the Send button in the console.
+    question, answer = "Is the blue Polo still for sale?", "Yes, it is here in the showroom."
+    await visitor_page.get_by_role("textbox", name="Message to the adviser").fill(question)
+    await visitor_page.keyboard.press("Enter")
+    adviser_log = console.get_by_role("log", name="Chat")
+    await expect(adviser_log.locator("li[data-from=visitor] .text")).to_have_text(question)
+    await console.get_by_role("textbox", name="Message to the visitor").fill(answer)
+    await console.get_by_role("button", name="Send").click()
+    visitor_log = visitor_page.get_by_role("log", name="Chat")
+    await expect(visitor_log.locator("li[data-from=adviser] .text")).to_have_text(answer)
+    await expect(visitor_log.locator("li[data-from=visitor] .text")).to_have_text(question)
+    await shots.take(visitor_page, "07-visitor-chat")
+    await shots.take(console, "07-console-chat")
+
+    # With the widget closed, a new line is announced and the launcher says so.
+    await visitor_page.get_by_role("button", name="Close").click()
+    await console.get_by_role("textbox", name="Message to the visitor").fill("Shall I show you the interior?")
+    await console.keyboard.press("Enter")
+    launcher = visitor_page.get_by_role("button", name="New message")
+    await launcher.wait_for()
+    await expect(visitor_page.locator("loket-widget .root > [role=status]")).to_have_text(
+        "New message: Shall I show you the interior?"
+    )
+    await shots.take(visitor_page, "07-visitor-unread")
+    await launcher.click()
+    await expect(visitor_log.locator("li[data-from=adviser] .text")).to_have_text(
+        [answer, "Shall I show you the interior?"]
+    )
+    await expect(visitor_page.get_by_role("button", name="Back to your call")).to_have_count(0)
+
+    # The visitor consented when joining: the adviser records, and both see the indicator.
+    indicator = console.locator("[data-part=recording]")
+    await expect(indicator).to_have_text("Not recording")
+    await console.get_by_role("button", name="Start recording").click()
+    await expect(indicator).to_have_attribute("data-active", "true")
+    await expect(indicator).to_have_text("Recording")
+    await visitor_page.locator("[data-part=recording]").wait_for(state="visible")
+    await shots.take(visitor_page, "08-visitor-recording")
+    await shots.take(console, "08-console-recording")
+
+    # The adviser ends; the visitor is shown the reference code the server stored.
+    await console.get_by_role("button", name="End call").click()
+    code = visitor_page.locator("[data-part=reference]")
+    await code.wait_for()
+    reference = await code.inner_text()
+    call, messages = await stored_call(backend, reference)
+    assert call.status == "ended" and call.end_reason == "adviser_ended"
+    assert sorted((m.party, m.text) for m in messages) == sorted(
+        [("visitor", question), ("adviser", answer), ("adviser", "Shall I show you the interior?")]
+    )
+    await expect(console.locator("[data-part=notice]")).to_contain_text(reference)
+    await expect(console.locator("[data-part=call]")).to_have_count(0)
+    # The adviser's history lists the call.
+    await expect(console.locator("[data-part=history] tbody tr").first).to_contain_text(reference)
+    await shots.take(visitor_page, "09-visitor-ended")
+    await shots.take(console, "09-console-ended")
+    assert errors == [], errors

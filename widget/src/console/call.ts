@@ -1,0 +1,217 @@
+import { CallMedia, type MediaState } from "../rtc";
+import type { Answer, CandidatePayload } from "../types";
+import { ChatPanel, type ChatMessage } from "../ui/chat";
+import { h, icon, videoElement } from "../ui/dom";
+import type { AdviserSocket } from "./socket";
+
+export interface CallInfo {
+  callId: string;
+  reference: string;
+  queueName: string;
+  language: string | null;
+}
+
+const MEDIA_TEXT: Record<MediaState, string> = {
+  connecting: "Connecting the video…",
+  connected: "",
+  reconnecting: "Connection lost. Reconnecting…",
+  failed: "The video could not be connected.",
+};
+
+const RECORDING_ERRORS: Record<string, string> = {
+  no_consent: "The visitor has not consented to recording.",
+  recording_not_allowed: "This queue does not record calls.",
+  already_recording: "The call is already being recorded.",
+  not_recording: "Nothing is being recorded.",
+  media_unavailable: "This server does not record.",
+};
+
+/**
+ * A call in the console: the visitor's video and the self view, an always-visible recording
+ * indicator, mute / camera / record / end, and the chat. Media goes exactly as in the widget:
+ * the browser offers to the server with ``rtc:offer`` (src/rtc.ts).
+ */
+export class CallView {
+  readonly el: HTMLElement;
+  readonly chat: ChatPanel;
+  private readonly media: CallMedia;
+  private readonly remote: HTMLVideoElement;
+  private readonly state: HTMLParagraphElement;
+  private readonly indicator: HTMLElement;
+  private readonly record: HTMLButtonElement;
+  private readonly problem: HTMLParagraphElement;
+  private readonly play: HTMLButtonElement;
+  private recording = false;
+
+  constructor(
+    readonly info: CallInfo,
+    private readonly local: MediaStream | null,
+    iceServers: RTCIceServer[],
+    private readonly socket: AdviserSocket,
+    onEnd: () => void,
+  ) {
+    this.remote = videoElement("remote", "Video of the visitor", false);
+    this.remote.setAttribute("data-part", "remote-video");
+    const self = videoElement("self", "Your camera", true);
+    self.setAttribute("data-part", "self-video");
+    self.srcObject = local;
+    this.state = h("p", { class: "media-state", role: "status" }, MEDIA_TEXT.connecting);
+    this.play = h(
+      "button",
+      { type: "button", class: "btn primary play", hidden: true, onclick: () => this.startPlayback() },
+      "Click to start the video",
+    );
+    this.indicator = h(
+      "div",
+      { class: "rec-indicator", role: "status", "data-part": "recording", "data-active": "false" },
+      h("span", { class: "dot", "aria-hidden": "true" }),
+      h("span", { class: "rec-text" }, "Not recording"),
+    );
+    this.record = h("button", { type: "button", class: "btn", "aria-pressed": "false", "data-part": "record" }, "Start recording");
+    this.record.addEventListener("click", () => void this.toggleRecording());
+    this.problem = h("p", { class: "problem", role: "alert", hidden: true });
+    this.chat = new ChatPanel(
+      {
+        chatTitle: "Chat",
+        chatLabel: "Message to the visitor",
+        chatSend: "Send",
+        chatYou: "You",
+        chatThem: "Visitor",
+        chatFailed: "The message could not be sent.",
+      },
+      "adviser",
+      async (text) => {
+        const ack = await this.socket.request("chat:send", { text });
+        return ack.ok ? null : ack.error.code;
+      },
+    );
+    const audio = local?.getAudioTracks() ?? [];
+    const video = local?.getVideoTracks() ?? [];
+    const end = h("button", { type: "button", class: "btn danger", "data-part": "end" }, icon("hangUp"), "End call");
+    end.addEventListener("click", () => {
+      end.disabled = true;
+      onEnd();
+    });
+    const details = [info.queueName, info.language?.toUpperCase(), `reference ${info.reference}`].filter(Boolean);
+    this.el = h(
+      "section",
+      { class: "call", "aria-labelledby": "call-title", "data-part": "call" },
+      h(
+        "div",
+        { class: "call-bar" },
+        h("div", {}, h("h2", { id: "call-title", tabindex: "-1" }, "In a call"), h("p", { class: "muted" }, details.join(" · "))),
+        this.indicator,
+      ),
+      h(
+        "div",
+        { class: "call-grid" },
+        h("div", { class: "stage" }, this.remote, self, this.state, this.play),
+        this.chat.el,
+      ),
+      h(
+        "div",
+        { class: "controls", role: "group", "aria-label": "Call controls" },
+        toggle(audio, "mic", "micOff", "Mute microphone"),
+        toggle(video, "camera", "cameraOff", "Turn camera off"),
+        this.record,
+        end,
+      ),
+      this.problem,
+    );
+
+    this.media = new CallMedia(
+      iceServers,
+      local,
+      {
+        offer: (sdp) => this.socket.request<Answer>("rtc:offer", { sdp, type: "offer" }),
+        candidate: (candidate) => this.socket.send("rtc:candidate", candidate),
+        online: () => this.socket.connected,
+      },
+      (state) => {
+        this.state.textContent = MEDIA_TEXT[state];
+        this.state.hidden = MEDIA_TEXT[state] === "";
+      },
+      (stream) => {
+        if (this.remote.srcObject !== stream) this.remote.srcObject = stream;
+        this.startPlayback();
+      },
+    );
+  }
+
+  start(): void {
+    void this.media.start();
+    (this.el.querySelector("#call-title") as HTMLElement | null)?.focus();
+  }
+
+  addMessage(message: ChatMessage): void {
+    this.chat.add(message);
+  }
+
+  addCandidate(candidate: CandidatePayload): void {
+    this.media.addRemoteCandidate(candidate);
+  }
+
+  reconnected(): void {
+    this.media.restartIfBroken();
+  }
+
+  setRecording(active: boolean): void {
+    this.recording = active;
+    this.indicator.dataset["active"] = String(active);
+    (this.indicator.querySelector(".rec-text") as HTMLElement).textContent = active ? "Recording" : "Not recording";
+    this.record.textContent = active ? "Stop recording" : "Start recording";
+    this.record.setAttribute("aria-pressed", String(active));
+  }
+
+  close(): void {
+    this.media.close();
+    this.remote.srcObject = null;
+    for (const track of this.local?.getTracks() ?? []) track.stop();
+  }
+
+  private async toggleRecording(): Promise<void> {
+    this.record.disabled = true;
+    const start = !this.recording;
+    const ack = await this.socket.request(start ? "recording:start" : "recording:stop");
+    this.record.disabled = false;
+    if (ack.ok) {
+      this.problem.hidden = true;
+      // recording:state may arrive before or after this ack; both say the same.
+      this.setRecording(start);
+    } else {
+      this.problem.textContent = RECORDING_ERRORS[ack.error.code] ?? ack.error.message;
+      this.problem.hidden = false;
+    }
+  }
+
+  private startPlayback(): void {
+    this.remote.play().then(
+      () => {
+        this.play.hidden = true;
+      },
+      () => {
+        this.play.hidden = false;
+      },
+    );
+  }
+}
+
+/** A mute / camera-off button: the label names the action, ``aria-pressed`` the state. */
+function toggle(tracks: MediaStreamTrack[], on: "mic" | "camera", off: "micOff" | "cameraOff", label: string): HTMLButtonElement {
+  const button = h("button", {
+    type: "button",
+    class: "btn round",
+    "aria-pressed": "false",
+    "aria-label": label,
+    title: label,
+    disabled: tracks.length === 0,
+  });
+  button.append(icon(on));
+  button.addEventListener("click", () => {
+    const muted = button.getAttribute("aria-pressed") !== "true";
+    for (const track of tracks) track.enabled = !muted;
+    button.setAttribute("aria-pressed", String(muted));
+    button.replaceChildren(icon(muted ? off : on));
+  });
+  return button;
+}

@@ -1,0 +1,358 @@
+import { openLocalMedia } from "../devices";
+import type { Me, StaffSession } from "../staff";
+import type { Ack } from "../types";
+import { h } from "../ui/dom";
+import { type CallInfo, CallView } from "./call";
+import { duration } from "./format";
+import { HistoryView } from "./history";
+import { RingTone } from "./ring";
+import { AdviserSocket } from "./socket";
+import type { AdviserResumed, Ended, Incoming, QueueRecord, Snapshot, Waiting } from "./types";
+
+const END_REASONS: Record<string, string> = {
+  adviser_ended: "You ended the call.",
+  visitor_ended: "The visitor ended the call.",
+  visitor_disconnected: "The visitor's connection was lost.",
+  adviser_disconnected: "Your connection was lost for too long.",
+};
+
+const IDLE_AWAY = "Set yourself available to take calls. A ring tone sounds when a visitor is put through.";
+const IDLE_AVAILABLE = "You are available. The next visitor for your queues rings here, with a ring tone.";
+
+/**
+ * The adviser's desk after login: availability, the waiting queue (no visitor data: wait
+ * times and languages only), the ring with accept/decline, the call, and the history.
+ */
+export class Desk {
+  readonly el: HTMLElement;
+  private readonly socket: AdviserSocket;
+  private readonly ring = new RingTone();
+  private readonly history: HistoryView;
+  private readonly presence: HTMLButtonElement;
+  private readonly connection: HTMLElement;
+  private readonly queueList: HTMLUListElement;
+  private readonly queueEmpty: HTMLParagraphElement;
+  private readonly ringPanel: HTMLElement;
+  private readonly ringText: HTMLParagraphElement;
+  private readonly notice: HTMLParagraphElement;
+  private readonly stage: HTMLElement;
+  private readonly idle: HTMLElement;
+  private readonly idleText: HTMLParagraphElement;
+  private readonly ticker: ReturnType<typeof setInterval>;
+  private queues = new Map<string, QueueRecord>();
+  private iceServers: RTCIceServer[] = [];
+  private waiting: { item: Waiting; at: number }[] = [];
+  private incoming: Incoming | null = null;
+  private incomingAt = 0;
+  private call: CallView | null = null;
+  private available = false;
+  private loading: Promise<void> = Promise.resolve();
+  /** The active call being drawn again after a reload (while the camera opens). */
+  private restoring: string | null = null;
+  /** The call this tab is accepting (its ``call:accepted`` is ours, not another tab's). */
+  private accepting: string | null = null;
+
+  constructor(
+    private readonly session: StaffSession,
+    me: Me,
+    onLogout: () => void,
+  ) {
+    this.presence = h("button", { type: "button", class: "switch", role: "switch", "aria-checked": "false", "data-part": "presence" });
+    this.presence.append(h("span", { class: "knob", "aria-hidden": "true" }), h("span", { class: "switch-text" }, "Away"));
+    this.presence.addEventListener("click", () => void this.setAvailable(!this.available));
+    this.connection = h("span", { class: "conn", role: "status" }, "Connecting…");
+    const logout = h("button", { type: "button", class: "btn small ghost", "data-part": "logout" }, "Log out");
+    logout.addEventListener("click", onLogout);
+
+    this.queueList = h("ul", { class: "queue-list", "aria-labelledby": "queue-title", "data-part": "queue" });
+    this.queueEmpty = h("p", { class: "muted" }, "Nobody is waiting.");
+    this.ringText = h("p", { id: "ring-text" });
+    const accept = h("button", { type: "button", class: "btn primary", "data-part": "accept" }, "Accept");
+    accept.addEventListener("click", () => void this.accept());
+    const decline = h("button", { type: "button", class: "btn", "data-part": "decline" }, "Decline");
+    decline.addEventListener("click", () => void this.decline());
+    this.ringPanel = h(
+      "section",
+      { class: "card ring", role: "alertdialog", "aria-labelledby": "ring-title", "aria-describedby": "ring-text", hidden: true, "data-part": "ring" },
+      h("h2", { id: "ring-title" }, "Incoming call"),
+      this.ringText,
+      h("div", { class: "row" }, accept, decline),
+    );
+    this.notice = h("p", { class: "notice", role: "status", hidden: true, "data-part": "notice" });
+    this.idleText = h("p", { class: "muted" }, IDLE_AWAY);
+    this.idle = h("div", { class: "card idle" }, h("h2", {}, "No call"), this.idleText);
+    this.stage = h("div", { class: "stage-area" }, this.ringPanel, this.idle);
+    this.history = new HistoryView(session, (id) => this.queues.get(id)?.name ?? "–");
+
+    this.el = h(
+      "div",
+      { class: "desk" },
+      h(
+        "header",
+        { class: "topbar" },
+        h("strong", { class: "brand" }, "Loket"),
+        h("span", { class: "me" }, me.display_name || me.email),
+        this.connection,
+        h("div", { class: "spacer" }),
+        h("label", { class: "presence" }, h("span", { class: "sr" }, "Available for calls"), this.presence),
+        logout,
+      ),
+      this.notice,
+      h(
+        "main",
+        { class: "columns" },
+        h(
+          "aside",
+          { class: "card queue", "aria-labelledby": "queue-title" },
+          h("h2", { id: "queue-title" }, "Waiting"),
+          this.queueList,
+          this.queueEmpty,
+        ),
+        h("div", { class: "main-col" }, this.stage, this.history.el),
+      ),
+    );
+    this.ticker = setInterval(() => this.renderQueue(), 1000);
+
+    this.socket = new AdviserSocket(
+      session,
+      {
+        "queue:snapshot": (data) => this.snapshot(data),
+        "call:incoming": (data) => this.ringing(data),
+        "call:accepted": (data) => this.acceptedElsewhere(data.call_id),
+        "call:withdrawn": (data) => this.withdrawn(data.call_id, data.reason),
+        "call:ended": (data) => this.ended(data),
+        "presence:state": (data) => {
+          this.showPresence(data.status === "available");
+          if (data.reason === "missed_call") this.say("You missed a call, so you were set to away.");
+        },
+        "recording:state": (data) => this.call?.setRecording(data.active),
+        "chat:message": (data) => this.call?.addMessage(data),
+        "rtc:candidate": (data) => this.call?.addCandidate(data),
+      },
+      {
+        resumed: (state, first) => this.resumed(state, first),
+        dropped: () => this.setConnection("Reconnecting…", false),
+        refused: (code) => {
+          this.setConnection("Disconnected", false);
+          this.say(code === "forbidden" ? "Your role does not take calls." : "The server refused the connection. Log in again.");
+        },
+      },
+    );
+  }
+
+  /** Load the queue names, the ICE servers and the history (the socket is already connecting). */
+  start(): Promise<void> {
+    this.loading = this.load();
+    return this.loading;
+  }
+
+  private async load(): Promise<void> {
+    const [queues, ice] = await Promise.allSettled([
+      this.session.fetch<QueueRecord[]>("/api/v1/queues"),
+      this.session.fetch<{ ice_servers: RTCIceServer[] }>("/api/v1/rtc/ice-servers"),
+    ]);
+    if (queues.status === "fulfilled") this.queues = new Map(queues.value.map((q) => [q.id, q]));
+    if (ice.status === "fulfilled") this.iceServers = ice.value.ice_servers;
+    await this.history.load();
+  }
+
+  dispose(): void {
+    clearInterval(this.ticker);
+    this.ring.stop();
+    this.call?.close();
+    this.socket.close();
+  }
+
+  private resumed(state: Ack<AdviserResumed>, first: boolean): void {
+    if (!state.ok) {
+      this.setConnection("Connection problem", false);
+      return;
+    }
+    this.setConnection("Online", true);
+    if (state.snapshot) this.snapshot(state.snapshot);
+    const call = state.call;
+    if (!first) {
+      if (this.call && call?.call_id === this.call.info.callId) this.call.reconnected();
+      return;
+    }
+    // A fresh page (a reload): draw what the server says is going on.
+    if (call?.status === "ringing") {
+      const entry = state.snapshot?.waiting.find((item) => item.call_id === call.call_id);
+      this.ringing({
+        call_id: call.call_id,
+        queue_id: entry?.queue_id ?? "",
+        language: entry?.language ?? null,
+        waited_seconds: entry?.waited_seconds ?? 0,
+      });
+    } else if (call?.status === "active" && !this.call) {
+      this.restoring = call.call_id;
+      void Promise.all([openLocalMedia(), this.loading]).then(([local]) => {
+        if (this.restoring !== call.call_id || this.call) {
+          for (const track of local.stream?.getTracks() ?? []) track.stop();
+          return; // it ended meanwhile
+        }
+        this.restoring = null;
+        const view = this.openCall({ callId: call.call_id, reference: call.reference, queueName: "", language: null }, local.stream);
+        view.setRecording(call.recording === true);
+      });
+    }
+  }
+
+  private async setAvailable(available: boolean): Promise<void> {
+    this.ring.unlock(); // a click: the moment the browser lets us make sound later
+    const ack = await this.socket.request<{ status: string }>("presence:set", { status: available ? "available" : "away" });
+    if (ack.ok) this.showPresence(ack.status === "available");
+    else this.say(`Could not change your availability (${ack.error.message || ack.error.code}).`);
+  }
+
+  private showPresence(available: boolean): void {
+    this.available = available;
+    this.presence.setAttribute("aria-checked", String(available));
+    (this.presence.querySelector(".switch-text") as HTMLElement).textContent = available ? "Available" : "Away";
+    this.idleText.textContent = available ? IDLE_AVAILABLE : IDLE_AWAY;
+  }
+
+  private snapshot(data: Snapshot): void {
+    const now = Date.now();
+    this.waiting = data.waiting.map((item) => ({ item, at: now }));
+    this.showPresence(data.presence === "available");
+    this.renderQueue();
+  }
+
+  private renderQueue(): void {
+    const now = Date.now();
+    this.queueList.replaceChildren(
+      ...this.waiting.map(({ item, at }) => {
+        const waited = item.waited_seconds + (now - at) / 1000;
+        const queue = this.queues.get(item.queue_id)?.name ?? "Queue";
+        return h(
+          "li",
+          { class: `waiting ${item.status}` },
+          h("span", { class: "wait" }, duration(waited)),
+          h("span", {}, queue),
+          h("span", { class: "lang" }, item.language ? item.language.toUpperCase() : "any language"),
+          item.status === "ringing" ? h("span", { class: "tag" }, "ringing") : null,
+        );
+      }),
+    );
+    this.queueEmpty.hidden = this.waiting.length > 0;
+    if (this.incoming) this.renderRing();
+  }
+
+  private ringing(data: Incoming): void {
+    this.incoming = { ...data };
+    this.incomingAt = Date.now();
+    this.renderRing();
+    this.ringPanel.hidden = false;
+    this.idle.hidden = true;
+    this.ring.start();
+    document.title = "Ringing — Loket";
+    (this.ringPanel.querySelector("[data-part=accept]") as HTMLButtonElement).focus();
+  }
+
+  private renderRing(): void {
+    const data = this.incoming;
+    if (!data) return;
+    const elapsed = (Date.now() - this.incomingAt) / 1000;
+    const queue = this.queues.get(data.queue_id)?.name ?? "a queue";
+    const language = data.language ? `, ${data.language.toUpperCase()}` : "";
+    const left = data.ring_seconds === undefined ? "" : ` Rings ${Math.max(0, Math.ceil(data.ring_seconds - elapsed))} s more.`;
+    this.ringText.textContent = `A visitor in ${queue}${language} has waited ${duration(data.waited_seconds + elapsed)}.${left}`;
+  }
+
+  private stopRinging(): void {
+    this.incoming = null;
+    this.ring.stop();
+    this.ringPanel.hidden = true;
+    document.title = "Loket — adviser console";
+  }
+
+  private withdrawn(callId: string, reason: string): void {
+    if (this.incoming?.call_id !== callId) return;
+    this.stopRinging();
+    this.idle.hidden = this.call !== null;
+    if (reason !== "declined") this.say(reason === "ring_timeout" ? "The call was not answered in time." : "The visitor left the queue.");
+  }
+
+  /** ``call:accepted`` goes to every tab of this adviser; our own accept's ack opened the call here. */
+  private acceptedElsewhere(callId: string): void {
+    if (this.incoming?.call_id !== callId || this.accepting === callId) return;
+    this.stopRinging();
+    this.idle.hidden = this.call !== null;
+    this.say("You took this call in another window.");
+  }
+
+  private async decline(): Promise<void> {
+    const call = this.incoming;
+    if (!call) return;
+    this.stopRinging();
+    this.idle.hidden = false;
+    await this.socket.request("call:decline", { call_id: call.call_id });
+  }
+
+  private async accept(): Promise<void> {
+    const call = this.incoming;
+    if (!call) return;
+    this.ring.stop();
+    this.accepting = call.call_id;
+    const buttons = [...this.ringPanel.querySelectorAll("button")];
+    for (const button of buttons) button.disabled = true;
+    // The camera is asked for before the call is taken, so the visitor never waits on a prompt.
+    const local = await openLocalMedia();
+    const ack = await this.socket.request<{ call_id: string; reference: string }>("call:accept", { call_id: call.call_id });
+    for (const button of buttons) button.disabled = false;
+    this.stopRinging();
+    if (!ack.ok) {
+      for (const track of local.stream?.getTracks() ?? []) track.stop();
+      this.idle.hidden = false;
+      this.say(`The call could not be taken (${ack.error.message || ack.error.code}).`);
+      return;
+    }
+    if (local.problem) this.say(`Your camera or microphone is not available (${local.problem}); the visitor will not see or hear you.`);
+    else this.notice.hidden = true;
+    this.openCall(
+      {
+        callId: ack.call_id,
+        reference: ack.reference,
+        queueName: this.queues.get(call.queue_id)?.name ?? "",
+        language: call.language,
+      },
+      local.stream,
+    );
+  }
+
+  private openCall(info: CallInfo, local: MediaStream | null): CallView {
+    const call = new CallView(info, local, this.iceServers, this.socket, () => void this.end());
+    this.call = call;
+    this.idle.hidden = true;
+    this.stage.append(call.el);
+    call.start();
+    return call;
+  }
+
+  private async end(): Promise<void> {
+    const ack = await this.socket.request("call:end");
+    if (!ack.ok && this.call) this.say(`The call could not be ended (${ack.error.message || ack.error.code}).`);
+  }
+
+  private ended(data: Ended): void {
+    if (this.restoring === data.call_id) this.restoring = null;
+    if (!this.call || this.call.info.callId !== data.call_id) return;
+    this.call.close();
+    this.call.el.remove();
+    this.call = null;
+    this.idle.hidden = false;
+    this.say(`${END_REASONS[data.reason] ?? "The call has ended."} Reference ${data.reference}.`);
+    void this.history.load();
+  }
+
+  private setConnection(text: string, online: boolean): void {
+    this.connection.textContent = text;
+    this.connection.classList.toggle("offline", !online);
+  }
+
+  private say(text: string): void {
+    this.notice.textContent = text;
+    this.notice.hidden = false;
+  }
+}

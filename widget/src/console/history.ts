@@ -1,0 +1,87 @@
+import type { StaffSession } from "../staff";
+import { h } from "../ui/dom";
+import { duration, shortTime } from "./format";
+import type { CallRecord } from "./types";
+
+const OUTCOMES: Record<string, string> = {
+  ended: "Answered",
+  abandoned: "Abandoned",
+  active: "In progress",
+  waiting: "Waiting",
+  ringing: "Ringing",
+};
+
+/** The adviser's own recent calls (``GET /api/v1/calls``: an adviser sees only theirs). */
+export class HistoryView {
+  readonly el: HTMLElement;
+  private readonly body: HTMLTableSectionElement;
+  private readonly status: HTMLParagraphElement;
+
+  constructor(
+    private readonly session: StaffSession,
+    private readonly queueName: (id: string) => string,
+  ) {
+    this.body = h("tbody");
+    this.status = h("p", { class: "muted", role: "status" });
+    this.el = h(
+      "section",
+      { class: "card history", "aria-labelledby": "history-title", "data-part": "history" },
+      h(
+        "div",
+        { class: "card-head" },
+        h("h2", { id: "history-title" }, "My recent calls"),
+        h("button", { type: "button", class: "btn small", onclick: () => void this.load() }, "Refresh"),
+      ),
+      h(
+        "div",
+        { class: "table-wrap" },
+        h(
+          "table",
+          {},
+          h("caption", { class: "sr" }, "Your calls, newest first"),
+          h(
+            "thead",
+            {},
+            h(
+              "tr",
+              {},
+              ...["When", "Reference", "Queue", "Language", "Waited", "Length", "Outcome"].map((title) =>
+                h("th", { scope: "col" }, title),
+              ),
+            ),
+          ),
+          this.body,
+        ),
+      ),
+      this.status,
+    );
+  }
+
+  async load(): Promise<void> {
+    try {
+      const calls = await this.session.fetch<CallRecord[]>("/api/v1/calls?limit=20");
+      this.body.replaceChildren(...calls.map((call) => this.row(call)));
+      this.status.textContent = calls.length ? "" : "No calls yet.";
+    } catch {
+      this.status.textContent = "The call history could not be loaded.";
+    }
+  }
+
+  private row(call: CallRecord): HTMLTableRowElement {
+    const length =
+      call.accepted_at && call.ended_at
+        ? duration((Date.parse(call.ended_at) - Date.parse(call.accepted_at)) / 1000)
+        : "–";
+    return h(
+      "tr",
+      {},
+      h("td", {}, shortTime(call.created_at)),
+      h("td", { class: "mono" }, call.reference),
+      h("td", {}, this.queueName(call.queue_id)),
+      h("td", {}, (call.language ?? "–").toUpperCase()),
+      h("td", {}, call.waited_seconds === null ? "–" : duration(call.waited_seconds)),
+      h("td", {}, length),
+      h("td", {}, OUTCOMES[call.status] ?? call.status),
+    );
+  }
+}
