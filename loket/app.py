@@ -23,8 +23,19 @@ from media.placement import InProcessPlacement
 from recordings import storage_from_config
 from signaling.api import Api
 from signaling.auth import StaffAuth
+from signaling.chat import Chat
 from signaling.http import access_log, error_response, errors_as_json, parse_networks
-from signaling.keys import AUTH, CONFIG, SESSIONS, STORE, SWITCHBOARD, TOKENS, TRUSTED_PROXIES
+from signaling.keys import (
+    AUTH,
+    CONFIG,
+    RECORDINGS_CONFIG,
+    SESSIONS,
+    STORAGE,
+    STORE,
+    SWITCHBOARD,
+    TOKENS,
+    TRUSTED_PROXIES,
+)
 from signaling.metrics import Metrics
 from signaling.outbox import Outbox
 from signaling.recording import RecordingControl
@@ -32,8 +43,12 @@ from signaling.redis_store import RedisStore
 from signaling.routes import audit_events as audit_event_routes
 from signaling.routes import auth as auth_routes
 from signaling.routes import calls as call_routes
+from signaling.routes import privacy as privacy_routes
 from signaling.routes import queues as queue_routes
+from signaling.routes import recordings as recording_routes
 from signaling.routes import retention_rules as retention_rule_routes
+from signaling.routes import statistics as statistics_routes
+from signaling.routes import transcripts as transcript_routes
 from signaling.routes import users as user_routes
 from signaling.routes import webhooks as webhook_routes
 from signaling.routes import widget as widget_routes
@@ -104,8 +119,12 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
     switchboard = Switchboard(
         store=store, outbox=outbox, sessions=sessions, config=config, media=media, recording=recording
     )
+    chat = Chat(
+        calls=switchboard, outbox=outbox, sessions=sessions, store=store, limit=config.chat_per_session
+    )
     namespace_args: dict[str, Any] = {
         "switchboard": switchboard,
+        "chat": chat,
         "outbox": outbox,
         "tokens": tokens,
         "metrics": metrics,
@@ -125,6 +144,8 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
     app[METRICS] = metrics
     app[SIO] = sio
     app[TRUSTED_PROXIES] = parse_networks(config.trusted_proxies)
+    app[STORAGE] = storage
+    app[RECORDINGS_CONFIG] = recordings
     app[webhook_routes.WEBHOOK_CONFIG] = settings.webhooks()
 
     api = Api()
@@ -138,6 +159,10 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
         audit_event_routes.routes,
         retention_rule_routes.routes,
         webhook_routes.routes,
+        privacy_routes.routes,
+        recording_routes.routes,
+        statistics_routes.routes,
+        transcript_routes.routes,
     ):
         api.endpoints.extend(module_routes.endpoints)
     api.install(app)
@@ -165,6 +190,7 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
                 storage=storage,
                 recordings=recordings,
                 webhooks=settings.webhooks(),
+                transcription=settings.transcription(),
             )
             if run_worker
             else None

@@ -121,17 +121,20 @@ def serve(host: str, port: int, demo: bool, no_worker: bool, no_media: bool) -> 
     from aiohttp import web
 
     from loket.app import create_app
-    from loket.demo import ensure_demo
+    from loket.demo import DemoSetup, add_demo_page, ensure_demo
 
     settings = _settings()
+    public = settings.public_url or f"http://{host}:{port}"
+    setup: DemoSetup | None = None
     if demo:
-        public = settings.public_url or f"http://{host}:{port}"
         try:
-            summary = asyncio.run(_with_db(settings, lambda db: ensure_demo(db, public, Path("data"))))
+            setup = asyncio.run(_with_db(settings, lambda db: ensure_demo(db, public, Path("data"))))
         except LoketError as exc:
             raise click.ClickException(exc.message) from exc
-        click.echo(summary)
+        click.echo(setup.summary)
     app = create_app(settings, run_worker=not no_worker, run_media=not no_media)
+    if setup is not None:
+        add_demo_page(app, widget_dir=settings.widget_dir, public_url=public, widget_key=setup.widget_key)
     web.run_app(app, host=host, port=port, print=click.echo)
 
 

@@ -1,25 +1,41 @@
-"""``loket serve --demo``: a demo organisation to try Loket with, created once."""
+"""``loket serve --demo``: a demo organisation to try Loket with, created once, and the
+``/demo`` page (a fictional dealer's website embedding the widget) served only in demo mode."""
 
 from __future__ import annotations
 
+import asyncio
+import html
 import json
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signaling import directory
+from signaling.http import error_response
 from signaling.models import Organisation, Queue, User, WidgetKey
 
 DEMO_ORG = "Demo Autohaus"
 ADVISER_EMAIL = "adviser@demo.loket.test"
 ADMIN_EMAIL = "admin@demo.loket.test"
 ACTOR = "demo"
+DEMO_PAGE = "demo.html"
 
 
-async def ensure_demo(db: AsyncSession, public_url: str, data_dir: Path) -> str:
+@dataclass(frozen=True, slots=True)
+class DemoSetup:
+    """What ``ensure_demo`` leaves: the lines to print, and the key the /demo page embeds."""
+
+    summary: str
+    widget_key: str
+
+
+async def ensure_demo(db: AsyncSession, public_url: str, data_dir: Path) -> DemoSetup:
     """Create the demo data if it is not there yet; return what to print for the operator.
 
     The generated passwords are kept in ``data/demo.json`` (readable by the owner only) so
@@ -72,4 +88,50 @@ async def ensure_demo(db: AsyncSession, public_url: str, data_dir: Path) -> str:
         f"  widget key:   {saved['widget_key']} (origins: {', '.join(key_row.origins) if key_row else '-'})",
     ]
     lines += [f"  {email}  password: {password}" for email, password in saved["passwords"].items()]
-    return "\n".join(lines)
+    public = public_url.rstrip("/")
+    lines += [
+        f"  demo page:    {public}/demo  (a dealer's website with the widget: the visitor's side)",
+        f"  console:      {public}/console/  (log in as {ADVISER_EMAIL} with the password above)",
+        f"  admin:        {public}/admin/  (log in as {ADMIN_EMAIL})",
+    ]
+    return DemoSetup(summary="\n".join(lines), widget_key=saved["widget_key"])
+
+
+def add_demo_page(app: web.Application, *, widget_dir: Path, public_url: str, widget_key: str) -> None:
+    """Serve ``GET /demo``: ``widget_dir/pages/demo.html`` with Loket's public URL and the demo
+    widget key filled into the embed snippet (exactly the one the admin console hands out)."""
+    public = public_url.rstrip("/")
+    parts = urlsplit(public)
+    loket_origin = f"{parts.scheme}://{parts.netloc}"
+    # The page stands for a customer's website: it may load the widget from Loket's public
+    # origin and talk to it there, and nothing else runs on it.
+    csp = (
+        f"default-src 'self'; script-src 'self' {loket_origin}; style-src 'self' 'unsafe-inline'; "
+        f"img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self' {loket_origin} ws: wss:; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    )
+    template = widget_dir / "pages" / DEMO_PAGE
+
+    async def demo_page(_request: web.Request) -> web.StreamResponse:
+        try:
+            text = await asyncio.to_thread(template.read_text, "utf-8")
+        except OSError:
+            return error_response(
+                404,
+                "page_not_built",
+                f"{DEMO_PAGE} is not built: run `make widget` (npm ci && npm run build in widget/)",
+            )
+        body = text.replace("{{LOKET_URL}}", html.escape(public)).replace(
+            "{{WIDGET_KEY}}", html.escape(widget_key)
+        )
+        return web.Response(
+            text=body,
+            content_type="text/html",
+            headers={
+                "Cache-Control": "no-cache",
+                "Content-Security-Policy": csp,
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+
+    app.router.add_get("/demo", demo_page)

@@ -22,6 +22,7 @@ from media import IceServer, MediaConfig
 from recordings import RecordingsConfig, parse_master_key
 from signaling import SignalingConfig
 from signaling.webhooks import WebhookConfig
+from transcription import TranscriptionConfig
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,10 @@ class Settings(BaseSettings):
     # make the media server probe its own network).
     allow_private_candidates: bool | None = None
     whisper_model: str | None = None
+    # The worker transcribes the calls of queues with transcription on. On by default: the
+    # bundled offline model loads only when a queue first asks, so an installation without
+    # such a queue pays nothing; false keeps this worker (or `loket serve`) from transcribing.
+    transcription_enabled: bool = True
     # Addresses of reverse proxies whose X-Forwarded-For is believed (CIDRs).
     trusted_proxies: list[str] = Field(default_factory=list)
     access_token_minutes: int = 15
@@ -171,6 +176,12 @@ class Settings(BaseSettings):
             s3_server_side_encryption=self.s3_server_side_encryption,
             spool_dir=self.spool_dir,
         )
+
+    def transcription(self) -> TranscriptionConfig | None:
+        """The Whisper settings, or None when this process must not transcribe."""
+        if not self.transcription_enabled:
+            return None
+        return TranscriptionConfig(model=self.whisper_model)
 
     def webhooks(self) -> WebhookConfig:
         # Development and tests post to local receivers; production refuses them (SSRF).

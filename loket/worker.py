@@ -1,5 +1,7 @@
-"""Assemble the worker's periodic jobs: the access-log purge, the recording uploads and the
-retention sweep (recordings and call metadata past their deadline).
+"""Assemble the worker's periodic jobs: the access-log purge, the recording uploads, the
+retention sweep (recordings and call metadata past their deadline), privacy requests (erasure
+and export by reference code) and the expiry of their exports, transcription of recorded calls
+(when ``LOKET_TRANSCRIPTION_ENABLED``), and the sweep of expired transcripts and chat messages.
 
 In the embedded mode ``loket serve`` runs them in-process; in production ``loket worker``
 runs them alone, as many times over as wanted (jobs claim rows with leases).
@@ -15,13 +17,31 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from db import SessionFactory, create_engine, create_session_factory, purge_older_than, utcnow
 from loket.settings import Settings
-from recordings import RecordingsConfig, Storage, retry_pending_uploads, storage_from_config, sweep_expired
+from recordings import (
+    DataErased,
+    RecordingsConfig,
+    Storage,
+    expire_exports,
+    process_requests,
+    retry_pending_uploads,
+    storage_from_config,
+    sweep_expired,
+    sweep_expired_call_data,
+)
 from signaling.webhook_delivery import WebhookSender
-from signaling.webhooks import WebhookConfig
+from signaling.webhooks import WebhookConfig, WebhookEvent, enqueue_event
+from transcription import TranscriptionConfig, TranscriptionJob
 
 logger = logging.getLogger(__name__)
+
+
+async def data_erased(db: AsyncSession, erased: DataErased) -> None:
+    """The ``data.erased`` webhook, owed in the transaction that marks the erasure done."""
+    await enqueue_event(db, erased.org_id, WebhookEvent.DATA_ERASED, erased.payload())
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +63,10 @@ class Worker:
         recordings: RecordingsConfig | None = None,
         upload_interval_seconds: float = 5.0,
         retention_interval_seconds: float = 60.0,
+        privacy_interval_seconds: float = 10.0,
         webhooks: WebhookConfig | None = None,
+        transcription: TranscriptionConfig | None = None,
+        transcription_interval_seconds: float = 10.0,
     ) -> None:
         self._sessions = sessions
         self._access_log_days = access_log_days
@@ -52,7 +75,8 @@ class Worker:
             config = recordings
 
             async def uploads() -> int:
-                return await retry_pending_uploads(sessions, storage, config)
+                # enqueue_event owes the recording.stored webhook in the "stored" transaction.
+                return await retry_pending_uploads(sessions, storage, config, on_stored=enqueue_event)
 
             self.jobs.append(Job("recording uploads", upload_interval_seconds, uploads))
 
@@ -60,6 +84,34 @@ class Worker:
                 return await sweep_expired(sessions, storage, config)
 
             self.jobs.append(Job("retention sweep", retention_interval_seconds, retention))
+
+            async def privacy_requests() -> int:
+                return await process_requests(sessions, storage, config, on_erased=data_erased)
+
+            # Erasure is promised within the hour: a request waits at most this long to start.
+            self.jobs.append(Job("privacy requests", privacy_interval_seconds, privacy_requests))
+
+            async def export_expiry() -> int:
+                return await expire_exports(sessions, storage)
+
+            self.jobs.append(Job("export expiry", 60.0, export_expiry))
+            if transcription is not None:
+                # The Whisper model loads on the first call to transcribe, not here.
+                transcriber = TranscriptionJob(
+                    sessions=sessions,
+                    storage=storage,
+                    recordings=config,
+                    config=transcription,
+                    on_ready=enqueue_event,
+                )
+                self.jobs.append(Job("transcription", transcription_interval_seconds, transcriber.run))
+
+        async def call_data_retention() -> int:
+            return sum((await sweep_expired_call_data(sessions)).values())
+
+        self.jobs.append(
+            Job("transcript and chat retention", retention_interval_seconds, call_data_retention)
+        )
         # Owns the HTTP session all deliveries share.
         self._webhooks = WebhookSender(sessions, config=webhooks or WebhookConfig())
         self.jobs.append(Job("webhook delivery", 5.0, self._webhooks.run))
@@ -113,6 +165,7 @@ async def run_worker(settings: Settings) -> None:
         storage=storage,
         recordings=recordings,
         webhooks=settings.webhooks(),
+        transcription=settings.transcription(),
     )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import AwareDatetime, Field, StringConstraints, model_validator
 
@@ -161,6 +161,9 @@ class CallOut(Payload):
     ended_at: datetime | None
     # From joining the queue to being answered (or to giving up); null while still waiting.
     waited_seconds: float | None
+    # The call's transcript, once transcription has taken it up (pending, done or failed).
+    transcript_id: uuid.UUID | None = None
+    transcript_status: str | None = None
 
 
 # -- audit events ----------------------------------------------------------------------------
@@ -181,3 +184,34 @@ class AuditEventOut(Payload):
     details: dict[str, Any]
     hash: str
     prev_hash: str
+
+
+# -- transcripts -----------------------------------------------------------------------------
+
+
+class TranscriptQuery(Payload):
+    # "vtt" answers with the WebVTT file (text/vtt) instead of the JSON document.
+    format: Literal["json", "vtt"] = "json"
+
+
+class TranscriptSegmentOut(Payload):
+    start: float
+    end: float
+    speaker: str | None
+    text: str
+
+
+class TranscriptOut(Payload):
+    id: uuid.UUID
+    call_id: uuid.UUID
+    # pending, done or failed (then ``error`` says why)
+    status: str
+    language: str | None
+    model: str | None
+    redacted: bool
+    error: str | None
+    segments: list[TranscriptSegmentOut] | None
+    legal_hold: bool
+    created_at: datetime
+    completed_at: datetime | None
+    delete_after: datetime | None

@@ -38,6 +38,12 @@ class SignalingConfig:
     login_per_ip: RateLimit = field(default_factory=lambda: RateLimit(20, 60))
     login_failures_per_account: RateLimit = field(default_factory=lambda: RateLimit(5, 900))
     widget_sessions_per_ip: RateLimit = field(default_factory=lambda: RateLimit(30, 60))
+    # Privacy requests by reference code: asking is rare (and guessing codes must stay
+    # hopeless); following a request and downloading its export is a page polling.
+    privacy_requests_per_ip: RateLimit = field(default_factory=lambda: RateLimit(10, 600))
+    privacy_reads_per_ip: RateLimit = field(default_factory=lambda: RateLimit(120, 60))
+    # Chat lines per session (visitor or adviser): enough to type, too few to flood the other side.
+    chat_per_session: RateLimit = field(default_factory=lambda: RateLimit(20, 10))
     # Mean handle time assumed for the ETA until a queue has finished calls of its own.
     default_handle_seconds: float = 180.0
     max_payload_bytes: int = 64 * 1024

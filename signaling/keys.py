@@ -7,6 +7,7 @@ import ipaddress
 from aiohttp import web
 
 from db import SessionFactory
+from recordings import RecordingsConfig, Storage
 from signaling.auth import StaffAuth
 from signaling.config import SignalingConfig
 from signaling.store import RealtimeStore
@@ -22,3 +23,6 @@ CONFIG: web.AppKey[SignalingConfig] = web.AppKey("config", SignalingConfig)
 TRUSTED_PROXIES: web.AppKey[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]] = web.AppKey(
     "trusted_proxies"
 )
+# Where recordings are stored and the key material to read them back (playback, export).
+STORAGE: web.AppKey[Storage] = web.AppKey("storage")
+RECORDINGS_CONFIG: web.AppKey[RecordingsConfig] = web.AppKey("recordings_config", RecordingsConfig)

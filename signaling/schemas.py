@@ -124,3 +124,9 @@ class ConsentSet(Payload):
     recording: bool
     text_id: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     language: Language | None = None
+
+
+class ChatSend(Payload):
+    # Emptiness and the 2,000-character limit are checked after stripping, by signaling.chat,
+    # with their own error codes; this bound only keeps absurd payloads out.
+    text: Annotated[str, StringConstraints(max_length=10_000)]

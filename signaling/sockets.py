@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from db import LoketError
 from signaling.api import describe_validation_error
+from signaling.chat import Chat
 from signaling.errors import Forbidden, InvalidInput, PayloadTooLarge
 from signaling.metrics import Metrics
 from signaling.models import CALL_TAKING_ROLES
@@ -28,6 +29,7 @@ from signaling.outbox import Outbox, SessionId
 from signaling.schemas import (
     CallAccept,
     CallDecline,
+    ChatSend,
     ConsentSet,
     Empty,
     PresenceSet,
@@ -64,6 +66,7 @@ class _Namespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self,
         *,
         switchboard: Switchboard,
+        chat: Chat,
         outbox: Outbox,
         tokens: TokenService,
         metrics: Metrics,
@@ -71,6 +74,7 @@ class _Namespace(socketio.AsyncNamespace):  # type: ignore[misc]
     ) -> None:
         super().__init__(f"/{self.kind}")
         self.switchboard = switchboard
+        self.chat = chat
         self.outbox = outbox
         self.tokens = tokens
         self.metrics = metrics
@@ -167,9 +171,12 @@ class _Namespace(socketio.AsyncNamespace):  # type: ignore[misc]
     def session_of(self, claims: Any) -> SessionId:
         raise NotImplementedError
 
-    def rtc_events(self) -> dict[str, tuple[type[BaseModel], Handler]]:
-        """``rtc:offer`` and ``rtc:candidate``, the same for both parties."""
+    def call_events(self) -> dict[str, tuple[type[BaseModel], Handler]]:
+        """``rtc:offer``, ``rtc:candidate`` and ``chat:send``, the same for both parties."""
         board = self.switchboard
+
+        async def chat(_sid: str, claims: Any, data: ChatSend) -> Ack:
+            return await self.chat.send(self.session_of(claims), claims.org_id, data.text)
 
         async def offer(_sid: str, claims: Any, data: RtcOffer) -> Ack:
             return await board.rtc_offer(self.session_of(claims), claims.org_id, data.sdp, data.type)
@@ -179,7 +186,11 @@ class _Namespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 self.session_of(claims), claims.org_id, data.candidate, data.sdpMid, data.sdpMLineIndex
             )
 
-        return {"rtc:offer": (RtcOffer, offer), "rtc:candidate": (RtcCandidate, candidate)}
+        return {
+            "rtc:offer": (RtcOffer, offer),
+            "rtc:candidate": (RtcCandidate, candidate),
+            "chat:send": (ChatSend, chat),
+        }
 
 
 class VisitorNamespace(_Namespace):
@@ -218,7 +229,7 @@ class VisitorNamespace(_Namespace):
             "queue:leave": (Empty, leave),
             "call:end": (Empty, end),
             "session:resume": (SessionResume, self.resume),
-            **self.rtc_events(),
+            **self.call_events(),
         }
 
 
@@ -269,5 +280,5 @@ class AdviserNamespace(_Namespace):
             "call:decline": (CallDecline, decline),
             "call:end": (Empty, end),
             "session:resume": (SessionResume, self.resume),
-            **self.rtc_events(),
+            **self.call_events(),
         }

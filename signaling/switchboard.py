@@ -524,7 +524,12 @@ class Switchboard:
         call = await self._current_call(org, session)
         state: dict[str, Any] = {"call": None}
         if call is not None:
-            state["call"] = {"call_id": call.id, "status": call.status, "reference": call.reference}
+            state["call"] = {
+                "call_id": call.id,
+                "status": call.status,
+                "reference": call.reference,
+                "recording": bool(call.recording),
+            }
             if call.status in (CallStatus.WAITING, CallStatus.RINGING):
                 state["call"]["position"] = await self._position(call)
         if session.kind == "adviser":
@@ -532,6 +537,10 @@ class Switchboard:
             if adviser is not None:
                 state["snapshot"] = await self._snapshot(org, adviser)
         return state
+
+    async def current_call(self, session: SessionId, org_id: uuid.UUID) -> CallState | None:
+        """The session's call in any state (``None`` when it has none); read without the lock."""
+        return await self._current_call(str(org_id), session)
 
     async def _current_call(self, org_id: str, session: SessionId) -> CallState | None:
         if session.kind == "visitor":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from aiohttp import web
 
 from signaling import queries
@@ -10,6 +12,7 @@ from signaling.api import Api
 from signaling.keys import SESSIONS
 from signaling.models import Call, Role
 from signaling.routes.admin import acting, query
+from signaling.transcripts import transcripts_of_calls
 
 routes = Api()
 
@@ -17,7 +20,7 @@ routes = Api()
 CALL_READERS = frozenset({Role.ADVISER, Role.SUPERVISOR, Role.ADMIN})
 
 
-def call_out(call: Call) -> CallOut:
+def call_out(call: Call, transcript: tuple[uuid.UUID, str] | None = None) -> CallOut:
     until = call.accepted_at or call.ended_at
     return CallOut(
         id=call.id,
@@ -31,6 +34,8 @@ def call_out(call: Call) -> CallOut:
         accepted_at=call.accepted_at,
         ended_at=call.ended_at,
         waited_seconds=(until - call.created_at).total_seconds() if until is not None else None,
+        transcript_id=transcript[0] if transcript else None,
+        transcript_status=transcript[1] if transcript else None,
     )
 
 
@@ -54,4 +59,5 @@ async def list_calls(request: web.Request) -> list[CallOut]:
             before=params.before,
             limit=params.limit,
         )
-        return [call_out(call) for call in calls]
+        transcripts = await transcripts_of_calls(db, [call.id for call in calls])
+        return [call_out(call, transcripts.get(call.id)) for call in calls]

@@ -8,6 +8,7 @@ const SERVER_EVENTS: (keyof ServerEvents)[] = [
   "call:ended",
   "recording:state",
   "rtc:candidate",
+  "chat:message",
 ];
 
 export type ServerHandlers = { [E in keyof ServerEvents]: (data: ServerEvents[E]) => void };

@@ -1,4 +1,5 @@
 /** Wire shapes of Loket's widget contract (README: "The API in brief"). */
+import type { ChatMessage } from "./ui/chat";
 
 export interface QueueInfo {
   id: string;
@@ -84,4 +85,5 @@ export interface ServerEvents {
   "call:ended": EndedEvent;
   "recording:state": RecordingEvent;
   "rtc:candidate": CandidatePayload;
+  "chat:message": ChatMessage;
 }

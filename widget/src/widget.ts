@@ -16,6 +16,7 @@ import type {
   WidgetSession,
 } from "./types";
 import { CallView } from "./ui/call";
+import type { ChatMessage } from "./ui/chat";
 import { h } from "./ui/dom";
 import { EndedView, type Ending } from "./ui/ended";
 import { Launcher } from "./ui/launcher";
@@ -56,6 +57,10 @@ export class Widget {
   private consentText: ConsentText | null = null;
   private leaving = false;
   private online = true;
+  /** A chat line arrived while the panel was closed. */
+  private unread = false;
+  /** Announces what happens while the panel is closed (its own live region is hidden with it). */
+  private readonly notice = h("div", { class: "sr", role: "status", "aria-live": "polite" });
   /** Counts begin() calls, so that a slow one that was overtaken gives up. */
   private attempt = 0;
 
@@ -75,7 +80,7 @@ export class Widget {
     // Open, so that tests and assistive tooling can look inside; the page's CSS cannot.
     const root = host.attachShadow({ mode: "open" });
     adoptStyles(root);
-    const wrapper = h("div", { class: "root", lang: this.language }, this.launcher.el, this.panel.el);
+    const wrapper = h("div", { class: "root", lang: this.language }, this.launcher.el, this.panel.el, this.notice);
     wrapper.addEventListener("keydown", (event) => {
       if (event.key === "Escape" && this.panel.visible) {
         event.stopPropagation();
@@ -231,6 +236,7 @@ export class Widget {
         "call:accepted": (data) => this.accepted(data),
         "call:ended": (data) => this.ended(data),
         "recording:state": (data) => this.recordingChanged(data.active),
+        "chat:message": (data) => this.chatMessage(data),
         "rtc:candidate": (data) => this.media?.addRemoteCandidate(data),
       },
       {
@@ -282,6 +288,10 @@ export class Widget {
     this.callView = new CallView(this.t, data.adviser.display_name, stream, {
       end: () => void this.hangUp(),
       stopRecording: () => void this.withdrawConsent(),
+      chat: async (text) => {
+        const ack = await socket.request("chat:send", { text });
+        return ack.ok ? null : ack.error.code;
+      },
     });
     this.callView.setRecording(this.recording);
     this.callView.setOnline(this.online);
@@ -391,7 +401,21 @@ export class Widget {
 
   private syncLauncher(): void {
     const state = this.phase === "waiting" || this.phase === "joining" ? "waiting" : this.phase === "call" ? "call" : "idle";
-    this.launcher.set(state, this.panel.visible);
+    if (this.panel.visible) this.unread = false;
+    this.launcher.set(state, this.panel.visible, this.unread);
+  }
+
+  /** A chat line: shown in the call's chat log (which screen readers announce); with the
+   * panel closed, the launcher says so and a live region outside the panel reads it out. */
+  private chatMessage(message: ChatMessage): void {
+    this.callView?.addMessage(message);
+    if (this.panel.visible || message.from !== "adviser" || this.phase !== "call") return;
+    this.unread = true;
+    this.syncLauncher();
+    this.notice.textContent = "";
+    setTimeout(() => {
+      this.notice.textContent = `${this.t.chatNew}: ${message.text}`;
+    }, 50);
   }
 }
 

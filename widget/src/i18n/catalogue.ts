@@ -53,6 +53,13 @@ export interface Catalogue {
   cameraOn: string;
   end: string;
   playBlocked: string;
+  chatTitle: string;
+  chatLabel: string;
+  chatSend: string;
+  chatYou: string;
+  chatThem: string;
+  chatFailed: string;
+  chatNew: string;
 
   endedTitle: string;
   leftTitle: string;

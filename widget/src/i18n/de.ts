@@ -58,6 +58,13 @@ export const de: Catalogue = {
   cameraOn: "Kamera einschalten",
   end: "Gespräch beenden",
   playBlocked: "Klicken, um das Video zu starten",
+  chatTitle: "Chat",
+  chatLabel: "Nachricht an die Beraterin oder den Berater",
+  chatSend: "Senden",
+  chatYou: "Sie",
+  chatThem: "Beratung",
+  chatFailed: "Die Nachricht konnte nicht gesendet werden. Bitte versuchen Sie es erneut.",
+  chatNew: "Neue Nachricht",
 
   endedTitle: "Das Gespräch ist beendet",
   leftTitle: "Sie haben die Warteschlange verlassen",

@@ -56,6 +56,13 @@ export const en: Catalogue = {
   cameraOn: "Turn camera on",
   end: "End call",
   playBlocked: "Click to start the video",
+  chatTitle: "Chat",
+  chatLabel: "Message to the adviser",
+  chatSend: "Send",
+  chatYou: "You",
+  chatThem: "Adviser",
+  chatFailed: "The message could not be sent. Try again.",
+  chatNew: "New message",
 
   endedTitle: "The call has ended",
   leftTitle: "You left the queue",

@@ -58,6 +58,13 @@ export const fr: Catalogue = {
   cameraOn: "Activer la caméra",
   end: "Raccrocher",
   playBlocked: "Cliquez pour lancer la vidéo",
+  chatTitle: "Chat",
+  chatLabel: "Message au conseiller",
+  chatSend: "Envoyer",
+  chatYou: "Vous",
+  chatThem: "Conseiller",
+  chatFailed: "Le message n’a pas pu être envoyé. Réessayez.",
+  chatNew: "Nouveau message",
 
   endedTitle: "L'appel est terminé",
   leftTitle: "Vous avez quitté la file d'attente",

@@ -56,6 +56,13 @@ export const nl: Catalogue = {
   cameraOn: "Camera aanzetten",
   end: "Gesprek beëindigen",
   playBlocked: "Klik om de video te starten",
+  chatTitle: "Chat",
+  chatLabel: "Bericht aan de adviseur",
+  chatSend: "Verstuur",
+  chatYou: "U",
+  chatThem: "Adviseur",
+  chatFailed: "Het bericht kon niet worden verstuurd. Probeer het opnieuw.",
+  chatNew: "Nieuw bericht",
 
   endedTitle: "Het gesprek is beëindigd",
   leftTitle: "U heeft de wachtrij verlaten",

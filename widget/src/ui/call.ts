@@ -1,14 +1,16 @@
 import type { Catalogue } from "../i18n";
 import type { MediaState } from "../rtc";
+import { type ChatMessage, ChatPanel, type ChatSender } from "./chat";
 import { h, icon, videoElement } from "./dom";
 import type { View } from "./panel";
 
 export interface CallHandlers {
   end(): void;
   stopRecording(): void;
+  chat: ChatSender;
 }
 
-/** In the call: the adviser's video, the self view, mute, camera off, end, and the recording indicator. */
+/** In the call: the adviser's video, the self view, mute, camera off, end, the recording indicator and the chat. */
 export class CallView implements View {
   readonly el: HTMLElement;
   readonly focus: HTMLElement;
@@ -16,6 +18,7 @@ export class CallView implements View {
   private readonly state: HTMLDivElement;
   private readonly play: HTMLButtonElement;
   private readonly recording: HTMLDivElement;
+  private readonly chat: ChatPanel;
   private mediaState: MediaState = "connecting";
   private online = true;
 
@@ -55,7 +58,12 @@ export class CallView implements View {
       h("div", { class: "stage" }, this.remote, self, this.state, this.play, this.recording),
       this.focus,
       h("div", { class: "controls" }, mute, camera, end),
+      (this.chat = new ChatPanel(t, "visitor", handlers.chat)).el,
     );
+  }
+
+  addMessage(message: ChatMessage): void {
+    this.chat.add(message);
   }
 
   setRemote(stream: MediaStream): void {

@@ -33,9 +33,11 @@ export class Launcher {
     );
   }
 
-  set(state: LauncherState, expanded: boolean): void {
+  /** ``unread``: a chat line arrived while the panel was closed (only shown in a call). */
+  set(state: LauncherState, expanded: boolean, unread = false): void {
     const t = this.t;
-    this.label.textContent = state === "waiting" ? t.launcherWaiting : state === "call" ? t.launcherCall : t.launcher;
+    const call = unread ? t.chatNew : t.launcherCall;
+    this.label.textContent = state === "waiting" ? t.launcherWaiting : state === "call" ? call : t.launcher;
     this.badge.hidden = state === "idle";
     this.el.setAttribute("aria-expanded", String(expanded));
     this.el.hidden = expanded;

@@ -130,6 +130,18 @@ select { display: block; width: 100%; height: 46px; margin-top: 6px; padding: 0 
 .round.end { width: 72px; border-radius: 27px; background: #c62828; border-color: #c62828; color: #fff; }
 .round.end:hover { background: #a31f1f; }
 
+.chat { margin-top: 14px; padding-top: 12px; border-top: 1px solid var(--line); }
+.chat-title { margin: 0 0 6px; font-size: 14px; font-weight: 600; }
+.chat-log { list-style: none; margin: 0 0 8px; padding: 0; max-height: 168px; overflow-y: auto; display: flex; flex-direction: column; gap: 6px; }
+.chat-log:empty { display: none; }
+.line { max-width: 86%; padding: 6px 10px; border-radius: 10px; background: var(--wash); font-size: 14px; overflow-wrap: anywhere; white-space: pre-wrap; }
+.line.mine { align-self: flex-end; background: #e3e9fb; }
+.line .from { display: block; font-size: 12px; color: var(--soft); }
+.chat-problem { color: #b42318; font-size: 14px; margin: 0 0 6px; }
+.chat-form { display: flex; gap: 8px; }
+.chat-input { flex: 1; min-width: 0; min-height: 44px; resize: none; padding: 10px 12px; border: 1px solid #c3cbe0; border-radius: 10px; font: inherit; color: inherit; background: #fff; }
+.chat-send { flex: none; min-height: 44px; }
+
 .reference { display: flex; align-items: center; justify-content: space-between; gap: 10px; margin: 6px 0 10px; padding: 12px 12px 12px 16px; border-radius: 12px; background: var(--wash); border: 1px solid var(--line); }
 .reference code { font: 700 24px/1.2 ui-monospace, "SF Mono", Menlo, Consolas, monospace; letter-spacing: 1px; color: var(--ink); }
 .reference .btn { min-height: 40px; padding: 0 14px; font-size: 14px; }
