@@ -7,7 +7,19 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Column, ForeignKey, Index, String, Table, Uuid, true
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    SmallInteger,
+    String,
+    Table,
+    Uuid,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base, UTCDateTime, new_id, utcnow
@@ -30,6 +42,11 @@ class CallStatus(enum.StrEnum):
     ACTIVE = "active"
     ENDED = "ended"
     ABANDONED = "abandoned"
+
+
+# The visitor's optional rating of an answered call (the widget's stars).
+MIN_RATING = 1
+MAX_RATING = 5
 
 
 class RecordingPolicy(enum.StrEnum):
@@ -150,6 +167,12 @@ class Call(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # 1..5 stars from the visitor once the answered call has ended (signaling.rating); call
+    # metadata, not personal data, and erased with the row.
+    rating: Mapped[int | None] = mapped_column(
+        SmallInteger,
+        CheckConstraint(f"rating >= {MIN_RATING} AND rating <= {MAX_RATING}", name="rating_in_range"),
+    )
 
 
 class Consent(Base):

@@ -42,6 +42,14 @@ async def any_widget_key_allows(session: AsyncSession, origin: str) -> bool:
     return False
 
 
+async def org_widget_origins(session: AsyncSession, org_id: uuid.UUID) -> set[str]:
+    """Every origin an active widget key of ``org_id`` allows (CORS for a visitor's requests)."""
+    rows = await session.scalars(
+        select(WidgetKey.origins).where(WidgetKey.org_id == org_id, WidgetKey.active.is_(True))
+    )
+    return {origin for origins in rows for origin in origins}
+
+
 async def update_call(session: AsyncSession, call_id: uuid.UUID, **values: Any) -> None:
     await session.execute(update(Call).where(Call.id == call_id).values(**values))
 

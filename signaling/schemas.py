@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from signaling.models import MAX_RATING, MIN_RATING
+
 Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
@@ -78,6 +80,19 @@ class WidgetSession(Payload):
     queues: list[QueueSummary]
     # Shown before a call in a queue that records; consent:set names the text_id answered.
     consent_texts: list[ConsentTextOut] = []
+
+
+# Strict: the stars send a number; "4", 4.0 or true are refused, not coerced.
+Rating = Annotated[int, Field(strict=True, ge=MIN_RATING, le=MAX_RATING)]
+
+
+class RatingRequest(Payload):
+    rating: Rating
+
+
+class RatingOut(Payload):
+    call_id: uuid.UUID
+    rating: Rating
 
 
 # -- socket.io events ------------------------------------------------------------------------

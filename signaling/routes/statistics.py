@@ -2,7 +2,9 @@
 how long visitors waited, computed by the database (SQLite and PostgreSQL alike).
 
 Days are UTC days of the moment the visitor joined the queue. The wait of an answered call runs
-from joining to being accepted; the wait of an abandoned call from joining to giving up.
+from joining to being accepted; the wait of an abandoned call from joining to giving up. Ratings
+are the visitors' optional 1-5 stars after an answered call (signaling.rating), counted on the
+call's day.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ class DayStatistics(Payload):
     # Seconds; null when nobody waited that day (no answered or abandoned call).
     average_wait_seconds: float | None
     max_wait_seconds: float | None
+    # Calls the visitor rated (1-5 stars) and their mean, to two decimals; null when none.
+    ratings: int
+    average_rating: float | None
 
 
 class Statistics(Payload):
@@ -79,13 +84,23 @@ def _measures(dialect: str) -> list[ColumnElement[Any]]:
         ),
         func.avg(waited).label("average_wait"),
         func.max(waited).label("max_wait"),
+        func.count(Call.rating).label("ratings"),
+        # Cast first: PostgreSQL's AVG of an integer is NUMERIC (a Decimal), SQLite's a REAL.
+        func.avg(cast(Call.rating, Float)).label("average_rating"),
     ]
 
 
 def _day(day: date, row: Any | None) -> DayStatistics:
     if row is None:
         return DayStatistics(
-            day=day, total=0, answered=0, abandoned=0, average_wait_seconds=None, max_wait_seconds=None
+            day=day,
+            total=0,
+            answered=0,
+            abandoned=0,
+            average_wait_seconds=None,
+            max_wait_seconds=None,
+            ratings=0,
+            average_rating=None,
         )
     return DayStatistics(
         day=day,
@@ -94,6 +109,8 @@ def _day(day: date, row: Any | None) -> DayStatistics:
         abandoned=int(row.abandoned),
         average_wait_seconds=round(float(row.average_wait), 1) if row.average_wait is not None else None,
         max_wait_seconds=round(float(row.max_wait), 1) if row.max_wait is not None else None,
+        ratings=int(row.ratings),
+        average_rating=round(float(row.average_rating), 2) if row.average_rating is not None else None,
     )
 
 
@@ -118,7 +135,8 @@ async def call_statistics(db: AsyncSession, org_id: Any, *, days: int, today: da
 @routes.route(
     "GET",
     "/statistics",
-    summary="Calls answered and abandoned and waiting times per UTC day (?days=1..366, default 14)",
+    summary="Calls answered and abandoned, waiting times and visitors' ratings per UTC day "
+    "(?days=1..366, default 14)",
     tag="statistics",
     response=Statistics,
     roles=STATISTICS_READERS,

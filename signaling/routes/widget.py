@@ -1,4 +1,5 @@
-"""The widget's one REST call: trade a public widget key for a visitor token."""
+"""The widget's REST calls: trade a public widget key for a visitor token, and, after an answered
+call, rate it with that token (``PUT /widget/rating``; the socket is closed by then)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,27 @@ from media.turn import ice_servers_with_credentials
 from signaling import consent, hours, queries, ratelimit
 from signaling.api import Api, body
 from signaling.config import SignalingConfig
-from signaling.errors import Forbidden
+from signaling.errors import Forbidden, Unauthenticated
 from signaling.http import VISITOR_ID, client_ip
 from signaling.keys import CONFIG, SESSIONS, STORE, TOKENS
 from signaling.models import RecordingPolicy
-from signaling.schemas import ConsentTextOut, QueueSummary, WidgetSession, WidgetSessionRequest
+from signaling.rating import rate_call
+from signaling.schemas import (
+    ConsentTextOut,
+    QueueSummary,
+    RatingOut,
+    RatingRequest,
+    WidgetSession,
+    WidgetSessionRequest,
+)
+from signaling.tokens import VisitorClaims
 
 routes = Api()
 
 PATH = "/widget/sessions"
+RATING_PATH = "/widget/rating"
+# The widget's cross-origin paths; each gets the CORS preflight below.
+CORS_PATHS = (PATH, RATING_PATH)
 
 
 def ice_servers_for(config: SignalingConfig, *, lifetime: int) -> list[dict[str, Any]]:
@@ -88,11 +101,47 @@ async def create_widget_session(request: web.Request) -> web.Response:
     return web.json_response(session.model_dump(mode="json"), headers=_cors(origin))
 
 
-async def preflight(request: web.Request) -> web.Response:
-    """CORS preflight for the widget's session request.
+def _visitor(request: web.Request) -> VisitorClaims:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("send 'Authorization: Bearer <visitor token>'")
+    claims = request.app[TOKENS].verify_visitor(token.strip())
+    request[VISITOR_ID] = claims.visitor_id
+    return claims
 
-    It carries no widget key, so any active key's origin is enough here; the POST itself
-    checks the origin against its own key."""
+
+@routes.route(
+    "PUT",
+    RATING_PATH,
+    summary="Rate the visitor token's own call, 1-5, once it was answered and has ended "
+    "(Authorization: Bearer <visitor token>; may be changed while the token is valid)",
+    tag="widget",
+    body=RatingRequest,
+    response=RatingOut,
+)
+async def rate_my_call(request: web.Request) -> web.Response:
+    visitor = _visitor(request)
+    data = body(request, RatingRequest)
+    await ratelimit.hit(
+        request.app[STORE], f"rating:{visitor.visitor_id}", request.app[CONFIG].ratings_per_session
+    )
+    origin = request.headers.get("Origin")
+    async with request.app[SESSIONS]() as db:
+        # The token was issued to one of these origins; a page elsewhere gets no answer to read.
+        if origin is not None and origin not in await queries.org_widget_origins(db, visitor.org_id):
+            raise Forbidden("this website may not use the widget", code="origin_not_allowed")
+        call = await rate_call(db, visitor, data.rating)
+        await db.commit()
+    answer = RatingOut(call_id=call.id, rating=data.rating)
+    return web.json_response(answer.model_dump(mode="json"), headers=_cors(origin) if origin else None)
+
+
+async def preflight(request: web.Request) -> web.Response:
+    """CORS preflight for the widget's requests (a session, a rating).
+
+    It carries no widget key or token, so any active key's origin is enough here; the request
+    itself checks the origin against its own organisation's keys."""
     origin = request.headers.get("Origin", "")
     async with request.app[SESSIONS]() as db:
         allowed = bool(origin) and await queries.any_widget_key_allows(db, origin)
@@ -100,8 +149,8 @@ async def preflight(request: web.Request) -> web.Response:
         raise Forbidden("this origin may not use the widget", code="origin_not_allowed")
     headers = {
         **_cors(origin),
-        "Access-Control-Allow-Methods": "POST",
-        "Access-Control-Allow-Headers": "Content-Type",
+        "Access-Control-Allow-Methods": "POST, PUT",
+        "Access-Control-Allow-Headers": "Authorization, Content-Type",
         "Access-Control-Max-Age": "600",
     }
     return web.Response(status=204, headers=headers)

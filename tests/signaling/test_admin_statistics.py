@@ -12,13 +12,20 @@ from tests.conftest import Backend, World, base_url, make_world
 from tests.signaling.test_admin_api import as_staff
 
 
-async def add_calls(backend: Backend, world: World, calls: list[tuple[datetime, float | None, str]]) -> None:
+async def add_calls(
+    backend: Backend,
+    world: World,
+    calls: list[tuple[datetime, float | None, str]],
+    ratings: tuple[int | None, ...] = (),
+) -> None:
     """Calls joined at ``created``; answered after ``waited`` seconds, or given up (``abandoned``)
-    after it, or still waiting (``waiting``, no wait given)."""
+    after it, or still waiting (``waiting``, no wait given); rated by the visitor as in ``ratings``."""
     engine = create_engine(backend.database_url)
     try:
         async with create_session_factory(engine)() as db:
-            for created, waited, status in calls:
+            for (created, waited, status), rating in zip(
+                calls, (*ratings, *[None] * len(calls)), strict=False
+            ):
                 until = created + timedelta(seconds=waited) if waited is not None else None
                 db.add(
                     Call(
@@ -32,6 +39,7 @@ async def add_calls(backend: Backend, world: World, calls: list[tuple[datetime, 
                         ended_at=(until + timedelta(minutes=5) if status == CallStatus.ENDED else until)
                         if status != CallStatus.ACTIVE
                         else None,
+                        rating=rating,
                     )
                 )
             await db.commit()
@@ -39,7 +47,7 @@ async def add_calls(backend: Backend, world: World, calls: list[tuple[datetime, 
         await engine.dispose()
 
 
-async def test_days_count_answered_and_abandoned_calls_and_their_waits(
+async def test_days_count_answered_and_abandoned_calls_their_waits_and_ratings(
     server, world: World, backend: Backend
 ) -> None:
     today = datetime.now(UTC).date()
@@ -56,9 +64,10 @@ async def test_days_count_answered_and_abandoned_calls_and_their_waits(
             (yesterday + timedelta(hours=23, minutes=59), 10, CallStatus.ENDED),
             (yesterday - timedelta(days=1), 500, CallStatus.ENDED),  # outside ?days=2
         ],
+        ratings=(4, None, None, None, 5, 1),
     )
     other = await make_world(backend)
-    await add_calls(backend, other, [(midnight + timedelta(minutes=5), 999, CallStatus.ENDED)])
+    await add_calls(backend, other, [(midnight + timedelta(minutes=5), 999, CallStatus.ENDED)], ratings=(1,))
 
     supervisor = await as_staff(base_url(server), world, "supervisor")
     answer = await supervisor.get("/statistics", days="2")
@@ -72,6 +81,8 @@ async def test_days_count_answered_and_abandoned_calls_and_their_waits(
         "abandoned": 0,
         "average_wait_seconds": 10.0,
         "max_wait_seconds": 10.0,
+        "ratings": 1,
+        "average_rating": 5.0,
     }
     assert second == {
         "day": today.isoformat(),
@@ -80,15 +91,20 @@ async def test_days_count_answered_and_abandoned_calls_and_their_waits(
         "abandoned": 1,
         "average_wait_seconds": round((30 + 90 + 20) / 3, 1),
         "max_wait_seconds": 90.0,
+        "ratings": 1,
+        "average_rating": 4.0,
     }
     totals = answer.body["totals"]
     assert (totals["total"], totals["answered"], totals["abandoned"]) == (5, 3, 1)
     assert totals["average_wait_seconds"] == round((30 + 90 + 20 + 10) / 4, 1)
     assert totals["max_wait_seconds"] == 90.0
+    assert (totals["ratings"], totals["average_rating"]) == (2, 4.5)
 
     week = (await supervisor.get("/statistics")).body
     assert len(week["per_day"]) == 14 and week["totals"]["total"] == 6
     assert week["per_day"][0]["total"] == 0 and week["per_day"][0]["average_wait_seconds"] is None
+    assert (week["per_day"][0]["ratings"], week["per_day"][0]["average_rating"]) == (0, None)
+    assert (week["totals"]["ratings"], week["totals"]["average_rating"]) == (3, round((4 + 5 + 1) / 3, 2))
 
 
 async def test_an_organisation_without_calls_gets_zeros_and_bad_days_are_422(
@@ -100,6 +116,7 @@ async def test_an_organisation_without_calls_gets_zeros_and_bad_days_are_422(
     assert answer.status == 200
     assert [day["total"] for day in answer.body["per_day"]] == [0, 0, 0]
     assert answer.body["totals"]["max_wait_seconds"] is None
+    assert (answer.body["totals"]["ratings"], answer.body["totals"]["average_rating"]) == (0, None)
     for days in ("0", "367", "-1", "week", "1.5"):
         bad = await admin.get("/statistics", days=days)
         assert bad.status == 422 and bad.error_code == "invalid_input", (days, bad.body)

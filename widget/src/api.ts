@@ -32,3 +32,22 @@ export async function createSession(base: string, key: string): Promise<WidgetSe
   }
   return body as WidgetSession;
 }
+
+/**
+ * Rate the visitor token's own call (1–5) once it has ended; true when it was stored. Never
+ * throws: a rating that cannot be stored must not trouble the visitor.
+ */
+export async function rateCall(base: string, token: string, rating: number): Promise<boolean> {
+  try {
+    const response = await fetch(`${base}/api/v1/widget/rating`, {
+      method: "PUT",
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+      body: JSON.stringify({ rating }),
+      credentials: "omit",
+      mode: "cors",
+    });
+    return response.ok;
+  } catch {
+    return false;
+  }
+}

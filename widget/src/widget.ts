@@ -1,4 +1,4 @@
-import { ApiError, createSession } from "./api";
+import { ApiError, createSession, rateCall } from "./api";
 import type { WidgetConfig } from "./config";
 import { type LocalMedia, openLocalMedia, stopMedia } from "./devices";
 import type { Emitter } from "./emitter";
@@ -363,12 +363,17 @@ export class Widget {
       reference: data.reference || this.reference,
       reason: data.reason,
       left: this.leaving && this.phase === "waiting",
+      answered: this.phase === "call",
     };
+    // The socket closes with the call; the rating goes over REST with the call's own token.
+    const token = this.session?.visitor_token;
+    const base = this.config.base;
     this.teardown();
     this.phase = "ended";
-    const view = new EndedView(this.t, this.config.base, ending, {
+    const view = new EndedView(this.t, base, ending, {
       again: () => void this.begin(),
       close: () => this.close(),
+      rate: token ? (rating) => rateCall(base, token, rating) : null,
     });
     this.panel.visible = true;
     this.panel.show(view);

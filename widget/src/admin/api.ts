@@ -86,6 +86,9 @@ export interface DayStatistics {
   abandoned: number;
   average_wait_seconds: number | null;
   max_wait_seconds: number | null;
+  /** Calls the visitor rated (1–5 stars) and their mean; null when none. */
+  ratings: number;
+  average_rating: number | null;
 }
 
 export interface Statistics {

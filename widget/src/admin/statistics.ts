@@ -3,7 +3,7 @@ import type { DayStatistics, Statistics } from "./api";
 import type { Context } from "./context";
 import { busy, Message, seconds, section } from "./ui";
 
-/** Calls answered and abandoned and waiting times per day, as a table with small CSS bars. */
+/** Calls answered and abandoned, waiting times and visitors' ratings per day, as a table with small CSS bars. */
 export function statisticsSection(ctx: Context): HTMLElement {
   const message = new Message();
   const output = h("div", {});
@@ -18,7 +18,7 @@ export function statisticsSection(ctx: Context): HTMLElement {
   void show();
   return section(
     "Statistics",
-    "Calls per day (UTC): answered, abandoned (the visitor left before an adviser answered), and how long visitors waited.",
+    "Calls per day (UTC): answered, abandoned (the visitor left before an adviser answered), how long visitors waited, and how visitors rated answered calls (optional, 1 to 5 stars).",
     message.el,
     h("div", { class: "filters" }, field("Period", days)),
     output,
@@ -41,6 +41,8 @@ function render(stats: Statistics): HTMLElement {
       tile("Abandoned", String(t.abandoned)),
       tile("Average wait", seconds(t.average_wait_seconds)),
       tile("Longest wait", seconds(t.max_wait_seconds)),
+      tile("Average rating", stars(t.average_rating)),
+      tile("Ratings", String(t.ratings)),
     ),
     h(
       "div",
@@ -55,7 +57,7 @@ function render(stats: Statistics): HTMLElement {
           h(
             "tr",
             {},
-            ...["Day", "Calls", "Answered", "Abandoned", "Average wait", "Longest wait"].map((text) => h("th", { scope: "col" }, text)),
+            ...["Day", "Calls", "Answered", "Abandoned", "Average wait", "Longest wait", "Average rating", "Ratings"].map((text) => h("th", { scope: "col" }, text)),
           ),
         ),
         h("tbody", {}, ...rows),
@@ -63,6 +65,11 @@ function render(stats: Statistics): HTMLElement {
     ),
     h("p", { class: "legend help" }, h("span", { class: "swatch answered" }), " answered ", h("span", { class: "swatch abandoned" }), " abandoned ", h("span", { class: "swatch other" }), " other (waiting or missed)"),
   );
+}
+
+/** A mean rating out of 5, or a dash when nobody rated. */
+function stars(value: number | null): string {
+  return value === null ? "—" : `${value.toFixed(1)} / 5`;
 }
 
 function tile(label: string, value: string): HTMLElement {
@@ -89,6 +96,8 @@ function dayRow(d: DayStatistics, peak: number): HTMLTableRowElement {
     h("td", {}, String(d.abandoned)),
     h("td", {}, seconds(d.average_wait_seconds)),
     h("td", {}, seconds(d.max_wait_seconds)),
+    h("td", {}, stars(d.average_rating)),
+    h("td", {}, String(d.ratings)),
   );
   tr.dataset["day"] = d.day;
   return tr;
