@@ -142,5 +142,6 @@ async def lease_kept(
         yield keeper
     finally:
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        # gather, not suppress(CancelledError): a stop of *this* task arriving while the
+        # renewal winds down must propagate, not pass for the renewal's own cancellation.
+        await asyncio.gather(task, return_exceptions=True)

@@ -191,6 +191,13 @@ async def retention_for_call(session: AsyncSession, call_id: uuid.UUID, kind: Re
     return resolve_retention(rules[call.org_id], kind, call.queue_id)
 
 
+async def calls_past_retention(session: AsyncSession, kind: RetentionKind, now: datetime) -> Select[Any]:
+    """The ids of calls created longer ago than their retention of ``kind``: data of that kind
+    made for such a call now would already be past its deadline (and was deleted, if made)."""
+    groups = await _expired_call_groups(session, now, kind)
+    return select(_CALLS.c.id).where(or_(*(which for which, _ in groups)))
+
+
 async def recording_deadline(session: AsyncSession, *, call_id: uuid.UUID, created_at: datetime) -> datetime:
     """``delete_after`` of a recording of ``call_id`` created at ``created_at``."""
     retention = await retention_for_call(session, call_id, RetentionKind.RECORDINGS)
@@ -822,11 +829,16 @@ def _no_recordings() -> ColumnElement[bool]:
     return ~exists().where(Recording.call_id == _CALLS.c.id)
 
 
+def _no_held_transcript() -> ColumnElement[bool]:
+    """No transcript of the call is on legal hold: it would go with the call (ON DELETE CASCADE)."""
+    transcripts = CALL_DATA[RetentionKind.TRANSCRIPTS].table
+    return ~exists().where(transcripts.c.call_id == _CALLS.c.id, transcripts.c.legal_hold.is_(True))
+
+
 async def _expired_call_groups(
-    session: AsyncSession, now: datetime
+    session: AsyncSession, now: datetime, kind: RetentionKind = RetentionKind.CALL_METADATA
 ) -> list[tuple[ColumnElement[bool], Retention]]:
-    """(which calls, their retention) for every rule of kind call_metadata and the default."""
-    kind = RetentionKind.CALL_METADATA
+    """(which calls are older than it, the retention) for every rule of ``kind`` and the default."""
     rules = list(await session.scalars(select(RetentionRule).where(RetentionRule.kind == kind.value)))
     queue_rules: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
     for rule in rules:
@@ -858,9 +870,15 @@ async def _expired_call_groups(
 
 
 async def _delete_calls(
-    session: AsyncSession, which: Select[Any], *, actor: str, details: dict[str, Any]
+    session: AsyncSession,
+    which: Select[Any],
+    *,
+    actor: str,
+    details: dict[str, Any],
+    unless_held: bool = False,
 ) -> list[uuid.UUID]:
-    """Delete the calls ``which`` selects that have no recording left, with a receipt each."""
+    """Delete the calls ``which`` selects that have no recording left (and, ``unless_held``, no
+    transcript on legal hold), with a receipt each."""
     candidates = [row.id for row in await session.execute(which)]
     if not candidates:
         return []
@@ -876,7 +894,11 @@ async def _delete_calls(
     gone = (
         await session.execute(
             delete(_CALLS)
-            .where(_CALLS.c.id.in_(candidates), _no_recordings())
+            .where(
+                _CALLS.c.id.in_(candidates),
+                _no_recordings(),
+                _no_held_transcript() if unless_held else true(),
+            )
             .returning(_CALLS.c.id, _CALLS.c.org_id, _CALLS.c.created_at)
         )
     ).all()
@@ -902,8 +924,8 @@ async def _delete_calls(
 async def sweep_expired_calls(
     sessions: SessionFactory, now: datetime | None = None, *, batch: int = 1000
 ) -> int:
-    """Delete calls past their call-metadata retention that have no recordings left (their
-    consents go with them), with a receipt each; returns how many."""
+    """Delete calls past their call-metadata retention that have no recordings left and no
+    transcript on legal hold (their consents go with them), with a receipt each; returns how many."""
     now = now or utcnow()
     async with sessions() as session:
         groups = await _expired_call_groups(session, now)
@@ -914,9 +936,10 @@ async def sweep_expired_calls(
             async with sessions() as session:
                 gone = await _delete_calls(
                     session,
-                    select(_CALLS.c.id).where(which, _no_recordings()).limit(batch),
+                    select(_CALLS.c.id).where(which, _no_recordings(), _no_held_transcript()).limit(batch),
                     actor=SWEEP_ACTOR,
                     details={"reason": "retention", "retention": why},
+                    unless_held=True,
                 )
                 await session.commit()
             deleted += len(gone)

@@ -22,7 +22,6 @@ import secrets
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -35,6 +34,7 @@ from recordings import queries
 from recordings.config import RecordingsConfig
 from recordings.crypto import encrypt_file, new_data_key, wrap_data_key
 from recordings.errors import ChecksumMismatch, RecordingsError, SpoolFileMissing
+from recordings.lease import lease_kept
 from recordings.models import Recording, RecordingStatus
 from recordings.storage import Storage, sha256_file
 from recordings.types import EventHook
@@ -94,34 +94,6 @@ def _matching_file(path: Path, sha256: str, size: int) -> bool:
     if not path.is_file():
         return False
     return sha256_file(path) == (size, sha256)
-
-
-@contextlib.asynccontextmanager
-async def _lease_kept(
-    sessions: SessionFactory, config: RecordingsConfig, recording_id: uuid.UUID, worker_id: str, clock: _Clock
-) -> AsyncIterator[None]:
-    """Renew the lease every third of its length while a long upload runs."""
-    lease = timedelta(seconds=config.upload_lease_seconds)
-
-    async def renew() -> None:
-        while True:
-            await asyncio.sleep(config.upload_lease_seconds / 3)
-            try:
-                async with sessions() as session:
-                    await queries.update_if_held(
-                        session, recording_id, worker_id, lease_until=clock() + lease
-                    )
-                    await session.commit()
-            except Exception:
-                logger.exception("could not renew the upload lease of recording %s", recording_id)
-
-    task = asyncio.create_task(renew(), name=f"lease:{recording_id}")
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def _encrypt(
@@ -261,7 +233,14 @@ async def _upload_claimed(
     spool: Path | None = None
     try:
         spool = _spool_file(config, recording)
-        async with _lease_kept(sessions, config, recording.id, worker_id, clock):
+        async with lease_kept(
+            sessions,
+            Recording,
+            recording.id,
+            worker_id,
+            lease_seconds=config.upload_lease_seconds,
+            clock=clock,
+        ):
             enc, sha256, size = await _encrypt(sessions, config, recording, spool, worker_id)
             stored = await storage.put_file(recording.storage_key, enc)
             if stored.sha256 != sha256 or stored.bytes != size:

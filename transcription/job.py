@@ -25,6 +25,7 @@ import fcntl
 import logging
 import os
 import shutil
+import stat
 import tempfile
 import time
 import uuid
@@ -69,6 +70,7 @@ _ERROR_LENGTH = 1000
 _SCRATCH_PREFIX = "loket-transcribe-"
 # Held (flock) by the job using its scratch folder; the kernel lets go when the process dies.
 _SCRATCH_LOCK = ".in-use"
+_UNLOCKED_GRACE_SECONDS = 60.0
 # Retrying these gives the same answer: the job fails for good, with the reason.
 _FINAL = (
     DecodeFailed,
@@ -139,11 +141,22 @@ def _remove_orphaned_scratch(root: Path | None) -> int:
     removed = 0
     for folder in Path(root or tempfile.gettempdir()).glob(f"{_SCRATCH_PREFIX}*"):
         try:
-            if folder.is_symlink() or folder.stat().st_uid != os.getuid():
-                continue
-            lock = os.open(folder / _SCRATCH_LOCK, os.O_RDONLY | os.O_NOFOLLOW)
+            info = folder.lstat()
         except OSError:
-            continue  # not a job's folder, or one being made (it holds no media yet)
+            continue  # gone meanwhile
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+            continue
+        try:
+            lock = os.open(folder / _SCRATCH_LOCK, os.O_RDONLY | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            # No lock: a folder made this instant (no media yet), or one a cancelled job's
+            # thread wrote into while it was being removed; only the latter is old.
+            if time.time() - info.st_mtime > _UNLOCKED_GRACE_SECONDS:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+            continue
+        except OSError:
+            continue
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -207,7 +220,7 @@ class TranscriptionJob:
         """A pending transcript row for every call that is ready; returns how many were new."""
         at = now or utcnow()
         async with self._sessions() as session:
-            due = await queries.calls_due(session)
+            due = await queries.calls_due(session, now=at)
             created = [await queries.create_pending(session, call, now=at) for call in due]
             await session.commit()
         return sum(1 for transcript_id in created if transcript_id is not None)

@@ -18,7 +18,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import UTCDateTime, new_id
-from recordings import Recording, RecordingStatus, RetentionKind, claim_rows, retention_for_call
+from recordings import (
+    Recording,
+    RecordingStatus,
+    RetentionKind,
+    calls_past_retention,
+    claim_rows,
+    retention_for_call,
+)
 from transcription.models import Transcript as TranscriptRow
 from transcription.models import TranscriptStatus
 
@@ -66,10 +73,15 @@ def _language(call_language: str | None, queue_languages: object) -> str | None:
     return None
 
 
-async def calls_due(session: AsyncSession, *, limit: int = 100) -> list[DueCall]:
+async def calls_due(session: AsyncSession, *, now: datetime, limit: int = 100) -> list[DueCall]:
     """Ended calls in a queue with transcription on that have stored recordings, none still
-    being recorded or uploaded, and no transcript (job) yet; oldest ended first."""
+    being recorded or uploaded, and no transcript (job) yet; oldest ended first.
+
+    A call older than its transcript retention is left out: its transcript was made and swept
+    (recordings may be kept longer), or would be due at once; making it again would undo the sweep.
+    """
     of_call = Recording.call_id == _CALLS.c.id
+    expired = await calls_past_retention(session, RetentionKind.TRANSCRIPTS, now)
     rows = await session.execute(
         select(_CALLS.c.id, _CALLS.c.language, _QUEUES.c.languages)
         .join(_QUEUES, _QUEUES.c.id == _CALLS.c.queue_id)
@@ -79,6 +91,7 @@ async def calls_due(session: AsyncSession, *, limit: int = 100) -> list[DueCall]
             exists().where(of_call, Recording.status == RecordingStatus.STORED.value),
             ~exists().where(of_call, Recording.status.in_([status.value for status in _UNFINISHED])),
             ~exists().where(TranscriptRow.call_id == _CALLS.c.id),
+            _CALLS.c.id.not_in(expired),
         )
         .order_by(_CALLS.c.ended_at)
         .limit(limit)

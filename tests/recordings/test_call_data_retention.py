@@ -28,6 +28,7 @@ from recordings import (
     create_rule,
     retention_for_call,
     sweep_expired_call_data,
+    sweep_expired_calls,
 )
 from signaling.models import Call, ChatMessage, Organisation, Queue
 from transcription.models import Transcript, TranscriptStatus
@@ -42,13 +43,14 @@ class Org:
     sales: uuid.UUID
     repairs: uuid.UUID
 
-    async def call(self, queue_id: uuid.UUID) -> uuid.UUID:
+    async def call(self, queue_id: uuid.UUID, created_at: datetime | None = None) -> uuid.UUID:
         async with self.sessions() as session:
             call = Call(
                 org_id=self.id,
                 queue_id=queue_id,
                 reference=secrets.token_hex(6),
                 visitor_id=secrets.token_hex(8),
+                created_at=created_at or utcnow(),
             )
             session.add(call)
             await session.commit()
@@ -128,7 +130,7 @@ async def deadline(
 
 
 async def exists(
-    sessions: SessionFactory, model: type[Transcript] | type[ChatMessage], row_id: uuid.UUID
+    sessions: SessionFactory, model: type[Transcript] | type[ChatMessage] | type[Call], row_id: uuid.UUID
 ) -> bool:
     async with sessions() as session:
         return await session.scalar(select(model.id).where(model.id == row_id)) is not None
@@ -230,3 +232,22 @@ async def test_rule_changes_move_transcript_and_chat_deadlines_and_the_sweep_del
     }
     async with sessions() as session:
         assert (await audit.verify(session)).ok
+
+
+async def test_a_transcript_on_legal_hold_keeps_its_call_past_the_call_metadata_retention(
+    sessions: SessionFactory, org: Org
+) -> None:
+    """The transcript row goes with its call (ON DELETE CASCADE): the call-metadata sweep must
+    leave the call of a held transcript alone, as it does a call with a recording left."""
+    created = utcnow() - CREATED
+    await org.rule(RetentionKind.CALL_METADATA, 1)
+    held_call, free_call = await org.call(org.sales, created), await org.call(org.sales, created)
+    held, free = await org.transcript(held_call, created), await org.transcript(free_call, created)
+    async with sessions() as session:
+        await session.execute(update(Transcript).where(Transcript.id == held).values(legal_hold=True))
+        await session.commit()
+
+    assert await sweep_expired_calls(sessions) >= 1
+    assert not await exists(sessions, Call, free_call) and not await exists(sessions, Transcript, free)
+    assert await exists(sessions, Transcript, held), "a transcript on legal hold was deleted with its call"
+    assert await exists(sessions, Call, held_call) and await receipts(sessions, f"call:{held_call}") == []

@@ -1,7 +1,8 @@
 """Run by ``test_a_worker_killed_mid_transcription_...`` as a real process: a transcription
 worker that claims the pending job and then hangs inside the engine until it is SIGKILLed.
 
-Usage: python -m tests.transcription.hanging_worker DATABASE_URL OBJECTS SPOOL MASTER_KEY_HEX MARKER LEASE SCRATCH
+Usage: python -m tests.transcription.hanging_worker DATABASE_URL OBJECTS SPOOL MASTER_KEY_HEX MARKER
+       LEASE SCRATCH
 """
 
 from __future__ import annotations
@@ -40,7 +41,13 @@ class HangingEngine(WhisperEngine):
 
 
 async def main(
-    database_url: str, objects: Path, spool: Path, master_key: bytes, marker: Path, lease: float, scratch: Path
+    database_url: str,
+    objects: Path,
+    spool: Path,
+    master_key: bytes,
+    marker: Path,
+    lease: float,
+    scratch: Path,
 ) -> None:
     engine = create_engine(database_url)
     config = TranscriptionConfig()

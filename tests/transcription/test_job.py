@@ -13,6 +13,7 @@ import secrets
 import shutil
 import signal
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
@@ -37,8 +38,10 @@ from recordings import (
     RetentionKind,
     Storage,
     create_recording,
+    create_rule,
     mark_spooled,
     store_recording,
+    sweep_expired_call_data,
 )
 from signaling.models import Call, CallStatus, Organisation, Queue
 from tests.recordings.conftest import make_s3_storage
@@ -626,10 +629,42 @@ def test_only_the_scratch_folders_of_dead_jobs_are_removed(tmp_path: Path) -> No
     for folder in (live, dead):
         (folder / "recording.media").write_bytes(b"decrypted")
     os.close(dead_lock)  # what the kernel does when the worker holding it is killed
+    # Without a lock: one being made now stays; an old one (a removal raced by a thread) goes.
+    making, raced = tmp_path / "loket-transcribe-making", tmp_path / "loket-transcribe-raced"
+    for folder in (making, raced):
+        folder.mkdir()
+    (raced / "recording.media.partial").write_bytes(b"decrypted")
+    an_hour_ago = time.time() - 3600
+    os.utime(raced, (an_hour_ago, an_hour_ago))
     try:
-        assert _remove_orphaned_scratch(tmp_path) == 1
-        assert not dead.exists()
+        assert _remove_orphaned_scratch(tmp_path) == 2
+        assert not dead.exists() and not raced.exists() and making.exists()
+        making.rmdir()
         assert (live / "recording.media").exists(), "a running job's folder (even in this process) stays"
     finally:
         _remove_scratch(live, live_lock)
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_a_transcript_deleted_by_retention_is_not_made_again_from_the_recordings(
+    local_org: Org, speech: dict[str, Path], engine: WhisperEngine
+) -> None:
+    """Transcripts kept shorter than recordings: once the sweep took the transcript, the next
+    pass must not transcribe the still stored recordings again (nor after a legal hold ends)."""
+    org = local_org
+    async with org.sessions() as session:
+        await create_rule(
+            session, org_id=org.id, queue_id=None, kind=RetentionKind.TRANSCRIPTS, days=1, actor="test"
+        )
+        await session.commit()
+    call_id = await org.call()
+    await org.record(call_id, "adviser", speech["adviser"], offset=0.0)
+    job = org.job(engine)
+    assert await job.run() == 1
+    later = utcnow() + timedelta(days=2)
+    swept = await sweep_expired_call_data(org.sessions, later)
+    assert swept[RetentionKind.TRANSCRIPTS] >= 1
+    async with org.sessions() as session:
+        assert await session.scalar(select(TranscriptRow.id).where(TranscriptRow.call_id == call_id)) is None
+    assert await job.enqueue(later) == 0, "the expired transcript was queued to be made again"
+    assert await job.run(later) == 0
