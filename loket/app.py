@@ -167,7 +167,8 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
         api.endpoints.extend(module_routes.endpoints)
     api.install(app)
     app[API] = api
-    app.router.add_route("OPTIONS", "/api/v1" + widget_routes.PATH, widget_routes.preflight)
+    for widget_path in widget_routes.CORS_PATHS:
+        app.router.add_route("OPTIONS", "/api/v1" + widget_path, widget_routes.preflight)
     app.router.add_get("/api/v1/openapi.json", openapi)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

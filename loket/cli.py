@@ -135,7 +135,9 @@ def serve(host: str, port: int, demo: bool, no_worker: bool, no_media: bool) -> 
     app = create_app(settings, run_worker=not no_worker, run_media=not no_media)
     if setup is not None:
         add_demo_page(app, widget_dir=settings.widget_dir, public_url=public, widget_key=setup.widget_key)
-    web.run_app(app, host=host, port=port, print=click.echo)
+    # access_log=None: aiohttp's own request log would keep IPs and URLs on stderr for ever; Loket's
+    # access log (a table the worker purges after LOKET_ACCESS_LOG_DAYS) is the only one.
+    web.run_app(app, host=host, port=port, print=click.echo, access_log=None)
 
 
 @main.command()

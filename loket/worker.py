@@ -27,6 +27,7 @@ from recordings import (
     Storage,
     expire_exports,
     process_requests,
+    remove_stale_plaintext,
     retry_pending_uploads,
     storage_from_config,
     sweep_expired,
@@ -92,6 +93,8 @@ class Worker:
             self.jobs.append(Job("privacy requests", privacy_interval_seconds, privacy_requests))
 
             async def export_expiry() -> int:
+                # Also the decrypted copies (exports, playbacks) of processes that died mid-use.
+                await asyncio.to_thread(remove_stale_plaintext, config)
                 return await expire_exports(sessions, storage)
 
             self.jobs.append(Job("export expiry", 60.0, export_expiry))

@@ -40,6 +40,7 @@ from recordings.privacy_export import (
     org_of,
     plaintext_dir,
     remove_plaintext,
+    remove_stale_plaintext,
 )
 from recordings.privacy_worker import DataErased, OnErased, process_requests
 from recordings.queries import create_recording, get_recording, mark_spooled
@@ -48,6 +49,7 @@ from recordings.retention import (
     ORG_RETENTION_KINDS,
     CallErasure,
     Retention,
+    calls_past_retention,
     change_rule,
     create_rule,
     delete_rule,
@@ -110,6 +112,7 @@ __all__ = [
     "StoredObject",
     "WrappedKey",
     "call_of",
+    "calls_past_retention",
     "change_rule",
     "claim_rows",
     "create_recording",
@@ -140,6 +143,7 @@ __all__ = [
     "queue_in_org",
     "recording_deadline",
     "remove_plaintext",
+    "remove_stale_plaintext",
     "reschedule",
     "resolve_retention",
     "retention_for_call",

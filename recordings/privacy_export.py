@@ -23,6 +23,7 @@ import json
 import logging
 import shutil
 import tempfile
+import time
 import uuid
 import zipfile
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, String, Text, Uuid, column, select, table, update
+from sqlalchemy import JSON, Boolean, Integer, String, Text, Uuid, column, select, table, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import SessionFactory, UTCDateTime, audit, utcnow
@@ -64,6 +65,7 @@ CALLS = table(
     column("created_at", UTCDateTime()),
     column("accepted_at", UTCDateTime()),
     column("ended_at", UTCDateTime()),
+    column("rating", Integer),
 )
 QUEUES = table("queues", column("id", Uuid), column("name", String))
 CONSENTS = table(
@@ -130,6 +132,24 @@ def plaintext_dir(config: RecordingsConfig, *, prefix: str = ".export-") -> Path
     return Path(tempfile.mkdtemp(prefix=prefix, dir=config.spool_dir))
 
 
+# Decrypted copies live seconds to minutes; one this old was left by a process that died.
+STALE_PLAINTEXT = timedelta(hours=1)
+PLAINTEXT_PREFIXES = (".export-", ".playback-")
+
+
+def remove_stale_plaintext(config: RecordingsConfig, *, now: float | None = None) -> int:
+    """Remove ``plaintext_dir`` folders a killed process left behind (blocking); how many."""
+    if not config.spool_dir.is_dir():
+        return 0
+    cutoff = (now if now is not None else time.time()) - STALE_PLAINTEXT.total_seconds()
+    removed = 0
+    for folder in config.spool_dir.iterdir():
+        if folder.name.startswith(PLAINTEXT_PREFIXES) and folder.is_dir() and folder.stat().st_mtime < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
+
+
 async def remove_plaintext(folder: Path) -> None:
     """Remove a ``plaintext_dir`` folder in a thread, and finish the job on the loop if the task
     is cancelled meanwhile (a client that went away is cancelled, sometimes twice, by aiohttp;
@@ -175,6 +195,8 @@ async def call_document(
         "accepted_at": _iso(call.accepted_at),
         "ended_at": _iso(call.ended_at),
         "outcome": {"status": call.status, "end_reason": call.end_reason},
+        # The visitor's own 1-5 rating of the call, if they gave one.
+        "rating": call.rating,
         "consents": [
             {
                 "party": row.party,

@@ -64,11 +64,12 @@ DEFAULT_LEASE_SECONDS = 120.0
 # A failing step is retried after 30 s, 60 s, ... up to 10 minutes, and given up (failed)
 # after MAX_ATTEMPTS. A request waits for a call still going on (and an export also for its
 # uploads) every 30 s, at most MAX_WAITS times: a call left "active" by a crash must not
-# hold an erasure back for ever.
+# hold an erasure back for ever. Every claim counts as an attempt, waits included, so a request
+# that waited its fill still gets ten tries before it is given up.
 RETRY_BASE_SECONDS = 30.0
 RETRY_MAX_SECONDS = 600.0
-MAX_ATTEMPTS = 10
 MAX_WAITS = 20
+MAX_ATTEMPTS = MAX_WAITS + 10
 _LIVE_CALL = ("waiting", "ringing", "active")
 # Media is still writing these: erasing now would race the recorder.
 _BEING_RECORDED = (RecordingStatus.RECORDING.value,)

@@ -44,6 +44,8 @@ class SignalingConfig:
     privacy_reads_per_ip: RateLimit = field(default_factory=lambda: RateLimit(120, 60))
     # Chat lines per session (visitor or adviser): enough to type, too few to flood the other side.
     chat_per_session: RateLimit = field(default_factory=lambda: RateLimit(20, 10))
+    # Ratings per visitor session: a visitor may change its stars, not hammer the database.
+    ratings_per_session: RateLimit = field(default_factory=lambda: RateLimit(20, 60))
     # Mean handle time assumed for the ETA until a queue has finished calls of its own.
     default_handle_seconds: float = 180.0
     max_payload_bytes: int = 64 * 1024

@@ -23,10 +23,10 @@ from db import audit
 from recordings import Recording, RecordingStatus
 from signaling.admin_schemas import Limit
 from signaling.api import Api, body
-from signaling.errors import Conflict, NotFound, SignalingError
+from signaling.errors import Conflict, Forbidden, NotFound, SignalingError
 from signaling.keys import CONFIG, RECORDINGS_CONFIG, SESSIONS, STORAGE
 from signaling.links import LinkSigner
-from signaling.models import Call, Role
+from signaling.models import Call, Role, User
 from signaling.reference import normalise_reference
 from signaling.routes.admin import acting, actor, path_id, query
 from signaling.routes.widget_keys import public_base
@@ -244,6 +244,18 @@ async def play_recording(request: web.Request) -> web.StreamResponse:
         if found is None:
             raise NotFound(f"no recording {recording_id}")
         recording, org_id = found[0], found[1]
+        # The link was signed for a user who could read recordings then; they must still can
+        # (not deactivated, not demoted, same organisation), as every other request checks.
+        viewer = await db.get(User, grant.user_id)
+        if (
+            viewer is None
+            or not viewer.active
+            or viewer.org_id != org_id
+            or viewer.role not in RECORDING_READERS
+        ):
+            raise Forbidden(
+                "the user this link was made for may no longer play recordings", code="link_revoked"
+            )
         if not _playable(recording):
             raise NotFound(f"recording {recording_id} is no longer available", code="not_playable")
         if _starts_playback(request):

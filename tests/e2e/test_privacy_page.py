@@ -46,13 +46,15 @@ async def test_a_visitor_asks_for_a_copy_keeps_id_and_secret_and_downloads_it_wh
     url = base_url(loket)
     world = await make_world(backend)
     recording = await stored_recording(backend, world, write_test_webm(tmp_path / "media.webm"))
-    # As the widget's "ended" screen links it: the code in the URL, in Dutch.
+    # As the widget's "ended" screen links it: the code in the fragment (never sent), in Dutch.
     visitor = await open_visitor(
-        f"{url}/privacy/request?reference={recording.reference}&lang=nl", viewport=DESKTOP, shots="privacy"
+        f"{url}/privacy/request?lang=nl#reference={recording.reference}", viewport=DESKTOP, shots="privacy"
     )
     page = visitor.page
     await page.get_by_role("heading", name="Gegevens van uw videogesprek").wait_for()
     assert await page.get_by_label("Referentiecode").input_value() == recording.reference
+    # Read once, then gone from the address bar and history.
+    assert page.url == f"{url}/privacy/request?lang=nl"
     assert await page.get_by_role("radio", name="Een kopie van mijn gegevens").is_checked()
     await visitor.shot("01-form-nl")
 

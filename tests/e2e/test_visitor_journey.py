@@ -141,8 +141,9 @@ async def test_a_visitor_calls_an_adviser_from_another_origin_and_keeps_the_refe
     await adviser.wait_for("call:ended", timeout=5)
     await page.get_by_role("button", name="4 stars").click()
     await page.get_by_text("Thank you for your rating!").wait_for()
+    assert (await stored(backend, ring["call_id"]))[0].rating == 4  # thanked once stored
     link = page.get_by_role("link", name="Request a copy or erasure")
-    assert await link.get_attribute("href") == f"{url}/privacy/request?reference={call.reference}"
+    assert await link.get_attribute("href") == f"{url}/privacy/request#reference={call.reference}"
     await visitor.shot("05-ended")
 
     events = await page.evaluate("() => window.loketEvents")

@@ -60,6 +60,9 @@ def test_the_demo_server_and_the_example_client_pair_within_a_second(tmp_path: P
             elapsed = float(re.search(r"paired in ([\d.]+) s", done.stdout)[1])  # type: ignore[index]
             assert elapsed < 1.0
             assert "'reference'" in done.stdout
+            # Requests are logged only to the access-log table the worker purges, never to the
+            # process's output, where IPs and URLs would outlive the retention promise.
+            assert "POST /api/v1/widget/sessions" not in log_path.read_text()
         finally:
             server.terminate()
             server.wait(timeout=15)

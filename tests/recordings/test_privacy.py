@@ -90,6 +90,7 @@ async def seeded(
             language="nl",
             status="ended",
             end_reason="visitor_ended",
+            rating=4,
             accepted_at=now,
             ended_at=now + timedelta(minutes=3),
         )
@@ -324,6 +325,7 @@ async def test_an_export_holds_the_call_its_transcript_and_the_decrypted_recordi
     assert document["reference"] == seeded.reference and document["queue"] == "Werkplaats"
     assert document["language"] == "nl"
     assert document["outcome"] == {"status": "ended", "end_reason": "visitor_ended"}
+    assert document["rating"] == 4
     assert document["accepted_at"] and document["ended_at"] and document["created_at"]
     [consent] = document["consents"]
     assert (consent["text_id"], consent["text_hash"], consent["language"], consent["granted"]) == (

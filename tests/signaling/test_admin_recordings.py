@@ -148,6 +148,28 @@ async def test_forged_expired_or_foreign_links_are_refused_with_403(
     assert played == []
 
 
+async def test_a_link_stops_working_once_its_user_may_no_longer_read_recordings(
+    server, world: World, backend: Backend, tmp_path: Path
+) -> None:
+    url = base_url(server)
+    recording = await one_recording(backend, world, tmp_path)
+    admin = await as_staff(url, world, "admin")
+    supervisor = await as_staff(url, world, "supervisor")
+    links = {}
+    for who in (admin, supervisor):
+        links[who.email] = (await who.post(f"/recordings/{recording.id}/link", None)).body["url"]
+    status, _, _ = await fetch(links[supervisor.email])
+    assert status == 200
+    # Demoted to adviser, and another admin deactivated: both links die at once.
+    assert (await admin.patch(f"/users/{supervisor.user_id}", {"role": "adviser"})).status == 200
+    other_admin = await as_staff(url, world, "admin")
+    assert (await other_admin.patch(f"/users/{admin.user_id}", {"active": False})).status == 200
+    for email, link in links.items():
+        async with aiohttp.ClientSession() as http, http.get(link) as response:
+            answer = Answer(response.status, await response.json())
+        assert answer.status == 403 and answer.error_code == "link_revoked", (email, answer.body)
+
+
 async def test_another_organisation_gets_404_and_never_sees_the_recordings(
     server, world: World, backend: Backend, tmp_path: Path
 ) -> None:

@@ -18,7 +18,15 @@ class PrivacyPage {
   constructor(private readonly root: HTMLElement) {
     const search = new URLSearchParams(location.search);
     this.t = pickLanguage(search, navigator.languages ?? [navigator.language]);
-    this.reference = search.get("reference") ?? "";
+    // The widget puts the code in the fragment (never sent to a server); read it once and drop
+    // it from the address bar and history, where the next person at this computer would see it.
+    const fragment = new URLSearchParams(location.hash.slice(1));
+    this.reference = fragment.get("reference") ?? search.get("reference") ?? "";
+    if (this.reference) {
+      search.delete("reference");
+      const query = search.toString();
+      history.replaceState(null, "", location.pathname + (query ? `?${query}` : ""));
+    }
   }
 
   render(): void {

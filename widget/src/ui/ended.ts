@@ -7,19 +7,24 @@ export interface Ending {
   reason: string;
   /** The visitor left the queue before anyone answered. */
   left: boolean;
+  /** An adviser answered: only such a call can be rated. */
+  answered: boolean;
 }
 
 export interface EndedHandlers {
   again(): void;
   close(): void;
+  /** Store the rating; resolves true once stored (never rejects). Null: no rating asked. */
+  rate: ((rating: number) => Promise<boolean>) | null;
 }
 
 /** After the call: the reference code to keep, the privacy-request link, an optional rating. */
 export class EndedView implements View {
   readonly el: HTMLElement;
   readonly focus: HTMLElement;
-  /** 1–5 once the visitor rated the call; kept in the page only, for now. */
+  /** 1–5 once the visitor pressed a star; the server has it when the thank-you shows. */
   rating: number | null = null;
+  private sending: Promise<unknown> = Promise.resolve();
 
   constructor(t: Catalogue, base: string, ending: Ending, handlers: EndedHandlers) {
     this.focus = h("h3", { tabindex: "-1" }, ending.left ? t.leftTitle : t.endedTitle);
@@ -40,8 +45,9 @@ export class EndedView implements View {
         () => undefined,
       );
     });
+    // In the fragment, which browsers never send: the code stays out of every server's logs.
     const privacy = new URL(`${base}/privacy/request`);
-    privacy.searchParams.set("reference", ending.reference);
+    privacy.hash = new URLSearchParams({ reference: ending.reference }).toString();
 
     this.el = h(
       "div",
@@ -49,7 +55,7 @@ export class EndedView implements View {
       this.focus,
       because ? h("p", { class: "muted" }, because) : null,
       ending.left ? null : this.referenceBlock(t, code, copy, privacy.href),
-      ending.left ? null : this.ratingBlock(t),
+      ending.answered && handlers.rate ? this.ratingBlock(t, handlers.rate) : null,
       h("button", { type: "button", class: "btn primary block", onclick: () => handlers.again() }, t.again),
       h("button", { type: "button", class: "btn secondary block", onclick: () => handlers.close() }, t.done),
     );
@@ -65,7 +71,7 @@ export class EndedView implements View {
     );
   }
 
-  private ratingBlock(t: Catalogue): HTMLElement {
+  private ratingBlock(t: Catalogue, rate: (rating: number) => Promise<boolean>): HTMLElement {
     const thanks = h("p", { class: "help", role: "status" });
     const stars: HTMLButtonElement[] = [];
     for (let n = 1; n <= 5; n += 1) {
@@ -76,7 +82,14 @@ export class EndedView implements View {
           s.classList.toggle("lit", i < n);
           s.setAttribute("aria-pressed", String(i === n - 1));
         });
-        thanks.textContent = t.thanks;
+        thanks.textContent = "";
+        // One request at a time, so the last star pressed is the one stored. Thanks once it
+        // is stored; a failure stays quiet (the stars still show what was chosen).
+        const sent = this.sending.then(() => rate(n));
+        this.sending = sent;
+        void sent.then((stored) => {
+          if (stored && this.rating === n) thanks.textContent = t.thanks;
+        });
       });
       stars.push(star);
     }
