@@ -145,6 +145,8 @@ class CallsQuery(Payload):
     limit: Limit = 50
     # Only calls created strictly before this instant (pass the oldest ``created_at`` seen).
     before: AwareDatetime | None = None
+    # Only the caller's own calls (the console's history), whatever their role.
+    mine: bool = False
 
 
 class CallOut(Payload):

@@ -42,7 +42,8 @@ def call_out(call: Call, transcript: tuple[uuid.UUID, str] | None = None) -> Cal
 @routes.route(
     "GET",
     "/calls",
-    summary="List calls, newest first (?limit=1..200, ?before=ISO timestamp with time zone)",
+    summary="List calls, newest first (?limit=1..200, ?before=ISO timestamp with time zone, "
+    "?mine=true for the caller's own calls only)",
     tag="calls",
     response=list[CallOut],
     roles=CALL_READERS,
@@ -50,7 +51,7 @@ def call_out(call: Call, transcript: tuple[uuid.UUID, str] | None = None) -> Cal
 async def list_calls(request: web.Request) -> list[CallOut]:
     claims = acting(request)
     params = query(request, CallsQuery)
-    only_own = claims.role == Role.ADVISER
+    only_own = params.mine or claims.role == Role.ADVISER
     async with request.app[SESSIONS]() as db:
         calls = await queries.calls_for_org(
             db,

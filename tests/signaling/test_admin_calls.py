@@ -63,6 +63,9 @@ async def test_advisers_see_their_own_calls_and_supervisors_the_whole_organisati
     own = await adviser_api.get("/calls")
     assert own.status == 200
     assert [c["id"] for c in own.body] == [call_1["call_id"]]
+    # The console's history: a supervisor who takes calls sees only theirs with ?mine=true.
+    assert (await supervisor.get("/calls", mine="true")).body == []
+    assert (await adviser_api.get("/calls", mine="true")).body == own.body
 
     by_id = {c["id"]: c for c in everything.body}
     answered = by_id[call_2["call_id"]]

@@ -11,7 +11,7 @@ const OUTCOMES: Record<string, string> = {
   ringing: "Ringing",
 };
 
-/** The adviser's own recent calls (``GET /api/v1/calls``: an adviser sees only theirs). */
+/** The adviser's own recent calls (``GET /api/v1/calls?mine=true``, also for supervisors and admins). */
 export class HistoryView {
   readonly el: HTMLElement;
   private readonly body: HTMLTableSectionElement;
@@ -59,7 +59,7 @@ export class HistoryView {
 
   async load(): Promise<void> {
     try {
-      const calls = await this.session.fetch<CallRecord[]>("/api/v1/calls?limit=20");
+      const calls = await this.session.fetch<CallRecord[]>("/api/v1/calls?limit=20&mine=true");
       this.body.replaceChildren(...calls.map((call) => this.row(call)));
       this.status.textContent = calls.length ? "" : "No calls yet.";
     } catch {
