@@ -141,10 +141,13 @@ class WidgetKeyOut(Payload):
 # -- calls -----------------------------------------------------------------------------------
 
 
-class CallsQuery(Payload):
+class PageQuery(Payload):
     limit: Limit = 50
-    # Only calls created strictly before this instant (pass the oldest ``created_at`` seen).
+    # Only rows created strictly before this instant (pass the oldest ``created_at`` seen).
     before: AwareDatetime | None = None
+
+
+class CallsQuery(PageQuery):
     # Only the caller's own calls (the console's history), whatever their role.
     mine: bool = False
 

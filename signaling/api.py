@@ -24,6 +24,7 @@ M = TypeVar("M", bound=BaseModel)
 
 _STAFF: web.RequestKey[StaffClaims] = web.RequestKey("staff", StaffClaims)
 _BODY: web.RequestKey[BaseModel] = web.RequestKey("body", BaseModel)
+_QUERY: web.RequestKey[BaseModel] = web.RequestKey("query", BaseModel)
 
 # Roles that may do everything a lower one may (an admin can see what a supervisor sees).
 ANY_STAFF = frozenset(Role)
@@ -48,6 +49,7 @@ class Endpoint:
     summary: str
     tag: str
     body: type[BaseModel] | None
+    query: type[BaseModel] | None
     response: Any
     roles: frozenset[Role] | None
     status: int
@@ -67,12 +69,15 @@ class Api:
         summary: str,
         tag: str,
         body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
         response: Any = None,
         roles: Iterable[Role] | None = None,
         status: int = 200,
     ) -> Callable[[Handler], Handler]:
-        """Declare an endpoint. ``roles=None`` makes it public; ``response`` is a model,
-        ``list[Model]`` or None for an empty answer."""
+        """Declare an endpoint. ``roles=None`` makes it public; ``body`` and ``query`` are the
+        models the JSON body and the query string must match (the handler reads them with
+        ``body()`` and ``query()``); ``response`` is a model, ``list[Model]`` or None for an
+        empty answer."""
 
         def register(handler: Handler) -> Handler:
             self.endpoints.append(
@@ -83,6 +88,7 @@ class Api:
                     summary,
                     tag,
                     body,
+                    query,
                     response,
                     frozenset(roles) if roles is not None else None,
                     status,
@@ -125,6 +131,13 @@ def body(request: web.Request, model: type[M]) -> M:
     return value
 
 
+def query(request: web.Request, model: type[M]) -> M:
+    """The validated query string of the request (the endpoint declared ``query=model``)."""
+    value = request[_QUERY]
+    assert isinstance(value, model)
+    return value
+
+
 def bearer_claims(request: web.Request) -> StaffClaims:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
@@ -154,6 +167,8 @@ def _wrap(endpoint: Endpoint) -> Handler:
             if claims.role not in endpoint.roles:
                 raise Forbidden("your role may not do this")
             request[_STAFF] = claims
+        if endpoint.query is not None:
+            request[_QUERY] = _parse_query(request, endpoint.query)
         if endpoint.body is not None:
             request[_BODY] = await _parse_body(request, endpoint.body)
         result = await endpoint.handler(request)
@@ -170,6 +185,14 @@ def _wrap(endpoint: Endpoint) -> Handler:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
+
+
+def _parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    """A bad or unknown query parameter is a 422 that names it."""
+    try:
+        return model.model_validate(dict(request.query))
+    except ValidationError as exc:
+        raise InvalidInput("query: " + describe_validation_error(exc)) from exc
 
 
 async def _parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
@@ -222,6 +245,14 @@ def _openapi_document(endpoints: list[Endpoint], *, title: str, version: str) ->
             {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
             for name in re.findall(r"{(\w+)}", path)
         ]
+        if endpoint.query is not None:
+            schema = endpoint.query.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(schema.pop("$defs", {}))  # enums the parameters refer to
+            required = set(schema.get("required", ()))
+            parameters += [
+                {"name": name, "in": "query", "required": name in required, "schema": field}
+                for name, field in schema.get("properties", {}).items()
+            ]
         if parameters:
             operation["parameters"] = parameters
         if endpoint.body is not None:

@@ -11,11 +11,11 @@ import uuid
 from typing import Protocol, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from signaling.api import describe_validation_error, staff
-from signaling.errors import InvalidInput, NotFound
+from signaling.api import staff
+from signaling.errors import NotFound
 from signaling.http import USER_ID
 from signaling.tokens import StaffClaims
 
@@ -55,11 +55,3 @@ async def own_row(db: AsyncSession, model: type[R], row_id: uuid.UUID, claims: S
     if row is None or row.org_id != claims.org_id:
         raise NotFound(f"no {what} {row_id}")
     return row
-
-
-def query(request: web.Request, model: type[Q]) -> Q:
-    """The query string validated by ``model``; a bad or unknown parameter is a 422."""
-    try:
-        return model.model_validate(dict(request.query))
-    except ValidationError as exc:
-        raise InvalidInput("query: " + describe_validation_error(exc)) from exc

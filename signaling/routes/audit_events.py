@@ -7,10 +7,10 @@ from sqlalchemy import select
 
 from db.audit import AuditEvent
 from signaling.admin_schemas import AuditEventOut, AuditEventsQuery
-from signaling.api import Api
+from signaling.api import Api, query
 from signaling.keys import SESSIONS
 from signaling.models import Role
-from signaling.routes.admin import acting, query
+from signaling.routes.admin import acting
 
 routes = Api()
 
@@ -37,6 +37,7 @@ def audit_event_out(event: AuditEvent) -> AuditEventOut:
     tag="audit-events",
     response=list[AuditEventOut],
     roles=AUDIT_READERS,
+    query=AuditEventsQuery,
 )
 async def list_audit_events(request: web.Request) -> list[AuditEventOut]:
     claims = acting(request)

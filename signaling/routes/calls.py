@@ -8,10 +8,10 @@ from aiohttp import web
 
 from signaling import queries
 from signaling.admin_schemas import CallOut, CallsQuery
-from signaling.api import Api
+from signaling.api import Api, query
 from signaling.keys import SESSIONS
 from signaling.models import Call, Role
-from signaling.routes.admin import acting, query
+from signaling.routes.admin import acting
 from signaling.transcripts import transcripts_of_calls
 
 routes = Api()
@@ -47,6 +47,7 @@ def call_out(call: Call, transcript: tuple[uuid.UUID, str] | None = None) -> Cal
     tag="calls",
     response=list[CallOut],
     roles=CALL_READERS,
+    query=CallsQuery,
 )
 async def list_calls(request: web.Request) -> list[CallOut]:
     claims = acting(request)

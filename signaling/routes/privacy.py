@@ -36,14 +36,14 @@ from recordings import (
     remove_plaintext,
 )
 from signaling import ratelimit
-from signaling.admin_schemas import CallsQuery
-from signaling.api import Api, body
+from signaling.admin_schemas import PageQuery
+from signaling.api import Api, body, query
 from signaling.errors import Conflict, InvalidInput, NotFound, SignalingError
 from signaling.http import client_ip
 from signaling.keys import CONFIG, RECORDINGS_CONFIG, SESSIONS, STORAGE, STORE
 from signaling.models import Call, Role
 from signaling.reference import normalise_reference
-from signaling.routes.admin import acting, actor, own_row, path_id, query
+from signaling.routes.admin import acting, actor, own_row, path_id
 from signaling.schemas import Payload
 
 routes = Api()
@@ -281,10 +281,11 @@ async def request_erasure(request: web.Request) -> ErasureCreated:
     tag="privacy",
     response=list[StaffPrivacyRequestOut],
     roles=PRIVACY_STAFF,
+    query=PageQuery,
 )
 async def list_privacy_requests(request: web.Request) -> list[StaffPrivacyRequestOut]:
     claims = acting(request)
-    params = query(request, CallsQuery)
+    params = query(request, PageQuery)
     async with request.app[SESSIONS]() as db:
         found = await org_requests(db, claims.org_id, limit=params.limit, before=params.before)
     return [

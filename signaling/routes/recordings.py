@@ -22,13 +22,13 @@ import recordings
 from db import audit
 from recordings import Recording, RecordingStatus
 from signaling.admin_schemas import Limit
-from signaling.api import Api, body
+from signaling.api import Api, body, query
 from signaling.errors import Conflict, Forbidden, NotFound, SignalingError
 from signaling.keys import CONFIG, RECORDINGS_CONFIG, SESSIONS, STORAGE
 from signaling.links import LinkSigner
 from signaling.models import Call, Role, User
 from signaling.reference import normalise_reference
-from signaling.routes.admin import acting, actor, path_id, query
+from signaling.routes.admin import acting, actor, path_id
 from signaling.routes.widget_keys import public_base
 from signaling.schemas import Payload
 
@@ -130,6 +130,7 @@ async def _own_recording(
     tag="recordings",
     response=list[RecordingOut],
     roles=RECORDING_READERS,
+    query=RecordingsQuery,
 )
 async def list_recordings(request: web.Request) -> list[RecordingOut]:
     claims = acting(request)
@@ -228,6 +229,7 @@ def _starts_playback(request: web.Request) -> bool:
     summary="Play a recording through a signed link (?token from POST /recordings/{id}/link); "
     "video/webm with HTTP ranges",
     tag="recordings",
+    query=MediaQuery,
 )
 async def play_recording(request: web.Request) -> web.StreamResponse:
     recording_id = path_id(request, "recording_id")

@@ -17,10 +17,10 @@ from pydantic import Field
 from sqlalchemy import ColumnElement, Float, case, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from signaling.api import Api
+from signaling.api import Api, query
 from signaling.keys import SESSIONS
 from signaling.models import Call, CallStatus, Role
-from signaling.routes.admin import acting, query
+from signaling.routes.admin import acting
 from signaling.schemas import Payload
 
 routes = Api()
@@ -140,6 +140,7 @@ async def call_statistics(db: AsyncSession, org_id: Any, *, days: int, today: da
     tag="statistics",
     response=Statistics,
     roles=STATISTICS_READERS,
+    query=StatisticsQuery,
 )
 async def get_statistics(request: web.Request) -> Statistics:
     claims = acting(request)

@@ -12,11 +12,11 @@ from aiohttp import web
 
 from db import audit
 from signaling.admin_schemas import TranscriptOut, TranscriptQuery, TranscriptSegmentOut
-from signaling.api import Api
+from signaling.api import Api, query
 from signaling.errors import Conflict, NotFound
 from signaling.keys import SESSIONS
 from signaling.models import Role
-from signaling.routes.admin import acting, actor, path_id, query
+from signaling.routes.admin import acting, actor, path_id
 from signaling.transcripts import transcript_in_org
 
 routes = Api()
@@ -58,6 +58,7 @@ def transcript_out(row: Any) -> TranscriptOut:
     tag="transcripts",
     response=TranscriptOut,
     roles=TRANSCRIPT_READERS,
+    query=TranscriptQuery,
 )
 async def get_transcript(request: web.Request) -> TranscriptOut | web.Response:
     claims = acting(request)

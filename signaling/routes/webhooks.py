@@ -15,9 +15,9 @@ from sqlalchemy import select
 
 from signaling import webhooks
 from signaling.admin_schemas import Limit, Patch
-from signaling.api import ADMINS, Api, body
+from signaling.api import ADMINS, Api, body, query
 from signaling.keys import SESSIONS
-from signaling.routes.admin import acting, actor, own_row, path_id, query
+from signaling.routes.admin import acting, actor, own_row, path_id
 from signaling.schemas import Payload
 from signaling.webhooks import WebhookConfig, WebhookDelivery, WebhookEndpoint
 
@@ -208,6 +208,7 @@ async def delete_webhook(request: web.Request) -> None:
     tag="webhooks",
     response=list[DeliveryOut],
     roles=ADMINS,
+    query=DeliveriesQuery,
 )
 async def list_deliveries(request: web.Request) -> list[DeliveryOut]:
     claims = acting(request)

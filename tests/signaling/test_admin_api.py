@@ -128,6 +128,22 @@ async def test_every_admin_route_is_in_the_openapi_document_with_its_roles(serve
     assert "totp_secret" not in schemas["UserOut"]["properties"]
 
 
+async def test_query_parameters_are_documented_from_the_models_that_check_them(server) -> None:
+    paths = (await StaffApi(base_url(server), None, uuid.uuid4()).get("/openapi.json")).body["paths"]
+
+    def query_parameters(path: str) -> dict[str, dict[str, Any]]:
+        parameters = paths["/api/v1" + path]["get"].get("parameters", [])
+        return {p["name"]: p for p in parameters if p["in"] == "query"}
+
+    calls = query_parameters("/calls")
+    assert set(calls) == {"limit", "before", "mine"}
+    assert not any(parameter["required"] for parameter in calls.values())
+    assert calls["limit"]["schema"]["maximum"] == 200
+    media = query_parameters("/recordings/{recording_id}/media")
+    assert media["token"]["required"] is True
+    assert query_parameters("/queues") == {}
+
+
 async def test_no_token_or_a_bad_token_is_401_on_every_admin_route(server, world: World) -> None:
     url = base_url(server)
     ids = {"queue_id": str(world.queue_id), "user_id": str(uuid.uuid4()), "widget_key_id": str(uuid.uuid4())}
