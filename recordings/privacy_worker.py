@@ -52,7 +52,7 @@ from recordings.privacy_export import (
     org_of,
     shred_export,
 )
-from recordings.retention import delete_stored_copies, erase_call_data
+from recordings.retention import delete_stored_copies, erase_call_data, refuse_if_held
 from recordings.storage import Storage
 from recordings.uploader import _Clock, default_worker_id
 
@@ -308,12 +308,8 @@ async def _erase(sessions: SessionFactory, request: PrivacyRequest, job: _Job) -
         await _finish(sessions, request, job, PrivacyRequestStatus.NOT_FOUND, result=result)
         return
     async with sessions() as session:
-        # Transcripts carry their own hold; erase_call_data checks the recordings'.
-        held = await session.scalar(
-            select(func.count()).where(TRANSCRIPTS.c.call_id == call_id, TRANSCRIPTS.c.legal_hold.is_(True))
-        )
-        if held:
-            raise LegalHold(f"the transcript of call {call_id} is under legal hold")
+        # Before waiting for the call: a held call fails at once (the check erasure makes).
+        await refuse_if_held(session, call_id)
     if await _settling(sessions, request, call_id, _BEING_RECORDED):
         await _later(sessions, request, job, RETRY_BASE_SECONDS, "waiting for the call to end")
         return

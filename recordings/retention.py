@@ -962,6 +962,25 @@ class CallErasure:
     complete: bool
 
 
+async def refuse_if_held(session: AsyncSession, call_id: uuid.UUID) -> None:
+    """Raise ``LegalHold`` when a recording or the transcript of the call is on legal hold: the
+    one check an erasure of the call makes (privacy requests go through ``erase_call_data``).
+    The transcripts table is transcription's, named in ``call_data``; chat has no hold."""
+    transcripts = CALL_DATA[RetentionKind.TRANSCRIPTS].table
+    recordings = await session.scalar(
+        select(func.count()).where(Recording.call_id == call_id, Recording.legal_hold.is_(True))
+    )
+    transcript = await session.scalar(
+        select(func.count()).where(transcripts.c.call_id == call_id, transcripts.c.legal_hold.is_(True))
+    )
+    held = [
+        *([f"{recordings} recording(s)"] if recordings else []),
+        *(["the transcript"] if transcript else []),
+    ]
+    if held:
+        raise LegalHold(f"{' and '.join(held)} of call {call_id} under legal hold")
+
+
 async def erase_call_data(
     sessions: SessionFactory,
     storage: Storage,
@@ -977,17 +996,15 @@ async def erase_call_data(
     """Delete everything stored of one call: its recordings (shredded, every copy, the rows),
     then the call row (consents cascade) and its visitor's access-log rows; a receipt each.
 
-    Raises ``LegalHold`` (nothing deleted) if a recording of the call is on legal hold.
-    Idempotent: run again after a crash or an incomplete result, it finishes the job.
+    Raises ``LegalHold`` (nothing deleted) if a recording or the transcript of the call is on
+    legal hold (``refuse_if_held``: erasure asks nowhere else); a hold put on the transcript
+    while the recordings are being erased still keeps the call and its transcript. Idempotent:
+    run again after a crash or an incomplete result, it finishes the job.
     """
     clock = _Clock(now or utcnow())
     worker_id = worker_id or default_worker_id()
     async with sessions() as session:
-        held = await session.scalar(
-            select(func.count()).where(Recording.call_id == call_id, Recording.legal_hold.is_(True))
-        )
-    if held:
-        raise LegalHold(f"{held} recording(s) of call {call_id} are under legal hold")
+        await refuse_if_held(session, call_id)
     recordings = 0
     while True:
         at = clock()
@@ -1019,10 +1036,15 @@ async def erase_call_data(
             select(_CALLS.c.id).where(_CALLS.c.id == call_id),
             actor=actor,
             details={"reason": reason, "access_log_rows": access_log_rows, "recordings": recordings},
+            # A hold put on the transcript since the check above: the transcript would go
+            # with the call (ON DELETE CASCADE).
+            unless_held=True,
         )
         if not gone:
-            # Some recording is still held by another worker: keep the call (and its log rows).
+            # Some recording is still held by another worker, or a hold came meanwhile: keep
+            # the call (and its log rows).
             await session.rollback()
+            await refuse_if_held(session, call_id)
             return CallErasure(recordings, call_deleted=False, access_log_rows=0, complete=False)
         await session.commit()
     return CallErasure(recordings, call_deleted=True, access_log_rows=access_log_rows, complete=True)

@@ -19,7 +19,7 @@ from transcription.formats import from_json, to_json, to_vtt, transcript_to_dict
 from transcription.job import JobPolicy, TranscriptionJob
 from transcription.redaction import PiiKind, PiiMatch, Redactor, iban_is_valid
 from transcription.timeline import SPEAKER_LABELS, merge_timeline, speaker_label
-from transcription.transcribe import transcribe_call, transcribe_file
+from transcription.transcribe import transcribe_file
 from transcription.transcript import Segment, Transcript
 
 __all__ = [
@@ -50,7 +50,6 @@ __all__ = [
     "speaker_label",
     "to_json",
     "to_vtt",
-    "transcribe_call",
     "transcribe_file",
     "transcript_to_dict",
 ]

@@ -12,9 +12,16 @@ segments and WebVTT.
 
 Exactly once: the result is written only while this worker still holds the row, in one
 transaction with its audit event and the ``transcript.ready`` hook. A worker that dies leaves
-its lease, which runs out; the next worker starts the job again from the recordings. Untrusted
-media that cannot be decoded (or a language the model cannot do) fails the job for good, with
-the reason; a passing problem (storage away, model missing) is retried with backoff.
+its lease, which runs out; the next worker starts the job again from the recordings.
+
+Attempts: every claim counts as one, so that a job whose work kills the worker process (out of
+memory, a crash in Whisper) still runs out of them; after ``max_attempts`` claims without an
+outcome it is failed ("gave_up") instead of being claimed again. A clean stop (SIGTERM) hands
+the job back with its attempt. Untrusted media that cannot be decoded (or a language the model
+cannot do) fails the job for good, with the reason; a passing problem (storage away) is retried
+with backoff. A missing Whisper model is the worker's problem, not the job's: the job is handed
+back with its attempt and this worker stops claiming, trying the model again with the capped
+backoff, so that fixing ``LOKET_WHISPER_MODEL`` lets every pending job complete.
 """
 
 from __future__ import annotations
@@ -53,7 +60,13 @@ from recordings import (
 from transcription import queries
 from transcription.config import TranscriptionConfig
 from transcription.engine import WhisperEngine
-from transcription.errors import DecodeFailed, InvalidTranscript, NoRecordings, UnsupportedLanguage
+from transcription.errors import (
+    DecodeFailed,
+    InvalidTranscript,
+    ModelUnavailable,
+    NoRecordings,
+    UnsupportedLanguage,
+)
 from transcription.formats import to_vtt, transcript_to_dict
 from transcription.models import Transcript as TranscriptRow
 from transcription.models import TranscriptStatus
@@ -89,6 +102,10 @@ _FINAL = (
 class JobPolicy:
     """How the job leases, retries and where it keeps decrypted media while it works.
 
+    ``max_attempts`` counts claims (see the module doc); the backoff after a failed attempt,
+    and between tries of a missing model, doubles from ``retry_base_seconds`` up to
+    ``retry_max_seconds``.
+
     ``scratch_dir`` None is the system's temporary directory; each job gets a private
     (0700) folder in it, removed when the job ends, whatever the outcome; the folder of a
     worker that was killed mid-job is removed by the next ``run`` in that directory.
@@ -118,6 +135,7 @@ class _Claimed:
     id: uuid.UUID
     call_id: uuid.UUID
     language: str | None
+    # Including this one: the claim counted it.
     attempts: int
 
 
@@ -197,6 +215,9 @@ class TranscriptionJob:
         self._on_ready = on_ready
         self._policy = policy or JobPolicy()
         self.worker_id = worker_id or default_worker_id()
+        # The model could not be loaded this many times in a row; no claims before ``_model_retry_at``.
+        self._model_failures = 0
+        self._model_retry_at: datetime | None = None
 
     async def run(self, now: datetime | None = None, *, limit: int = 10) -> int:
         """One pass: enqueue what is ready, then transcribe up to ``limit`` calls, one at a time
@@ -209,6 +230,8 @@ class TranscriptionJob:
         await self.enqueue(clock())
         done = 0
         for _ in range(limit):
+            if self._model_retry_at is not None and clock() < self._model_retry_at:
+                break  # the model is missing: claiming would only hand the job back
             claimed = await self._claim(clock())
             if claimed is None:
                 break
@@ -226,10 +249,28 @@ class TranscriptionJob:
         return sum(1 for transcript_id in created if transcript_id is not None)
 
     async def _claim(self, now: datetime) -> _Claimed | None:
+        """Give up the jobs that used up their attempts (with a receipt each), then claim one."""
         lease = timedelta(seconds=self._policy.lease_seconds)
+        max_attempts = self._policy.max_attempts
         async with self._sessions() as session:
-            row = await queries.claim_next(session, worker_id=self.worker_id, now=now, lease=lease)
+            given_up = await queries.give_up_exhausted(session, now=now, max_attempts=max_attempts)
+            for job in given_up:
+                await audit.record(
+                    session,
+                    org_id=job.org_id,
+                    actor=ACTOR,
+                    action="transcript.failed",
+                    target=f"transcript:{job.transcript_id}",
+                    details={"call_id": str(job.call_id), "error": job.error, "attempts": job.attempts},
+                )
+            row = await queries.claim_next(
+                session, worker_id=self.worker_id, now=now, lease=lease, max_attempts=max_attempts
+            )
             await session.commit()
+        for job in given_up:
+            logger.error(
+                "transcript %s of call %s failed for good: %s", job.transcript_id, job.call_id, job.error
+            )
         return _Claimed(*row) if row is not None else None
 
     async def _work(self, job: _Claimed, clock: Callable[[], datetime]) -> bool:
@@ -244,6 +285,9 @@ class TranscriptionJob:
                 lease_seconds=self._policy.lease_seconds,
                 clock=clock,
             ) as keeper:
+                # The model first: without it nothing is worth fetching or decrypting.
+                await self._engine.resolve_language(job.language)
+                self._model_found()
                 async with self._sessions() as session:
                     media = await queries.call_media(session, job.call_id)
                 if media is None or not media.recordings:
@@ -257,23 +301,62 @@ class TranscriptionJob:
             # Stopping (SIGTERM): hand the job back at once instead of when the lease runs out.
             await asyncio.shield(self._release(job))
             raise
+        except ModelUnavailable as exc:
+            await self._model_missing(job, exc, clock())
+            return False
         except Exception as exc:
             if not isinstance(exc, _FINAL):
-                logger.exception(
-                    "transcription of call %s failed (attempt %d)", job.call_id, job.attempts + 1
-                )
+                logger.exception("transcription of call %s failed (attempt %d)", job.call_id, job.attempts)
             await self._fail(job, org_id, exc, clock())
             return False
 
-    async def _release(self, job: _Claimed) -> None:
+    async def _release(self, job: _Claimed, **values: object) -> None:
+        """Hand the job back with the attempt its claim counted: nothing went wrong with it."""
         try:
             async with self._sessions() as session:
                 await update_if_held(
-                    session, TranscriptRow, job.id, self.worker_id, claimed_by=None, lease_until=None
+                    session,
+                    TranscriptRow,
+                    job.id,
+                    self.worker_id,
+                    claimed_by=None,
+                    lease_until=None,
+                    attempts=TranscriptRow.attempts - 1,
+                    **values,
                 )
                 await session.commit()
         except Exception:
             logger.exception("could not release transcript %s; its lease will run out", job.id)
+
+    async def _model_missing(self, job: _Claimed, exc: ModelUnavailable, now: datetime) -> None:
+        """The model cannot be loaded (``LOKET_WHISPER_MODEL`` names none there is): hand the job
+        back without using up an attempt, and claim nothing until the capped backoff has passed.
+        Said once, loudly, until the model loads again; every job would fail the same way."""
+        self._model_failures += 1
+        delay = self._policy.backoff(self._model_failures)
+        self._model_retry_at = now + delay
+        if self._model_failures == 1:
+            logger.error(
+                "transcription paused: %s; pending transcripts wait without using up attempts, and "
+                "the model is tried again in %.0f s, then with backoff up to every %.0f s "
+                "(check LOKET_WHISPER_MODEL)",
+                exc,
+                delay.total_seconds(),
+                self._policy.retry_max_seconds,
+            )
+        else:
+            logger.debug("the Whisper model is still unavailable (%d tries): %s", self._model_failures, exc)
+        await self._release(job, error=f"{exc.code}: {exc}"[:_ERROR_LENGTH])
+
+    def _model_found(self) -> None:
+        if self._model_failures:
+            logger.info(
+                "the Whisper model %s loads again after %d tries; transcription resumes",
+                self._engine.model_label,
+                self._model_failures,
+            )
+        self._model_failures = 0
+        self._model_retry_at = None
 
     async def _transcribe(self, media: queries.CallMedia, language: str | None) -> Transcript:
         """Each recording on its own, shifted to call time, merged into one timeline."""
@@ -334,7 +417,6 @@ class TranscriptionJob:
                 vtt=to_vtt(result),
                 redacted=result.redacted,
                 error=None,
-                attempts=job.attempts + 1,
                 next_attempt_at=None,
                 completed_at=now,
                 claimed_by=None,
@@ -372,13 +454,13 @@ class TranscriptionJob:
         return True
 
     async def _fail(self, job: _Claimed, org_id: uuid.UUID | None, exc: Exception, now: datetime) -> None:
-        """Record a failed attempt: final with its reason, or due again after a backoff."""
+        """Record a failed attempt (counted when it was claimed): final with its reason, or due
+        again after a backoff."""
         code = str(getattr(exc, "code", type(exc).__name__))
         reason = f"{code}: {exc}"[:_ERROR_LENGTH]
-        attempts = job.attempts + 1
+        attempts = job.attempts
         final = isinstance(exc, _FINAL) or attempts >= self._policy.max_attempts
         values: dict[str, object] = {
-            "attempts": attempts,
             "error": reason,
             "claimed_by": None,
             "lease_until": None,

@@ -16,7 +16,8 @@ from db.base import Base, UTCDateTime, new_id, utcnow
 
 class TranscriptStatus(enum.StrEnum):
     """pending → done | failed. ``failed`` is final and carries the reason (a malformed file,
-    a decoder killed by its limits); a worker that dies mid-job leaves it pending under a lease."""
+    a decoder killed by its limits, "gave_up" after ``attempts`` claims that each ended with the
+    worker gone); a worker that dies mid-job leaves it pending under a lease."""
 
     PENDING = "pending"
     DONE = "done"
@@ -46,6 +47,7 @@ class Transcript(Base):
     vtt: Mapped[str | None] = mapped_column(Text)
     redacted: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     error: Mapped[str | None] = mapped_column(String(1000))
+    # Claims so far, counted when claimed (a crash counts; a clean stop gives its attempt back).
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     claimed_by: Mapped[str | None] = mapped_column(String(100))

@@ -13,7 +13,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import JSON, Boolean, String, Uuid, and_, column, exists, or_, select, table
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    String,
+    Uuid,
+    and_,
+    cast,
+    column,
+    exists,
+    literal,
+    or_,
+    select,
+    table,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -126,12 +140,19 @@ async def create_pending(session: AsyncSession, call: DueCall, *, now: datetime)
 
 
 async def claim_next(
-    session: AsyncSession, *, worker_id: str, now: datetime, lease: timedelta
+    session: AsyncSession, *, worker_id: str, now: datetime, lease: timedelta, max_attempts: int
 ) -> tuple[uuid.UUID, uuid.UUID, str | None, int] | None:
-    """Lease one due pending transcript to ``worker_id``: (id, call id, language, attempts)."""
+    """Lease one due pending transcript with attempts left to ``worker_id``, counting the claim
+    as an attempt: (id, call id, language, attempts including this one).
+
+    Counted here, not when the attempt fails: a job whose work kills the worker process (out
+    of memory, a crash in Whisper) writes nothing after its claim, and must still run out of
+    attempts instead of taking down every worker that claims it (``give_up_exhausted``).
+    """
     due = and_(
         TranscriptRow.status == TranscriptStatus.PENDING.value,
         or_(TranscriptRow.next_attempt_at.is_(None), TranscriptRow.next_attempt_at <= now),
+        TranscriptRow.attempts < max_attempts,
     )
     rows = await claim_rows(
         session,
@@ -143,11 +164,66 @@ async def claim_next(
         limit=1,
         order_by=(TranscriptRow.next_attempt_at, TranscriptRow.created_at),
         columns=(TranscriptRow.id, TranscriptRow.call_id, TranscriptRow.language, TranscriptRow.attempts),
+        values={"attempts": TranscriptRow.attempts + 1},
     )
     if not rows:
         return None
     row = rows[0]
     return row.id, row.call_id, row.language, row.attempts
+
+
+@dataclass(frozen=True, slots=True)
+class GivenUp:
+    """A pending transcript failed by ``give_up_exhausted``, with what its receipt needs."""
+
+    transcript_id: uuid.UUID
+    call_id: uuid.UUID
+    org_id: uuid.UUID | None
+    attempts: int
+    error: str
+
+
+async def give_up_exhausted(session: AsyncSession, *, now: datetime, max_attempts: int) -> list[GivenUp]:
+    """Fail the pending transcripts that used up their attempts without an outcome: every one
+    of their claims ended with the worker gone (a failure, or a stop, writes its outcome or
+    gives the attempt back), so another claim would most likely take down one more worker.
+    Only rows whose lease is free: a live worker's last attempt is left to finish."""
+    error = (
+        literal("gave_up: the worker stopped ", String)
+        + cast(TranscriptRow.attempts, String)
+        + literal(" times while transcribing", String)
+    )
+    rows = (
+        await session.execute(
+            update(TranscriptRow)
+            .where(
+                TranscriptRow.status == TranscriptStatus.PENDING.value,
+                TranscriptRow.attempts >= max_attempts,
+                # As recordings.claim_rows: nobody holds it, or its holder's lease ran out.
+                or_(TranscriptRow.lease_until.is_(None), TranscriptRow.lease_until < now),
+            )
+            .values(
+                status=TranscriptStatus.FAILED.value,
+                error=error,
+                next_attempt_at=None,
+                completed_at=now,
+                claimed_by=None,
+                lease_until=None,
+            )
+            .returning(TranscriptRow.id, TranscriptRow.call_id, TranscriptRow.attempts, TranscriptRow.error)
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    if not rows:
+        return []
+    orgs = dict(
+        (
+            await session.execute(
+                select(_CALLS.c.id, _CALLS.c.org_id).where(_CALLS.c.id.in_([row.call_id for row in rows]))
+            )
+        ).all()
+    )
+    return [GivenUp(row.id, row.call_id, orgs.get(row.call_id), row.attempts, row.error) for row in rows]
 
 
 async def call_media(session: AsyncSession, call_id: uuid.UUID) -> CallMedia | None:

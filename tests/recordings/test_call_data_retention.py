@@ -1,6 +1,6 @@
 """Retention of transcripts and chat messages on SQLite and PostgreSQL: deadlines set at creation
 follow rule changes, expired rows go with one receipt each (also with two sweeps at once), and a
-transcript on legal hold stays.
+transcript on legal hold stays, through sweeps and erasure.
 
 As in test_retention.py, sweeps run at most 8 days ahead against rules of 10 days or less: other
 tests' rows in the shared databases keep the 30-day default and are never due here.
@@ -14,18 +14,24 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import delete, insert, select, update
 
+import recordings.retention
 from db import SessionFactory, audit, create_engine, create_session_factory, utcnow
 from db.audit import AuditEvent
 from recordings import (
     DEFAULT_RETENTION_DAYS,
+    LegalHold,
+    LocalStorage,
     RetentionKind,
     RetentionRule,
     change_rule,
     create_rule,
+    erase_call_data,
     retention_for_call,
     sweep_expired_call_data,
     sweep_expired_calls,
@@ -251,3 +257,57 @@ async def test_a_transcript_on_legal_hold_keeps_its_call_past_the_call_metadata_
     assert not await exists(sessions, Call, free_call) and not await exists(sessions, Transcript, free)
     assert await exists(sessions, Transcript, held), "a transcript on legal hold was deleted with its call"
     assert await exists(sessions, Call, held_call) and await receipts(sessions, f"call:{held_call}") == []
+
+
+async def test_erasing_a_call_whose_transcript_is_on_legal_hold_raises_and_deletes_nothing(
+    sessions: SessionFactory, org: Org, tmp_path: Path
+) -> None:
+    """The transcript goes with its call (ON DELETE CASCADE): erasure must ask the transcript's
+    hold, not only the recordings'; lifted, the erasure goes through."""
+    storage = LocalStorage(tmp_path / "objects")
+    call_id = await org.call(org.sales)
+    transcript = await org.transcript(call_id, utcnow())
+    message = await org.chat(call_id, utcnow())
+    async with sessions() as session:
+        await session.execute(update(Transcript).where(Transcript.id == transcript).values(legal_hold=True))
+        await session.commit()
+
+    with pytest.raises(LegalHold, match="transcript"):
+        await erase_call_data(sessions, storage, call_id, "erasure request")
+    assert await exists(sessions, Call, call_id) and await exists(sessions, Transcript, transcript)
+    assert await exists(sessions, ChatMessage, message)
+    assert await receipts(sessions, f"call:{call_id}") == []
+
+    async with sessions() as session:
+        await session.execute(update(Transcript).where(Transcript.id == transcript).values(legal_hold=False))
+        await session.commit()
+    erased = await erase_call_data(sessions, storage, call_id, "erasure request")
+    assert erased.call_deleted and erased.complete
+    assert not await exists(sessions, Call, call_id) and not await exists(sessions, Transcript, transcript)
+    assert len(await receipts(sessions, f"call:{call_id}")) == 1
+    await storage.stop()
+
+
+async def test_a_hold_put_on_the_transcript_during_an_erasure_keeps_the_call(
+    sessions: SessionFactory, org: Org, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = LocalStorage(tmp_path / "objects")
+    call_id = await org.call(org.sales)
+    transcript = await org.transcript(call_id, utcnow())
+    claim_recordings = recordings.retention._claim
+
+    async def hold_arrives(*args: Any, **kwargs: Any) -> Any:
+        # After erasure's check, before the call (and with it the transcript) is deleted.
+        async with sessions() as session:
+            await session.execute(
+                update(Transcript).where(Transcript.id == transcript).values(legal_hold=True)
+            )
+            await session.commit()
+        return await claim_recordings(*args, **kwargs)
+
+    monkeypatch.setattr(recordings.retention, "_claim", hold_arrives)
+    with pytest.raises(LegalHold):
+        await erase_call_data(sessions, storage, call_id, "erasure request")
+    assert await exists(sessions, Call, call_id) and await exists(sessions, Transcript, transcript)
+    assert await receipts(sessions, f"call:{call_id}") == []
+    await storage.stop()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import re
 import secrets
@@ -48,7 +49,14 @@ from tests.recordings.conftest import make_s3_storage
 from tests.transcription.hanging_worker import WORKER_ID as DOOMED
 from tests.transcription.hanging_worker import HangingEngine
 from tests.transcription.media_files import read_wav, speak, word_error_rate, words, write_webm
-from transcription import JobPolicy, Transcript, TranscriptionConfig, TranscriptionJob, WhisperEngine
+from transcription import (
+    JobPolicy,
+    ModelUnavailable,
+    Transcript,
+    TranscriptionConfig,
+    TranscriptionJob,
+    WhisperEngine,
+)
 from transcription.job import _make_scratch, _remove_orphaned_scratch, _remove_scratch
 from transcription.models import Transcript as TranscriptRow
 from transcription.models import TranscriptStatus
@@ -127,6 +135,23 @@ class CountingEngine(WhisperEngine):
     async def transcribe(self, audio: NDArray[np.float32], *, language: str | None) -> Transcript:
         self.runs += 1
         return await self._inner.transcribe(audio, language=language)
+
+
+class FixableEngine(CountingEngine):
+    """The real engine behind a model setting that is wrong (``missing``) until an operator fixes it."""
+
+    def __init__(self, inner: WhisperEngine, config: TranscriptionConfig) -> None:
+        super().__init__(inner, config)
+        self.missing = True
+        self.tries = 0
+
+    async def resolve_language(self, language: str | None) -> str | None:
+        self.tries += 1
+        if self.missing:
+            raise ModelUnavailable(
+                "model 'tiny.nl' is neither a model directory nor in the local Hugging Face cache"
+            )
+        return await super().resolve_language(language)
 
 
 @dataclass
@@ -320,7 +345,10 @@ async def test_a_spoken_sentence_comes_back_as_its_words_with_the_phone_number_a
     for document in (json.dumps(segments), row.vtt):
         assert "12345678" not in re.sub(r"[\s.,()+-]", "", document), document
         assert "example" not in document.lower(), document
-    # Call time: the visitor's recording started 6 s in, after its second of silence.
+    # Call time, one timeline: the adviser's recording started with the call, the visitor's 6 s
+    # in, each with a second of silence first.
+    assert [segment["start"] for segment in segments] == sorted(segment["start"] for segment in segments)
+    assert 0.5 <= segments[0]["start"] <= 1.5, segments[0]
     first_visitor = next(segment for segment in segments if segment["speaker"] == "Visitor")
     assert 6.5 <= first_visitor["start"] <= 7.6, first_visitor
     # Retention: the default for transcripts, from when the job row was made.
@@ -467,7 +495,8 @@ async def test_a_worker_killed_mid_transcription_leaves_a_lease_and_another_fini
     assert await rescuer.run() == 0
     assert list(scratch.iterdir()) == [], "no decrypted media outlives the job, even a killed one"
     done = await org.transcript(call_id)
-    assert done.status == TranscriptStatus.DONE and done.claimed_by is None and done.attempts == 1
+    # Two claims, two attempts: the killed worker's counts (a crash is not a clean stop).
+    assert done.status == TranscriptStatus.DONE and done.claimed_by is None and done.attempts == 2
     assert word_error_rate(ADVISER_SAYS, " ".join(s["text"] for s in done.segments or [])) <= 0.15
     assert await audit_actions(org.sessions, f"transcript:{done.id}") == ["transcript.created"]
     assert len(org.events.named("transcript.ready")) == 1
@@ -493,6 +522,80 @@ async def test_a_stopped_worker_hands_its_job_back_at_once(
     row = await org.transcript(call_id)
     assert row.status == TranscriptStatus.PENDING and row.claimed_by is None and row.lease_until is None
     assert row.attempts == 0, "a stop is not a failed attempt"
+
+
+async def test_a_job_that_kills_every_worker_claiming_it_is_given_up_after_max_attempts(
+    local_org: Org, speech: dict[str, Path], engine: WhisperEngine
+) -> None:
+    """Out of memory or a crash in Whisper: the process dies, nothing after the claim is
+    written. Each such claim uses an attempt; then the job fails instead of killing more workers."""
+    org = local_org
+    call_id = await org.call()
+    await org.record(call_id, "adviser", speech["adviser"], offset=0.0)
+    policy = JobPolicy(lease_seconds=60.0, max_attempts=3)
+    at = utcnow()
+    assert await org.job(engine).enqueue(at) == 1
+    for attempt in (1, 2, 3):
+        # What a worker that dies mid-job leaves behind: its claim, and nothing else.
+        doomed = org.job(engine, worker_id=f"doomed-{attempt}", policy=policy)
+        assert await doomed._claim(at) is not None
+        row = await org.transcript(call_id)
+        assert (row.status, row.attempts, row.claimed_by) == ("pending", attempt, f"doomed-{attempt}")
+        # Not taken, nor given up, while the lease may still be renewed.
+        assert await org.job(engine, worker_id="other", policy=policy)._claim(at) is None
+        at += timedelta(seconds=61)  # the lease runs out
+    rescuer = org.job(engine, worker_id="rescuer", policy=policy)
+    assert await rescuer.run(at) == 0
+    row = await org.transcript(call_id)
+    assert row.status == TranscriptStatus.FAILED and row.attempts == 3
+    assert row.error == "gave_up: the worker stopped 3 times while transcribing"
+    assert row.claimed_by is None and row.lease_until is None and close_to(row.completed_at, at)
+    engine_used = rescuer._engine
+    assert isinstance(engine_used, CountingEngine) and engine_used.runs == 0, "not claimed a fourth time"
+    assert await rescuer.run(at + timedelta(hours=1)) == 0
+    assert await audit_actions(org.sessions, f"transcript:{row.id}") == ["transcript.failed"]
+    async with org.sessions() as session:
+        [receipt] = (
+            await session.scalars(select(AuditEvent).where(AuditEvent.target == f"transcript:{row.id}"))
+        ).all()
+    assert receipt.org_id == org.id and receipt.details["attempts"] == 3
+    assert receipt.details["call_id"] == str(call_id) and receipt.details["error"] == row.error
+
+
+async def test_a_missing_model_pauses_transcription_without_using_up_attempts_until_it_is_fixed(
+    local_org: Org, speech: dict[str, Path], engine: WhisperEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    org = local_org
+    call_id = await org.call()
+    await org.record(call_id, "adviser", speech["adviser"], offset=0.0)
+    misconfigured = FixableEngine(engine, TranscriptionConfig())
+    job = org.job(
+        misconfigured,
+        policy=JobPolicy(max_attempts=2, retry_base_seconds=30.0, retry_max_seconds=120.0),
+    )
+    at = utcnow()
+    caplog.set_level(logging.DEBUG, logger="transcription.job")
+    # Far more tries than max_attempts; the job is handed back each time, its attempts intact.
+    for tries in range(1, 6):
+        assert await job.run(at) == 0
+        assert misconfigured.tries == tries and misconfigured.runs == 0
+        row = await org.transcript(call_id)
+        assert (row.status, row.attempts, row.claimed_by, row.lease_until) == ("pending", 0, None, None)
+        assert row.error is not None and row.error.startswith("model_unavailable: "), row.error
+        # The worker waits (30, 60, then at most 120 s) before it tries the model again.
+        delay = min(30 * 2 ** (tries - 1), 120)
+        assert await job.run(at + timedelta(seconds=delay - 1)) == 0
+        assert misconfigured.tries == tries, "tried again before its backoff"
+        at += timedelta(seconds=delay + 1)
+    paused = [r for r in caplog.records if r.levelno >= logging.ERROR and "LOKET_WHISPER_MODEL" in r.message]
+    assert len(paused) == 1, "said once, not once per try"
+    assert "tiny.nl" in paused[0].message
+    # The operator fixes the setting: the job completes, with the one attempt that did it.
+    misconfigured.missing = False
+    assert await job.run(at) == 1
+    done = await org.transcript(call_id)
+    assert done.status == TranscriptStatus.DONE and done.attempts == 1 and done.error is None
+    assert await audit_actions(org.sessions, f"transcript:{done.id}") == ["transcript.created"]
 
 
 async def test_malformed_media_fails_its_own_job_with_the_reason_and_others_are_transcribed(
