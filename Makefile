@@ -25,7 +25,7 @@ test: $(VENV) widget
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=25
 
 lint: $(VENV)
 	$(BIN)/ruff check .
