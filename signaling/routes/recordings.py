@@ -8,6 +8,7 @@ recording is exactly what a data protection officer will ask.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,8 +25,8 @@ from recordings import Recording, RecordingStatus
 from signaling.admin_schemas import Limit
 from signaling.api import Api, body, query
 from signaling.errors import Conflict, Forbidden, NotFound, SignalingError
-from signaling.keys import CONFIG, RECORDINGS_CONFIG, SESSIONS, STORAGE
-from signaling.links import LinkSigner
+from signaling.keys import CONFIG, RECORDINGS_CONFIG, SESSIONS, STORAGE, STORE
+from signaling.links import LINK_SECONDS, LinkSigner
 from signaling.models import Call, Role, User
 from signaling.reference import normalise_reference
 from signaling.routes.admin import acting, actor, path_id
@@ -211,6 +212,13 @@ class _PlaybackFile(web.FileResponse):
             await recordings.remove_plaintext(self._folder)
 
 
+async def _first_use(request: web.Request, token: str) -> bool:
+    """Whether this is the link's first request: a player that starts past byte 0 is still a
+    viewing, and is audited once. Remembered as long as the link lives."""
+    key = "playback:" + hashlib.sha256(token.encode()).hexdigest()
+    return await request.app[STORE].incr(key, ttl=LINK_SECONDS) == 1
+
+
 def _starts_playback(request: web.Request) -> bool:
     """Whether this request starts a playback (the first bytes), not a seek or a continuation,
     so one viewing is one audit event however many range requests the browser makes.
@@ -260,7 +268,10 @@ async def play_recording(request: web.Request) -> web.StreamResponse:
             )
         if not _playable(recording):
             raise NotFound(f"recording {recording_id} is no longer available", code="not_playable")
-        if _starts_playback(request):
+        # Both always run: the Range is checked, and the link's first use is counted either way.
+        starts_at_zero = _starts_playback(request)
+        first_use = await _first_use(request, params.token)
+        if starts_at_zero or first_use:
             await audit.record(
                 db,
                 actor=f"user:{grant.user_id}",

@@ -116,6 +116,20 @@ async def test_a_link_plays_the_decrypted_recording_with_ranges_and_every_viewin
     assert not [p for p in spool.iterdir() if p.name.startswith(".playback-")]
 
 
+async def test_a_viewing_that_starts_past_the_first_byte_is_audited_once(
+    server, world: World, backend: Backend, tmp_path: Path
+) -> None:
+    url = base_url(server)
+    recording = await one_recording(backend, world, tmp_path)
+    admin = await as_staff(url, world, "admin")
+    link = (await admin.post(f"/recordings/{recording.id}/link", None)).body["url"]
+    for _ in range(2):
+        status, _, part = await fetch(link, {"Range": "bytes=1-"})
+        assert status == 206 and part == recording.media[1:]
+    played = [e for e in await admin.audit_events(limit="200") if e["action"] == "recording.played"]
+    assert [e["target"] for e in played] == [f"recording:{recording.id}"]
+
+
 async def test_forged_expired_or_foreign_links_are_refused_with_403(
     server, world: World, backend: Backend, tmp_path: Path
 ) -> None:
