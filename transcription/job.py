@@ -141,7 +141,10 @@ class _Claimed:
 
 def _make_scratch(root: Path | None) -> tuple[Path, int]:
     """A private (0700) folder for one job's decrypted media, and the descriptor holding its
-    lock: nothing is written into it before the lock is taken."""
+    lock: nothing is written into it before the lock is taken. A configured root that does
+    not exist yet is created (0700), as an operator would expect."""
+    if root is not None:
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=_SCRATCH_PREFIX, dir=root))
     lock = os.open(scratch / _SCRATCH_LOCK, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
     fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -378,6 +381,7 @@ class TranscriptionJob:
                         language=language,
                         redact=media.redact,
                         redactor=redactor,
+                        discard=True,
                     )
                 finally:
                     await asyncio.to_thread(path.unlink, missing_ok=True)

@@ -6,8 +6,10 @@ runs for each participant's recording of a call before merging them into one tim
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
+from pathlib import Path
 
 from transcription.config import TranscriptionConfig
 from transcription.decode import decode_audio
@@ -24,13 +26,17 @@ async def transcribe_file(
     language: str | None = None,
     redact: bool = True,
     redactor: Redactor | None = None,
+    discard: bool = False,
 ) -> Transcript:
     """Transcribe one media file; its text is redacted unless ``redact`` is false (an
     organisation's choice). The language is checked against the model before anything is decoded,
     so a wrong language fails at once with ``UnsupportedLanguage``; an undecodable file raises
-    ``DecodeFailed``."""
+    ``DecodeFailed``. With ``discard`` the file is deleted as soon as it is decoded (a decrypted
+    recording: it need not wait on disk while Whisper listens, which takes minutes)."""
     code = await engine.resolve_language(language)
     audio = await decode_audio(path, config.decode)
+    if discard:
+        await asyncio.to_thread(Path(path).unlink, missing_ok=True)
     transcript = await engine.transcribe(audio, language=code)
     if not redact:
         return transcript

@@ -124,16 +124,23 @@ class Events:
 class CountingEngine(WhisperEngine):
     """The session's real engine, counting how many recordings it was asked to transcribe."""
 
-    def __init__(self, inner: WhisperEngine, config: TranscriptionConfig) -> None:
+    def __init__(
+        self, inner: WhisperEngine, config: TranscriptionConfig, scratch: Path | None = None
+    ) -> None:
         super().__init__(config)
         self._inner = inner
         self.runs = 0
+        # Decrypted media files on disk while Whisper listened, when ``scratch`` is watched.
+        self.media_while_listening: list[Path] = []
+        self._scratch = scratch
 
     async def resolve_language(self, language: str | None) -> str | None:
         return await self._inner.resolve_language(language)
 
     async def transcribe(self, audio: NDArray[np.float32], *, language: str | None) -> Transcript:
         self.runs += 1
+        if self._scratch is not None:
+            self.media_while_listening += self._scratch.rglob("*.media")
         return await self._inner.transcribe(audio, language=language)
 
 
@@ -310,7 +317,7 @@ def close_to(actual: datetime | None, expected: datetime) -> bool:
 
 
 async def test_a_spoken_sentence_comes_back_as_its_words_with_the_phone_number_and_email_redacted(
-    org: Org, speech: dict[str, Path], engine: WhisperEngine
+    org: Org, speech: dict[str, Path], engine: WhisperEngine, tmp_path: Path
 ) -> None:
     call_id = await org.call()
     recordings = [
@@ -321,9 +328,13 @@ async def test_a_spoken_sentence_comes_back_as_its_words_with_the_phone_number_a
     assert sorted(payload["recording_id"] for payload in stored) == sorted(map(str, recordings))
     assert all(set(payload) == {"recording_id", "call_id", "participant", "stored_at"} for payload in stored)
 
-    job = org.job(engine)
+    scratch = tmp_path / "scratch"
+    counting = CountingEngine(engine, TranscriptionConfig(), scratch=scratch)
+    job = org.job(counting, policy=JobPolicy(scratch_dir=scratch))
     ran, lag = await with_loop_lag(job.run())
     assert ran == 1
+    # The decrypted recordings were gone from disk before Whisper started on them.
+    assert counting.runs == 2 and counting.media_while_listening == []
     # Decoding runs in a subprocess, Whisper in a thread: the event loop (lease renewals,
     # sockets in `loket serve`) kept turning.
     assert lag < 1.0, f"the event loop stalled for {lag:.2f} s"
