@@ -343,17 +343,20 @@ async def test_an_export_holds_the_call_its_transcript_and_the_decrypted_recordi
     # No visitor identifiers beyond the reference.
     assert seeded.visitor_id not in json.dumps(document)
 
+    # The database is shared with other tests' exports: only this request's fate is asserted.
     # Not yet due: kept.
-    assert await expire_exports(sessions, storage, utcnow() + EXPORT_LIFETIME - timedelta(minutes=5)) == 0
+    await expire_exports(sessions, storage, utcnow() + EXPORT_LIFETIME - timedelta(minutes=5))
     assert await versions(storage, s3, request.export_storage_key) == 1
-    assert await expire_exports(sessions, storage, utcnow() + EXPORT_LIFETIME + timedelta(minutes=1)) == 1
+    assert (await load(sessions, request_id)).export_wrapped_key is not None
+    assert await expire_exports(sessions, storage, utcnow() + EXPORT_LIFETIME + timedelta(minutes=1)) >= 1
     assert await versions(storage, s3, request.export_storage_key) == 0
     gone = await load(sessions, request_id)
     assert (gone.export_storage_key, gone.export_wrapped_key, gone.export_key_id) == (None, None, None)
     [receipt] = await events(sessions, "privacy_export.deleted", f"privacy_request:{request_id}")
     assert receipt.details["reason"] == "expired" and receipt.org_id == seeded.org_id
-    # Again: nothing to do, no second receipt.
-    assert await expire_exports(sessions, storage, utcnow() + 2 * EXPORT_LIFETIME) == 0
+    # Again: nothing left to do for this request, no second receipt.
+    await expire_exports(sessions, storage, utcnow() + 2 * EXPORT_LIFETIME)
+    assert len(await events(sessions, "privacy_export.deleted", f"privacy_request:{request_id}")) == 1
 
 
 class Killed(BaseException):
