@@ -495,8 +495,10 @@ async def test_a_worker_killed_mid_transcription_leaves_a_lease_and_another_fini
     assert process.returncode == -signal.SIGKILL
     orphan = await org.transcript(call_id)
     assert orphan.claimed_by == DOOMED and orphan.lease_until is not None
-    # The killed worker could not clean up: its decrypted copy of the recording is still there.
-    assert list(scratch.glob("*/*.media")), "the doomed worker had the decrypted media on disk"
+    # The killed worker could not clean up: its scratch folder is still there. The decrypted
+    # recording in it was already deleted, once decoded, before Whisper began.
+    assert list(scratch.iterdir()), "the doomed worker's scratch folder stays behind"
+    assert not list(scratch.glob("*/*.media")), "decrypted media waited on disk while Whisper listened"
     # Not before the lease has run out...
     if orphan.lease_until > utcnow() + timedelta(seconds=0.3):
         assert await rescuer.run() == 0
