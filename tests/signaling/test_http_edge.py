@@ -255,6 +255,26 @@ async def test_every_request_writes_an_access_log_row(
         assert row.visitor_id is None and row.user_id is None
 
 
+async def test_the_public_scripts_leave_no_access_log_row_unless_the_fetch_fails(
+    server: TestServer, backend: Backend, http: aiohttp.ClientSession
+) -> None:
+    # Every page view of every customer's website loads widget.js: no address is kept for it.
+    user_agent = agent()
+    headers = {"User-Agent": user_agent}
+    for path in ("/widget.js", "/assets/console.js"):
+        status, _, _ = await fetch(http, server, "GET", path, headers=headers)
+        assert status == 200, path
+    await fetch(http, server, "GET", "/assets/missing.js", headers=headers)
+    await fetch(http, server, "POST", "/widget.js", headers=headers)
+    await fetch(http, server, "GET", "/console/", headers=headers)
+    rows = await access_rows(backend, user_agent)
+    assert [(row.method, row.path, row.status) for row in rows] == [
+        ("GET", "/assets/missing.js", 404),
+        ("POST", "/widget.js", 405),
+        ("GET", "/console/", 200),
+    ]
+
+
 async def test_a_successful_login_is_logged_with_the_user_id(
     server: TestServer, world: World, backend: Backend, http: aiohttp.ClientSession
 ) -> None:
