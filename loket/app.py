@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,9 @@ TRANSPORT_MAX_BYTES = 1_000_000
 # The embeddable widget, built by `cd widget && npm ci && npm run build` (`make widget`).
 # Short: a new release reaches every customer's website within minutes; ETag revalidates.
 WIDGET_CACHE_CONTROL = "public, max-age=300"
+
+# How long each step of the shutdown may take before the next one goes on without it.
+SHUTDOWN_STEP_SECONDS = 10.0
 
 
 def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool = True) -> web.Application:
@@ -202,15 +205,15 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
             yield
         finally:
             if worker is not None:
-                await worker.stop()
-            await sio.shutdown()
-            await _stop_pubsub(sio)
-            await switchboard.stop()
+                await _bounded("worker", worker.stop())
+            await _bounded("socket.io", sio.shutdown())
+            await _bounded("socket.io pub/sub", _stop_pubsub(sio))
+            await _bounded("switchboard", switchboard.stop())
             if media is not None:
-                await media.stop()
-            await storage.stop()
-            await store.stop()
-            await engine.dispose()
+                await _bounded("media", media.stop())
+            await _bounded("storage", storage.stop())
+            await _bounded("realtime store", store.stop())
+            await _bounded("database", engine.dispose())
 
     app.cleanup_ctx.append(lifecycle)
     # Outermost, so error responses raised by handlers are counted too.
@@ -222,6 +225,16 @@ def _ensure_sqlite_dir(database_url: str) -> None:
     database = make_url(database_url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+async def _bounded(step: str, stopping: Awaitable[object], seconds: float = SHUTDOWN_STEP_SECONDS) -> None:
+    """One step of the shutdown, which may not hold the others up for ever: a step that hangs
+    (a lost connection, a library's background task) is logged by name and left behind."""
+    try:
+        async with asyncio.timeout(seconds):
+            await stopping
+    except TimeoutError:
+        logger.error("shutdown: stopping the %s took over %g s; going on without it", step, seconds)
 
 
 async def _stop_pubsub(sio: socketio.AsyncServer) -> None:

@@ -201,9 +201,9 @@ async def server(backend: Backend) -> AsyncIterator[TestServer]:
     """A real HTTP server on a free port running the whole app (no in-process worker)."""
     settings = backend.settings(ring_timeout_seconds=2.0, resume_window_seconds=2.0)
     app = create_app(settings, run_worker=False)
+    test_server = TestServer(app, host="127.0.0.1")
     # No request of a finished test is still wanted: wait 5 s for stragglers, not aiohttp's 60.
-    test_server = TestServer(app, host="127.0.0.1", shutdown_timeout=5.0)
-    await test_server.start_server()
+    await test_server.start_server(shutdown_timeout=5.0)
     yield test_server
     await test_server.close()
 
