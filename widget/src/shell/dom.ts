@@ -1,40 +1,12 @@
 /**
- * The few DOM helpers the admin console and the privacy page share (no framework: a page of
- * forms and tables does not need one). Text is always set as text, never parsed as HTML.
+ * The DOM helpers the admin console and the privacy page add to the widget's own (no framework:
+ * a page of forms and tables does not need one).
  */
 
-export type Child = Node | string | null | undefined | false;
-export type Props = Record<string, string | number | boolean | null | undefined | EventListener>;
+import { append, h, type Child } from "../ui/dom";
 
-/**
- * ``h("button", {class: "btn", onclick: fn}, "Save")``: ``on*`` keys are listeners, ``false``
- * and ``null`` attributes are left out, ``true`` ones are set empty.
- */
-export function h<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  props: Props = {},
-  ...children: Child[]
-): HTMLElementTagNameMap[K] {
-  const element = document.createElement(tag);
-  for (const [name, value] of Object.entries(props)) {
-    if (typeof value === "function") {
-      element.addEventListener(name.slice(2), value);
-    } else if (value === true) {
-      element.setAttribute(name, "");
-    } else if (value !== false && value !== null && value !== undefined) {
-      element.setAttribute(name, String(value));
-    }
-  }
-  append(element, ...children);
-  return element;
-}
-
-export function append(parent: Node, ...children: Child[]): void {
-  for (const child of children) {
-    if (child === null || child === undefined || child === false) continue;
-    parent.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
-  }
-}
+// One element builder for every page: the widget's (text is set as text, never parsed as HTML).
+export { append, h, type Child, type Props } from "../ui/dom";
 
 /** Replace everything inside ``parent``. */
 export function replace(parent: Element, ...children: Child[]): void {

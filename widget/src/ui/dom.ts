@@ -1,7 +1,7 @@
 /** A few lines instead of a UI framework: build elements, swap text, make icons. */
 
-type Child = Node | string | null | undefined | false;
-type Props = Record<string, string | number | boolean | null | undefined | EventListener>;
+export type Child = Node | string | null | undefined | false;
+export type Props = Record<string, string | number | boolean | null | undefined | EventListener>;
 
 /**
  * ``h("button", {class: "x", "aria-label": "Close", onclick: fn}, "text")``: ``on*`` keys are
