@@ -239,7 +239,9 @@ async def _send(response: web.StreamResponse, path: Path) -> None:
         while chunk := await asyncio.to_thread(reader.read, _STREAM_CHUNK):
             await response.write(chunk)
     finally:
-        await asyncio.to_thread(reader.close)
+        # On the loop, not in a thread: a client that goes away cancels this task, and a
+        # cancelled to_thread may never run (closing a read-only file does not block).
+        reader.close()
 
 
 # -- staff -----------------------------------------------------------------------------------
