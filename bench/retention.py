@@ -50,19 +50,13 @@ import boto3
 from botocore.config import Config
 from sqlalchemy import delete, func, insert, select
 
+from accounts.models import Organisation
 from db import SessionFactory, audit, create_engine, create_session_factory, migrate, utcnow
 from db.audit import AuditEvent
-from recordings import (
-    LocalStorage,
-    Recording,
-    RecordingsConfig,
-    S3Storage,
-    Storage,
-    shred_recording,
-    sweep_expired,
-)
+from privacy import sweep_expired
+from recordings import LocalStorage, Recording, RecordingsConfig, S3Storage, Storage, shred_recording
 from recordings.queries import storage_key_for
-from signaling.models import Call, Organisation
+from signaling.models import Call
 
 ADMIN_DSN = os.environ.get("LOKET_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 CREDENTIALS = {"aws_access_key_id": "bench", "aws_secret_access_key": "bench"}

@@ -27,3 +27,43 @@ class LoketError(Exception):
 
     def to_dict(self) -> dict[str, str]:
         return {"code": self.code, "message": self.message}
+
+
+# The kinds of refusal every package shares; each maps to one HTTP status at the edge.
+class InvalidInput(LoketError):
+    code = "invalid_input"
+    status = 422
+
+
+class Unauthenticated(LoketError):
+    code = "unauthenticated"
+    status = 401
+
+
+class Forbidden(LoketError):
+    code = "forbidden"
+    status = 403
+
+
+class NotFound(LoketError):
+    code = "not_found"
+    status = 404
+
+
+class Conflict(LoketError):
+    code = "conflict"
+    status = 409
+
+
+class PayloadTooLarge(LoketError):
+    code = "payload_too_large"
+    status = 413
+
+
+class RateLimited(LoketError):
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -15,17 +15,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 import loket
-from db import create_engine, create_session_factory, migrate
-from loket.pages import add_page_routes
-from loket.settings import Settings
-from loket.worker import Worker
-from media.placement import InProcessPlacement
-from recordings import storage_from_config
-from signaling.api import Api
-from signaling.auth import StaffAuth
-from signaling.chat import Chat
-from signaling.http import access_log, error_response, errors_as_json, parse_networks
-from signaling.keys import (
+from accounts.auth import StaffAuth
+from accounts.config import AuthConfig
+from accounts.tokens import TokenService
+from api.api import Api
+from api.keys import (
     AUTH,
     CONFIG,
     RECORDINGS_CONFIG,
@@ -36,27 +30,34 @@ from signaling.keys import (
     TOKENS,
     TRUSTED_PROXIES,
 )
+from api.middlewares import access_log, error_response, errors_as_json, parse_networks
+from api.routes import audit_events as audit_event_routes
+from api.routes import auth as auth_routes
+from api.routes import calls as call_routes
+from api.routes import privacy as privacy_routes
+from api.routes import queues as queue_routes
+from api.routes import recordings as recording_routes
+from api.routes import retention_rules as retention_rule_routes
+from api.routes import statistics as statistics_routes
+from api.routes import transcripts as transcript_routes
+from api.routes import users as user_routes
+from api.routes import webhooks as webhook_routes
+from api.routes import widget as widget_routes
+from api.routes import widget_keys as widget_key_routes
+from db import create_engine, create_session_factory, migrate
+from loket.pages import add_page_routes
+from loket.settings import Settings
+from loket.worker import Worker
+from media.placement import InProcessPlacement
+from recordings import storage_from_config
+from signaling.chat import Chat
 from signaling.metrics import Metrics
 from signaling.outbox import Outbox
 from signaling.recording import RecordingControl
 from signaling.redis_store import RedisStore
-from signaling.routes import audit_events as audit_event_routes
-from signaling.routes import auth as auth_routes
-from signaling.routes import calls as call_routes
-from signaling.routes import privacy as privacy_routes
-from signaling.routes import queues as queue_routes
-from signaling.routes import recordings as recording_routes
-from signaling.routes import retention_rules as retention_rule_routes
-from signaling.routes import statistics as statistics_routes
-from signaling.routes import transcripts as transcript_routes
-from signaling.routes import users as user_routes
-from signaling.routes import webhooks as webhook_routes
-from signaling.routes import widget as widget_routes
-from signaling.routes import widget_keys as widget_key_routes
 from signaling.sockets import AdviserNamespace, VisitorNamespace
 from signaling.store import MemoryStore, RealtimeStore
 from signaling.switchboard import Switchboard
-from signaling.tokens import TokenService
 
 logger = logging.getLogger(__name__)
 
@@ -142,7 +143,12 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
     app[SESSIONS] = sessions
     app[STORE] = store
     app[TOKENS] = tokens
-    app[AUTH] = StaffAuth(sessions=sessions, store=store, tokens=tokens, config=config)
+    auth_config = AuthConfig(
+        login_per_ip=config.login_per_ip,
+        login_failures_per_account=config.login_failures_per_account,
+        refresh_token_seconds=config.refresh_token_seconds,
+    )
+    app[AUTH] = StaffAuth(sessions=sessions, store=store, tokens=tokens, config=auth_config)
     app[SWITCHBOARD] = switchboard
     app[METRICS] = metrics
     app[SIO] = sio

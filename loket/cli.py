@@ -17,10 +17,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts import directory
+from accounts.models import RecordingPolicy, Role
 from db import LoketError, audit, create_engine, create_session_factory, migrate
 from loket.settings import Settings
-from signaling import directory
-from signaling.models import RecordingPolicy, Role
 
 T = TypeVar("T")
 CLI_ACTOR = "cli"

@@ -16,9 +16,9 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from signaling import directory
-from signaling.http import error_response
-from signaling.models import Organisation, Queue, User, WidgetKey
+from accounts import directory
+from accounts.models import Organisation, Queue, User, WidgetKey
+from api.middlewares import error_response
 
 DEMO_ORG = "Demo Autohaus"
 ADVISER_EMAIL = "adviser@demo.loket.test"

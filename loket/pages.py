@@ -13,8 +13,8 @@ import re
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from api.middlewares import error_response
 from loket.settings import Settings
-from signaling.http import error_response
 
 # Inline styles are allowed (the pages keep theirs in the shell); scripts come from /assets only.
 PAGE_CSP = (

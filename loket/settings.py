@@ -21,8 +21,8 @@ from db import LoketError
 from media import IceServer, MediaConfig
 from recordings import RecordingsConfig, parse_master_key
 from signaling import SignalingConfig
-from signaling.webhooks import WebhookConfig
 from transcription import TranscriptionConfig
+from webhooks import WebhookConfig
 
 logger = logging.getLogger(__name__)
 

@@ -21,21 +21,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import SessionFactory, create_engine, create_session_factory, purge_older_than, utcnow
 from loket.settings import Settings
-from recordings import (
+from privacy import (
     DataErased,
-    RecordingsConfig,
-    Storage,
     expire_exports,
     process_requests,
     remove_stale_plaintext,
-    retry_pending_uploads,
-    storage_from_config,
     sweep_expired,
     sweep_expired_call_data,
 )
-from signaling.webhook_delivery import WebhookSender
-from signaling.webhooks import WebhookConfig, WebhookEvent, enqueue_event
+from recordings import RecordingsConfig, Storage, retry_pending_uploads, storage_from_config
 from transcription import TranscriptionConfig, TranscriptionJob
+from webhooks import WebhookConfig, WebhookEvent, enqueue_event
+from webhooks.delivery import WebhookSender
 
 logger = logging.getLogger(__name__)
 

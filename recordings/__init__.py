@@ -1,8 +1,7 @@
-"""Recordings: storage backends (local, S3), per-recording encryption, the catalogue, the upload
-pipeline, and retention: rules, deadlines, the sweep that deletes on time, erasure of one call.
+"""Recordings: storage backends (local, S3) with batch deletion, per-recording encryption, the
+catalogue, the upload pipeline (spool -> encrypt -> upload -> verify), playback fetches and shredding.
 """
 
-from recordings.call_data_sweep import sweep_expired_call_data
 from recordings.config import RecordingsConfig, parse_master_key
 from recordings.crypto import EncryptedFile, WrappedKey, decrypt_file, encrypt_file, key_id_of
 from recordings.errors import (
@@ -19,91 +18,30 @@ from recordings.errors import (
     StorageUnavailable,
 )
 from recordings.export import fetch_recording
-from recordings.lease import LeaseKeeper, claim_rows, lease_kept, update_if_held
-from recordings.models import (
-    MAX_RETENTION_DAYS,
-    MIN_RETENTION_DAYS,
-    Participant,
-    PrivacyRequest,
-    PrivacyRequestKind,
-    PrivacyRequestStatus,
-    Recording,
-    RecordingStatus,
-    RetentionKind,
-    RetentionRule,
-)
-from recordings.privacy import CreatedRequest, call_of, create_request, find_request, org_requests
-from recordings.privacy_export import (
-    EXPORT_LIFETIME,
-    expire_exports,
-    fetch_export,
-    org_of,
-    plaintext_dir,
-    remove_plaintext,
-    remove_stale_plaintext,
-)
-from recordings.privacy_worker import DataErased, OnErased, process_requests
+from recordings.models import Participant, Recording, RecordingStatus
 from recordings.queries import create_recording, get_recording, mark_spooled
-from recordings.retention import (
-    DEFAULT_RETENTION_DAYS,
-    ORG_RETENTION_KINDS,
-    CallErasure,
-    Retention,
-    calls_past_retention,
-    change_rule,
-    create_rule,
-    delete_rule,
-    delete_stored_copies,
-    erase_call_data,
-    find_rule,
-    get_rule,
-    list_rules,
-    queue_in_org,
-    recording_deadline,
-    reschedule,
-    resolve_retention,
-    retention_for_call,
-    sweep_expired,
-    sweep_expired_calls,
-)
 from recordings.s3 import S3Storage
 from recordings.shred import shred_recording
 from recordings.storage import LocalStorage, Storage, StoredObject, storage_from_config, storage_from_url
 from recordings.types import EventHook
-from recordings.uploader import default_worker_id, retry_pending_uploads, store_recording
+from recordings.uploader import retry_pending_uploads, store_recording
 
 __all__ = [
-    "DEFAULT_RETENTION_DAYS",
-    "EXPORT_LIFETIME",
-    "MAX_RETENTION_DAYS",
-    "MIN_RETENTION_DAYS",
-    "ORG_RETENTION_KINDS",
-    "CallErasure",
     "ChecksumMismatch",
-    "CreatedRequest",
-    "DataErased",
     "DecryptionError",
     "EncryptedFile",
     "EventHook",
     "InvalidStorageKey",
     "KeyUnavailable",
-    "LeaseKeeper",
     "LegalHold",
     "LocalStorage",
     "ObjectNotFound",
-    "OnErased",
     "Participant",
-    "PrivacyRequest",
-    "PrivacyRequestKind",
-    "PrivacyRequestStatus",
     "Recording",
     "RecordingNotFound",
     "RecordingStatus",
     "RecordingsConfig",
     "RecordingsError",
-    "Retention",
-    "RetentionKind",
-    "RetentionRule",
     "S3Storage",
     "SpoolFileMissing",
     "Storage",
@@ -111,49 +49,17 @@ __all__ = [
     "StorageUnavailable",
     "StoredObject",
     "WrappedKey",
-    "call_of",
-    "calls_past_retention",
-    "change_rule",
-    "claim_rows",
     "create_recording",
-    "create_request",
-    "create_rule",
     "decrypt_file",
-    "default_worker_id",
-    "delete_rule",
-    "delete_stored_copies",
     "encrypt_file",
-    "erase_call_data",
-    "expire_exports",
-    "fetch_export",
     "fetch_recording",
-    "find_request",
-    "find_rule",
     "get_recording",
-    "get_rule",
     "key_id_of",
-    "lease_kept",
-    "list_rules",
     "mark_spooled",
-    "org_of",
-    "org_requests",
     "parse_master_key",
-    "plaintext_dir",
-    "process_requests",
-    "queue_in_org",
-    "recording_deadline",
-    "remove_plaintext",
-    "remove_stale_plaintext",
-    "reschedule",
-    "resolve_retention",
-    "retention_for_call",
     "retry_pending_uploads",
     "shred_recording",
     "storage_from_config",
     "storage_from_url",
     "store_recording",
-    "sweep_expired",
-    "sweep_expired_call_data",
-    "sweep_expired_calls",
-    "update_if_held",
 ]

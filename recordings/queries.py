@@ -12,10 +12,11 @@ import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import ColumnElement, Uuid, and_, column, insert, or_, select, table, update
+from sqlalchemy import ColumnElement, and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.base import new_id, utcnow
+from db.tables import CALLS
 from recordings.errors import RecordingNotFound
 from recordings.models import Participant, Recording, RecordingStatus
 
@@ -23,7 +24,6 @@ from recordings.models import Participant, Recording, RecordingStatus
 _UPLOADABLE = (RecordingStatus.SPOOLED, RecordingStatus.UPLOADING)
 _SUFFIX = re.compile(r"\.[a-z0-9]{1,10}")
 # signaling's calls table, named (not imported): just what audit events need from it.
-_CALLS = table("calls", column("id", Uuid), column("org_id", Uuid))
 
 
 def storage_key_for(recording_id: uuid.UUID, created_at: datetime, suffix: str = ".webm") -> str:
@@ -180,8 +180,8 @@ async def leftover_spools(session: AsyncSession, *, limit: int = 100) -> list[Re
 async def org_of(session: AsyncSession, recording_id: uuid.UUID) -> uuid.UUID | None:
     """The organisation a recording belongs to (through its call), for audit events."""
     org_id: uuid.UUID | None = await session.scalar(
-        select(_CALLS.c.org_id)
-        .join(Recording, Recording.call_id == _CALLS.c.id)
+        select(CALLS.c.org_id)
+        .join(Recording, Recording.call_id == CALLS.c.id)
         .where(Recording.id == recording_id)
     )
     return org_id

@@ -17,24 +17,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import secrets
-import socket
-import time
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db import SessionFactory, audit, utcnow
+from db import SessionFactory, audit
+from db.jobs import Clock, default_worker_id, lease_kept
 from recordings import queries
 from recordings.config import RecordingsConfig
 from recordings.crypto import encrypt_file, new_data_key, wrap_data_key
 from recordings.errors import ChecksumMismatch, RecordingsError, SpoolFileMissing
-from recordings.lease import lease_kept
 from recordings.models import Recording, RecordingStatus
 from recordings.storage import Storage, sha256_file
 from recordings.types import EventHook
@@ -46,11 +41,6 @@ _ERROR_LENGTH = 1000
 _ACTOR = "recordings.uploader"
 
 
-def default_worker_id() -> str:
-    """Host, process and a random part: unique per worker, readable in the database."""
-    return f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(4)}"
-
-
 def backoff(config: RecordingsConfig, attempts: int) -> timedelta:
     """Delay before attempt ``attempts + 1``: base, 2 * base, 4 * base, ... capped at the maximum."""
     seconds = config.retry_base_seconds * 2 ** min(max(attempts - 1, 0), 32)
@@ -59,20 +49,6 @@ def backoff(config: RecordingsConfig, attempts: int) -> timedelta:
 
 def encrypted_path(spool_path: Path) -> Path:
     return spool_path.with_name(spool_path.name + ".enc")
-
-
-@dataclass
-class _Clock:
-    """``now`` as given to the call, advancing with real time (tests pass a future ``now``)."""
-
-    start: datetime
-    _t0: float = 0.0
-
-    def __post_init__(self) -> None:
-        self._t0 = time.monotonic()
-
-    def __call__(self) -> datetime:
-        return self.start + timedelta(seconds=time.monotonic() - self._t0)
 
 
 class _LeaseLost(RecordingsError):
@@ -168,7 +144,7 @@ async def _fail(
     config: RecordingsConfig,
     recording: Recording,
     worker_id: str,
-    clock: _Clock,
+    clock: Clock,
     exc: BaseException,
 ) -> bool:
     """Record a failed attempt; False when the lease was no longer ours (nothing recorded)."""
@@ -227,7 +203,7 @@ async def _upload_claimed(
     config: RecordingsConfig,
     recording: Recording,
     worker_id: str,
-    clock: _Clock,
+    clock: Clock,
     on_stored: EventHook | None = None,
 ) -> bool:
     spool: Path | None = None
@@ -314,7 +290,7 @@ async def store_recording(
     failed (then it is left for ``retry_pending_uploads``). ``on_stored`` is called in the
     transaction that marks it stored (the shell owes the ``recording.stored`` webhook there).
     """
-    clock = _Clock(now or utcnow())
+    clock = Clock.starting(now)
     worker_id = worker_id or default_worker_id()
     async with sessions() as session:
         recording = await queries.claim_upload(
@@ -345,7 +321,7 @@ async def retry_pending_uploads(
     Also finishes spool clean-ups a crash interrupted. Returns how many recordings it stored.
     Safe to run in any number of workers at once.
     """
-    clock = _Clock(now or utcnow())
+    clock = Clock.starting(now)
     worker_id = worker_id or default_worker_id()
     lease = timedelta(seconds=config.upload_lease_seconds)
     async with sessions() as session:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import uuid
 from typing import Any, Protocol
 
+from accounts import ratelimit
+from accounts.config import RateLimit
 from db import SessionFactory, utcnow
-from recordings import RetentionKind, retention_for_call
-from signaling import ratelimit
-from signaling.config import RateLimit
+from privacy import RetentionKind, retention_for_call
 from signaling.errors import Conflict, InvalidInput
 from signaling.models import CallStatus, ChatMessage
 from signaling.outbox import Outbox, SessionId

@@ -6,17 +6,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
-
-@dataclass(frozen=True, slots=True)
-class RateLimit:
-    """At most ``limit`` hits per ``window_seconds``."""
-
-    limit: int
-    window_seconds: int
-
-    def __post_init__(self) -> None:
-        if self.limit < 1 or self.window_seconds < 1:
-            raise ValueError("rate limit and window must be positive")
+from accounts.config import RateLimit
 
 
 @dataclass(frozen=True, slots=True)

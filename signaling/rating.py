@@ -14,9 +14,9 @@ import logging
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts.tokens import VisitorClaims
 from signaling.errors import Conflict, NotFound
 from signaling.models import Call, CallStatus
-from signaling.tokens import VisitorClaims
 
 logger = logging.getLogger(__name__)
 

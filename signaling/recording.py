@@ -21,7 +21,8 @@ from sqlalchemy import delete
 from db import SessionFactory, utcnow
 from media.placement import MediaPlacement
 from media.types import Party
-from recordings import Recording, create_recording, mark_spooled, recording_deadline
+from privacy import recording_deadline
+from recordings import Recording, create_recording, mark_spooled
 
 logger = logging.getLogger(__name__)
 

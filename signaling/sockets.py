@@ -19,14 +19,14 @@ from typing import Any
 import socketio
 from pydantic import BaseModel, ValidationError
 
+from accounts.models import CALL_TAKING_ROLES
+from accounts.tokens import StaffClaims, TokenService, VisitorClaims
 from db import LoketError
-from signaling.api import describe_validation_error
 from signaling.chat import Chat
 from signaling.errors import Forbidden, InvalidInput, PayloadTooLarge
 from signaling.metrics import Metrics
-from signaling.models import CALL_TAKING_ROLES
 from signaling.outbox import Outbox, SessionId
-from signaling.schemas import (
+from signaling.payloads import (
     CallAccept,
     CallDecline,
     ChatSend,
@@ -37,10 +37,10 @@ from signaling.schemas import (
     RtcCandidate,
     RtcOffer,
     SessionResume,
+    describe_validation_error,
 )
 from signaling.state import Presence
 from signaling.switchboard import Switchboard
-from signaling.tokens import StaffClaims, TokenService, VisitorClaims
 
 logger = logging.getLogger(__name__)
 

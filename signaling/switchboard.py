@@ -31,13 +31,19 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import webhooks
+from accounts import hours
+from accounts import queries as account_queries
+from accounts.models import CALL_TAKING_ROLES, RecordingPolicy, User
+from accounts.tokens import StaffClaims, VisitorClaims
 from db import SessionFactory, utcnow
 from media.placement import MediaPlacement
 from media.types import Party
-from signaling import consent, hours, queries, webhooks
+from signaling import consent, queries
+from signaling.call_events import call_ended_payload
 from signaling.config import SignalingConfig
 from signaling.errors import Conflict, Forbidden, InvalidInput, NotFound
-from signaling.models import CALL_TAKING_ROLES, Call, CallStatus, RecordingPolicy, User
+from signaling.models import Call, CallStatus
 from signaling.outbox import Outbox, SessionId
 from signaling.recording import RecordingControl
 from signaling.reference import new_reference
@@ -55,7 +61,6 @@ from signaling.state import (
     session_key,
 )
 from signaling.store import RealtimeStore
-from signaling.tokens import StaffClaims, VisitorClaims
 
 logger = logging.getLogger(__name__)
 
@@ -179,7 +184,7 @@ class Switchboard:
                 raise Forbidden("account disabled", code="account_disabled")
             if user.role not in CALL_TAKING_ROLES:  # the token may predate a role change
                 raise Forbidden("your role does not take calls", code="forbidden")
-            served = await queries.served_queue_ids(db, staff.user_id)
+            served = await account_queries.served_queue_ids(db, staff.user_id)
         mail: Mail = []
         async with self._store.lock(f"org:{org_id}"):
             await self._attach(org_id, _adviser(user_id))
@@ -258,7 +263,7 @@ class Switchboard:
         org_id = str(visitor.org_id)
         session = _visitor(visitor.visitor_id)
         async with self._sessions() as db:
-            queue = await queries.queue_by_id(db, queue_id)
+            queue = await account_queries.queue_by_id(db, queue_id)
             if queue is None or queue.org_id != visitor.org_id:
                 raise NotFound("no such queue", code="queue_not_found")
             if not hours.is_open(queue.opening_hours, queue.timezone, utcnow()):
@@ -481,7 +486,7 @@ class Switchboard:
             if call.recording:
                 raise Conflict("the call is already being recorded", code="already_recording")
             async with self._sessions() as db:
-                queue = await queries.queue_by_id(db, uuid.UUID(call.queue_id))
+                queue = await account_queries.queue_by_id(db, uuid.UUID(call.queue_id))
                 if queue is None or queue.recording_policy != RecordingPolicy.ASK:
                     raise Forbidden("this queue does not record calls", code="recording_not_allowed")
                 if not await consent.granted(db, call_id=uuid.UUID(call.id), party="visitor"):
@@ -629,7 +634,7 @@ class Switchboard:
                 ended_at=datetime.fromtimestamp(now, UTC),
             )
             # In the same transaction: the webhook is owed exactly when the outcome is stored.
-            payload = webhooks.call_ended_payload(call, outcome=outcome, reason=reason, ended_at=now)
+            payload = call_ended_payload(call, outcome=outcome, reason=reason, ended_at=now)
             await webhooks.enqueue_event(db, uuid.UUID(org_id), webhooks.WebhookEvent.CALL_ENDED, payload)
             await db.commit()
         ended = {"call_id": call.id, "reason": reason, "reference": call.reference}

@@ -12,37 +12,20 @@ import uuid
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Row, String, Text, Uuid, column, select, table
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db import UTCDateTime
+from db.tables import TRANSCRIPTS
 from signaling.models import Call
-
-_TRANSCRIPTS = table(
-    "transcripts",
-    column("id", Uuid),
-    column("call_id", Uuid),
-    column("status", String),
-    column("language", String),
-    column("model", String),
-    column("segments", JSON),
-    column("vtt", Text),
-    column("redacted", Boolean),
-    column("error", String),
-    column("legal_hold", Boolean),
-    column("created_at", UTCDateTime()),
-    column("completed_at", UTCDateTime()),
-    column("delete_after", UTCDateTime()),
-)
 
 
 async def transcript_in_org(db: AsyncSession, transcript_id: uuid.UUID, org_id: uuid.UUID) -> Row[Any] | None:
     """The transcript if its call belongs to ``org_id``; None otherwise."""
     return (
         await db.execute(
-            select(_TRANSCRIPTS)
-            .join(Call, Call.id == _TRANSCRIPTS.c.call_id)
-            .where(_TRANSCRIPTS.c.id == transcript_id, Call.org_id == org_id)
+            select(TRANSCRIPTS)
+            .join(Call, Call.id == TRANSCRIPTS.c.call_id)
+            .where(TRANSCRIPTS.c.id == transcript_id, Call.org_id == org_id)
         )
     ).first()
 
@@ -54,8 +37,8 @@ async def transcripts_of_calls(
     if not call_ids:
         return {}
     rows = await db.execute(
-        select(_TRANSCRIPTS.c.call_id, _TRANSCRIPTS.c.id, _TRANSCRIPTS.c.status).where(
-            _TRANSCRIPTS.c.call_id.in_(list(call_ids))
+        select(TRANSCRIPTS.c.call_id, TRANSCRIPTS.c.id, TRANSCRIPTS.c.status).where(
+            TRANSCRIPTS.c.call_id.in_(list(call_ids))
         )
     )
     return {row.call_id: (row.id, row.status) for row in rows}

@@ -21,10 +21,10 @@ import pytest
 import socketio
 from aiohttp.test_utils import TestServer
 
+from accounts import directory
 from db import create_engine, create_session_factory, migrate
 from loket.app import create_app
 from loket.settings import Settings
-from signaling import directory
 
 POSTGRES_ADMIN_DSN = os.environ.get("LOKET_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("LOKET_TEST_REDIS", "redis://127.0.0.1:6379/0")

@@ -41,7 +41,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from db import SessionFactory, audit, utcnow
+from db import Clock, SessionFactory, audit, default_worker_id, lease_kept, update_if_held, utcnow
 from recordings import (
     ChecksumMismatch,
     DecryptionError,
@@ -52,10 +52,7 @@ from recordings import (
     RecordingNotFound,
     RecordingsConfig,
     Storage,
-    default_worker_id,
     fetch_recording,
-    lease_kept,
-    update_if_held,
 )
 from transcription import queries
 from transcription.config import TranscriptionConfig
@@ -189,12 +186,6 @@ def _remove_orphaned_scratch(root: Path | None) -> int:
     return removed
 
 
-def _clock(start: datetime | None) -> Callable[[], datetime]:
-    """``start`` (tests pass a later "now") advancing with real time."""
-    origin, t0 = start or utcnow(), time.monotonic()
-    return lambda: origin + timedelta(seconds=time.monotonic() - t0)
-
-
 class TranscriptionJob:
     """Enqueues and runs transcriptions; any number may run side by side (see the module doc)."""
 
@@ -226,7 +217,7 @@ class TranscriptionJob:
         """One pass: enqueue what is ready, then transcribe up to ``limit`` calls, one at a time
         (each already uses ``config.cpu_threads``; run more workers for more). Returns how many
         transcripts it completed."""
-        clock = _clock(now)
+        clock = Clock.starting(now)
         orphans = await asyncio.to_thread(_remove_orphaned_scratch, self._policy.scratch_dir)
         if orphans:
             logger.warning("removed %d scratch folders left by transcription workers that died", orphans)

@@ -14,47 +14,25 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import (
-    JSON,
-    Boolean,
     String,
-    Uuid,
     and_,
     cast,
-    column,
     exists,
     literal,
     or_,
     select,
-    table,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db import UTCDateTime, new_id
-from recordings import (
-    Recording,
-    RecordingStatus,
-    RetentionKind,
-    calls_past_retention,
-    claim_rows,
-    retention_for_call,
-)
+from db import claim_rows, new_id
+from db.tables import CALLS, ORGANISATIONS, QUEUES
+from privacy import RetentionKind, calls_past_retention, retention_for_call
+from recordings import Recording, RecordingStatus
 from transcription.models import Transcript as TranscriptRow
 from transcription.models import TranscriptStatus
 
-_CALLS = table(
-    "calls",
-    column("id", Uuid),
-    column("org_id", Uuid),
-    column("queue_id", Uuid),
-    column("language", String),
-    column("created_at", UTCDateTime()),
-    column("accepted_at", UTCDateTime()),
-    column("ended_at", UTCDateTime()),
-)
-_QUEUES = table("queues", column("id", Uuid), column("languages", JSON), column("transcription", Boolean))
-_ORGANISATIONS = table("organisations", column("id", Uuid), column("redact_transcripts", Boolean))
 # A recording in one of these may still change: the call is not ready to transcribe.
 _UNFINISHED = (RecordingStatus.RECORDING, RecordingStatus.SPOOLED, RecordingStatus.UPLOADING)
 
@@ -94,20 +72,20 @@ async def calls_due(session: AsyncSession, *, now: datetime, limit: int = 100) -
     A call older than its transcript retention is left out: its transcript was made and swept
     (recordings may be kept longer), or would be due at once; making it again would undo the sweep.
     """
-    of_call = Recording.call_id == _CALLS.c.id
+    of_call = Recording.call_id == CALLS.c.id
     expired = await calls_past_retention(session, RetentionKind.TRANSCRIPTS, now)
     rows = await session.execute(
-        select(_CALLS.c.id, _CALLS.c.language, _QUEUES.c.languages)
-        .join(_QUEUES, _QUEUES.c.id == _CALLS.c.queue_id)
+        select(CALLS.c.id, CALLS.c.language, QUEUES.c.languages)
+        .join(QUEUES, QUEUES.c.id == CALLS.c.queue_id)
         .where(
-            _QUEUES.c.transcription.is_(True),
-            _CALLS.c.ended_at.is_not(None),
+            QUEUES.c.transcription.is_(True),
+            CALLS.c.ended_at.is_not(None),
             exists().where(of_call, Recording.status == RecordingStatus.STORED.value),
             ~exists().where(of_call, Recording.status.in_([status.value for status in _UNFINISHED])),
-            ~exists().where(TranscriptRow.call_id == _CALLS.c.id),
-            _CALLS.c.id.not_in(expired),
+            ~exists().where(TranscriptRow.call_id == CALLS.c.id),
+            CALLS.c.id.not_in(expired),
         )
-        .order_by(_CALLS.c.ended_at)
+        .order_by(CALLS.c.ended_at)
         .limit(limit)
     )
     return [DueCall(row.id, _language(row.language, row.languages)) for row in rows]
@@ -219,7 +197,7 @@ async def give_up_exhausted(session: AsyncSession, *, now: datetime, max_attempt
     orgs = dict(
         (
             await session.execute(
-                select(_CALLS.c.id, _CALLS.c.org_id).where(_CALLS.c.id.in_([row.call_id for row in rows]))
+                select(CALLS.c.id, CALLS.c.org_id).where(CALLS.c.id.in_([row.call_id for row in rows]))
             )
         ).all()
     )
@@ -231,13 +209,13 @@ async def call_media(session: AsyncSession, call_id: uuid.UUID) -> CallMedia | N
     call = (
         await session.execute(
             select(
-                _CALLS.c.org_id,
-                _CALLS.c.created_at,
-                _CALLS.c.accepted_at,
-                _ORGANISATIONS.c.redact_transcripts,
+                CALLS.c.org_id,
+                CALLS.c.created_at,
+                CALLS.c.accepted_at,
+                ORGANISATIONS.c.redact_transcripts,
             )
-            .join(_ORGANISATIONS, _ORGANISATIONS.c.id == _CALLS.c.org_id)
-            .where(_CALLS.c.id == call_id)
+            .join(ORGANISATIONS, ORGANISATIONS.c.id == CALLS.c.org_id)
+            .where(CALLS.c.id == call_id)
         )
     ).first()
     if call is None:

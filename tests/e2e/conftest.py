@@ -24,10 +24,10 @@ from aiortc import RTCConfiguration, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamTrack
 from playwright.async_api import Browser, Page, async_playwright
 
+from accounts import directory
 from db import create_engine, create_session_factory
 from loket.app import create_app
 from media.synthetic import FrameCounter, SyntheticAudioTrack, SyntheticVideoTrack
-from signaling import directory
 from tests.conftest import Backend, World, artifacts_dir, base_url, make_world, service_missing
 from tests.signaling.conftest import Peer
 

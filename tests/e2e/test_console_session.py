@@ -14,8 +14,8 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, Request, Route, expect
 from sqlalchemy import update
 
+from accounts.models import User
 from db import create_engine, create_session_factory
-from signaling.models import User
 from tests.conftest import (
     PASSWORD,
     Backend,

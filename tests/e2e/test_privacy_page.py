@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestServer
 
 import recordings
 from db import create_engine, create_session_factory
-from recordings.privacy_worker import process_requests
+from privacy.request_worker import process_requests
 from tests.conftest import Backend, base_url, make_world
 from tests.e2e.conftest import DESKTOP, PHONE, Visitor
 from tests.signaling.recording_fixtures import stored_recording, write_test_webm

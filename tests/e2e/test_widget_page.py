@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from aiohttp.test_utils import TestServer
 
+from accounts import directory
 from db import create_engine, create_session_factory
-from signaling import directory
 from tests.conftest import Backend, base_url
 from tests.e2e.conftest import DESKTOP, HOSTILE_CSS, PHONE, HostSite, Visitor, world_for
 

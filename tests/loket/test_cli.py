@@ -23,10 +23,10 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts.models import Organisation, Queue, User, WidgetKey
+from accounts.passwords import verify_password
 from db import create_engine, create_session_factory
 from db.audit import AuditEvent
-from signaling.models import Organisation, Queue, User, WidgetKey
-from signaling.passwords import verify_password
 from tests.conftest import service_missing
 from tests.db.conftest import create_postgres_database, drop_postgres_database
 

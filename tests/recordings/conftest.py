@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 from sqlalchemy import delete
 
+from accounts.models import Organisation
 from db import SessionFactory, create_engine, create_session_factory
 from recordings import LocalStorage, RecordingsConfig, S3Storage, Storage
-from signaling.models import Call, Organisation
+from signaling.models import Call
 from tests.conftest import service_missing
 
 MIB = 1024 * 1024

@@ -20,13 +20,12 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, insert, select, update
 
-import recordings.retention
+import privacy.retention
+from accounts.models import Organisation, Queue
 from db import SessionFactory, audit, create_engine, create_session_factory, utcnow
 from db.audit import AuditEvent
-from recordings import (
+from privacy import (
     DEFAULT_RETENTION_DAYS,
-    LegalHold,
-    LocalStorage,
     RetentionKind,
     RetentionRule,
     change_rule,
@@ -36,7 +35,8 @@ from recordings import (
     sweep_expired_call_data,
     sweep_expired_calls,
 )
-from signaling.models import Call, ChatMessage, Organisation, Queue
+from recordings import LegalHold, LocalStorage
+from signaling.models import Call, ChatMessage
 from transcription.models import Transcript, TranscriptStatus
 
 CREATED = timedelta(days=3)  # how long ago the rows were made
@@ -294,7 +294,7 @@ async def test_a_hold_put_on_the_transcript_during_an_erasure_keeps_the_call(
     storage = LocalStorage(tmp_path / "objects")
     call_id = await org.call(org.sales)
     transcript = await org.transcript(call_id, utcnow())
-    claim_recordings = recordings.retention._claim
+    claim_recordings = privacy.retention._claim
 
     async def hold_arrives(*args: Any, **kwargs: Any) -> Any:
         # After erasure's check, before the call (and with it the transcript) is deleted.
@@ -305,7 +305,7 @@ async def test_a_hold_put_on_the_transcript_during_an_erasure_keeps_the_call(
             await session.commit()
         return await claim_recordings(*args, **kwargs)
 
-    monkeypatch.setattr(recordings.retention, "_claim", hold_arrives)
+    monkeypatch.setattr(privacy.retention, "_claim", hold_arrives)
     with pytest.raises(LegalHold):
         await erase_call_data(sessions, storage, call_id, "erasure request")
     assert await exists(sessions, Call, call_id) and await exists(sessions, Transcript, transcript)

@@ -1,4 +1,4 @@
-"""``recordings.lease.lease_kept``: the renewal task stops with the work it guards, and a stop of
+"""``db.jobs.lease_kept``: the renewal task stops with the work it guards, and a stop of
 that work (Worker.stop on SIGTERM cancels it) is never swallowed on the way out."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from typing import Any, cast
 
 import pytest
 
-from db import SessionFactory, utcnow
-from recordings import Recording, lease_kept
+from db import SessionFactory, lease_kept, utcnow
+from recordings import Recording
 
 
 class _WindingDownSession:

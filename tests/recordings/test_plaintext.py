@@ -7,7 +7,8 @@ import os
 import time
 from pathlib import Path
 
-from recordings import RecordingsConfig, plaintext_dir, remove_stale_plaintext
+from privacy import plaintext_dir, remove_stale_plaintext
+from recordings import RecordingsConfig
 
 
 def test_only_stale_decrypted_folders_are_removed(tmp_path: Path) -> None:

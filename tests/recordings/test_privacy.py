@@ -22,28 +22,31 @@ import pytest
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts.models import Organisation, Queue
 from db import AccessLogEntry, SessionFactory, audit, utcnow
 from db.audit import AuditEvent
-from recordings import (
+from privacy import (
     EXPORT_LIFETIME,
     DataErased,
     PrivacyRequest,
     PrivacyRequestKind,
+    create_request,
+    expire_exports,
+    fetch_export,
+    find_request,
+    process_requests,
+    request_worker,
+)
+from privacy.request_worker import DEFAULT_LEASE_SECONDS, claim_requests
+from recordings import (
     Recording,
     RecordingsConfig,
     S3Storage,
     Storage,
     StoredObject,
-    create_request,
-    expire_exports,
-    fetch_export,
-    find_request,
-    privacy_worker,
-    process_requests,
     store_recording,
 )
-from recordings.privacy_worker import DEFAULT_LEASE_SECONDS, claim_requests
-from signaling.models import Call, ChatMessage, Consent, Organisation, Queue
+from signaling.models import Call, ChatMessage, Consent
 from signaling.reference import new_reference
 from tests.recordings.conftest import read, spool_recording
 from transcription.models import Transcript
@@ -371,16 +374,16 @@ async def test_a_worker_killed_mid_erasure_is_finished_once_by_another_after_its
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     request_id, _ = await ask(sessions, PrivacyRequestKind.ERASE, seeded.reference)
-    finish = privacy_worker._finish
+    finish = request_worker._finish
 
     async def die(*args: Any, **kwargs: Any) -> bool:
         raise Killed
 
     # Worker A erases everything, then dies before it can mark the request done.
-    monkeypatch.setattr(privacy_worker, "_finish", die)
+    monkeypatch.setattr(request_worker, "_finish", die)
     with pytest.raises(Killed):
         await process_requests(sessions, storage, config, on_erased=seeded.on_erased, worker_id="A")
-    monkeypatch.setattr(privacy_worker, "_finish", finish)
+    monkeypatch.setattr(request_worker, "_finish", finish)
     left = await load(sessions, request_id)
     assert (left.status, left.claimed_by) == ("processing", "A")
     async with sessions() as session:
@@ -503,7 +506,7 @@ async def test_an_export_that_fails_for_good_leaves_no_stored_object_behind(
         await session.execute(
             update(PrivacyRequest)
             .where(PrivacyRequest.id == request_id)
-            .values(attempts=privacy_worker.MAX_ATTEMPTS - 1)
+            .values(attempts=request_worker.MAX_ATTEMPTS - 1)
         )
         await session.commit()
     put_file = storage.put_file

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Uuid, column, delete, insert, select, table, update
 
+from accounts.models import Organisation, Queue
 from db import (
     AccessLogEntry,
     SessionFactory,
@@ -32,29 +33,31 @@ from db import (
     utcnow,
 )
 from db.audit import AuditEvent
-from recordings import (
+from privacy import (
     DEFAULT_RETENTION_DAYS,
+    RetentionKind,
+    RetentionRule,
+    change_rule,
+    create_rule,
+    delete_rule,
+    delete_stored_copies,
+    erase_call_data,
+    recording_deadline,
+    sweep_expired,
+)
+from privacy.retention import _claim, _Purge, _purge
+from recordings import (
     LegalHold,
     LocalStorage,
     Recording,
     RecordingsConfig,
     RecordingStatus,
-    RetentionKind,
-    RetentionRule,
     S3Storage,
     Storage,
-    change_rule,
     create_recording,
-    create_rule,
-    delete_rule,
-    delete_stored_copies,
-    erase_call_data,
     get_recording,
-    recording_deadline,
-    sweep_expired,
 )
-from recordings.retention import _claim, _Purge, _purge
-from signaling.models import Call, Consent, Organisation, Queue
+from signaling.models import Call, Consent
 from tests.conftest import service_missing
 from tests.db.conftest import create_postgres_database, drop_postgres_database
 from tests.recordings.conftest import make_s3_storage, read, write

@@ -14,8 +14,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer, make_mocked_request
 
-from signaling.links import LinkSigner
-from signaling.routes.recordings import _PlaybackFile
+from api.links import LinkSigner
+from api.routes.recordings import _PlaybackFile
 from tests.conftest import Backend, World, base_url, make_world
 from tests.signaling.recording_fixtures import StoredRecording, stored_recording, write_test_webm
 from tests.signaling.test_admin_api import Answer, StaffApi, as_staff

@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import select
 
 from db import create_engine, create_session_factory, utcnow
-from recordings import Recording, create_recording, recording_deadline
+from privacy import recording_deadline
+from recordings import Recording, create_recording
 from signaling.models import Call
 from tests.conftest import Backend, Client, World, base_url, make_world
 from tests.signaling.conftest import paired

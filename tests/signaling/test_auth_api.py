@@ -16,13 +16,13 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts.models import Location, RefreshToken, User
+from accounts.tokens import hash_refresh_token
+from api.keys import TOKENS
 from db import create_engine, create_session_factory, utcnow
 from db.audit import AuditEvent
 from db.audit import verify as verify_chain
 from loket.app import create_app
-from signaling.keys import TOKENS
-from signaling.models import Location, RefreshToken, User
-from signaling.tokens import hash_refresh_token
 from tests.conftest import PASSWORD, Backend, World, base_url
 
 LOGIN = "/api/v1/auth/login"

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from accounts import directory
 from db import create_engine, create_session_factory
-from signaling import directory
 from signaling.models import Call
 from tests.conftest import (
     Backend,

@@ -19,19 +19,21 @@ from aiohttp.test_utils import TestServer
 from multidict import CIMultiDictProxy
 from sqlalchemy import delete, select, update
 
+from accounts.config import RateLimit
+from accounts.models import Organisation
+from api.keys import CONFIG
 from db import SessionFactory, create_engine, create_session_factory, utcnow
 from db.audit import AuditEvent
 from loket.app import create_app
 from loket.worker import Worker
-from recordings import LocalStorage, PrivacyRequest, expire_exports, store_recording
-from signaling.config import RateLimit
-from signaling.keys import CONFIG
-from signaling.models import Call, Organisation
+from privacy import PrivacyRequest, expire_exports
+from recordings import LocalStorage, store_recording
+from signaling.models import Call
 from signaling.reference import new_reference
-from signaling.webhooks import WebhookDelivery, create_endpoint
 from tests.conftest import Backend, World, base_url, make_world
 from tests.recordings.conftest import spool_recording
 from tests.signaling.test_admin_api import Answer, as_staff
+from webhooks import WebhookDelivery, create_endpoint
 
 SECRET_HEADER = "X-Loket-Request-Secret"
 

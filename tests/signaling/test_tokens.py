@@ -15,9 +15,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from signaling.errors import Unauthenticated
-from signaling.models import Role
-from signaling.tokens import (
+from accounts.models import Role
+from accounts.tokens import (
     STAFF_AUDIENCE,
     VISITOR_AUDIENCE,
     StaffClaims,
@@ -25,6 +24,7 @@ from signaling.tokens import (
     hash_refresh_token,
     new_refresh_token,
 )
+from db.errors import Unauthenticated
 
 KEY = "token-test-secret-key-" + "0123456789abcdef" * 3
 ISSUER = "https://loket.example"

@@ -24,20 +24,20 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from sqlalchemy import delete, select
 
+import webhooks
+from api.routes.webhooks import WEBHOOK_CONFIG
 from db import SessionFactory, create_engine, create_session_factory, utcnow
 from loket.app import create_app
-from signaling import webhooks
-from signaling.routes.webhooks import WEBHOOK_CONFIG
-from signaling.webhook_delivery import (
+from tests.conftest import Backend, Client, World, base_url, connect_adviser, connect_visitor, make_world
+from tests.signaling.test_admin_api import StaffApi, as_staff
+from webhooks import WebhookConfig, WebhookDelivery, WebhookEndpoint
+from webhooks.delivery import (
     TargetRefused,
     WebhookSender,
     backoff,
     deliver_pending,
     webhook_http_session,
 )
-from signaling.webhooks import WebhookConfig, WebhookDelivery, WebhookEndpoint
-from tests.conftest import Backend, Client, World, base_url, connect_adviser, connect_visitor, make_world
-from tests.signaling.test_admin_api import StaffApi, as_staff
 
 # Development rules (http and loopback targets allowed), short timeouts for tests.
 DEV = WebhookConfig(allow_insecure_targets=True, timeout_seconds=2.0, lease_seconds=30.0)
@@ -176,7 +176,7 @@ async def deliveries(sessions: SessionFactory, endpoint_id: uuid.UUID) -> list[W
 
 
 def receiver_verifies(secret: str, header: str, body: bytes) -> int:
-    """The recipe of signaling.webhooks' docstring, written out here: the timestamp, if valid."""
+    """The recipe of the webhooks package docstring, written out here: the timestamp, if valid."""
     fields = dict(part.split("=", 1) for part in header.split(","))
     timestamp = int(fields["t"])
     expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()

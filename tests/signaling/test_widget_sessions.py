@@ -14,13 +14,13 @@ import pytest
 from aiohttp.test_utils import TestServer
 from sqlalchemy import select, update
 
+from accounts import directory
+from accounts.hours import DAYS
+from accounts.models import WidgetKey
+from api.keys import TOKENS
 from db import AccessLogEntry, create_engine, create_session_factory
+from db.errors import Unauthenticated
 from loket.app import create_app
-from signaling import directory
-from signaling.errors import Unauthenticated
-from signaling.hours import DAYS
-from signaling.keys import TOKENS
-from signaling.models import WidgetKey
 from tests.conftest import Backend, World, base_url, make_world
 
 SESSIONS = "/api/v1/widget/sessions"

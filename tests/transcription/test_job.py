@@ -28,23 +28,21 @@ from numpy.typing import NDArray
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts.models import Organisation, Queue
 from db import SessionFactory, audit, create_engine, create_session_factory, utcnow
 from db.audit import AuditEvent
+from privacy import DEFAULT_RETENTION_DAYS, RetentionKind, create_rule, sweep_expired_call_data
 from recordings import (
-    DEFAULT_RETENTION_DAYS,
     LocalStorage,
     Recording,
     RecordingsConfig,
     RecordingStatus,
-    RetentionKind,
     Storage,
     create_recording,
-    create_rule,
     mark_spooled,
     store_recording,
-    sweep_expired_call_data,
 )
-from signaling.models import Call, CallStatus, Organisation, Queue
+from signaling.models import Call, CallStatus
 from tests.recordings.conftest import make_s3_storage
 from tests.transcription.hanging_worker import WORKER_ID as DOOMED
 from tests.transcription.hanging_worker import HangingEngine
@@ -694,8 +692,8 @@ async def test_the_worker_runs_transcription_only_when_settings_enable_it(
 async def test_the_worker_owes_the_recording_stored_and_transcript_ready_webhooks(
     local_org: Org, speech: dict[str, Path]
 ) -> None:
+    import webhooks
     from loket.worker import Worker
-    from signaling import webhooks
 
     org = local_org
     async with org.sessions() as db:

@@ -1,0 +1,24 @@
+"""Fixed-window rate limits kept in the realtime store, so every node counts together."""
+
+from __future__ import annotations
+
+import time
+
+from accounts.config import RateLimit
+from accounts.types import Counters
+from db.errors import RateLimited
+
+
+async def hit(store: Counters, name: str, limit: RateLimit) -> None:
+    """Count one hit of ``name``; raise RateLimited once the window's limit is passed."""
+    window = int(time.time() // limit.window_seconds)
+    count = await store.incr(f"rate:{name}:{window}", ttl=limit.window_seconds)
+    if count > limit.limit:
+        retry_after = limit.window_seconds - int(time.time() % limit.window_seconds)
+        raise RateLimited("too many requests; try again later", retry_after=max(retry_after, 1))
+
+
+async def peek(store: Counters, name: str, limit: RateLimit) -> bool:
+    """Whether ``name`` is already over its limit in this window, without counting a hit."""
+    window = int(time.time() // limit.window_seconds)
+    return int(await store.get(f"rate:{name}:{window}") or 0) >= limit.limit

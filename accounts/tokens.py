@@ -1,0 +1,113 @@
+"""JWTs for staff (access) and visitors, and opaque refresh tokens.
+
+One algorithm (HS256) is accepted, never the token's own ``alg`` header; ``exp``, ``iat``,
+``iss`` and ``aud`` are required (RFC 8725 §3.1, §3.9). Staff and visitor tokens have
+different audiences, so one can never pass for the other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+
+import jwt
+
+from db.errors import Unauthenticated
+
+ALGORITHM = "HS256"
+MIN_KEY_BYTES = 32
+STAFF_AUDIENCE = "loket:staff"
+VISITOR_AUDIENCE = "loket:visitor"
+
+
+@dataclass(frozen=True, slots=True)
+class StaffClaims:
+    user_id: uuid.UUID
+    org_id: uuid.UUID
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class VisitorClaims:
+    visitor_id: str
+    org_id: uuid.UUID
+
+
+class TokenService:
+    def __init__(self, *, secret_key: str, issuer: str, access_seconds: int, visitor_seconds: int) -> None:
+        if len(secret_key.encode()) < MIN_KEY_BYTES:
+            raise ValueError(f"the signing key needs at least {MIN_KEY_BYTES} bytes (RFC 7518 §3.2)")
+        self._key = secret_key
+        self._issuer = issuer
+        self.access_seconds = access_seconds
+        self.visitor_seconds = visitor_seconds
+
+    def _encode(self, claims: dict[str, object], audience: str, lifetime: int) -> str:
+        now = int(time.time())
+        payload = {**claims, "iss": self._issuer, "aud": audience, "iat": now, "exp": now + lifetime}
+        return jwt.encode(payload, self._key, algorithm=ALGORITHM)
+
+    def _decode(self, token: str, audience: str) -> dict[str, object]:
+        try:
+            return jwt.decode(
+                token,
+                self._key,
+                algorithms=[ALGORITHM],
+                audience=audience,
+                issuer=self._issuer,
+                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthenticated("token expired", code="token_expired") from exc
+        except jwt.InvalidTokenError as exc:
+            raise Unauthenticated("invalid token", code="invalid_token") from exc
+
+    def issue_staff(self, claims: StaffClaims) -> str:
+        return self._encode(
+            {"sub": str(claims.user_id), "org": str(claims.org_id), "role": claims.role},
+            STAFF_AUDIENCE,
+            self.access_seconds,
+        )
+
+    def verify_staff(self, token: str) -> StaffClaims:
+        payload = self._decode(token, STAFF_AUDIENCE)
+        try:
+            return StaffClaims(
+                user_id=uuid.UUID(str(payload["sub"])),
+                org_id=uuid.UUID(str(payload["org"])),
+                role=str(payload["role"]),
+            )
+        except (KeyError, ValueError) as exc:
+            raise Unauthenticated("invalid token", code="invalid_token") from exc
+
+    def issue_visitor(self, org_id: uuid.UUID) -> tuple[str, VisitorClaims]:
+        # A random subject: the visitor is nobody we know, and one token serves one call.
+        claims = VisitorClaims(visitor_id=secrets.token_urlsafe(18), org_id=org_id)
+        token = self._encode(
+            {"sub": claims.visitor_id, "org": str(org_id), "scope": "visitor"},
+            VISITOR_AUDIENCE,
+            self.visitor_seconds,
+        )
+        return token, claims
+
+    def verify_visitor(self, token: str) -> VisitorClaims:
+        payload = self._decode(token, VISITOR_AUDIENCE)
+        if payload.get("scope") != "visitor":
+            raise Unauthenticated("invalid token", code="invalid_token")
+        try:
+            return VisitorClaims(visitor_id=str(payload["sub"]), org_id=uuid.UUID(str(payload["org"])))
+        except (KeyError, ValueError) as exc:
+            raise Unauthenticated("invalid token", code="invalid_token") from exc
+
+
+def new_refresh_token() -> tuple[str, str]:
+    """A random refresh token and the SHA-256 we store instead of it."""
+    token = secrets.token_urlsafe(32)
+    return token, hash_refresh_token(token)
+
+
+def hash_refresh_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

@@ -1,0 +1,28 @@
+"""Typed keys under which the shell puts long-lived objects on the aiohttp application."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from aiohttp import web
+
+from accounts.auth import StaffAuth
+from accounts.tokens import TokenService
+from db import SessionFactory
+from recordings import RecordingsConfig, Storage
+from signaling.config import SignalingConfig
+from signaling.store import RealtimeStore
+from signaling.switchboard import Switchboard
+
+SESSIONS: web.AppKey[SessionFactory] = web.AppKey("sessions")
+STORE: web.AppKey[RealtimeStore] = web.AppKey("store")
+TOKENS: web.AppKey[TokenService] = web.AppKey("tokens", TokenService)
+AUTH: web.AppKey[StaffAuth] = web.AppKey("auth", StaffAuth)
+SWITCHBOARD: web.AppKey[Switchboard] = web.AppKey("switchboard", Switchboard)
+CONFIG: web.AppKey[SignalingConfig] = web.AppKey("config", SignalingConfig)
+TRUSTED_PROXIES: web.AppKey[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]] = web.AppKey(
+    "trusted_proxies"
+)
+# Where recordings are stored and the key material to read them back (playback, export).
+STORAGE: web.AppKey[Storage] = web.AppKey("storage")
+RECORDINGS_CONFIG: web.AppKey[RecordingsConfig] = web.AppKey("recordings_config", RecordingsConfig)

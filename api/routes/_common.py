@@ -1,0 +1,74 @@
+"""What the route modules share, so that no route module imports another: who is acting,
+org-scoped look-ups by path id, query-string parsing, this server's public base URL, and the ICE
+servers handed to a client.
+
+Every row is looked up within the caller's organisation. Another organisation's id answers
+404 exactly like an id that does not exist, so ids of other organisations are never confirmed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Protocol, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accounts.tokens import StaffClaims
+from api.api import staff
+from api.keys import CONFIG
+from api.middlewares import USER_ID
+from db.errors import NotFound
+from media.turn import ice_servers_with_credentials
+from signaling.config import SignalingConfig
+
+
+class OrgRow(Protocol):
+    org_id: uuid.UUID
+
+
+R = TypeVar("R", bound=OrgRow)
+Q = TypeVar("Q", bound=BaseModel)
+
+
+def acting(request: web.Request) -> StaffClaims:
+    """The staff member making the request, noted for the access log."""
+    claims = staff(request)
+    request[USER_ID] = claims.user_id
+    return claims
+
+
+def actor(claims: StaffClaims) -> str:
+    """How audit events name a staff member."""
+    return f"user:{claims.user_id}"
+
+
+def path_id(request: web.Request, name: str) -> uuid.UUID:
+    """The UUID in path segment ``name``; anything else is a resource that does not exist."""
+    raw = request.match_info[name]
+    try:
+        return uuid.UUID(raw)
+    except ValueError as exc:
+        raise NotFound(f"no such {name.removesuffix('_id').replace('_', ' ')}") from exc
+
+
+async def own_row(db: AsyncSession, model: type[R], row_id: uuid.UUID, claims: StaffClaims, what: str) -> R:
+    """Row ``row_id`` of ``model`` if it belongs to the caller's organisation, else 404."""
+    row = await db.get(model, row_id)
+    if row is None or row.org_id != claims.org_id:
+        raise NotFound(f"no {what} {row_id}")
+    return row
+
+
+def ice_servers_for(config: SignalingConfig, *, lifetime: int) -> list[dict[str, Any]]:
+    """The ICE servers for one client, TURN ones with credentials that expire with its token."""
+    return ice_servers_with_credentials(list(config.ice_servers), config.turn_secret, ttl_seconds=lifetime)
+
+
+def public_base(request: web.Request) -> str:
+    """Where browsers reach this server: the configured public URL, else this request's host."""
+    public_url = request.app[CONFIG].public_url
+    if public_url:
+        return public_url.rstrip("/")
+    return f"{request.scheme}://{request.host}"

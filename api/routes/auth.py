@@ -1,0 +1,92 @@
+"""Staff authentication endpoints."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from accounts.models import User
+from api.api import ANY_STAFF, Api, body, staff
+from api.keys import AUTH, CONFIG, SESSIONS, TOKENS
+from api.middlewares import USER_ID, client_ip
+from api.routes._common import ice_servers_for
+from api.schemas import IceServers, LoginRequest, Me, RefreshRequest, TokenPair
+from db.errors import Unauthenticated
+
+routes = Api()
+
+
+@routes.route(
+    "POST",
+    "/auth/login",
+    summary="Log in with e-mail and password",
+    tag="auth",
+    body=LoginRequest,
+    response=TokenPair,
+)
+async def login(request: web.Request) -> TokenPair:
+    data = body(request, LoginRequest)
+    issued = await request.app[AUTH].login(data.email, data.password, data.totp, client_ip(request))
+    request[USER_ID] = issued.user_id
+    return TokenPair(
+        access_token=issued.access_token, refresh_token=issued.refresh_token, expires_in=issued.expires_in
+    )
+
+
+@routes.route(
+    "POST",
+    "/auth/refresh",
+    summary="Trade a refresh token for new tokens (it rotates)",
+    tag="auth",
+    body=RefreshRequest,
+    response=TokenPair,
+)
+async def refresh(request: web.Request) -> TokenPair:
+    issued = await request.app[AUTH].refresh(body(request, RefreshRequest).refresh_token)
+    request[USER_ID] = issued.user_id
+    return TokenPair(
+        access_token=issued.access_token, refresh_token=issued.refresh_token, expires_in=issued.expires_in
+    )
+
+
+@routes.route(
+    "POST",
+    "/auth/logout",
+    summary="Revoke a refresh token and every token rotated from it",
+    tag="auth",
+    body=RefreshRequest,
+)
+async def logout(request: web.Request) -> None:
+    await request.app[AUTH].logout(body(request, RefreshRequest).refresh_token)
+
+
+@routes.route(
+    "GET", "/auth/me", summary="The logged-in staff member", tag="auth", response=Me, roles=ANY_STAFF
+)
+async def me(request: web.Request) -> Me:
+    claims = staff(request)
+    request[USER_ID] = claims.user_id
+    async with request.app[SESSIONS]() as db:
+        user = await db.get(User, claims.user_id)
+    if user is None or not user.active:
+        raise Unauthenticated("account disabled", code="account_disabled")
+    return Me(
+        id=user.id,
+        org_id=user.org_id,
+        email=user.email,
+        display_name=user.display_name,
+        role=user.role,
+        languages=list(user.languages),
+    )
+
+
+@routes.route(
+    "GET",
+    "/rtc/ice-servers",
+    summary="ICE servers for the console, with fresh TURN credentials",
+    tag="auth",
+    response=IceServers,
+    roles=ANY_STAFF,
+)
+async def ice_servers(request: web.Request) -> IceServers:
+    config = request.app[CONFIG]
+    return IceServers(ice_servers=ice_servers_for(config, lifetime=request.app[TOKENS].access_seconds * 8))

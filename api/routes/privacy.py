@@ -1,0 +1,303 @@
+"""Privacy requests: a visitor asks, with the reference code of their call, for its erasure or
+an export, and follows the request with its id and one-time secret; staff ask for erasure of
+a call and follow their organisation's requests.
+
+The anonymous endpoints answer the same whatever the code: a code that matches no call gets
+the same 202, and only the holder of the request's secret later reads ``not_found``. An
+unknown request id and a wrong secret are the same 404. The privacy page is served by Loket
+itself, so these are same-origin requests and need no CORS headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Literal
+
+from aiohttp import web
+from pydantic import StringConstraints
+
+from accounts import ratelimit
+from accounts.models import Role
+from api.admin_schemas import PageQuery
+from api.api import Api, body, query
+from api.errors import ExportExpired
+from api.keys import CONFIG, RECORDINGS_CONFIG, SESSIONS, STORAGE, STORE
+from api.middlewares import client_ip
+from api.routes._common import acting, actor, own_row, path_id
+from db import audit, utcnow
+from db.errors import Conflict, InvalidInput, NotFound
+from privacy import (
+    PrivacyRequest,
+    PrivacyRequestKind,
+    PrivacyRequestStatus,
+    call_of,
+    create_request,
+    fetch_export,
+    find_request,
+    org_of,
+    org_requests,
+    plaintext_dir,
+    remove_plaintext,
+)
+from recordings import KeyUnavailable, ObjectNotFound
+from signaling.models import Call
+from signaling.payloads import Payload
+from signaling.reference import normalise_reference
+
+routes = Api()
+
+# The header that carries a request's one-time secret (never the URL: URLs end up in logs).
+SECRET_HEADER = "X-Loket-Request-Secret"  # noqa: S105 - a header name, not a secret
+PRIVACY_STAFF = frozenset({Role.ADMIN, Role.DPO})
+_STREAM_CHUNK = 256 * 1024
+
+
+# -- wire payloads ---------------------------------------------------------------------------
+
+
+class PrivacyRequestIn(Payload):
+    reference: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    kind: Literal["erase", "export"]
+
+
+class PrivacyRequestCreated(Payload):
+    request_id: uuid.UUID
+    # Shown once: with the id it is the only way to follow the request and fetch the export.
+    secret: str
+    kind: str
+    status: str
+
+
+class ExportOut(Payload):
+    expires_at: datetime
+    bytes: int
+
+
+class PrivacyRequestOut(Payload):
+    request_id: uuid.UUID
+    kind: str
+    status: str
+    created_at: datetime
+    completed_at: datetime | None
+    export: ExportOut | None
+
+
+class ErasureCreated(Payload):
+    request_id: uuid.UUID
+    status: str
+
+
+class StaffPrivacyRequestOut(Payload):
+    request_id: uuid.UUID
+    kind: str
+    status: str
+    call_id: uuid.UUID | None
+    requested_by: uuid.UUID | None
+    created_at: datetime
+    completed_at: datetime | None
+    error: str | None
+    counts: dict[str, int]
+    export: ExportOut | None
+
+
+def _export_of(request: PrivacyRequest) -> ExportOut | None:
+    if request.export_expires_at is None or request.export_bytes is None:
+        return None
+    if request.export_storage_key is None or request.export_expires_at <= utcnow():
+        return None
+    return ExportOut(expires_at=request.export_expires_at, bytes=request.export_bytes)
+
+
+# -- the visitor -----------------------------------------------------------------------------
+
+
+@routes.route(
+    "POST",
+    "/privacy/requests",
+    summary="Ask for erasure or export of a call's data by its reference code (anonymous)",
+    tag="privacy",
+    body=PrivacyRequestIn,
+    response=PrivacyRequestCreated,
+    status=202,
+)
+async def create_privacy_request(request: web.Request) -> PrivacyRequestCreated:
+    config = request.app[CONFIG]
+    await ratelimit.hit(
+        request.app[STORE], f"privacy-ip:{client_ip(request)}", config.privacy_requests_per_ip
+    )
+    data = body(request, PrivacyRequestIn)
+    reference = normalise_reference(data.reference)
+    if reference is None:
+        # Says nothing about which codes exist: this one cannot be a code at all.
+        raise InvalidInput("reference: ten letters and digits, like ABCDE-12345", code="invalid_reference")
+    async with request.app[SESSIONS]() as db:
+        created = await create_request(db, kind=PrivacyRequestKind(data.kind), reference=reference)
+        await db.commit()
+    return PrivacyRequestCreated(
+        request_id=created.id, secret=created.secret, kind=created.kind.value, status=created.status.value
+    )
+
+
+async def _own_request(request: web.Request) -> PrivacyRequest:
+    """The request named in the path, if the secret header is its secret; else the same 404."""
+    await ratelimit.hit(
+        request.app[STORE], f"privacy-read-ip:{client_ip(request)}", request.app[CONFIG].privacy_reads_per_ip
+    )
+    unknown = NotFound("no such request, or not your secret", code="privacy_request_not_found")
+    try:
+        request_id = uuid.UUID(request.match_info["request_id"])
+    except ValueError as exc:
+        raise unknown from exc
+    async with request.app[SESSIONS]() as db:
+        found = await find_request(db, request_id, request.headers.get(SECRET_HEADER))
+    if found is None:
+        raise unknown
+    return found
+
+
+@routes.route(
+    "GET",
+    "/privacy/requests/{request_id}",
+    summary=f"A privacy request's status (header {SECRET_HEADER}: the request's secret)",
+    tag="privacy",
+    response=PrivacyRequestOut,
+)
+async def get_privacy_request(request: web.Request) -> PrivacyRequestOut:
+    found = await _own_request(request)
+    return PrivacyRequestOut(
+        request_id=found.id,
+        kind=found.kind,
+        status=found.status,
+        created_at=found.created_at,
+        completed_at=found.completed_at,
+        export=_export_of(found),
+    )
+
+
+@routes.route(
+    "GET",
+    "/privacy/requests/{request_id}/export",
+    summary=f"Download an export's archive (ZIP) for 24 hours (header {SECRET_HEADER})",
+    tag="privacy",
+)
+async def download_export(request: web.Request) -> web.StreamResponse:
+    found = await _own_request(request)
+    if found.kind != PrivacyRequestKind.EXPORT:
+        raise NotFound("an erasure request has no export", code="no_export")
+    if found.status != PrivacyRequestStatus.DONE:
+        # Not found (the code matched no call), failed, or still being made: the status says which.
+        raise Conflict(
+            f"there is no export to download: the request is {found.status}", code="export_not_ready"
+        )
+    if found.export_expires_at is None or found.export_expires_at <= utcnow() or not found.export_storage_key:
+        raise ExportExpired("this export has expired and was deleted")
+    storage, recordings = request.app[STORAGE], request.app[RECORDINGS_CONFIG]
+    folder = await asyncio.to_thread(plaintext_dir, recordings)
+    try:
+        archive = folder / "export.zip"
+        try:
+            size = await fetch_export(storage, recordings, found, archive)
+        except (KeyUnavailable, ObjectNotFound) as exc:
+            # Shredded or deleted by the expiry job between the checks above and now.
+            raise ExportExpired("this export has expired and was deleted") from exc
+        async with request.app[SESSIONS]() as db:
+            await audit.record(
+                db,
+                org_id=org_of(found),
+                actor="visitor",
+                action="privacy_export.downloaded",
+                target=f"privacy_request:{found.id}",
+                details={"bytes": size},
+            )
+            await db.commit()
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "application/zip",
+                "Content-Disposition": f'attachment; filename="loket-export-{found.id}.zip"',
+                "Cache-Control": "no-store",
+            }
+        )
+        response.content_length = size
+        await response.prepare(request)
+        await _send(response, archive)
+        await response.write_eof()
+        return response
+    finally:
+        await remove_plaintext(folder)
+
+
+async def _send(response: web.StreamResponse, path: Path) -> None:
+    reader = await asyncio.to_thread(path.open, "rb")
+    try:
+        while chunk := await asyncio.to_thread(reader.read, _STREAM_CHUNK):
+            await response.write(chunk)
+    finally:
+        # On the loop, not in a thread: a client that goes away cancels this task, and a
+        # cancelled to_thread may never run (closing a read-only file does not block).
+        reader.close()
+
+
+# -- staff -----------------------------------------------------------------------------------
+
+
+@routes.route(
+    "POST",
+    "/calls/{call_id}/erasure",
+    summary="Ask for erasure of everything of a call (processed by the worker, like a visitor's)",
+    tag="privacy",
+    response=ErasureCreated,
+    roles=PRIVACY_STAFF,
+    status=202,
+)
+async def request_erasure(request: web.Request) -> ErasureCreated:
+    claims = acting(request)
+    call_id = path_id(request, "call_id")
+    async with request.app[SESSIONS]() as db:
+        await own_row(db, Call, call_id, claims, "call")
+        created = await create_request(
+            db, kind=PrivacyRequestKind.ERASE, call_id=call_id, requested_by=claims.user_id
+        )
+        await audit.record(
+            db,
+            org_id=claims.org_id,
+            actor=actor(claims),
+            action="call.erasure_requested",
+            target=f"call:{call_id}",
+            details={"request_id": str(created.id)},
+        )
+        await db.commit()
+    return ErasureCreated(request_id=created.id, status=created.status.value)
+
+
+@routes.route(
+    "GET",
+    "/privacy/requests",
+    summary="The organisation's privacy requests, newest first (?limit=1..200, ?before=ISO timestamp)",
+    tag="privacy",
+    response=list[StaffPrivacyRequestOut],
+    roles=PRIVACY_STAFF,
+    query=PageQuery,
+)
+async def list_privacy_requests(request: web.Request) -> list[StaffPrivacyRequestOut]:
+    claims = acting(request)
+    params = query(request, PageQuery)
+    async with request.app[SESSIONS]() as db:
+        found = await org_requests(db, claims.org_id, limit=params.limit, before=params.before)
+    return [
+        StaffPrivacyRequestOut(
+            request_id=row.id,
+            kind=row.kind,
+            status=row.status,
+            call_id=call_of(row),
+            requested_by=row.requested_by,
+            created_at=row.created_at,
+            completed_at=row.completed_at,
+            error=row.error,
+            counts=dict((row.result or {}).get("counts", {})),
+            export=_export_of(row),
+        )
+        for row in found
+    ]

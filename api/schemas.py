@@ -1,0 +1,95 @@
+"""REST bodies and answers, validated at the edge and converted once; socket.io payloads live in
+``signaling.payloads``."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StringConstraints
+
+from signaling.models import MAX_RATING, MIN_RATING
+from signaling.payloads import Payload
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+# -- auth ------------------------------------------------------------------------------------
+
+
+class LoginRequest(Payload):
+    email: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=320)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    totp: Annotated[str, StringConstraints(pattern=r"^\d{6}$")] | None = None
+
+
+class RefreshRequest(Payload):
+    refresh_token: Annotated[str, StringConstraints(min_length=10, max_length=200)]
+
+
+class TokenPair(Payload):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - a scheme name, not a secret
+    expires_in: int
+
+
+class Me(Payload):
+    id: uuid.UUID
+    org_id: uuid.UUID
+    email: str
+    display_name: str
+    role: str
+    languages: list[str]
+
+
+# -- widget ----------------------------------------------------------------------------------
+
+
+class WidgetSessionRequest(Payload):
+    widget_key: Annotated[str, StringConstraints(min_length=8, max_length=64)]
+
+
+class QueueSummary(Payload):
+    id: uuid.UUID
+    name: str
+    languages: list[str]
+    open: bool
+    opens_at: datetime | None = None
+    recording_policy: str
+
+
+class IceServers(Payload):
+    ice_servers: list[dict[str, Any]]
+
+
+class ConsentTextOut(Payload):
+    id: str
+    language: str
+    text: str
+
+
+class WidgetSession(Payload):
+    visitor_token: str
+    expires_in: int
+    ice_servers: list[dict[str, Any]]
+    queues: list[QueueSummary]
+    # Shown before a call in a queue that records; consent:set names the text_id answered.
+    consent_texts: list[ConsentTextOut] = []
+
+
+# Strict: the stars send a number; "4", 4.0 or true are refused, not coerced.
+Rating = Annotated[int, Field(strict=True, ge=MIN_RATING, le=MAX_RATING)]
+
+
+class RatingRequest(Payload):
+    rating: Rating
+
+
+class RatingOut(Payload):
+    call_id: uuid.UUID
+    rating: Rating
+
+
+# -- socket.io events ------------------------------------------------------------------------
