@@ -1,5 +1,5 @@
 // Bundles the browser code into dist/:
-//   widget.js (+ .gz)        src/index.ts, the embeddable widget, held to a size budget: it loads
+//   widget.js (+ .gz)        src/widget/index.ts, the embeddable widget, held to a size budget: it loads
 //                            on every page of a customer's website, so it must stay small;
 //   apps/<page>.js           the adviser console, the admin console and the privacy-request page,
 //                            served by Loket itself (no budget: staff load them once a day);
@@ -27,7 +27,7 @@ const common = {
 
 const widget = await build({
   ...common,
-  entryPoints: ["src/index.ts"],
+  entryPoints: ["src/widget/index.ts"],
   banner: {
     js: "/*! Loket widget | AGPL-3.0-or-later | bundles socket.io-client, engine.io-client, socket.io-parser, @socket.io/component-emitter (MIT) */",
   },

@@ -1,4 +1,4 @@
-import { h, replace } from "../shell/dom";
+import { h, replace } from "../shared/dom";
 import type { AuditEvent, User } from "./api";
 import type { Context } from "./context";
 import { busy, Message, row, section, table, when } from "./ui";

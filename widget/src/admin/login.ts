@@ -1,4 +1,4 @@
-import { h } from "../shell/dom";
+import { h } from "../shared/dom";
 import { ApiError } from "../staff/errors";
 import type { Me, StaffSession } from "../staff/session";
 

@@ -1,6 +1,6 @@
 // The admin console (/admin/): log in, then one section at a time, chosen in the side menu
 // (and kept in the URL's #hash). What a role may not use is not shown; the server checks anyway.
-import { h, replace } from "../shell/dom";
+import { h, replace } from "../shared/dom";
 import { type Me, StaffSession } from "../staff/session";
 import { AdminApi, type Role } from "./api";
 import { auditSection } from "./audit";

@@ -1,4 +1,4 @@
-import { field, h, replace } from "../shell/dom";
+import { field, h, replace } from "../shared/dom";
 import type { Queue } from "./api";
 import { type Context, isAdmin } from "./context";
 import { DAYS, formatDay, parseWeek } from "./hours";

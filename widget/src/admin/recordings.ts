@@ -1,4 +1,4 @@
-import { h, replace } from "../shell/dom";
+import { h, replace } from "../shared/dom";
 import type { Recording } from "./api";
 import type { Context } from "./context";
 import { busy, button, day, Message, row, seconds, section, size, table, when } from "./ui";

@@ -1,4 +1,4 @@
-import { field, h } from "../shell/dom";
+import { field, h } from "../shared/dom";
 import type { Queue, RetentionKind, RetentionRule } from "./api";
 import { type Context, isAdmin } from "./context";
 import { busy, button, load, Message, row, section, table, when } from "./ui";

@@ -1,4 +1,4 @@
-import { field, h, replace } from "../shell/dom";
+import { field, h, replace } from "../shared/dom";
 import type { DayStatistics, Statistics } from "./api";
 import type { Context } from "./context";
 import { busy, Message, seconds, section } from "./ui";

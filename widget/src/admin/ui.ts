@@ -1,5 +1,5 @@
 /** What the admin sections share: messages, tables, buttons and formatting. */
-import { h, replace, type Child } from "../shell/dom";
+import { h, replace, type Child } from "../shared/dom";
 import { explain } from "./api";
 
 /** A message line for one section: errors are announced (role=alert), successes politely. */

@@ -1,4 +1,4 @@
-import { field, h } from "../shell/dom";
+import { field, h } from "../shared/dom";
 import type { Role, User } from "./api";
 import { type Context, isAdmin } from "./context";
 import { busy, button, day, load, Message, row, section, table } from "./ui";

@@ -1,4 +1,4 @@
-import { copyText, field, h } from "../shell/dom";
+import { copyText, field, h } from "../shared/dom";
 import type { WidgetKey } from "./api";
 import type { Context } from "./context";
 import { busy, button, day, load, Message, section } from "./ui";

@@ -1,8 +1,11 @@
-import { CallMedia, type MediaState } from "../rtc";
-import type { Answer, CandidatePayload } from "../types";
-import { ChatPanel, type ChatMessage } from "../ui/chat";
-import { h, icon, videoElement } from "../ui/dom";
-import type { AdviserSocket } from "./socket";
+import { ChatPanel } from "../shared/chat";
+import { h, icon, videoElement } from "../shared/dom";
+import { CallMedia, type MediaState } from "../shared/rtc";
+import type { SequencedSocket } from "../shared/socket";
+import type { AdviserEvents, AdviserResumed, Answer, CandidatePayload, ChatMessage } from "../shared/wire";
+
+/** The adviser's session on ``/adviser``. */
+export type AdviserSocket = SequencedSocket<AdviserEvents, AdviserResumed>;
 
 export interface CallInfo {
   callId: string;
@@ -29,7 +32,7 @@ const RECORDING_ERRORS: Record<string, string> = {
 /**
  * A call in the console: the visitor's video and the self view, an always-visible recording
  * indicator, mute / camera / record / end, and the chat. Media goes exactly as in the widget:
- * the browser offers to the server with ``rtc:offer`` (src/rtc.ts).
+ * the browser offers to the server with ``rtc:offer`` (shared/rtc.ts).
  */
 export class CallView {
   readonly el: HTMLElement;

@@ -1,13 +1,13 @@
-import { openLocalMedia } from "../devices";
-import type { Me, StaffSession } from "../staff";
-import type { Ack } from "../types";
-import { h } from "../ui/dom";
-import { type CallInfo, CallView } from "./call";
+import { openLocalMedia } from "../shared/devices";
+import { h } from "../shared/dom";
+import { SequencedSocket } from "../shared/socket";
+import type { Ack, AdviserEvents, AdviserResumed, EndedEvent, Incoming, Snapshot, Waiting } from "../shared/wire";
+import { type Me, type StaffSession, staffSocket } from "../staff";
+import { type AdviserSocket, type CallInfo, CallView } from "./call";
 import { duration } from "./format";
 import { HistoryView } from "./history";
 import { RingTone } from "./ring";
-import { AdviserSocket } from "./socket";
-import type { AdviserResumed, Ended, Incoming, QueueRecord, Snapshot, Waiting } from "./types";
+import type { QueueRecord } from "./types";
 
 const END_REASONS: Record<string, string> = {
   adviser_ended: "You ended the call.",
@@ -113,8 +113,8 @@ export class Desk {
     );
     this.ticker = setInterval(() => this.renderQueue(), 1000);
 
-    this.socket = new AdviserSocket(
-      session,
+    this.socket = new SequencedSocket<AdviserEvents, AdviserResumed>(
+      staffSocket(session),
       {
         "queue:snapshot": (data) => this.snapshot(data),
         "call:incoming": (data) => this.ringing(data),
@@ -335,7 +335,7 @@ export class Desk {
     if (!ack.ok && this.call) this.say(`The call could not be ended (${ack.error.message || ack.error.code}).`);
   }
 
-  private ended(data: Ended): void {
+  private ended(data: EndedEvent): void {
     if (this.restoring === data.call_id) this.restoring = null;
     if (!this.call || this.call.info.callId !== data.call_id) return;
     this.call.close();

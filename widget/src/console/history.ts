@@ -1,5 +1,5 @@
 import type { StaffSession } from "../staff";
-import { h } from "../ui/dom";
+import { h } from "../shared/dom";
 import { duration, shortTime } from "./format";
 import type { CallRecord } from "./types";
 

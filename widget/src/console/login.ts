@@ -1,5 +1,5 @@
 import { ApiError, type Me, type StaffSession } from "../staff";
-import { h } from "../ui/dom";
+import { h } from "../shared/dom";
 
 const MESSAGES: Record<string, string> = {
   invalid_credentials: "Wrong e-mail address or password.",

@@ -1,4 +1,4 @@
-import { field, h, uid } from "../shell/dom";
+import { field, h, uid } from "../shared/dom";
 import { createRequest, normaliseReference, PrivacyApiError, type CreatedRequest, type RequestKind } from "./api";
 import { describeError } from "./errors";
 import type { PrivacyTexts } from "./texts";

@@ -1,11 +1,12 @@
 // The privacy-request page at /privacy/request: a visitor asks for a copy or the erasure of one
 // call's data with the reference code they were shown, keeps the request number and secret, and
 // follows the request here. Nothing is stored in the browser.
-import { h, replace } from "../shell/dom";
+import { h, replace } from "../shared/dom";
+import { supportedLanguage } from "../shared/i18n";
 import type { CreatedRequest } from "./api";
 import { checkForm, requestForm } from "./form";
 import { StatusView } from "./status";
-import { CATALOGUES, pickLanguage, type PrivacyTexts } from "./texts";
+import { CATALOGUES, pickTexts, type PrivacyTexts } from "./texts";
 
 type View = { name: "forms" } | { name: "status"; requestId: string; secret: string; fresh: boolean };
 
@@ -17,7 +18,7 @@ class PrivacyPage {
 
   constructor(private readonly root: HTMLElement) {
     const search = new URLSearchParams(location.search);
-    this.t = pickLanguage(search, navigator.languages ?? [navigator.language]);
+    this.t = pickTexts(search, navigator.languages ?? [navigator.language]);
     // The widget puts the code in the fragment (never sent to a server); read it once and drop
     // it from the address bar and history, where the next person at this computer would see it.
     const fragment = new URLSearchParams(location.hash.slice(1));
@@ -75,8 +76,9 @@ class PrivacyPage {
       select.append(option);
     }
     select.addEventListener("change", () => {
-      const chosen = CATALOGUES[select.value];
-      if (!chosen) return;
+      const language = supportedLanguage(select.value);
+      if (!language) return;
+      const chosen = CATALOGUES[language];
       this.t = chosen;
       const url = new URL(location.href);
       url.searchParams.set("lang", chosen.lang);

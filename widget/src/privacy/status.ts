@@ -1,4 +1,4 @@
-import { copyText, h, replace } from "../shell/dom";
+import { copyText, h, replace } from "../shared/dom";
 import { downloadExport, PrivacyApiError, requestStatus, type RequestStatus } from "./api";
 import { describeError } from "./errors";
 import type { PrivacyTexts } from "./texts";

@@ -1,4 +1,5 @@
-import { io, type Socket } from "socket.io-client";
+import type { Socket } from "socket.io-client";
+import { openSocket } from "../shared/socket";
 import type { StaffSession } from "./session";
 
 /**
@@ -7,20 +8,10 @@ import type { StaffSession } from "./session";
  * reconnects with an expired one.
  */
 export function staffSocket(session: StaffSession, namespace = "/adviser", base: string = location.origin): Socket {
-  const url = new URL(base);
-  return io(`${url.origin}${namespace}`, {
-    path: `${url.pathname.replace(/\/$/, "")}/socket.io`,
-    auth: (callback) => {
-      session.accessToken().then(
-        (token) => callback({ token }),
-        () => callback({ token: "" }),
-      );
-    },
-    transports: ["websocket", "polling"],
-    tryAllTransports: true,
-    forceNew: true,
-    reconnectionDelay: 500,
-    reconnectionDelayMax: 4000,
-    timeout: 10_000,
+  return openSocket(base, namespace, (callback) => {
+    session.accessToken().then(
+      (token) => callback({ token }),
+      () => callback({ token: "" }),
+    );
   });
 }

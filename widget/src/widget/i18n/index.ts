@@ -1,3 +1,4 @@
+import { type Language, pickLanguage } from "../../shared/i18n";
 import type { Catalogue } from "./catalogue";
 import { de } from "./de";
 import { en } from "./en";
@@ -5,9 +6,6 @@ import { fr } from "./fr";
 import { nl } from "./nl";
 
 export type { Catalogue } from "./catalogue";
-
-export const LANGUAGES = ["nl", "de", "fr", "en"] as const;
-export type Language = (typeof LANGUAGES)[number];
 
 const CATALOGUES: Record<Language, Catalogue> = { nl, de, fr, en };
 
@@ -19,19 +17,9 @@ export const LANGUAGE_NAMES: Record<string, string> = {
   en: "English",
 };
 
-function supported(tag: string | null | undefined): Language | null {
-  const primary = (tag ?? "").trim().toLowerCase().split(/[-_]/)[0] ?? "";
-  return (LANGUAGES as readonly string[]).includes(primary) ? (primary as Language) : null;
-}
-
 /** ``data-lang`` on the script, else the page's ``<html lang>``, else the browser's languages. */
-export function pickLanguage(dataLang: string | null): Language {
-  const candidates = [dataLang, document.documentElement.lang, ...(navigator.languages ?? []), navigator.language];
-  for (const candidate of candidates) {
-    const language = supported(candidate);
-    if (language) return language;
-  }
-  return "en";
+export function widgetLanguage(dataLang: string | null): Language {
+  return pickLanguage([dataLang, document.documentElement.lang, ...(navigator.languages ?? []), navigator.language]);
 }
 
 export function catalogue(language: Language): Catalogue {

@@ -1,5 +1,5 @@
+import { h, icon } from "../../shared/dom";
 import type { Catalogue } from "../i18n";
-import { h, icon } from "./dom";
 
 export type LauncherState = "idle" | "waiting" | "call";
 

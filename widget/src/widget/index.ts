@@ -9,7 +9,7 @@
  */
 import { readConfig } from "./config";
 import { Emitter, type PublicEvent, type PublicEvents } from "./emitter";
-import { pickLanguage } from "./i18n";
+import { widgetLanguage } from "./i18n";
 import { Widget } from "./widget";
 
 export interface LoketApi {
@@ -32,7 +32,7 @@ function boot(): void {
     return;
   }
   const emitter = new Emitter();
-  const widget = new Widget(config, pickLanguage(config.lang), emitter);
+  const widget = new Widget(config, widgetLanguage(config.lang), emitter);
   window.Loket = Object.freeze({
     open: () => widget.open(),
     close: () => widget.close(),

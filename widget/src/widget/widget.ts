@@ -1,23 +1,25 @@
-import { ApiError, createSession, rateCall } from "./api";
-import type { WidgetConfig } from "./config";
-import { type LocalMedia, openLocalMedia, stopMedia } from "./devices";
-import type { Emitter } from "./emitter";
-import { type Catalogue, catalogue, type Language } from "./i18n";
-import { CallMedia, type MediaState } from "./rtc";
-import { VisitorSocket } from "./socket";
+import { type LocalMedia, openLocalMedia, stopMedia } from "../shared/devices";
+import { h } from "../shared/dom";
+import type { Language } from "../shared/i18n";
+import { CallMedia, type MediaState } from "../shared/rtc";
+import { openSocket, SequencedSocket } from "../shared/socket";
 import type {
   Ack,
   AcceptedEvent,
   Answer,
+  ChatMessage,
   ConsentText,
   EndedEvent,
   Joined,
-  Resumed,
+  VisitorEvents,
+  VisitorResumed,
   WidgetSession,
-} from "./types";
+} from "../shared/wire";
+import { ApiError, createSession, rateCall } from "./api";
+import type { WidgetConfig } from "./config";
+import type { Emitter } from "./emitter";
+import { type Catalogue, catalogue } from "./i18n";
 import { CallView } from "./ui/call";
-import type { ChatMessage } from "./ui/chat";
-import { h } from "./ui/dom";
 import { EndedView, type Ending } from "./ui/ended";
 import { Launcher } from "./ui/launcher";
 import { MessageView } from "./ui/message";
@@ -29,6 +31,8 @@ import { etaText, WaitingView } from "./ui/waiting";
 type Phase = "idle" | "loading" | "precall" | "joining" | "waiting" | "call" | "ended" | "error";
 /** The first ``session:resume`` of a new socket: it is connected and accepted. */
 type Ready = Ack;
+/** The visitor's session on ``/visitor``. */
+type VisitorSocket = SequencedSocket<VisitorEvents, VisitorResumed>;
 
 /**
  * The visitor's whole journey: launcher → pre-call → waiting → call → ended. It owns the
@@ -228,9 +232,8 @@ export class Widget {
     const ready = new Promise<Ready>((resolve) => {
       resolveReady = resolve;
     });
-    const socket = new VisitorSocket(
-      this.config.base,
-      session.visitor_token,
+    const socket = new SequencedSocket<VisitorEvents, VisitorResumed>(
+      openSocket(this.config.base, "/visitor", { token: session.visitor_token }),
       {
         "queue:position": (data) => this.positionChanged(data.position, data.eta_seconds),
         "call:accepted": (data) => this.accepted(data),
@@ -340,7 +343,7 @@ export class Widget {
   }
 
   /** After a reconnect: the server says where we stand; missed events were replayed already. */
-  private resumed(state: Ack<Resumed>): void {
+  private resumed(state: Ack<VisitorResumed>): void {
     if (!state.ok) return; // a gap in the event log: keep the state we have
     const call = state.call;
     if (call === null) {

@@ -1,4 +1,4 @@
-import { h } from "./dom";
+import { h } from "../../shared/dom";
 import type { View } from "./panel";
 
 /** A short screen with a title, a sentence and maybe one button: loading and error states. */

@@ -1,4 +1,8 @@
-/** A few lines instead of a UI framework: build elements, swap text, make icons. */
+/**
+ * A few lines instead of a UI framework, for every page (the widget, the consoles, the privacy
+ * page): build elements (text is set as text, never parsed as HTML), swap contents, label form
+ * fields, make icons and videos.
+ */
 
 export type Child = Node | string | null | undefined | false;
 export type Props = Record<string, string | number | boolean | null | undefined | EventListener>;
@@ -33,6 +37,50 @@ export function append(parent: Node, ...children: Child[]): void {
   }
 }
 
+/** Replace everything inside ``parent``. */
+export function replace(parent: Element, ...children: Child[]): void {
+  parent.replaceChildren();
+  append(parent, ...children);
+}
+
+let counter = 0;
+/** A page-unique id (unique inside the widget's shadow root too), for label/aria wiring. */
+export function uid(prefix: string): string {
+  counter += 1;
+  return `loket-${prefix}-${counter}`;
+}
+
+/** A labelled form field: ``label`` above ``control``, an optional help line tied by aria-describedby. */
+export function field(label: string, control: HTMLElement, help?: string): HTMLDivElement {
+  const id = control.id || uid("f");
+  control.id = id;
+  const helpId = help ? `${id}-help` : null;
+  if (helpId) control.setAttribute("aria-describedby", helpId);
+  return h(
+    "div",
+    { class: "field" },
+    h("label", { for: id }, label),
+    control,
+    help && helpId ? h("p", { class: "help", id: helpId }, help) : null,
+  );
+}
+
+/** Copy ``text`` to the clipboard; falls back to selecting a hidden textarea (http, old browsers). */
+export async function copyText(text: string): Promise<boolean> {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    const area = h("textarea", { class: "sr", "aria-hidden": "true" });
+    area.value = text;
+    document.body.appendChild(area);
+    area.select();
+    const done = document.execCommand("copy");
+    area.remove();
+    return done;
+  }
+}
+
 const FILLED: Record<string, string> = { hangUp: "2 6 20 12", star: "0 0 24 24" };
 
 const PATHS: Record<string, string> = {
@@ -61,13 +109,6 @@ export function icon(name: keyof typeof PATHS): SVGSVGElement {
   path.setAttribute("d", PATHS[name] ?? "");
   svg.appendChild(path);
   return svg;
-}
-
-let counter = 0;
-/** A unique id inside the widget's shadow root, for label/aria wiring. */
-export function uid(prefix: string): string {
-  counter += 1;
-  return `loket-${prefix}-${counter}`;
 }
 
 /** A ``<video>`` showing ``stream``; self views are muted (no echo) and mirrored by CSS. */

@@ -1,7 +1,8 @@
+import { ChatPanel, type ChatSender } from "../../shared/chat";
+import { h, icon, videoElement } from "../../shared/dom";
+import type { MediaState } from "../../shared/rtc";
+import type { ChatMessage } from "../../shared/wire";
 import type { Catalogue } from "../i18n";
-import type { MediaState } from "../rtc";
-import { type ChatMessage, ChatPanel, type ChatSender } from "./chat";
-import { h, icon, videoElement } from "./dom";
 import type { View } from "./panel";
 
 export interface CallHandlers {

@@ -1,5 +1,5 @@
+import { h, icon, uid } from "../../shared/dom";
 import type { Catalogue } from "../i18n";
-import { h, icon, uid } from "./dom";
 
 /** One screen of the flow: its element and where focus goes when it appears. */
 export interface View {

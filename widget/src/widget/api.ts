@@ -1,4 +1,4 @@
-import type { WidgetSession } from "./types";
+import type { WidgetSession } from "../shared/wire";
 
 /** A failed REST call: ``status`` 0 when Loket could not be reached at all. */
 export class ApiError extends Error {

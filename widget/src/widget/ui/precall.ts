@@ -1,7 +1,8 @@
-import type { DeviceProblem, LocalMedia } from "../devices";
-import { type Catalogue, formatOpening, LANGUAGE_NAMES, type Language } from "../i18n";
-import type { ConsentText, QueueInfo, WidgetSession } from "../types";
-import { h, uid, videoElement } from "./dom";
+import type { DeviceProblem, LocalMedia } from "../../shared/devices";
+import { h, uid, videoElement } from "../../shared/dom";
+import type { Language } from "../../shared/i18n";
+import type { ConsentText, QueueInfo, WidgetSession } from "../../shared/wire";
+import { type Catalogue, formatOpening, LANGUAGE_NAMES } from "../i18n";
 import type { View } from "./panel";
 
 export interface Choice {

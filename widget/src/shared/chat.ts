@@ -1,12 +1,5 @@
 import { h, uid } from "./dom";
-
-/** ``chat:message``, as both parties receive it. */
-export interface ChatMessage {
-  id: string;
-  from: "visitor" | "adviser";
-  text: string;
-  sent_at: string;
-}
+import type { ChatMessage } from "./wire";
 
 export interface ChatTexts {
   chatTitle: string;

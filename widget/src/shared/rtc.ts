@@ -1,4 +1,4 @@
-import type { Ack, Answer, CandidatePayload } from "./types";
+import type { Ack, Answer, CandidatePayload } from "./wire";
 
 export type MediaState = "connecting" | "connected" | "reconnecting" | "failed";
 

@@ -1,5 +1,10 @@
-/** Every text the widget shows, one catalogue per language (en.ts, nl.ts, de.ts, fr.ts). */
-export interface Catalogue {
+import type { ChatTexts } from "../../shared/chat";
+
+/**
+ * Every text the widget shows, one catalogue per language (en.ts, nl.ts, de.ts, fr.ts); the
+ * chat's texts are named in ChatTexts.
+ */
+export interface Catalogue extends ChatTexts {
   launcher: string;
   launcherWaiting: string;
   launcherCall: string;
@@ -53,12 +58,6 @@ export interface Catalogue {
   cameraOn: string;
   end: string;
   playBlocked: string;
-  chatTitle: string;
-  chatLabel: string;
-  chatSend: string;
-  chatYou: string;
-  chatThem: string;
-  chatFailed: string;
   chatNew: string;
 
   endedTitle: string;

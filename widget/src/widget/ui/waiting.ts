@@ -1,5 +1,5 @@
+import { h, videoElement } from "../../shared/dom";
 import type { Catalogue } from "../i18n";
-import { h, videoElement } from "./dom";
 import type { View } from "./panel";
 
 /** Text for an ETA: ``null`` means nobody is staffed, so nothing is promised. */

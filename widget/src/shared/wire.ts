@@ -1,0 +1,150 @@
+/**
+ * Wire shapes of Loket's contract (README: "The API in brief"): what both parties of a call
+ * exchange, the widget's REST session and the ``/visitor`` events, and the ``/adviser`` events.
+ * The UI imports these, never the reverse.
+ */
+
+export interface WireError {
+  code: string;
+  message: string;
+}
+
+/** Every client→server event is acknowledged with ``{ok: true, ...}`` or ``{ok: false, error}``. */
+export type Ack<T extends object = object> = ({ ok: true } & T) | { ok: false; error: WireError };
+
+// -- both parties --------------------------------------------------------------------------
+
+export interface Answer {
+  sdp: string;
+  type: RTCSdpType;
+}
+
+/** ``rtc:candidate``: W3C RTCIceCandidateInit; ``candidate: null`` ends the candidates. */
+export interface CandidatePayload {
+  candidate: string | null;
+  sdpMid: string | null;
+  sdpMLineIndex: number | null;
+}
+
+/** ``chat:message``, as both parties receive it. */
+export interface ChatMessage {
+  id: string;
+  from: "visitor" | "adviser";
+  text: string;
+  sent_at: string;
+}
+
+export interface RecordingEvent {
+  active: boolean;
+  reason?: string;
+}
+
+export interface EndedEvent {
+  call_id: string;
+  reason: string;
+  reference: string;
+}
+
+// -- the visitor (widget) ------------------------------------------------------------------
+
+export interface QueueInfo {
+  id: string;
+  name: string;
+  languages: string[];
+  open: boolean;
+  opens_at: string | null;
+  recording_policy: string;
+}
+
+export interface ConsentText {
+  id: string;
+  language: string;
+  text: string;
+}
+
+/** ``POST /api/v1/widget/sessions``. */
+export interface WidgetSession {
+  visitor_token: string;
+  expires_in: number;
+  ice_servers: RTCIceServer[];
+  queues: QueueInfo[];
+  consent_texts: ConsentText[];
+}
+
+export interface Joined {
+  call_id: string;
+  reference: string;
+  position: number;
+}
+
+/** The answer to the visitor's ``session:resume``. */
+export interface VisitorResumed {
+  replayed: number;
+  call: { call_id: string; status: string; reference: string; position?: number } | null;
+}
+
+export interface PositionEvent {
+  position: number;
+  eta_seconds: number | null;
+}
+
+export interface AcceptedEvent {
+  call_id: string;
+  reference: string;
+  adviser: { display_name: string };
+}
+
+/** What the server sends a visitor (each with a per-session ``seq``). */
+export interface VisitorEvents {
+  "queue:position": PositionEvent;
+  "call:accepted": AcceptedEvent;
+  "call:ended": EndedEvent;
+  "recording:state": RecordingEvent;
+  "rtc:candidate": CandidatePayload;
+  "chat:message": ChatMessage;
+}
+
+// -- the adviser (console) -----------------------------------------------------------------
+
+export interface Waiting {
+  call_id: string;
+  queue_id: string;
+  language: string | null;
+  status: "waiting" | "ringing";
+  waited_seconds: number;
+}
+
+export interface Snapshot {
+  waiting: Waiting[];
+  presence: "available" | "away" | "offline";
+  activity: "idle" | "ringing" | "busy";
+}
+
+export interface Incoming {
+  call_id: string;
+  queue_id: string;
+  language: string | null;
+  waited_seconds: number;
+  /** How long it rings; unknown when the ring is restored after a reload. */
+  ring_seconds?: number;
+}
+
+/** The answer to the adviser's ``session:resume``. */
+export interface AdviserResumed {
+  replayed: number;
+  call: { call_id: string; status: string; reference: string; recording?: boolean } | null;
+  snapshot?: Snapshot;
+}
+
+/** What the server sends an adviser (each with a per-session ``seq``). */
+export interface AdviserEvents {
+  "queue:snapshot": Snapshot;
+  "call:incoming": Incoming;
+  "call:accepted": { call_id: string; reference: string; queue_id: string; waited_seconds: number };
+  "call:withdrawn": { call_id: string; reason: string };
+  "call:ended": EndedEvent;
+  "presence:state": { status: "available" | "away"; reason?: string };
+  "recording:state": RecordingEvent;
+  "chat:message": ChatMessage;
+  "rtc:candidate": CandidatePayload;
+}
