@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fractions
 import logging
 import time
 from collections.abc import Callable
@@ -10,13 +9,10 @@ from dataclasses import dataclass
 
 from media.frames import EncodedFrame
 from media.outbound import DemandReason, OutboundTrack
+from media.rtp import RtpTimeline
 from media.types import FrameSource
 
 logger = logging.getLogger(__name__)
-
-# An upstream timestamp jump larger than this is a new timeline (the party's sender restarted
-# or changed SSRC), not elapsed time.
-_MAX_TIMESTAMP_JUMP_S = 10.0
 
 
 @dataclass(slots=True)
@@ -29,36 +25,6 @@ class ForwarderStats:
     keyframe_requests: int = 0
 
 
-class _TimestampRebaser:
-    """Maps upstream timestamps to a strictly increasing downstream timeline.
-
-    Frames keep their upstream spacing. When upstream goes backwards or jumps by more than
-    ``_MAX_TIMESTAMP_JUMP_S`` (a new stream), the downstream timeline continues by the
-    wall-clock time elapsed since the last frame, so the receiving jitter buffer sees
-    ordinary, monotonic RTP timestamps (RFC 3550 section 5.1).
-    """
-
-    def __init__(self, clock_rate: int, clock: Callable[[], float]) -> None:
-        self._clock_rate = clock_rate
-        self._clock = clock
-        self._max_jump = int(_MAX_TIMESTAMP_JUMP_S * clock_rate)
-        self._last_in: int | None = None
-        self._last_out = 0
-        self._last_wall = 0.0
-
-    def map(self, timestamp: int) -> int:
-        now = self._clock()
-        if self._last_in is None:
-            out = 0
-        else:
-            delta = timestamp - self._last_in
-            if delta <= 0 or delta > self._max_jump:
-                delta = max(1, round((now - self._last_wall) * self._clock_rate))
-            out = self._last_out + delta
-        self._last_in, self._last_out, self._last_wall = timestamp, out, now
-        return out
-
-
 class Forwarder:
     """Feeds a sender (``OutboundTrack``) with the encoded frames of an inbound stream.
 
@@ -67,7 +33,9 @@ class Forwarder:
     consumer (a party joining late) it drops frames until the next keyframe, which it asks
     upstream for (again every ``keyframe_retry_s`` while waiting). Keyframe requests
     (PLI/FIR) that the downstream peer sends for the sender are passed upstream as PLI.
-    Timestamps given to the sender are strictly increasing.
+    Timestamps given to the sender are strictly increasing and keep the upstream RTP
+    spacing, across the 32-bit wrap too (:class:`~media.rtp.RtpTimeline`); when upstream
+    restarts, they go on by the wall-clock time elapsed.
     """
 
     def __init__(
@@ -88,8 +56,7 @@ class Forwarder:
         self._clock = clock
         self._need_keyframe = True
         self._last_request_at: float | None = None
-        self._rebaser: _TimestampRebaser | None = None
-        self._time_base: fractions.Fraction | None = None
+        self._timeline: RtpTimeline | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._warned_codec: tuple[str, str] | None = None
 
@@ -148,11 +115,11 @@ class Forwarder:
         if self.kind == "video" and not self._admit_video(frame):
             self._drop()
             return
-        if self._rebaser is None or self._time_base is None:
-            self._rebaser = _TimestampRebaser(frame.clock_rate, self._clock)
-            self._time_base = fractions.Fraction(1, frame.clock_rate)
-        pts = self._rebaser.map(frame.timestamp)
-        if sink.push(frame.data, pts, self._time_base):
+        timeline = self._timeline
+        if timeline is None:
+            timeline = self._timeline = RtpTimeline(frame.clock_rate)
+        pts = timeline.pts(frame.timestamp, self._clock())
+        if sink.push(frame.data, pts, timeline.time_base):
             self.stats.forwarded += 1
         elif self.kind == "video":
             # The sender fell behind and dropped its queue: resume at a keyframe.

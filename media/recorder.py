@@ -18,8 +18,9 @@ from typing import Literal
 from media.errors import MediaError
 from media.frames import EncodedFrame
 from media.leg import Leg
+from media.rtp import RtpTimeline
 from media.types import FrameSource
-from media.webm import Timeline, WebmWriter, vp8_dimensions
+from media.webm import WEBM_TIME_BASE, WebmWriter, vp8_dimensions
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ class Recorder:
     :meth:`start` (consent is checked by whoever calls it).
 
     *Timestamps.* WebM stores milliseconds. Each stream keeps its RTP spacing
-    (:class:`~media.webm.Timeline`: wrap-around handled, strictly increasing, gaps kept as
+    (:class:`~media.rtp.RtpTimeline`: wrap-around handled, strictly increasing, gaps kept as
     gaps). The RTP timestamps of audio and video start at unrelated random values and RTCP
     sender reports (which would map both to one NTP clock, RFC 3550 section 6.4.1) are not
     available here, so the streams are aligned by wall-clock arrival: video starts at 0 with
@@ -146,7 +147,7 @@ class Recorder:
         self.dropped = 0
         self.skipped = 0
         # Writer-thread side (read once the thread has ended).
-        self._timelines: dict[str, Timeline] = {}
+        self._timelines: dict[str, RtpTimeline] = {}
         self._origin = 0.0
         self._written = {"audio": 0, "video": 0}
         self._bytes = 0
@@ -333,13 +334,15 @@ class Recorder:
             if item.kind != "video":
                 return  # audio is only queued after the first keyframe; never ahead of it
             self._writer.open(*vp8_dimensions(frame.data))
-            self._timelines["video"] = Timeline(frame.clock_rate)
+            self._timelines["video"] = RtpTimeline(frame.clock_rate, time_base=WEBM_TIME_BASE)
             self._origin = item.arrival
         timeline = self._timelines.get(item.kind)
         if timeline is None:
             # The first audio frame: start where it arrived relative to the first keyframe.
             start_ms = max(0, round((item.arrival - self._origin) * 1000))
-            timeline = self._timelines[item.kind] = Timeline(frame.clock_rate, start_ms)
+            timeline = self._timelines[item.kind] = RtpTimeline(
+                frame.clock_rate, time_base=WEBM_TIME_BASE, start=start_ms
+            )
         pts = timeline.pts(frame.timestamp, item.arrival)
         self._writer.write(item.kind, frame.data, pts, frame.keyframe)
         self._written[item.kind] += 1

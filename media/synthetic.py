@@ -27,6 +27,20 @@ _STAMP_ROWS = 32
 _DARK, _LIGHT = 16, 235
 
 
+class _Pacer:
+    """Holds frame ``n`` back until ``n * period`` seconds after the first one, like a camera."""
+
+    def __init__(self, period: float) -> None:
+        self._period = period
+        self._start: float | None = None
+
+    async def wait(self, number: int) -> None:
+        if self._start is None:
+            self._start = time.monotonic()
+        else:
+            await asyncio.sleep(max(0.0, self._start + number * self._period - time.monotonic()))
+
+
 class SyntheticVideoTrack(MediaStreamTrack):
     """Moving 8-bit texture, ``width`` x ``height`` at ``fps``, each frame stamped with its number."""
 
@@ -39,7 +53,7 @@ class SyntheticVideoTrack(MediaStreamTrack):
         self.width, self.height, self.fps = width, height, fps
         self.frames_sent = 0
         self._block = width // _STAMP_BITS
-        self._start: float | None = None
+        self._pacer = _Pacer(1 / fps)
         self._texture = _texture(width, height)
         self._chroma = bytes([128]) * ((width // 2) * (height // 2))
 
@@ -47,10 +61,7 @@ class SyntheticVideoTrack(MediaStreamTrack):
         if self.readyState != "live":
             raise MediaStreamError
         number = self.frames_sent
-        if self._start is None:
-            self._start = time.monotonic()
-        else:
-            await asyncio.sleep(max(0.0, self._start + number / self.fps - time.monotonic()))
+        await self._pacer.wait(number)
         frame = VideoFrame(self.width, self.height, "yuv420p")
         self._paint(frame, number)
         frame.pts = number * VIDEO_CLOCK_RATE // self.fps
@@ -96,7 +107,7 @@ class SyntheticAudioTrack(MediaStreamTrack):
     def __init__(self) -> None:
         super().__init__()
         self.frames_sent = 0
-        self._start: float | None = None
+        self._pacer = _Pacer(self.samples_per_frame / self.sample_rate)
         tone = array.array(
             "h",
             (
@@ -110,11 +121,7 @@ class SyntheticAudioTrack(MediaStreamTrack):
         if self.readyState != "live":
             raise MediaStreamError
         number = self.frames_sent
-        if self._start is None:
-            self._start = time.monotonic()
-        else:
-            frame_s = self.samples_per_frame / self.sample_rate
-            await asyncio.sleep(max(0.0, self._start + number * frame_s - time.monotonic()))
+        await self._pacer.wait(number)
         frame = AudioFrame(format="s16", layout="mono", samples=self.samples_per_frame)
         frame.planes[0].update(self._samples)
         frame.pts = number * self.samples_per_frame

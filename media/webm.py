@@ -4,8 +4,9 @@ Only muxing: no codec is ever opened. VP8 frames go into a stream made with PyAV
 ``add_mux_stream`` (no codec context at all). The Opus stream is copied from a template
 stream whose codec context is never opened, so that it can carry the channel count and the
 ``OpusHead`` the Matroska codec mapping requires for ``A_OPUS`` (a bare mux stream writes
-``Channels 0`` and no ``CodecPrivate``, which players may refuse). :class:`Timeline` turns
-RTP timestamps into the millisecond pts WebM stores.
+``Channels 0`` and no ``CodecPrivate``, which players may refuse). The recorder turns RTP
+timestamps into the millisecond pts WebM stores (:data:`WEBM_TIME_BASE`) with
+:class:`~media.rtp.RtpTimeline`.
 """
 
 from __future__ import annotations
@@ -29,9 +30,6 @@ _OPUS_SAMPLE_RATE = 48000
 # WebRTC signals Opus as two channels (RFC 7587 section 7: "opus/48000/2") whatever the
 # sender encodes; an Opus decoder set up for two decodes mono frames too.
 _OPUS_CHANNELS = 2
-# An RTP timestamp step larger than this is a new timeline (the sender restarted or changed
-# SSRC), not elapsed time.
-_MAX_TIMESTAMP_JUMP_S = 10.0
 
 
 def vp8_dimensions(data: bytes) -> tuple[int, int]:
@@ -59,46 +57,6 @@ def opus_head(channels: int = _OPUS_CHANNELS, pre_skip: int = 0) -> bytes:
     # magic, version 1, channel count, pre-skip, input sample rate, output gain 0 dB,
     # channel mapping family 0 (mono or stereo, no mapping table).
     return b"OpusHead" + struct.pack("<BBHIhB", 1, channels, pre_skip, _OPUS_SAMPLE_RATE, 0, 0)
-
-
-class Timeline:
-    """One stream's RTP timestamps as strictly increasing WebM milliseconds.
-
-    The first frame gets ``start_ms``; later frames keep their RTP spacing (``clock_rate``
-    ticks per second). Differences are taken modulo 2**32 and read as signed, so a 32-bit
-    RTP wrap-around (or timestamps another layer already unwrapped) just continues
-    (RFC 3550 section 5.1). A step that goes backwards, stands still or jumps further than
-    ten seconds is a new timeline, not elapsed time: the stream then goes on by the
-    wall-clock time elapsed between the two frames' arrivals. Lost frames leave a forward
-    step, i.e. a gap in the timestamps, never a step back.
-    """
-
-    def __init__(self, clock_rate: int, start_ms: int = 0) -> None:
-        if clock_rate <= 0:
-            raise ValueError("clock_rate must be positive")
-        self.clock_rate = clock_rate
-        self._start_ms = start_ms
-        self._max_jump = int(_MAX_TIMESTAMP_JUMP_S * clock_rate)
-        self._ticks = 0
-        self._last_timestamp: int | None = None
-        self._last_arrival = 0.0
-        self.last_pts: int | None = None
-
-    def pts(self, timestamp: int, arrival: float) -> int:
-        """The pts in milliseconds of a frame with this RTP timestamp, arrived at ``arrival`` (s)."""
-        if self._last_timestamp is not None:
-            delta = (timestamp - self._last_timestamp) & 0xFFFFFFFF
-            if delta >= 1 << 31:
-                delta -= 1 << 32
-            if not 0 < delta <= self._max_jump:
-                delta = max(1, round((arrival - self._last_arrival) * self.clock_rate))
-            self._ticks += delta
-        self._last_timestamp, self._last_arrival = timestamp, arrival
-        pts = self._start_ms + self._ticks * 1000 // self.clock_rate
-        if self.last_pts is not None and pts <= self.last_pts:
-            pts = self.last_pts + 1  # strictly increasing, whatever the rounding
-        self.last_pts = pts
-        return pts
 
 
 class WebmWriter:

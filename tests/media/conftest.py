@@ -1,4 +1,5 @@
-"""Real aiortc peers on loopback: synthetic clients that offer to a server ``Leg``."""
+"""Hand-fed fake sources and a fake clock for the rules; real aiortc peers on loopback
+(synthetic clients that offer to a server ``Leg``) for the rest."""
 
 from __future__ import annotations
 
@@ -10,10 +11,40 @@ import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
-from media import Leg, MediaCall, MediaConfig
+from media import EncodedFrame, Leg, MediaCall, MediaConfig
 from media.synthetic import FrameCounter, SyntheticAudioTrack, SyntheticVideoTrack
 
 FPS = 20
+
+
+class FakeSource:
+    """A ``FrameSource`` the test feeds by hand; counts keyframe requests."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.keyframe_requests = 0
+        self._callbacks: list[Callable[[EncodedFrame], None]] = []
+
+    def subscribe(self, callback: Callable[[EncodedFrame], None]) -> Callable[[], None]:
+        self._callbacks.append(callback)
+        return lambda: self._callbacks.remove(callback)
+
+    def request_keyframe(self) -> None:
+        self.keyframe_requests += 1
+
+    def emit(self, frame: EncodedFrame) -> None:
+        for callback in list(self._callbacks):
+            callback(frame)
+
+
+class FakeClock:
+    """A monotonic clock that moves only when the test sets ``now``."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 @dataclass

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import fractions
 import itertools
-from collections.abc import Callable
 from typing import Any
 
 import av
@@ -15,36 +14,11 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
 from media import EncodedFrame, Forwarder, OutboundTrack
 from media.frames import is_keyframe
+from tests.media.conftest import FakeClock, FakeSource
 
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=97)
 H264 = RTCRtpCodecParameters(mimeType="video/H264", clockRate=90000, payloadType=99)
 OPUS = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2, payloadType=111)
-
-
-class FakeSource:
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.keyframe_requests = 0
-        self._callbacks: list[Callable[[EncodedFrame], None]] = []
-
-    def subscribe(self, callback: Callable[[EncodedFrame], None]) -> Callable[[], None]:
-        self._callbacks.append(callback)
-        return lambda: self._callbacks.remove(callback)
-
-    def request_keyframe(self) -> None:
-        self.keyframe_requests += 1
-
-    def emit(self, frame: EncodedFrame) -> None:
-        for callback in list(self._callbacks):
-            callback(frame)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def vp8(

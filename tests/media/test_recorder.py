@@ -6,7 +6,6 @@ import asyncio
 import itertools
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,37 +14,12 @@ import pytest
 from aiortc.codecs import opus, vpx
 
 from media import EncodedFrame, Recorder, RecordingError, RecordingResult
-from media.webm import Timeline, opus_head, vp8_dimensions
+from media.webm import opus_head, vp8_dimensions
+from tests.media.conftest import FakeClock, FakeSource
 
 FPS = 20
 VIDEO_STEP = 90000 // FPS  # RTP ticks per video frame
 AUDIO_STEP = 960  # RTP ticks per 20 ms Opus frame
-
-
-class FakeSource:
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.keyframe_requests = 0
-        self._callbacks: list[Callable[[EncodedFrame], None]] = []
-
-    def subscribe(self, callback: Callable[[EncodedFrame], None]) -> Callable[[], None]:
-        self._callbacks.append(callback)
-        return lambda: self._callbacks.remove(callback)
-
-    def request_keyframe(self) -> None:
-        self.keyframe_requests += 1
-
-    def emit(self, frame: EncodedFrame) -> None:
-        for callback in list(self._callbacks):
-            callback(frame)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def vp8(timestamp: int, *, key: bool = False, discontinuity: bool = False) -> EncodedFrame:
@@ -132,19 +106,6 @@ async def test_rtp_timestamps_wrapping_past_2_32_give_monotonic_pts(tmp_path: Pa
     assert video[0] == 0 and audio[0] == 0  # both arrived at the same instant
     assert result.video_frames == 40 and result.audio_frames == 100
     assert result.duration_seconds == pytest.approx(1.98)
-
-
-def test_timeline_unwraps_and_never_goes_backwards() -> None:
-    timeline = Timeline(90000)
-    raw = [2**32 - 9000, 2**32 - 4500, 0, 4500]  # wraps between the 2nd and 3rd frame
-    assert [timeline.pts(ts, 0.0) for ts in raw] == [0, 50, 100, 150]
-    # Timestamps another layer already unwrapped (past 2**32) continue just the same.
-    timeline = Timeline(90000)
-    assert [timeline.pts(2**32 + n * 4500, 0.0) for n in range(3)] == [0, 50, 100]
-    # A sender restart (timestamp back to a random value): pts go on by the wall clock.
-    timeline = Timeline(48000, start_ms=7)
-    pts = [timeline.pts(ts, at) for ts, at in ((960_000, 1.0), (960_960, 1.02), (5, 1.04), (965, 1.06))]
-    assert pts == [7, 27, 47, 67]
 
 
 async def test_a_gap_in_frames_never_makes_timestamps_go_backwards(tmp_path: Path) -> None:
