@@ -9,7 +9,7 @@ in a child process, so the emulator does not share this process's interpreter lo
 versioned bucket. It fills them with expired recordings (rows inserted in bulk over ten day
 folders, one tiny object uploaded per recording with 32 threads, every tenth with a second
 version); the fill is not timed. Then it times ``--workers`` concurrent
-``recordings.sweep_expired`` passes, each with its own connections, until every recording is
+``privacy.sweep_expired`` passes, each with its own connections, until every recording is
 gone, and checks that nothing is left: no row, no object version, one receipt per recording,
 an intact audit chain.
 

@@ -5,6 +5,10 @@ removing, reordering or editing any event breaks the chain from that point on; `
 finds the first break. Appends are serialised through the single ``audit_head`` row:
 updating it first takes a row lock on PostgreSQL and SQLite's write lock, so two
 writers (even on two nodes) can never fork the chain.
+
+``record`` appends one event; ``record_many`` appends a batch (one deletion receipt per
+recording of a retention sweep) in three statements instead of three per event, on the same
+chain with the same hashes.
 """
 
 from __future__ import annotations
@@ -12,12 +16,12 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Integer, String, Uuid, select, update
+from sqlalchemy import JSON, BigInteger, Integer, String, Uuid, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -80,6 +84,59 @@ def _event_hash(
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One event to append: who (``actor``) did what (``action``) to which ``target``, in which
+    organisation, with ``details`` (JSON). Actor and target are cut to their 200 characters."""
+
+    actor: str
+    action: str
+    target: str
+    org_id: uuid.UUID | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+async def _take_seqs(session: AsyncSession, count: int) -> tuple[int, str]:
+    """Reserve ``count`` sequence numbers; returns the one before them and its hash.
+
+    The UPDATE comes first: it takes the lock that serialises appends (see module doc).
+    """
+    head = (
+        await session.execute(
+            update(AuditHead)
+            .where(AuditHead.id == 1)
+            .values(seq=AuditHead.seq + count)
+            .returning(AuditHead.seq, AuditHead.hash)
+        )
+    ).one()
+    return int(head.seq) - count, str(head.hash)
+
+
+def _link(entries: Sequence[Entry], seq: int, prev_hash: str) -> list[dict[str, Any]]:
+    """The rows of ``entries``, numbered after ``seq`` and each hashed over the one before."""
+    rows = []
+    for entry in entries:
+        seq += 1
+        occurred_at = utcnow()
+        content: dict[str, Any] = {
+            "seq": seq,
+            "prev_hash": prev_hash,
+            "occurred_at": occurred_at,
+            "org_id": entry.org_id,
+            "actor": entry.actor[:200],
+            "action": entry.action,
+            "target": entry.target[:200],
+            "details": entry.details,
+        }
+        prev_hash = _event_hash(**content)
+        rows.append({**content, "hash": prev_hash})
+    return rows
+
+
+async def _set_head_hash(session: AsyncSession, newest_hash: str) -> None:
+    await session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=newest_hash))
+
+
 async def record(
     session: AsyncSession,
     *,
@@ -90,44 +147,24 @@ async def record(
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Append an event to the chain inside the caller's transaction (the caller commits)."""
-    details = details or {}
-    actor, target = actor[:200], target[:200]
-    # The UPDATE comes first: it takes the lock that serialises appends (see module doc).
-    head = (
-        await session.execute(
-            update(AuditHead)
-            .where(AuditHead.id == 1)
-            .values(seq=AuditHead.seq + 1)
-            .returning(AuditHead.seq, AuditHead.hash)
-        )
-    ).one()
-    seq, prev_hash = int(head.seq), str(head.hash)
-    occurred_at = utcnow()
-    event_hash = _event_hash(
-        seq=seq,
-        prev_hash=prev_hash,
-        occurred_at=occurred_at,
-        org_id=org_id,
-        actor=actor,
-        action=action,
-        target=target,
-        details=details,
-    )
-    event = AuditEvent(
-        seq=seq,
-        occurred_at=occurred_at,
-        org_id=org_id,
-        actor=actor,
-        action=action,
-        target=target,
-        details=details,
-        prev_hash=prev_hash,
-        hash=event_hash,
-    )
+    seq, prev_hash = await _take_seqs(session, 1)
+    [row] = _link([Entry(actor, action, target, org_id, details or {})], seq, prev_hash)
+    event = AuditEvent(**row)
     session.add(event)
-    await session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=event_hash))
+    await _set_head_hash(session, event.hash)
     await session.flush()
     return event
+
+
+async def record_many(session: AsyncSession, entries: Sequence[Entry]) -> None:
+    """Append ``entries`` to the chain, in order, inside the caller's transaction (the caller
+    commits): the same events ``record`` would append one by one, in three statements."""
+    if not entries:
+        return
+    seq, prev_hash = await _take_seqs(session, len(entries))
+    rows = _link(entries, seq, prev_hash)
+    await session.execute(insert(AuditEvent), rows)
+    await _set_head_hash(session, rows[-1]["hash"])
 
 
 @dataclass(frozen=True, slots=True)

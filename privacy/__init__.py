@@ -3,15 +3,8 @@ call, privacy requests by reference code, export archives and their receipts.
 """
 
 from privacy.call_data_sweep import sweep_expired_call_data
-from privacy.export import (
-    EXPORT_LIFETIME,
-    expire_exports,
-    fetch_export,
-    org_of,
-    plaintext_dir,
-    remove_plaintext,
-    remove_stale_plaintext,
-)
+from privacy.erasure import CallErasure, erase_call_data
+from privacy.export import EXPORT_LIFETIME, expire_exports, fetch_export, org_of
 from privacy.models import (
     MAX_RETENTION_DAYS,
     MIN_RETENTION_DAYS,
@@ -21,30 +14,30 @@ from privacy.models import (
     RetentionKind,
     RetentionRule,
 )
-from privacy.request_worker import DataErased, OnErased, process_requests
+from privacy.plaintext import plaintext_dir, remove_plaintext, remove_stale_plaintext
+from privacy.request_worker import process_requests
 from privacy.requests import CreatedRequest, call_of, create_request, find_request, org_requests
 from privacy.retention import (
     DEFAULT_RETENTION_DAYS,
     ORG_RETENTION_KINDS,
-    CallErasure,
     Retention,
     calls_past_retention,
+    recording_deadline,
+    resolve_retention,
+    retention_for_call,
+)
+from privacy.rules import (
     change_rule,
     create_rule,
     delete_rule,
-    delete_stored_copies,
-    erase_call_data,
     find_rule,
     get_rule,
     list_rules,
     queue_in_org,
-    recording_deadline,
     reschedule,
-    resolve_retention,
-    retention_for_call,
-    sweep_expired,
-    sweep_expired_calls,
 )
+from privacy.sweep import sweep_expired, sweep_expired_calls
+from privacy.types import DataErased, OnErased
 
 __all__ = [
     "DEFAULT_RETENTION_DAYS",
@@ -68,7 +61,6 @@ __all__ = [
     "create_request",
     "create_rule",
     "delete_rule",
-    "delete_stored_copies",
     "erase_call_data",
     "expire_exports",
     "fetch_export",

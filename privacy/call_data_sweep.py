@@ -11,49 +11,21 @@ the rows were selected saves them, because the delete checks again.
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db import SessionFactory, utcnow
-from db.tables import CALLS
+from db import SessionFactory, audit, utcnow
 from privacy.call_data import CALL_DATA, CallData
 from privacy.models import RetentionKind
-from privacy.retention import (
-    DEFAULT_RETENTION_DAYS,
-    SWEEP_ACTOR,
-    Retention,
-    _append_receipts,
-    _Receipt,
-    _rules_of,
-    resolve_retention,
-)
+from privacy.retention import _why
+from privacy.sweep import SWEEP_ACTOR
 
 logger = logging.getLogger(__name__)
 
 _MAX_BATCH = 1000
-
-
-async def _why(
-    session: AsyncSession, kind: RetentionKind, call_ids: Collection[uuid.UUID]
-) -> dict[uuid.UUID, tuple[uuid.UUID | None, Retention]]:
-    """Per call: its organisation and the retention of ``kind`` that applies to it."""
-    calls = (
-        await session.execute(
-            select(CALLS.c.id, CALLS.c.org_id, CALLS.c.queue_id).where(CALLS.c.id.in_(list(call_ids)))
-        )
-    ).all()
-    rules = await _rules_of(session, {call.org_id for call in calls}, kind)
-    why: dict[uuid.UUID, tuple[uuid.UUID | None, Retention]] = {
-        call_id: (None, Retention(kind, DEFAULT_RETENTION_DAYS[kind])) for call_id in call_ids
-    }
-    for call in calls:
-        why[call.id] = (call.org_id, resolve_retention(rules[call.org_id], kind, call.queue_id))
-    return why
 
 
 async def _sweep_batch(session: AsyncSession, data: CallData, now: datetime, batch: int) -> tuple[int, int]:
@@ -83,9 +55,9 @@ async def _sweep_batch(session: AsyncSession, data: CallData, now: datetime, bat
             "retention": retention.why(),
         }
         receipts.append(
-            _Receipt(org_id, SWEEP_ACTOR, f"{data.noun}.deleted", f"{data.noun}:{row.id}", details)
+            audit.Entry(SWEEP_ACTOR, f"{data.noun}.deleted", f"{data.noun}:{row.id}", org_id, details)
         )
-    await _append_receipts(session, receipts)
+    await audit.record_many(session, receipts)
     return len(candidates), len(gone)
 
 

@@ -21,9 +21,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import shutil
-import tempfile
-import time
 import uuid
 import zipfile
 from dataclasses import dataclass
@@ -37,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import SessionFactory, audit, utcnow
 from db.tables import CALLS, CHAT_MESSAGES, CONSENTS, QUEUES, TRANSCRIPTS
 from privacy.models import PrivacyRequest
-from privacy.retention import delete_stored_copies
+from privacy.plaintext import plaintext_dir, remove_plaintext
 from recordings.config import RecordingsConfig
 from recordings.crypto import decrypt_file, encrypt_file, new_data_key, unwrap_data_key, wrap_data_key
 from recordings.errors import ChecksumMismatch, KeyUnavailable
@@ -78,42 +75,6 @@ def _context(request_id: uuid.UUID) -> bytes:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
-
-
-def plaintext_dir(config: RecordingsConfig, *, prefix: str = ".export-") -> Path:
-    """A fresh private folder for plaintext (blocking): under the spool, which holds plaintext anyway."""
-    config.spool_dir.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=prefix, dir=config.spool_dir))
-
-
-# Decrypted copies live seconds to minutes; one this old was left by a process that died.
-STALE_PLAINTEXT = timedelta(hours=1)
-PLAINTEXT_PREFIXES = (".export-", ".playback-")
-
-
-def remove_stale_plaintext(config: RecordingsConfig, *, now: float | None = None) -> int:
-    """Remove ``plaintext_dir`` folders a killed process left behind (blocking); how many."""
-    if not config.spool_dir.is_dir():
-        return 0
-    cutoff = (now if now is not None else time.time()) - STALE_PLAINTEXT.total_seconds()
-    removed = 0
-    for folder in config.spool_dir.iterdir():
-        if folder.name.startswith(PLAINTEXT_PREFIXES) and folder.is_dir() and folder.stat().st_mtime < cutoff:
-            shutil.rmtree(folder, ignore_errors=True)
-            removed += 1
-    return removed
-
-
-async def remove_plaintext(folder: Path) -> None:
-    """Remove a ``plaintext_dir`` folder in a thread, and finish the job on the loop if the task
-    is cancelled meanwhile (a client that went away is cancelled, sometimes twice, by aiohttp;
-    a worker stopping is cancelled): a cancelled ``to_thread`` may never run at all, and a
-    decrypted copy must not outlive its use."""
-    try:
-        await asyncio.to_thread(shutil.rmtree, folder, True)
-    except asyncio.CancelledError:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
 
 
 async def call_document(
@@ -249,7 +210,7 @@ async def build_export(
         key = export_storage_key(request_id)
         # A retry after a crash may find an earlier attempt's object (whose key was never
         # committed, so it is unreadable): every version of it goes before the new one.
-        await delete_stored_copies(storage, [key])
+        await storage.delete_many([key])
         stored = await storage.put_file(key, encrypted)
         if stored.sha256 != sealed.sha256:
             raise ChecksumMismatch(f"stored export of request {request_id} is not the one written")
@@ -316,8 +277,8 @@ async def shred_export(
         )
         await session.commit()
     # 2. Every stored version.
-    versions, failed = await delete_stored_copies(storage, [key])
-    if failed:
+    deletion = await storage.delete_many([key])
+    if deletion.failed:
         logger.warning("privacy: export of request %s keeps a stored copy for now; retried later", request_id)
         return False
     # 3. The row forgets the object, with the receipt, in one transaction.
@@ -338,7 +299,7 @@ async def shred_export(
             actor=_ACTOR,
             action="privacy_export.deleted",
             target=f"privacy_request:{request_id}",
-            details={"reason": reason, "storage_key": key, "object_versions": versions.get(key, 0)},
+            details={"reason": reason, "storage_key": key, "object_versions": deletion.versions.get(key, 0)},
         )
         await session.commit()
     return True

@@ -99,7 +99,7 @@ class PrivacyRequestKind(enum.StrEnum):
 
 
 class PrivacyRequestStatus(enum.StrEnum):
-    """received → processing → done | not_found | failed (a job on rows, DESIGN.md "Worker")."""
+    """received → processing → done | not_found | failed (a job on rows, docs/architecture.md "Worker")."""
 
     RECEIVED = "received"
     PROCESSING = "processing"

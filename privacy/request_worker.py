@@ -1,4 +1,4 @@
-"""The worker's side of privacy requests: a job on rows (DESIGN.md, "Worker").
+"""The worker's side of privacy requests: a job on rows (docs/architecture.md, "Worker").
 
 ``process_requests`` claims due requests under a lease (``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL, one conditional ``UPDATE`` on SQLite) and does each one's idempotent steps:
@@ -32,6 +32,7 @@ from db import SessionFactory, audit
 from db.access_log import AccessLogEntry
 from db.jobs import Clock, claim_rows, default_worker_id, lease_kept
 from db.tables import CALLS, CHAT_MESSAGES, CONSENTS, TRANSCRIPTS
+from privacy.erasure import erase_call_data, refuse_if_held
 from privacy.export import (
     EXPORT_LIFETIME,
     build_export,
@@ -41,7 +42,7 @@ from privacy.export import (
 )
 from privacy.models import PrivacyRequest, PrivacyRequestKind, PrivacyRequestStatus
 from privacy.requests import call_of
-from privacy.retention import delete_stored_copies, erase_call_data, refuse_if_held
+from privacy.types import DataErased, OnErased
 from recordings.config import RecordingsConfig
 from recordings.errors import LegalHold
 from recordings.models import Recording, RecordingStatus
@@ -69,38 +70,6 @@ _NOT_STORED = (
     RecordingStatus.SPOOLED.value,
     RecordingStatus.UPLOADING.value,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class DataErased:
-    """A completed erasure, as the ``data.erased`` webhook reports it: ids, counts and times,
-    no visitor data (not even the reference code, see the ``webhooks`` package)."""
-
-    org_id: uuid.UUID
-    request_id: uuid.UUID
-    call_id: uuid.UUID
-    requested_by: str
-    counts: Mapping[str, int]
-    requested_at: datetime
-    erased_at: datetime
-
-    def __post_init__(self) -> None:
-        if self.requested_by not in ("visitor", "staff"):
-            raise ValueError("requested_by is visitor or staff")
-
-    def payload(self) -> dict[str, Any]:
-        return {
-            "request_id": str(self.request_id),
-            "call_id": str(self.call_id),
-            "requested_by": self.requested_by,
-            "counts": dict(self.counts),
-            "requested_at": self.requested_at.isoformat(),
-            "erased_at": self.erased_at.isoformat(),
-        }
-
-
-# Called inside the transaction that marks the erasure done (the caller commits).
-OnErased = Callable[[AsyncSession, DataErased], Awaitable[None]]
 
 
 # -- claiming ---------------------------------------------------------------------------------
@@ -391,7 +360,7 @@ async def _export(sessions: SessionFactory, request: PrivacyRequest, job: _Job) 
         gone = await session.scalar(select(func.count()).where(CALLS.c.id == call_id)) == 0
     if gone:
         # Erased while the archive was being built: it must not outlive the call.
-        await delete_stored_copies(job.storage, [stored.storage_key])
+        await job.storage.delete_many([stored.storage_key])
         await _finish(sessions, request, job, PrivacyRequestStatus.NOT_FOUND, result=result)
         return
     finished = await _finish(
@@ -459,7 +428,7 @@ async def _process(sessions: SessionFactory, request_id: uuid.UUID, job: _Job) -
             if failed and request.kind == PrivacyRequestKind.EXPORT:
                 # An archive stored before the step failed: its key was never kept, so no
                 # expiry would ever find it. (After _finish: nobody else can be storing it now.)
-                await delete_stored_copies(job.storage, [export_storage_key(request.id)])
+                await job.storage.delete_many([export_storage_key(request.id)])
             return
         logger.warning("privacy: request %s failed (%s); retried later", request.id, code, exc_info=True)
         delay = min(RETRY_BASE_SECONDS * 2 ** (request.attempts - 1), RETRY_MAX_SECONDS)

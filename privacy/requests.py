@@ -6,7 +6,7 @@ answers the same whether or not the reference matches a call: the caller learns 
 about which codes exist. The call's id and organisation are kept in the row's ``result`` from
 the start, because ``call_id`` is set to NULL when erasure deletes the call, and the request
 must still know which call it was about (to resume, to report, to be listed for staff).
-The worker side lives in ``privacy.request_worker``, the archive in ``privacy_export``.
+The worker side lives in ``privacy.request_worker``, the archive in ``privacy.export``.
 """
 
 from __future__ import annotations

@@ -9,6 +9,11 @@ After the upload we compare that stored checksum with the one computed here from
 (for a multipart upload S3 keeps a checksum of the part checksums, "composite", which we
 compute the same way). Where a store keeps no SHA-256, or the values disagree, the object is
 read back and hashed: a recording is never marked stored on trust.
+
+Deleting removes every version and delete marker of a key (a plain DELETE on a versioned
+bucket only hides the object): ``delete`` lists one key's versions and deletes them until none
+is left; ``delete_many`` lists a run of keys per folder and sends ``DeleteObjects`` in batches
+of 1,000 (the API's maximum), a few requests at a time.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ import logging
 import re
 import secrets
 import threading
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -32,18 +38,26 @@ from botocore.exceptions import BotoCoreError, ClientError
 from s3transfer.utils import ChunksizeAdjuster
 
 from recordings.errors import ChecksumMismatch, ObjectNotFound, StorageConfigError, StorageUnavailable
-from recordings.storage import StoredObject, check_key, sha256_file
+from recordings.storage import Deletion, StoredObject, check_key, sha256_file
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-    from mypy_boto3_s3.type_defs import HeadObjectOutputTypeDef, ObjectIdentifierTypeDef
+    from mypy_boto3_s3.type_defs import (
+        ErrorTypeDef,
+        HeadObjectOutputTypeDef,
+        ListObjectVersionsOutputTypeDef,
+        ObjectIdentifierTypeDef,
+    )
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+A = TypeVar("A")
 MIB = 1024 * 1024
 # DeleteObjects takes at most 1,000 keys per request (S3 API reference, DeleteObjects).
 DELETE_BATCH = 1000
+# Version listings and DeleteObjects requests of one ``delete_many`` in flight at once.
+_CONCURRENCY = 8
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound", "NoSuchVersion"}
 _READ_BLOCK = MIB
@@ -250,35 +264,114 @@ class S3Storage:
             tmp.unlink(missing_ok=True)
         return StoredObject(key, size, sha256, head.get("ETag"))
 
-    def _versions(self, object_key: str) -> list[ObjectIdentifierTypeDef]:
-        found: list[ObjectIdentifierTypeDef] = []
-        paginator = self._s3().get_paginator("list_object_versions")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=object_key):
+    def _list_versions(self, object_keys: list[str]) -> dict[str, list[str]]:
+        """Version ids (delete markers included) of each of ``object_keys``, sorted keys of one
+        folder, in about one request per 1,000 versions.
+
+        Keys are listed by their own name until one has versions (normally the first); from
+        that anchor on, the folder is listed past it (``KeyMarker``) until past the last key,
+        and a key that listing shows nothing of is listed again by its own name before nothing
+        is believed. The continuation markers thus stay within this run of keys, which nobody
+        else deletes meanwhile. (moto 5 skips the first entry after a ``KeyMarker`` without
+        ``VersionIdMarker`` even when the marker key has no versions, and loses the rest of a
+        listing whose continuation marker was deleted: both are harmless here.)
+        """
+        client = self._s3()
+        wanted = set(object_keys)
+        found: dict[str, set[str]] = {key: set() for key in object_keys}
+
+        def listing(**params: str) -> Iterator[ListObjectVersionsOutputTypeDef]:
+            while True:
+                page = client.list_object_versions(Bucket=self.bucket, **params)  # type: ignore[arg-type]
+                yield page
+                if not page.get("IsTruncated") or not page.get("NextKeyMarker"):
+                    return
+                params = {
+                    **params,
+                    "KeyMarker": page["NextKeyMarker"],
+                    "VersionIdMarker": page.get("NextVersionIdMarker", ""),
+                }
+
+        def collect(page: ListObjectVersionsOutputTypeDef) -> None:
             for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
-                # The listing is by prefix: "a.enc" also matches "a.enc.old".
-                if entry.get("Key") == object_key and "VersionId" in entry:
-                    found.append({"Key": object_key, "VersionId": entry["VersionId"]})
-        return found
+                key = entry.get("Key", "")
+                # By prefix, "a.enc" also matches "a.enc.old"; by folder, other objects' keys.
+                if key in wanted and "VersionId" in entry:
+                    found[key].add(entry["VersionId"])
+
+        def by_name(key: str) -> None:
+            for page in listing(Prefix=key):
+                collect(page)
+
+        rest = list(object_keys)
+        while rest:
+            anchor = rest.pop(0)
+            by_name(anchor)
+            if found[anchor]:
+                break
+        if rest:
+            folder = object_keys[0].rpartition("/")[0]
+            for page in listing(Prefix=f"{folder}/" if folder else "", KeyMarker=anchor):
+                collect(page)
+                if page.get("NextKeyMarker", "") > rest[-1]:
+                    break  # listings are in key order: nothing further is ours
+            for key in rest:
+                if not found[key]:
+                    by_name(key)
+        return {key: sorted(ids) for key, ids in found.items()}
+
+    def _delete_versions(self, objects: list[ObjectIdentifierTypeDef]) -> list[ErrorTypeDef]:
+        """Delete up to 1,000 object versions in one request; what S3 refused."""
+        response = self._s3().delete_objects(Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True})
+        return response.get("Errors", [])
+
+    def _batches(self, objects: list[ObjectIdentifierTypeDef]) -> list[list[ObjectIdentifierTypeDef]]:
+        return [
+            objects[start : start + self._delete_batch]
+            for start in range(0, len(objects), self._delete_batch)
+        ]
 
     def _delete(self, key: str) -> int:
         object_key = self._object_key(key)
-        client = self._s3()
         deleted = 0
         # Repeat until the listing is empty: a version written while we delete is caught too.
         for _ in range(5):
-            versions = self._versions(object_key)
+            versions = self._list_versions([object_key])[object_key]
             if not versions:
                 return deleted
-            for start in range(0, len(versions), self._delete_batch):
-                batch = versions[start : start + self._delete_batch]
-                response = client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
-                errors = response.get("Errors", [])
+            for batch in self._batches([{"Key": object_key, "VersionId": v} for v in versions]):
+                errors = self._delete_versions(batch)
                 if errors:
                     raise StorageUnavailable(
                         f"S3 refused to delete {len(errors)} version(s) of {key}: {errors[0].get('Code')}"
                     )
                 deleted += len(batch)
         raise StorageUnavailable(f"versions of {key} keep appearing while deleting it")
+
+    async def _each(
+        self, what: str, function: Callable[[A], T], args: list[A], subjects: list[str]
+    ) -> list[T | None]:
+        """``function`` on each of ``args`` in threads, a few at a time; None where S3 failed
+        (logged, naming the subject) so that the others still count."""
+        limit = asyncio.Semaphore(_CONCURRENCY)
+
+        async def one(arg: A, subject: str) -> T:
+            async with limit:
+                return await self._run(what, subject, function, arg)
+
+        results = await asyncio.gather(
+            *(one(arg, subject) for arg, subject in zip(args, subjects, strict=True)), return_exceptions=True
+        )
+        done: list[T | None] = []
+        for subject, result in zip(subjects, results, strict=True):
+            if isinstance(result, StorageUnavailable):
+                logger.warning("S3 %s of %s failed: %s", what, subject, result)
+                done.append(None)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                done.append(result)
+        return done
 
     # -- the Storage protocol -------------------------------------------------------------
 
@@ -290,6 +383,37 @@ class S3Storage:
 
     async def delete(self, key: str) -> int:
         return await self._run("delete", key, self._delete, key)
+
+    async def delete_many(self, keys: Collection[str]) -> Deletion:
+        by_object_key = {self._object_key(key): key for key in keys}
+        # Keys per folder: a batch is mostly a run of neighbours in one, which a few listings cover.
+        folders: dict[str, list[str]] = defaultdict(list)
+        for object_key in sorted(by_object_key):
+            folders[object_key.rpartition("/")[0]].append(object_key)
+        groups = list(folders.values())
+        listings = await self._each("version listing", self._list_versions, groups, [g[0] for g in groups])
+        versions: dict[str, list[str]] = {}
+        failed: set[str] = set()
+        for group, listing in zip(groups, listings, strict=True):
+            if listing is None:
+                failed.update(group)
+            else:
+                versions.update(listing)
+        batches = self._batches(
+            [{"Key": key, "VersionId": version_id} for key, ids in versions.items() for version_id in ids]
+        )
+        refusals = await self._each(
+            "delete", self._delete_versions, batches, [f"{len(batch)} versions" for batch in batches]
+        )
+        for batch, refused in zip(batches, refusals, strict=True):
+            if refused is None:
+                failed.update(item["Key"] for item in batch)
+            else:
+                failed.update(error.get("Key", "") for error in refused)
+        return Deletion(
+            {key: len(versions.get(object_key, [])) for object_key, key in by_object_key.items()},
+            frozenset(by_object_key[key] for key in failed if key in by_object_key),
+        )
 
     async def exists(self, key: str) -> bool:
         try:

@@ -12,7 +12,8 @@ import hashlib
 import os
 import re
 import secrets
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
@@ -56,6 +57,16 @@ class StoredObject:
             raise ValueError("sha256 must be 64 lowercase hex digits")
 
 
+@dataclass(frozen=True, slots=True)
+class Deletion:
+    """What ``delete_many`` did: the versions deleted per key (0 where there was none), and the
+    keys of which a copy may be left because the backend refused or could not be reached (worth
+    retrying later)."""
+
+    versions: Mapping[str, int]
+    failed: frozenset[str] = field(default_factory=frozenset)
+
+
 class Storage(Protocol):
     """An object store for recordings. Keys are relative paths checked by ``check_key``."""
 
@@ -70,6 +81,12 @@ class Storage(Protocol):
 
     async def delete(self, key: str) -> int:
         """Delete the object and every older version of it; returns how many went (0 if none)."""
+        ...
+
+    async def delete_many(self, keys: Collection[str]) -> Deletion:
+        """Delete every version of each of ``keys``, many keys per request where the backend
+        allows. A key the backend could not (all) delete is in ``failed`` rather than raised;
+        ``InvalidStorageKey`` is raised before anything is deleted."""
         ...
 
     async def exists(self, key: str) -> bool: ...
@@ -161,6 +178,11 @@ class LocalStorage:
             return 0
         return 1
 
+    def _delete_many(self, keys: Collection[str]) -> Deletion:
+        for key in keys:
+            check_key(key)
+        return Deletion({key: self._delete(key) for key in keys})
+
     def _head(self, key: str) -> StoredObject:
         try:
             size, digest = sha256_file(self._path(key))
@@ -176,6 +198,9 @@ class LocalStorage:
 
     async def delete(self, key: str) -> int:
         return await asyncio.to_thread(self._delete, key)
+
+    async def delete_many(self, keys: Collection[str]) -> Deletion:
+        return await asyncio.to_thread(self._delete_many, keys)
 
     async def exists(self, key: str) -> bool:
         return await asyncio.to_thread(self._path(key).is_file)

@@ -93,6 +93,26 @@ async def test_details_with_unicode_nesting_and_numbers_verify_after_a_round_tri
     assert (await verify(sessions)).ok
 
 
+async def test_a_batch_appended_at_once_links_up_with_single_events_and_verifies(
+    sessions: SessionFactory,
+) -> None:
+    await append(sessions, 1)
+    batch = [audit.Entry("retention", "recording.deleted", f"recording:{n}", ORG, {"n": n}) for n in range(3)]
+    async with sessions() as db:
+        await audit.record_many(db, batch)
+        await audit.record_many(db, [])  # nothing to append: the chain is untouched
+        await db.commit()
+    await append(sessions, 1)
+    events = await stored(sessions)
+    assert [event.seq for event in events] == [1, 2, 3, 4, 5]
+    assert [event.prev_hash for event in events[1:]] == [event.hash for event in events[:-1]]
+    assert [(e.actor, e.action, e.target, e.org_id, e.details) for e in events[1:4]] == [
+        ("retention", "recording.deleted", f"recording:{n}", ORG, {"n": n}) for n in range(3)
+    ]
+    report = await verify(sessions)
+    assert report.ok and report.checked == 5
+
+
 async def test_an_event_in_a_rolled_back_transaction_leaves_no_gap(sessions: SessionFactory) -> None:
     async with sessions() as db:
         await audit.record(db, actor="cli", action="org.create", target="org:gone")

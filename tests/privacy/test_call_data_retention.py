@@ -9,122 +9,31 @@ tests' rows in the shared databases keep the 30-day default and are never due he
 from __future__ import annotations
 
 import asyncio
-import secrets
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import select, update
 
-import privacy.retention
-from accounts.models import Organisation, Queue
+import privacy.erasure
 from db import SessionFactory, audit, create_engine, create_session_factory, utcnow
-from db.audit import AuditEvent
 from privacy import (
     DEFAULT_RETENTION_DAYS,
     RetentionKind,
-    RetentionRule,
     change_rule,
-    create_rule,
     erase_call_data,
-    retention_for_call,
     sweep_expired_call_data,
     sweep_expired_calls,
 )
+from privacy.purge import _claim
 from recordings import LegalHold, LocalStorage
 from signaling.models import Call, ChatMessage
-from transcription.models import Transcript, TranscriptStatus
+from tests.privacy.seeding import Org, close_to, receipts
+from transcription.models import Transcript
 
 CREATED = timedelta(days=3)  # how long ago the rows were made
-
-
-@dataclass
-class Org:
-    sessions: SessionFactory
-    id: uuid.UUID
-    sales: uuid.UUID
-    repairs: uuid.UUID
-
-    async def call(self, queue_id: uuid.UUID, created_at: datetime | None = None) -> uuid.UUID:
-        async with self.sessions() as session:
-            call = Call(
-                org_id=self.id,
-                queue_id=queue_id,
-                reference=secrets.token_hex(6),
-                visitor_id=secrets.token_hex(8),
-                created_at=created_at or utcnow(),
-            )
-            session.add(call)
-            await session.commit()
-            return call.id
-
-    async def transcript(self, call_id: uuid.UUID, created_at: datetime) -> uuid.UUID:
-        """A done transcript, its deadline from the rules as the job sets it."""
-        async with self.sessions() as session:
-            retention = await retention_for_call(session, call_id, RetentionKind.TRANSCRIPTS)
-            transcript_id = uuid.uuid4()
-            await session.execute(
-                insert(Transcript).values(
-                    id=transcript_id,
-                    call_id=call_id,
-                    status=TranscriptStatus.DONE.value,
-                    segments=[],
-                    vtt="WEBVTT\n",
-                    redacted=True,
-                    attempts=1,
-                    legal_hold=False,
-                    created_at=created_at,
-                    delete_after=retention.deadline(created_at),
-                )
-            )
-            await session.commit()
-            return transcript_id
-
-    async def chat(self, call_id: uuid.UUID, created_at: datetime) -> uuid.UUID:
-        """A chat line, its deadline from the rules as signalling sets it."""
-        async with self.sessions() as session:
-            retention = await retention_for_call(session, call_id, RetentionKind.CHAT)
-            message_id = uuid.uuid4()
-            await session.execute(
-                insert(ChatMessage).values(
-                    id=message_id,
-                    call_id=call_id,
-                    party="visitor",
-                    text="my number is 0612345678",
-                    created_at=created_at,
-                    delete_after=retention.deadline(created_at),
-                )
-            )
-            await session.commit()
-            return message_id
-
-    async def rule(self, kind: RetentionKind, days: int, queue_id: uuid.UUID | None = None) -> RetentionRule:
-        async with self.sessions() as session:
-            rule = await create_rule(
-                session, org_id=self.id, queue_id=queue_id, kind=kind, days=days, actor="test"
-            )
-            await session.commit()
-            return rule
-
-
-@pytest.fixture
-async def org(sessions: SessionFactory) -> AsyncIterator[Org]:
-    async with sessions() as session:
-        organisation = Organisation(name="Call Data Retention Test")
-        session.add(organisation)
-        await session.flush()
-        queues = [Queue(org_id=organisation.id, name=name) for name in ("Sales", "Repairs")]
-        session.add_all(queues)
-        await session.commit()
-        made = Org(sessions, organisation.id, queues[0].id, queues[1].id)
-    yield made
-    async with sessions() as session:
-        await session.execute(delete(Organisation).where(Organisation.id == made.id))
-        await session.commit()
 
 
 async def deadline(
@@ -140,19 +49,6 @@ async def exists(
 ) -> bool:
     async with sessions() as session:
         return await session.scalar(select(model.id).where(model.id == row_id)) is not None
-
-
-async def receipts(sessions: SessionFactory, target: str) -> list[AuditEvent]:
-    async with sessions() as session:
-        events = await session.scalars(
-            select(AuditEvent).where(AuditEvent.target == target, AuditEvent.action.like("%.deleted"))
-        )
-        return list(events.all())
-
-
-def close_to(actual: datetime | None, expected: datetime) -> bool:
-    # SQLite recomputes deadlines in SQL with millisecond precision.
-    return actual is not None and abs(actual - expected) < timedelta(milliseconds=2)
 
 
 async def test_rule_changes_move_transcript_and_chat_deadlines_and_the_sweep_deletes_with_receipts(
@@ -294,7 +190,7 @@ async def test_a_hold_put_on_the_transcript_during_an_erasure_keeps_the_call(
     storage = LocalStorage(tmp_path / "objects")
     call_id = await org.call(org.sales)
     transcript = await org.transcript(call_id, utcnow())
-    claim_recordings = privacy.retention._claim
+    claim_recordings = _claim
 
     async def hold_arrives(*args: Any, **kwargs: Any) -> Any:
         # After erasure's check, before the call (and with it the transcript) is deleted.
@@ -305,7 +201,7 @@ async def test_a_hold_put_on_the_transcript_during_an_erasure_keeps_the_call(
             await session.commit()
         return await claim_recordings(*args, **kwargs)
 
-    monkeypatch.setattr(privacy.retention, "_claim", hold_arrives)
+    monkeypatch.setattr(privacy.erasure, "_claim", hold_arrives)
     with pytest.raises(LegalHold):
         await erase_call_data(sessions, storage, call_id, "erasure request")
     assert await exists(sessions, Call, call_id) and await exists(sessions, Transcript, transcript)

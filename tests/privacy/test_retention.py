@@ -8,20 +8,16 @@ recordings in the shared databases keep the 30-day default and are never due her
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Uuid, column, delete, insert, select, table, update
+from sqlalchemy import Uuid, column, insert, select, table, update
 
-from accounts.models import Organisation, Queue
 from db import (
     AccessLogEntry,
     SessionFactory,
@@ -32,20 +28,15 @@ from db import (
     migrate,
     utcnow,
 )
-from db.audit import AuditEvent
 from privacy import (
     DEFAULT_RETENTION_DAYS,
     RetentionKind,
-    RetentionRule,
     change_rule,
-    create_rule,
     delete_rule,
-    delete_stored_copies,
     erase_call_data,
-    recording_deadline,
     sweep_expired,
 )
-from privacy.retention import _claim, _Purge, _purge
+from privacy.purge import _claim, _Purge, _purge
 from recordings import (
     LegalHold,
     LocalStorage,
@@ -54,119 +45,21 @@ from recordings import (
     RecordingStatus,
     S3Storage,
     Storage,
-    create_recording,
-    get_recording,
 )
 from signaling.models import Call, Consent
 from tests.conftest import service_missing
 from tests.db.conftest import create_postgres_database, drop_postgres_database
-from tests.recordings.conftest import make_s3_storage, read, write
+from tests.privacy.seeding import Org, close_to, receipts
+from tests.recordings.conftest import read, write
 
 LATER = timedelta(days=11)  # when the sweeps run, relative to now
 LEASE = timedelta(seconds=300)
-
-
-@dataclass
-class Org:
-    """A fresh organisation with two queues; everything hangs off it and goes with it."""
-
-    sessions: SessionFactory
-    id: uuid.UUID
-    queues: tuple[uuid.UUID, uuid.UUID]
-    scratch: Path
-    calls: list[uuid.UUID] = field(default_factory=list)
-
-    async def call(self, queue_id: uuid.UUID | None = None, created_at: datetime | None = None) -> uuid.UUID:
-        async with self.sessions() as session:
-            call = Call(
-                org_id=self.id,
-                queue_id=queue_id,
-                reference=secrets.token_hex(6),
-                visitor_id=secrets.token_hex(8),
-                created_at=created_at or utcnow(),
-            )
-            session.add(call)
-            await session.commit()
-            self.calls.append(call.id)
-            return call.id
-
-    async def recording(
-        self,
-        call_id: uuid.UUID,
-        storage: Storage | None = None,
-        *,
-        spool: Path | None = None,
-        created_at: datetime | None = None,
-    ) -> Recording:
-        """A row as signalling creates it (deadline from the rules); stored in ``storage`` if
-        given, else left spooled in ``spool``."""
-        created_at = created_at or utcnow()
-        path = spool or Path(f"/nonexistent/{uuid.uuid4()}.webm")
-        async with self.sessions() as session:
-            deadline = await recording_deadline(session, call_id=call_id, created_at=created_at)
-            row = await create_recording(
-                session,
-                call_id=call_id,
-                participant="visitor",
-                spool_path=path,
-                delete_after=deadline,
-                now=created_at,
-            )
-            values: dict[str, Any] = {"wrapped_key": secrets.token_bytes(60), "key_id": "k"}
-            if storage is not None:
-                source = self.scratch / f"{uuid.uuid4()}.enc"
-                write(source, secrets.token_bytes(100))
-                await storage.put_file(row.storage_key, source)
-                source.unlink()
-                values.update(status=RecordingStatus.STORED.value, spool_path=None)
-            else:
-                values.update(status=RecordingStatus.SPOOLED.value)
-            await session.execute(update(Recording).where(Recording.id == row.id).values(**values))
-            await session.commit()
-            return await get_recording(session, row.id)
-
-    async def rule(self, kind: RetentionKind, days: int, queue_id: uuid.UUID | None = None) -> RetentionRule:
-        async with self.sessions() as session:
-            rule = await create_rule(
-                session, org_id=self.id, queue_id=queue_id, kind=kind, days=days, actor="test"
-            )
-            await session.commit()
-            return rule
-
-
-@pytest.fixture
-async def org(sessions: SessionFactory, tmp_path: Path) -> AsyncIterator[Org]:
-    async with sessions() as session:
-        organisation = Organisation(name="Retention Test")
-        session.add(organisation)
-        await session.flush()
-        queues = [Queue(org_id=organisation.id, name=name) for name in ("Sales", "Repairs")]
-        session.add_all(queues)
-        await session.commit()
-        made = Org(sessions, organisation.id, (queues[0].id, queues[1].id), tmp_path)
-    yield made
-    async with sessions() as session:
-        await session.execute(delete(Organisation).where(Organisation.id == made.id))
-        await session.commit()
 
 
 async def row(sessions: SessionFactory, recording_id: uuid.UUID) -> Recording | None:
     async with sessions() as session:
         found: Recording | None = await session.get(Recording, recording_id, populate_existing=True)
         return found
-
-
-async def receipts(sessions: SessionFactory, target: str) -> list[AuditEvent]:
-    async with sessions() as session:
-        events = await session.scalars(
-            select(AuditEvent).where(AuditEvent.target == target, AuditEvent.action.like("%.deleted"))
-        )
-        return list(events.all())
-
-
-def close_to(actual: datetime | None, expected: datetime) -> bool:
-    # SQLite recomputes deadlines in SQL with millisecond precision.
-    return actual is not None and abs(actual - expected) < timedelta(milliseconds=2)
 
 
 async def test_rule_changes_move_deadlines_earlier_and_later_and_a_deleted_rule_falls_back(
@@ -584,34 +477,6 @@ async def test_recordings_stored_before_retention_existed_get_the_default_deadli
             await drop_postgres_database(url)
 
 
-async def test_every_version_of_a_batch_goes_across_listing_pages_and_keys_without_objects(
-    moto_endpoint: str, bucket: str, s3: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Pages of two entries: the listing's continuation markers are exercised on every key.
-    monkeypatch.setenv("MOTO_S3_DEFAULT_MAX_KEYS", "2")
-    storage = make_s3_storage(moto_endpoint, bucket)
-    layout = {"a": 0, "b": 3, "c": 1, "d": 0, "e": 2, "f": 1}  # versions per key (b: with a delete marker)
-    for name, versions in layout.items():
-        for _ in range(versions):
-            s3.put_object(Bucket=bucket, Key=f"recordings/2026/11/24/{name}.enc", Body=name.encode())
-    s3.delete_object(Bucket=bucket, Key="recordings/2026/11/24/b.enc")
-    s3.put_object(Bucket=bucket, Key="recordings/2026/11/24/c.enc.other", Body=b"not ours")
-    s3.put_object(Bucket=bucket, Key="recordings/2026/11/24/ca.enc", Body=b"not ours")
-    keys = [f"2026/11/24/{name}.enc" for name in layout]
-
-    counts, failed = await delete_stored_copies(storage, keys)
-    await storage.stop()
-
-    assert failed == set()
-    assert counts == {f"2026/11/24/{name}.enc": n + (name == "b") for name, n in layout.items()}
-    left = s3.list_object_versions(Bucket=bucket, Prefix="recordings/")
-    assert sorted(entry["Key"] for entry in left.get("Versions", [])) == [
-        "recordings/2026/11/24/c.enc.other",
-        "recordings/2026/11/24/ca.enc",
-    ]
-    assert left.get("DeleteMarkers", []) == []
-
-
 async def test_the_worker_sweeps_every_minute(
     sessions: SessionFactory, org: Org, config: RecordingsConfig, tmp_path: Path
 ) -> None:
@@ -622,6 +487,7 @@ async def test_the_worker_sweeps_every_minute(
     expired = await org.recording(await org.call(), storage, created_at=utcnow() - 2 * LATER)
     worker = Worker(sessions=sessions, access_log_days=7, storage=storage, recordings=config)
     [job] = [job for job in worker.jobs if job.name == "retention sweep"]
-    assert job.interval_seconds == 60
-    assert await job.run() >= 1
+    assert job.every == 60
+    swept = await job.run(worker.context)
+    assert isinstance(swept, int) and swept >= 1
     assert await row(sessions, expired.id) is None

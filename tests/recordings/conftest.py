@@ -1,5 +1,6 @@
 """Fixtures for the recordings suites: an S3 API served by moto over real HTTP, both storage
-backends, both databases, a call to hang recordings on, and a proxy that can take S3 away."""
+backends, both databases, a call to hang recordings on, and a proxy that can take S3 away. The
+privacy and transcription suites import the ones they share from here."""
 
 from __future__ import annotations
 

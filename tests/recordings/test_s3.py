@@ -73,6 +73,43 @@ async def test_delete_removes_every_version_and_delete_marker_in_batches(
     assert len(versions_of(s3, bucket, "recordings/v.enc.other")) == 1
 
 
+async def test_delete_many_deletes_every_version_of_a_batch_across_listing_pages_and_requests(
+    moto_endpoint: str, bucket: str, s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pages of two entries: the listing's continuation markers are exercised on every key.
+    monkeypatch.setenv("MOTO_S3_DEFAULT_MAX_KEYS", "2")
+    storage = make_s3_storage(moto_endpoint, bucket)
+    storage._delete_batch = 4  # production uses S3's maximum of 1,000 per DeleteObjects request
+    layout = {"a": 0, "b": 3, "c": 1, "d": 0, "e": 2, "f": 1}  # versions per key (b: with a delete marker)
+    for name, versions in layout.items():
+        for _ in range(versions):
+            s3.put_object(Bucket=bucket, Key=f"recordings/2026/11/24/{name}.enc", Body=name.encode())
+    s3.delete_object(Bucket=bucket, Key="recordings/2026/11/24/b.enc")
+    s3.put_object(Bucket=bucket, Key="recordings/2026/11/24/c.enc.other", Body=b"not ours")
+    s3.put_object(Bucket=bucket, Key="recordings/2026/11/24/ca.enc", Body=b"not ours")
+    keys = [f"2026/11/24/{name}.enc" for name in layout]
+
+    deletion = await storage.delete_many(keys)
+    await storage.stop()
+
+    assert deletion.failed == frozenset()
+    assert deletion.versions == {f"2026/11/24/{name}.enc": n + (name == "b") for name, n in layout.items()}
+    left = s3.list_object_versions(Bucket=bucket, Prefix="recordings/")
+    assert sorted(entry["Key"] for entry in left.get("Versions", [])) == [
+        "recordings/2026/11/24/c.enc.other",
+        "recordings/2026/11/24/ca.enc",
+    ]
+    assert left.get("DeleteMarkers", []) == []
+
+
+async def test_delete_many_reports_the_keys_it_could_not_delete_instead_of_raising() -> None:
+    storage = make_s3_storage(f"http://127.0.0.1:{dead_port()}", "loket-nowhere")
+    deletion = await storage.delete_many(["2026/11/24/a.enc", "2026/11/25/b.enc"])
+    await storage.stop()
+    assert deletion.failed == {"2026/11/24/a.enc", "2026/11/25/b.enc"}
+    assert deletion.versions == {"2026/11/24/a.enc": 0, "2026/11/25/b.enc": 0}
+
+
 async def test_delete_works_on_a_bucket_without_versioning(
     moto_endpoint: str, s3: Any, tmp_path: Path
 ) -> None:

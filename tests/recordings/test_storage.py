@@ -74,6 +74,28 @@ async def test_deleting_an_object_removes_every_copy(storage: Storage, tmp_path:
     assert await storage.delete("gone.enc") == 0
 
 
+async def test_deleting_many_objects_removes_every_copy_of_each_and_counts_them(
+    storage: Storage, tmp_path: Path
+) -> None:
+    keys = [f"2026/11/{day}/{name}.enc" for day in (24, 25) for name in "abc"]
+    for n, key in enumerate(keys[:-1]):  # the last key has no object
+        for write in range(1 + n % 2):  # every other key written twice: two versions on S3
+            await storage.put_file(key, write_random(tmp_path / f"in{n}-{write}", 100))
+    await storage.put_file("2026/11/24/a.enc.keep", write_random(tmp_path / "keep", 100))
+
+    deletion = await storage.delete_many(keys)
+
+    assert deletion.failed == frozenset()
+    assert set(deletion.versions) == set(keys)
+    assert all(deletion.versions[key] >= 1 for key in keys[:-1]) and deletion.versions[keys[-1]] == 0
+    assert [key for key in keys if await storage.exists(key)] == []
+    # A key that merely starts with a deleted one is untouched; deleting again finds nothing.
+    assert await storage.exists("2026/11/24/a.enc.keep")
+    again = await storage.delete_many(keys)
+    assert again.versions == dict.fromkeys(keys, 0) and again.failed == frozenset()
+    assert (await storage.delete_many([])).versions == {}
+
+
 @pytest.mark.parametrize(
     "key", ["", "../escape", "/abs/olute", "a//b", ".hidden", "a/../b", "a b", "x" * 600]
 )
@@ -89,6 +111,8 @@ async def test_unsafe_keys_are_refused_by_every_operation(storage: Storage, tmp_
         await storage.exists(key)
     with pytest.raises(InvalidStorageKey):
         await storage.delete(key)
+    with pytest.raises(InvalidStorageKey):
+        await storage.delete_many(["fine.enc", key])
 
 
 async def test_stop_is_idempotent(storage: Storage, tmp_path: Path) -> None:

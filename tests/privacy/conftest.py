@@ -1,0 +1,14 @@
+"""Fixtures of the privacy suites: the recordings suites' databases (SQLite and PostgreSQL),
+storage backends (local and S3 on moto) and master key, and an organisation to seed."""
+
+from tests.privacy.seeding import org  # noqa: F401
+from tests.recordings.conftest import (  # noqa: F401
+    bucket,
+    config,
+    database_url,
+    master_key,
+    moto_endpoint,
+    s3,
+    sessions,
+    storage,
+)
