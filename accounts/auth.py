@@ -12,6 +12,7 @@ import ipaddress
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import pyotp
 from sqlalchemy import select, update
@@ -74,14 +75,7 @@ class StaffAuth:
                 await db.commit()
                 raise Unauthenticated("wrong e-mail address or password", code="invalid_credentials")
             if not await self._ip_allowed(db, user, ip):
-                await audit.record(
-                    db,
-                    actor=f"user:{user.id}",
-                    action="auth.login_denied",
-                    target=f"user:{user.id}",
-                    org_id=user.org_id,
-                    details={"reason": "ip_not_allowed", "ip": ip},
-                )
+                await _audit_user(db, user, "auth.login_denied", {"reason": "ip_not_allowed", "ip": ip})
                 await db.commit()
                 raise Forbidden("logins from this network are not allowed", code="ip_not_allowed")
             if user.totp_secret:
@@ -92,33 +86,17 @@ class StaffAuth:
                     or await self._store.incr(f"totp-used:{user.id}:{totp}", ttl=90) > 1
                 ):
                     await ratelimit.hit(self._store, account_key, self._config.login_failures_per_account)
-                    await audit.record(
-                        db,
-                        actor=f"user:{user.id}",
-                        action="auth.login_failed",
-                        target=f"user:{user.id}",
-                        org_id=user.org_id,
-                        details={"reason": "bad_totp"},
-                    )
+                    await _audit_user(db, user, "auth.login_failed", {"reason": "bad_totp"})
                     await db.commit()
                     raise Unauthenticated("wrong authenticator code", code="invalid_totp")
             issued = await self._issue(db, user, family=uuid.uuid4())
-            await audit.record(
-                db,
-                actor=f"user:{user.id}",
-                action="auth.login",
-                target=f"user:{user.id}",
-                org_id=user.org_id,
-                details={"ip": ip},
-            )
+            await _audit_user(db, user, "auth.login", {"ip": ip})
             await db.commit()
             return issued
 
     async def refresh(self, refresh_token: str) -> IssuedTokens:
         async with self._sessions() as db:
-            row = await db.scalar(
-                select(RefreshToken).where(RefreshToken.token_hash == hash_refresh_token(refresh_token))
-            )
+            row = await _refresh_token_row(db, refresh_token)
             now = utcnow()
             if row is None or row.revoked_at is not None or row.expires_at <= now:
                 raise Unauthenticated("refresh token is not valid", code="invalid_refresh_token")
@@ -154,9 +132,7 @@ class StaffAuth:
 
     async def logout(self, refresh_token: str) -> None:
         async with self._sessions() as db:
-            row = await db.scalar(
-                select(RefreshToken).where(RefreshToken.token_hash == hash_refresh_token(refresh_token))
-            )
+            row = await _refresh_token_row(db, refresh_token)
             if row is not None:
                 await self._revoke_family(db, row.family_id)
                 await db.commit()
@@ -192,3 +168,22 @@ class StaffAuth:
         except ValueError:
             return False
         return any(address in ipaddress.ip_network(cidr, strict=False) for cidr in location.ip_allowlist)
+
+
+async def _refresh_token_row(db: AsyncSession, refresh_token: str) -> RefreshToken | None:
+    """The stored row of ``refresh_token`` (found by its SHA-256), in any state."""
+    return await db.scalar(
+        select(RefreshToken).where(RefreshToken.token_hash == hash_refresh_token(refresh_token))
+    )
+
+
+async def _audit_user(db: AsyncSession, user: User, action: str, details: dict[str, Any]) -> None:
+    """An audit event of ``user`` acting on their own account."""
+    await audit.record(
+        db,
+        actor=f"user:{user.id}",
+        action=action,
+        target=f"user:{user.id}",
+        org_id=user.org_id,
+        details=details,
+    )

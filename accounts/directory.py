@@ -52,6 +52,24 @@ def normalise_origin(origin: str) -> str:
     return f"{parts.scheme}://{parts.hostname.lower()}{port}"
 
 
+def _origins(origins: list[str]) -> list[str]:
+    """A widget key's allowed origins, normalised, each once; at least one."""
+    if not origins:
+        raise InvalidInput("a widget key needs at least one allowed origin")
+    return list(dict.fromkeys(normalise_origin(origin) for origin in origins))
+
+
+async def _audited(
+    db: AsyncSession, actor: str, action: str, row_id: uuid.UUID, org_id: uuid.UUID, details: dict[str, Any]
+) -> None:
+    """The audit event of ``action`` on a row, named after the action's kind: ``user.create``
+    on user ``row_id`` targets ``user:{row_id}``."""
+    kind = action.partition(".")[0]
+    await audit.record(
+        db, actor=actor, action=action, target=f"{kind}:{row_id}", org_id=org_id, details=details
+    )
+
+
 async def _org(db: AsyncSession, org_id: uuid.UUID) -> Organisation:
     org = await db.get(Organisation, org_id)
     if org is None:
@@ -66,9 +84,7 @@ async def create_org(db: AsyncSession, *, name: str, actor: str) -> Organisation
     org = Organisation(name=name)
     db.add(org)
     await db.flush()
-    await audit.record(
-        db, actor=actor, action="org.create", target=f"org:{org.id}", org_id=org.id, details={"name": name}
-    )
+    await _audited(db, actor, "org.create", org.id, org.id, {"name": name})
     return org
 
 
@@ -105,14 +121,7 @@ async def create_user(
     db.add(user)
     await db.flush()
     await set_user_queues(db, user, queue_ids or [])
-    await audit.record(
-        db,
-        actor=actor,
-        action="user.create",
-        target=f"user:{user.id}",
-        org_id=org_id,
-        details={"email": email, "role": role},
-    )
+    await _audited(db, actor, "user.create", user.id, org_id, {"email": email, "role": role})
     return user
 
 
@@ -162,9 +171,7 @@ async def change_user(db: AsyncSession, user: User, *, actor: str, changes: dict
         )
     if recorded:
         action = "user.role_change" if "role" in recorded else "user.update"
-        await audit.record(
-            db, actor=actor, action=action, target=f"user:{user.id}", org_id=user.org_id, details=recorded
-        )
+        await _audited(db, actor, action, user.id, user.org_id, recorded)
     return user
 
 
@@ -196,28 +203,14 @@ async def create_queue(db: AsyncSession, *, org_id: uuid.UUID, actor: str, **fie
     queue = Queue(org_id=org_id, **_queue_fields(fields))
     db.add(queue)
     await db.flush()
-    await audit.record(
-        db,
-        actor=actor,
-        action="queue.create",
-        target=f"queue:{queue.id}",
-        org_id=org_id,
-        details=_jsonable(fields),
-    )
+    await _audited(db, actor, "queue.create", queue.id, org_id, _jsonable(fields))
     return queue
 
 
 async def change_queue(db: AsyncSession, queue: Queue, *, actor: str, changes: dict[str, Any]) -> Queue:
     for name, value in _queue_fields(changes).items():
         setattr(queue, name, value)
-    await audit.record(
-        db,
-        actor=actor,
-        action="queue.update",
-        target=f"queue:{queue.id}",
-        org_id=queue.org_id,
-        details=_jsonable(changes),
-    )
+    await _audited(db, actor, "queue.update", queue.id, queue.org_id, _jsonable(changes))
     return queue
 
 
@@ -239,14 +232,7 @@ async def delete_queue(db: AsyncSession, queue: Queue, *, actor: str) -> None:
             "some advisers serve only this queue; assign them other queues first",
             code="queue_has_advisers",
         )
-    await audit.record(
-        db,
-        actor=actor,
-        action="queue.delete",
-        target=f"queue:{queue.id}",
-        org_id=queue.org_id,
-        details={"name": queue.name},
-    )
+    await _audited(db, actor, "queue.delete", queue.id, queue.org_id, {"name": queue.name})
     await db.delete(queue)
 
 
@@ -254,20 +240,11 @@ async def create_widget_key(
     db: AsyncSession, *, org_id: uuid.UUID, origins: list[str], actor: str
 ) -> WidgetKey:
     await _org(db, org_id)
-    if not origins:
-        raise InvalidInput("a widget key needs at least one allowed origin")
-    normalised = list(dict.fromkeys(normalise_origin(origin) for origin in origins))
+    normalised = _origins(origins)
     key = WidgetKey(org_id=org_id, key="wk_" + secrets.token_urlsafe(24), origins=normalised)
     db.add(key)
     await db.flush()
-    await audit.record(
-        db,
-        actor=actor,
-        action="widget_key.create",
-        target=f"widget_key:{key.id}",
-        org_id=org_id,
-        details={"origins": normalised},
-    )
+    await _audited(db, actor, "widget_key.create", key.id, org_id, {"origins": normalised})
     return key
 
 
@@ -276,21 +253,12 @@ async def change_widget_key(
 ) -> WidgetKey:
     details: dict[str, Any] = {}
     if origins is not None:
-        if not origins:
-            raise InvalidInput("a widget key needs at least one allowed origin")
-        key.origins = list(dict.fromkeys(normalise_origin(origin) for origin in origins))
+        key.origins = _origins(origins)
         details["origins"] = key.origins
     if active is not None:
         key.active = active
         details["active"] = active
-    await audit.record(
-        db,
-        actor=actor,
-        action="widget_key.update",
-        target=f"widget_key:{key.id}",
-        org_id=key.org_id,
-        details=details,
-    )
+    await _audited(db, actor, "widget_key.update", key.id, key.org_id, details)
     return key
 
 

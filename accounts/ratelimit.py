@@ -1,4 +1,9 @@
-"""Fixed-window rate limits kept in the realtime store, so every node counts together."""
+"""Fixed-window rate limits kept in the realtime store, so every node counts together.
+
+A window's count is kept at ``rate:{name}:{window}``. The store's key layout, with the names in
+use, is written down in ``signaling.store.keys``; accounts sits below signaling, so the keys
+it uses itself (these and ``accounts.auth``'s) are spelled here and there.
+"""
 
 from __future__ import annotations
 

@@ -54,9 +54,8 @@ from signaling.chat import Chat
 from signaling.metrics import Metrics
 from signaling.outbox import Outbox
 from signaling.recording import RecordingControl
-from signaling.redis_store import RedisStore
 from signaling.sockets import AdviserNamespace, VisitorNamespace
-from signaling.store import MemoryStore, RealtimeStore
+from signaling.store import MemoryStore, RealtimeStore, RedisStore
 from signaling.switchboard import Switchboard
 
 logger = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from signaling.errors import Conflict, InvalidInput
 from signaling.models import CallStatus, ChatMessage
 from signaling.outbox import Outbox, SessionId
 from signaling.state import CallState
-from signaling.store import RealtimeStore
+from signaling.store import RealtimeStore, keys
 
 MAX_TEXT = 2000
 
@@ -55,7 +55,7 @@ class Chat:
             raise InvalidInput("a message cannot be empty", code="empty_message")
         if len(text) > MAX_TEXT:
             raise InvalidInput(f"messages are limited to {MAX_TEXT} characters", code="message_too_long")
-        await ratelimit.hit(self._store, f"chat:{session.room}", self._limit)
+        await ratelimit.hit(self._store, keys.chat_rate(session.room), self._limit)
         call = await self._calls.current_call(session, org_id)
         if call is None or call.status != CallStatus.ACTIVE or not call.adviser_id:
             raise Conflict("chat is open during an accepted call", code="not_active")

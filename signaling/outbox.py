@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from signaling.store import RealtimeStore
+from signaling.store import RealtimeStore, keys
 
 # (event, data, room, namespace): python-socketio's AsyncServer.emit, or a test's recorder.
 Emit = Callable[[str, dict[str, Any], str, str], Awaitable[None]]
@@ -55,11 +55,11 @@ class Outbox:
         self._log_seconds = max(log_seconds * 2, 60.0)
 
     async def send(self, session: SessionId, event: str, data: dict[str, Any]) -> int:
-        seq = await self._store.incr(f"seq:{session.room}")
-        await self._store.expire(f"seq:{session.room}", self._log_seconds * 10)
+        seq = await self._store.incr(keys.seq(session.room))
+        await self._store.expire(keys.seq(session.room), self._log_seconds * 10)
         payload = {**data, "seq": seq}
         await self._store.rpush_capped(
-            f"log:{session.room}",
+            keys.log(session.room),
             json.dumps({"event": event, "data": payload}),
             LOG_LENGTH,
             self._log_seconds,
@@ -69,9 +69,9 @@ class Outbox:
 
     async def missed(self, session: SessionId, last_seq: int) -> list[tuple[str, dict[str, Any]]] | None:
         """Events after ``last_seq`` in order, or None when some were already forgotten."""
-        entries = [json.loads(raw) for raw in await self._store.lrange(f"log:{session.room}")]
+        entries = [json.loads(raw) for raw in await self._store.lrange(keys.log(session.room))]
         missed = [(e["event"], e["data"]) for e in entries if e["data"]["seq"] > last_seq]
-        current = int(await self._store.get(f"seq:{session.room}") or 0)
+        current = int(await self._store.get(keys.seq(session.room)) or 0)
         first_kept = entries[0]["data"]["seq"] if entries else current + 1
         if last_seq < current and first_kept > last_seq + 1:
             return None

@@ -1,15 +1,6 @@
-"""The shapes pairing keeps in the realtime store, and their keys.
-
-Store layout (every backend):
-- ``call:{id}``               hash  CallState of a call that is waiting, ringing or active
-- ``queue:{id}:waiting``      zset  call id -> join time (queue position order)
-- ``org:{id}:waiting``        zset  call id -> join time (dispatch order over all queues)
-- ``org:{id}:advisers``       hash  user id -> AdviserState as JSON (connected advisers)
-- ``rings``                   zset  "org|call" -> ring deadline
-- ``detached``                zset  "org|room" -> end of the resume window
-- ``session:{room}``          hash  call id and org of a session
-- ``conns:{room}``            counter of the session's open connections
-- ``aht:{queue}``             mean handle time of the queue's calls (seconds)
+"""The shapes the switchboard keeps in the realtime store: a live call (``CallState``, a hash
+under ``keys.call``) and a connected adviser (``AdviserState``, JSON in the ``keys.advisers``
+hash). Where each lives is spelled in ``signaling.store.keys``.
 """
 
 from __future__ import annotations
@@ -29,30 +20,6 @@ class Activity(StrEnum):
     IDLE = "idle"
     RINGING = "ringing"
     BUSY = "busy"
-
-
-def call_key(call_id: str) -> str:
-    return f"call:{call_id}"
-
-
-def queue_waiting_key(queue_id: str) -> str:
-    return f"queue:{queue_id}:waiting"
-
-
-def org_waiting_key(org_id: str) -> str:
-    return f"org:{org_id}:waiting"
-
-
-def advisers_key(org_id: str) -> str:
-    return f"org:{org_id}:advisers"
-
-
-def session_key(room: str) -> str:
-    return f"session:{room}"
-
-
-RINGS = "rings"
-DETACHED = "detached"
 
 
 @dataclass(slots=True)

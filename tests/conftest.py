@@ -321,3 +321,15 @@ async def connect_adviser(url: str, email: str, clients: list[Client], *, availa
         ack = await client.call("presence:set", {"status": "available"})
         assert ack["ok"], ack
     return client
+
+
+async def paired(server: object, world: World, clients: list[Client]) -> tuple[Client, Client, dict]:
+    """A visitor and an adviser in an accepted call: (visitor, adviser, the join ack)."""
+    url = base_url(server)  # type: ignore[arg-type]
+    adviser = await connect_adviser(url, (await world.add_user())[0], clients)
+    visitor = await connect_visitor(url, world, clients)
+    joined = await visitor.call("queue:join", {"queue_id": str(world.queue_id)})
+    await adviser.wait_for("call:incoming")
+    assert (await adviser.call("call:accept", {"call_id": joined["call_id"]}))["ok"]
+    await visitor.wait_for("call:accepted")
+    return visitor, adviser, joined

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from accounts.auth import IssuedTokens
 from accounts.models import User
 from api.api import ANY_STAFF, Api, body, staff
 from api.keys import AUTH, CONFIG, SESSIONS, TOKENS
@@ -13,6 +14,14 @@ from api.schemas import IceServers, LoginRequest, Me, RefreshRequest, TokenPair
 from db.errors import Unauthenticated
 
 routes = Api()
+
+
+def _token_pair(request: web.Request, issued: IssuedTokens) -> TokenPair:
+    """The answer to a login or refresh; the access log notes whose tokens they are."""
+    request[USER_ID] = issued.user_id
+    return TokenPair(
+        access_token=issued.access_token, refresh_token=issued.refresh_token, expires_in=issued.expires_in
+    )
 
 
 @routes.route(
@@ -25,10 +34,8 @@ routes = Api()
 )
 async def login(request: web.Request) -> TokenPair:
     data = body(request, LoginRequest)
-    issued = await request.app[AUTH].login(data.email, data.password, data.totp, client_ip(request))
-    request[USER_ID] = issued.user_id
-    return TokenPair(
-        access_token=issued.access_token, refresh_token=issued.refresh_token, expires_in=issued.expires_in
+    return _token_pair(
+        request, await request.app[AUTH].login(data.email, data.password, data.totp, client_ip(request))
     )
 
 
@@ -41,11 +48,7 @@ async def login(request: web.Request) -> TokenPair:
     response=TokenPair,
 )
 async def refresh(request: web.Request) -> TokenPair:
-    issued = await request.app[AUTH].refresh(body(request, RefreshRequest).refresh_token)
-    request[USER_ID] = issued.user_id
-    return TokenPair(
-        access_token=issued.access_token, refresh_token=issued.refresh_token, expires_in=issued.expires_in
-    )
+    return _token_pair(request, await request.app[AUTH].refresh(body(request, RefreshRequest).refresh_token))
 
 
 @routes.route(

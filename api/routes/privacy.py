@@ -46,6 +46,7 @@ from recordings import KeyUnavailable, ObjectNotFound
 from signaling.models import Call
 from signaling.payloads import Payload
 from signaling.reference import normalise_reference
+from signaling.store import keys
 
 routes = Api()
 
@@ -126,7 +127,7 @@ def _export_of(request: PrivacyRequest) -> ExportOut | None:
 async def create_privacy_request(request: web.Request) -> PrivacyRequestCreated:
     config = request.app[CONFIG]
     await ratelimit.hit(
-        request.app[STORE], f"privacy-ip:{client_ip(request)}", config.privacy_requests_per_ip
+        request.app[STORE], keys.privacy_requests_rate(client_ip(request)), config.privacy_requests_per_ip
     )
     data = body(request, PrivacyRequestIn)
     reference = normalise_reference(data.reference)
@@ -144,7 +145,9 @@ async def create_privacy_request(request: web.Request) -> PrivacyRequestCreated:
 async def _own_request(request: web.Request) -> PrivacyRequest:
     """The request named in the path, if the secret header is its secret; else the same 404."""
     await ratelimit.hit(
-        request.app[STORE], f"privacy-read-ip:{client_ip(request)}", request.app[CONFIG].privacy_reads_per_ip
+        request.app[STORE],
+        keys.privacy_reads_rate(client_ip(request)),
+        request.app[CONFIG].privacy_reads_per_ip,
     )
     unknown = NotFound("no such request, or not your secret", code="privacy_request_not_found")
     try:

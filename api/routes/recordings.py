@@ -8,7 +8,6 @@ recording is exactly what a data protection officer will ask.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,13 +15,13 @@ from typing import Annotated
 
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
-from pydantic import AwareDatetime, Field, StrictBool
+from pydantic import Field, StrictBool
 from sqlalchemy import select, update
 
 import privacy
 import recordings
 from accounts.models import Role, User
-from api.admin_schemas import Limit
+from api.admin_schemas import PageQuery
 from api.api import Api, body, query
 from api.errors import RangeNotSatisfiable
 from api.keys import CONFIG, RECORDINGS_CONFIG, SESSIONS, STORAGE, STORE
@@ -34,6 +33,7 @@ from recordings import Recording, RecordingStatus
 from signaling.models import Call
 from signaling.payloads import Payload
 from signaling.reference import normalise_reference
+from signaling.store import keys
 
 routes = Api()
 
@@ -41,10 +41,7 @@ RECORDING_READERS = frozenset({Role.SUPERVISOR, Role.ADMIN, Role.DPO})
 HOLD_SETTERS = frozenset({Role.ADMIN, Role.DPO})
 
 
-class RecordingsQuery(Payload):
-    limit: Limit = 50
-    # Only recordings created strictly before this instant (pass the oldest ``created_at`` seen).
-    before: AwareDatetime | None = None
+class RecordingsQuery(PageQuery):
     status: RecordingStatus | None = None
     call_id: uuid.UUID | None = None
     reference: Annotated[str, Field(min_length=1, max_length=32)] | None = None
@@ -212,8 +209,7 @@ class _PlaybackFile(web.FileResponse):
 async def _first_use(request: web.Request, token: str) -> bool:
     """Whether this is the link's first request: a player that starts past byte 0 is still a
     viewing, and is audited once. Remembered as long as the link lives."""
-    key = "playback:" + hashlib.sha256(token.encode()).hexdigest()
-    return await request.app[STORE].incr(key, ttl=LINK_SECONDS) == 1
+    return await request.app[STORE].incr(keys.playback(token), ttl=LINK_SECONDS) == 1
 
 
 def _starts_playback(request: web.Request) -> bool:

@@ -24,6 +24,7 @@ from db import utcnow
 from db.errors import Forbidden, Unauthenticated
 from signaling import consent
 from signaling.rating import rate_call
+from signaling.store import keys
 
 routes = Api()
 
@@ -49,7 +50,9 @@ def _cors(origin: str) -> dict[str, str]:
 async def create_widget_session(request: web.Request) -> web.Response:
     origin = request.headers.get("Origin")
     await ratelimit.hit(
-        request.app[STORE], f"widget-ip:{client_ip(request)}", request.app[CONFIG].widget_sessions_per_ip
+        request.app[STORE],
+        keys.widget_sessions_rate(client_ip(request)),
+        request.app[CONFIG].widget_sessions_per_ip,
     )
     if not origin:
         raise Forbidden(
@@ -117,7 +120,7 @@ async def rate_my_call(request: web.Request) -> web.Response:
     visitor = _visitor(request)
     data = body(request, RatingRequest)
     await ratelimit.hit(
-        request.app[STORE], f"rating:{visitor.visitor_id}", request.app[CONFIG].ratings_per_session
+        request.app[STORE], keys.rating_rate(visitor.visitor_id), request.app[CONFIG].ratings_per_session
     )
     origin = request.headers.get("Origin")
     async with request.app[SESSIONS]() as db:

@@ -1,59 +1,15 @@
-"""Realtime state: the primitives pairing needs, in memory or in Redis.
-
-Both backends offer the same small set of Redis-shaped operations (strings, counters,
-hashes, sorted sets, capped lists, a lock); all pairing logic is written once on top of
-them (``signaling.pairing``). Values are strings; callers encode JSON themselves.
-"""
+"""Realtime state in this process, for the embedded single-node mode (the same behaviour as
+``RedisStore``, proven by the shared suite in ``tests/signaling/test_store.py``)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Protocol, runtime_checkable
 
-
-@runtime_checkable
-class RealtimeStore(Protocol):
-    """What every realtime backend provides. Keys are namespaced by the implementation."""
-
-    async def start(self) -> None: ...
-    async def stop(self) -> None: ...
-    async def ping(self) -> bool: ...
-
-    async def get(self, key: str) -> str | None: ...
-    async def set(self, key: str, value: str, ttl: float | None = None) -> None: ...
-    async def delete(self, *keys: str) -> None: ...
-    async def expire(self, key: str, ttl: float) -> None: ...
-    async def incr(self, key: str, ttl: float | None = None) -> int:
-        """Increment and return; ``ttl`` is set when the key is created (fixed windows)."""
-        ...
-
-    async def decr(self, key: str) -> int: ...
-
-    async def hset(self, key: str, mapping: dict[str, str]) -> None: ...
-    async def hget(self, key: str, field: str) -> str | None: ...
-    async def hgetall(self, key: str) -> dict[str, str]: ...
-    async def hdel(self, key: str, *fields: str) -> None: ...
-
-    async def zadd(self, key: str, member: str, score: float) -> None: ...
-    async def zrem(self, key: str, member: str) -> bool: ...
-    async def zrange(self, key: str) -> list[tuple[str, float]]:
-        """All members, lowest score first (ties by member)."""
-        ...
-
-    async def zrangebyscore(self, key: str, max_score: float) -> list[str]: ...
-
-    async def rpush_capped(self, key: str, value: str, maxlen: int, ttl: float) -> None:
-        """Append, keep only the newest ``maxlen`` items, and (re)set the key's lifetime."""
-        ...
-
-    async def lrange(self, key: str) -> list[str]: ...
-
-    def lock(self, name: str, timeout: float = 10.0) -> AbstractAsyncContextManager[None]:
-        """A mutual-exclusion lock shared by every process on this store."""
-        ...
+from signaling.store.protocol import LockTimeout
 
 
 class MemoryStore:
@@ -62,7 +18,11 @@ class MemoryStore:
     def __init__(self) -> None:
         self._values: dict[str, object] = {}
         self._expiry: dict[str, float] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        # name -> (holder's token, when the hold expires); as in Redis, a lock is a value
+        # with a lifetime, so a holder that overstays loses it.
+        self._held: dict[str, tuple[object, float]] = {}
+        # name -> set when the current holder releases, to wake the waiters.
+        self._released: dict[str, asyncio.Event] = {}
 
     async def start(self) -> None:
         return None
@@ -181,10 +141,39 @@ class MemoryStore:
         return list(current) if isinstance(current, list) else []
 
     @asynccontextmanager
-    async def _locked(self, name: str) -> AsyncIterator[None]:
-        lock = self._locks.setdefault(name, asyncio.Lock())
-        async with lock:
+    async def _locked(self, name: str, timeout: float) -> AsyncIterator[None]:
+        token = await self._acquire(name, timeout)
+        try:
             yield
+        finally:
+            self._release(name, token)
+
+    async def _acquire(self, name: str, timeout: float) -> object:
+        token = object()
+        give_up = time.monotonic() + timeout
+        while True:
+            now = time.monotonic()
+            held = self._held.get(name)
+            if held is None or held[1] <= now:
+                self._held[name] = (token, now + timeout)
+                return token
+            if now >= give_up:
+                raise LockTimeout(f"lock {name!r} not taken within {timeout} s")
+            released = self._released.setdefault(name, asyncio.Event())
+            # Wake on release, when the hold expires, or when it is time to give up.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(held[1], give_up) - now):
+                    await released.wait()
+
+    def _release(self, name: str, token: object) -> None:
+        held = self._held.get(name)
+        if held is None or held[0] is not token or held[1] <= time.monotonic():
+            # Expired: possibly taken since by someone else, whose hold must stay.
+            raise LockTimeout(f"lock {name!r} was held past its timeout and lost")
+        del self._held[name]
+        released = self._released.pop(name, None)
+        if released is not None:
+            released.set()
 
     def lock(self, name: str, timeout: float = 10.0) -> AbstractAsyncContextManager[None]:
-        return self._locked(name)
+        return self._locked(name, timeout)

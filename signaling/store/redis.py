@@ -1,10 +1,14 @@
-"""Realtime state in Redis, shared by every signalling node (same behaviour as MemoryStore)."""
+"""Realtime state in Redis, shared by every signalling node (the same behaviour as
+``MemoryStore``, proven by the shared suite in ``tests/signaling/test_store.py``)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING
+
+from signaling.store import keys
+from signaling.store.protocol import LockTimeout
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -104,10 +108,17 @@ class RedisStore:
 
     @asynccontextmanager
     async def _locked(self, name: str, timeout: float) -> AsyncIterator[None]:
+        from redis.exceptions import LockError
+
         # redis-py's Lock is a token in a key with a lifetime, released by a Lua script that
-        # checks the token, so a stalled holder cannot release someone else's lock.
-        async with self._redis.lock(self._k("lock:" + name), timeout=timeout, blocking_timeout=timeout):
-            yield
+        # checks the token, so a stalled holder cannot release someone else's lock. It raises
+        # LockError when not taken in time and LockNotOwnedError (a LockError) on leaving
+        # a lock that expired meanwhile: both are our LockTimeout.
+        try:
+            async with self._redis.lock(self._k(keys.lock(name)), timeout=timeout, blocking_timeout=timeout):
+                yield
+        except LockError as exc:
+            raise LockTimeout(f"lock {name!r}: {exc}") from exc
 
     def lock(self, name: str, timeout: float = 10.0) -> AbstractAsyncContextManager[None]:
         return self._locked(name, timeout)

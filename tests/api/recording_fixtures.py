@@ -12,6 +12,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+import privacy
 import recordings
 from db import create_engine, create_session_factory, utcnow
 from signaling.models import Call, CallStatus
@@ -81,7 +82,7 @@ async def stored_recording(
             )
             db.add(call)
             await db.flush()
-            deadline = await recordings.recording_deadline(db, call_id=call.id, created_at=when)
+            deadline = await privacy.recording_deadline(db, call_id=call.id, created_at=when)
             row = await recordings.create_recording(
                 db, call_id=call.id, participant="visitor", spool_path=spool, delete_after=deadline, now=when
             )

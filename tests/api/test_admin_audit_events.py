@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
+from tests.api.test_admin_api import as_staff
 from tests.conftest import Backend, World, base_url, make_world
-from tests.signaling.test_admin_api import as_staff
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 

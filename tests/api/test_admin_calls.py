@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from tests.api.test_admin_api import StaffApi, as_staff
 from tests.conftest import (
     Backend,
     Client,
@@ -16,7 +17,6 @@ from tests.conftest import (
     login,
     make_world,
 )
-from tests.signaling.test_admin_api import StaffApi, as_staff
 
 
 async def answered_call(url: str, world: World, adviser: Client, clients: list[Client]) -> dict[str, Any]:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from tests.api.test_admin_api import as_staff
 from tests.conftest import World, base_url, visitor_session
-from tests.signaling.test_admin_api import as_staff
 
 HOURS = {"mon": [["09:00", "17:30"]], "sat": [["10:00", "13:00"]]}
 

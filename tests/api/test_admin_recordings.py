@@ -16,9 +16,9 @@ from aiohttp.test_utils import TestServer, make_mocked_request
 
 from api.links import LinkSigner
 from api.routes.recordings import _PlaybackFile
+from tests.api.recording_fixtures import StoredRecording, stored_recording, write_test_webm
+from tests.api.test_admin_api import Answer, StaffApi, as_staff
 from tests.conftest import Backend, World, base_url, make_world
-from tests.signaling.recording_fixtures import StoredRecording, stored_recording, write_test_webm
-from tests.signaling.test_admin_api import Answer, StaffApi, as_staff
 
 SECRET = "test-secret-key-that-is-long-enough-0123456789"  # Backend.settings()'s secret key
 

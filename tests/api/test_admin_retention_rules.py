@@ -16,9 +16,8 @@ from db import create_engine, create_session_factory, utcnow
 from privacy import recording_deadline
 from recordings import Recording, create_recording
 from signaling.models import Call
-from tests.conftest import Backend, Client, World, base_url, make_world
-from tests.signaling.conftest import paired
-from tests.signaling.test_admin_api import StaffApi, as_staff
+from tests.api.test_admin_api import StaffApi, as_staff
+from tests.conftest import Backend, Client, World, base_url, make_world, paired
 
 RULE_ROUTES = [
     ("GET", "/retention-rules"),

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, time, timedelta
 
 from db import create_engine, create_session_factory
 from signaling.models import Call, CallStatus
+from tests.api.test_admin_api import as_staff
 from tests.conftest import Backend, World, base_url, make_world
-from tests.signaling.test_admin_api import as_staff
 
 
 async def add_calls(

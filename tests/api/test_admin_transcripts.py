@@ -13,8 +13,8 @@ from sqlalchemy import insert
 
 from db import create_engine, create_session_factory, utcnow
 from signaling.models import Call, CallStatus
+from tests.api.test_admin_api import StaffApi, as_staff
 from tests.conftest import Backend, World, base_url, make_world
-from tests.signaling.test_admin_api import StaffApi, as_staff
 from transcription.models import Transcript, TranscriptStatus
 
 SEGMENTS = [

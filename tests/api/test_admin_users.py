@@ -6,8 +6,8 @@ import secrets
 
 import aiohttp
 
+from tests.api.test_admin_api import StaffApi, as_staff
 from tests.conftest import PASSWORD, World, base_url, login
-from tests.signaling.test_admin_api import StaffApi, as_staff
 
 NEW_PASSWORD = "a brand new passphrase 42"
 

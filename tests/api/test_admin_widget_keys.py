@@ -9,8 +9,8 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from loket.app import create_app
+from tests.api.test_admin_api import as_staff
 from tests.conftest import Backend, World, base_url
-from tests.signaling.test_admin_api import as_staff
 
 PUBLIC_URL = "https://video.garage.example"
 

@@ -30,9 +30,9 @@ from privacy import PrivacyRequest, expire_exports
 from recordings import LocalStorage, store_recording
 from signaling.models import Call
 from signaling.reference import new_reference
+from tests.api.test_admin_api import Answer, as_staff
 from tests.conftest import Backend, World, base_url, make_world
 from tests.recordings.conftest import spool_recording
-from tests.signaling.test_admin_api import Answer, as_staff
 from webhooks import WebhookDelivery, create_endpoint
 
 SECRET_HEADER = "X-Loket-Request-Secret"
@@ -59,8 +59,8 @@ async def run_privacy_job(backend: Backend, sessions: SessionFactory, storage: L
         sessions=sessions, access_log_days=7, storage=storage, recordings=backend.settings().recordings()
     )
     [job] = [job for job in worker.jobs if job.name == "privacy requests"]
-    assert job.interval_seconds <= 60, "erasure within the hour: the job polls at least every minute"
-    await job.run()
+    assert job.every <= 60, "erasure within the hour: the job polls at least every minute"
+    await job.run(worker.context)
 
 
 async def call(

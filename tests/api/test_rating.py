@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from db import create_engine, create_session_factory
 from signaling.models import Call
+from tests.api.test_admin_api import as_staff
 from tests.conftest import (
     Backend,
     Client,
@@ -27,7 +28,6 @@ from tests.conftest import (
     make_world,
     visitor_session,
 )
-from tests.signaling.test_admin_api import as_staff
 
 RATING = "/api/v1/widget/rating"
 

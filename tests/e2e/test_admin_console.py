@@ -14,10 +14,10 @@ import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Page
 
+from tests.api.recording_fixtures import stored_recording, write_test_webm
+from tests.api.test_admin_api import StaffApi
 from tests.conftest import PASSWORD, Backend, World, base_url, login, make_world
 from tests.e2e.conftest import DESKTOP, Visitor, eventually
-from tests.signaling.recording_fixtures import stored_recording, write_test_webm
-from tests.signaling.test_admin_api import StaffApi
 
 pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("backend", ["embedded"], indirect=True)]
 

@@ -15,9 +15,9 @@ from aiohttp.test_utils import TestServer
 import recordings
 from db import create_engine, create_session_factory
 from privacy.request_worker import process_requests
+from tests.api.recording_fixtures import stored_recording, write_test_webm
 from tests.conftest import Backend, base_url, make_world
 from tests.e2e.conftest import DESKTOP, PHONE, Visitor
-from tests.signaling.recording_fixtures import stored_recording, write_test_webm
 
 pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("backend", ["embedded"], indirect=True)]
 

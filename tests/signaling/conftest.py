@@ -1,4 +1,5 @@
-"""Shared by the signalling tests that carry media: browser-like aiortc peers and a paired call."""
+"""Shared by the tests that carry media: browser-like aiortc peers. (A paired call is
+``tests.conftest.paired``.)"""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
 from media.synthetic import FrameCounter, SyntheticAudioTrack, SyntheticVideoTrack
-from tests.conftest import Client, World, base_url, connect_adviser, connect_visitor
+from tests.conftest import Client
 from tests.media.conftest import eventually
 
 FPS = 20
@@ -62,14 +63,3 @@ async def new_peer() -> AsyncIterator[Callable[[], Peer]]:
         for counter in peer.received.values():
             await counter.stop()
         await peer.pc.close()
-
-
-async def paired(server: object, world: World, clients: list[Client]) -> tuple[Client, Client, dict]:
-    url = base_url(server)  # type: ignore[arg-type]
-    adviser = await connect_adviser(url, (await world.add_user())[0], clients)
-    visitor = await connect_visitor(url, world, clients)
-    joined = await visitor.call("queue:join", {"queue_id": str(world.queue_id)})
-    await adviser.wait_for("call:incoming")
-    assert (await adviser.call("call:accept", {"call_id": joined["call_id"]}))["ok"]
-    await visitor.wait_for("call:accepted")
-    return visitor, adviser, joined

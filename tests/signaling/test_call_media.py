@@ -11,9 +11,9 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.conftest import Backend, Client, World, base_url, connect_visitor
+from tests.conftest import Backend, Client, World, base_url, connect_visitor, paired
 from tests.media.conftest import eventually
-from tests.signaling.conftest import FPS, Peer, paired
+from tests.signaling.conftest import FPS, Peer
 from tests.signaling.test_pairing import stored_call
 
 pytestmark = pytest.mark.parametrize("backend", ["embedded"], indirect=True)

@@ -17,9 +17,9 @@ from tests.conftest import (
     base_url,
     connect_adviser,
     connect_visitor,
+    paired,
     visitor_session,
 )
-from tests.signaling.conftest import paired
 
 
 async def stored_messages(backend: Backend, call_id: str) -> list[ChatMessage]:

@@ -18,8 +18,8 @@ from db import create_engine, create_session_factory
 from recordings import Recording, fetch_recording, retry_pending_uploads, storage_from_config
 from signaling.consent import TEXTS
 from signaling.models import Consent
-from tests.conftest import Backend, Client, World, make_world
-from tests.signaling.conftest import Peer, paired
+from tests.conftest import Backend, Client, World, make_world, paired
+from tests.signaling.conftest import Peer
 
 pytestmark = pytest.mark.parametrize("backend", ["embedded"], indirect=True)
 

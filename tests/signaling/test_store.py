@@ -7,8 +7,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from signaling.redis_store import RedisStore
-from signaling.store import MemoryStore, RealtimeStore
+from signaling.store import LockTimeout, MemoryStore, RealtimeStore, RedisStore
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -104,9 +103,43 @@ async def test_locks_with_different_names_do_not_block_each_other(store: Realtim
         await asyncio.wait_for(_take(store, "org:b"), timeout=1)
 
 
-async def _take(store: RealtimeStore, name: str) -> None:
-    async with store.lock(name):
-        pass
+async def _take(store: RealtimeStore, name: str, timeout: float = 10.0) -> None:
+    # Bounded from outside too, so a lock that never gives up fails the test instead of hanging it.
+    async with asyncio.timeout(timeout + 2):
+        async with store.lock(name, timeout=timeout):
+            pass
+
+
+async def test_taking_a_held_lock_gives_up_after_the_timeout(store: RealtimeStore) -> None:
+    loop = asyncio.get_running_loop()
+    async with store.lock("org:1", timeout=5):
+        started = loop.time()
+        with pytest.raises(LockTimeout):
+            await _take(store, "org:1", timeout=0.3)
+        assert loop.time() - started < 1.5
+
+
+async def test_a_holder_past_the_timeout_loses_the_lock_to_the_next_taker(store: RealtimeStore) -> None:
+    loop = asyncio.get_running_loop()
+    entered = asyncio.Event()
+
+    async def overstay() -> None:
+        async with store.lock("org:1", timeout=0.2):
+            entered.set()
+            await asyncio.sleep(1.0)
+
+    first = asyncio.create_task(overstay())
+    await entered.wait()
+    started = loop.time()
+    async with store.lock("org:1", timeout=5):
+        # In once the first hold's 0.2 s ran out, long before its holder left.
+        assert loop.time() - started < 0.7
+        # The overstaying holder learns on leaving that it lost the lock ...
+        with pytest.raises(LockTimeout):
+            await first
+        # ... and its leaving did not free the lock the next taker holds now.
+        with pytest.raises(LockTimeout):
+            await _take(store, "org:1", timeout=0.2)
 
 
 async def test_ping_reports_a_reachable_backend(store: RealtimeStore) -> None:

@@ -28,13 +28,12 @@ import webhooks
 from api.routes.webhooks import WEBHOOK_CONFIG
 from db import SessionFactory, create_engine, create_session_factory, utcnow
 from loket.app import create_app
+from tests.api.test_admin_api import StaffApi, as_staff
 from tests.conftest import Backend, Client, World, base_url, connect_adviser, connect_visitor, make_world
-from tests.signaling.test_admin_api import StaffApi, as_staff
 from webhooks import WebhookConfig, WebhookDelivery, WebhookEndpoint
 from webhooks.delivery import (
     TargetRefused,
     WebhookSender,
-    backoff,
     deliver_pending,
     webhook_http_session,
 )
@@ -542,15 +541,6 @@ async def test_changes_are_audited_without_the_secret_or_the_receivers_token(
     assert (await admin.get(f"/webhooks/{webhook}/deliveries")).status == 404
     trail = json.dumps(await admin.audit_events(limit="200"))
     assert secret not in trail and "abc123" not in trail
-
-
-def test_the_retry_delay_doubles_up_to_its_cap_with_jitter() -> None:
-    config = WebhookConfig()
-    for attempts in (1, 2, 3, 8, 9, 10, 50):
-        ceiling = min(60 * 2 ** (attempts - 1), 6 * 3600)
-        delays = [backoff(config, attempts).total_seconds() for _ in range(200)]
-        assert all(ceiling / 2 <= delay <= ceiling for delay in delays), attempts
-        assert len(set(delays)) > 1, "jittered"
 
 
 def test_signatures_refuse_a_stale_timestamp_and_malformed_headers() -> None:

@@ -1,0 +1,157 @@
+"""The end of a call: by either party, by a party that did not come back, or by its media.
+
+A call that was never answered is *abandoned*, an answered one *ended*. Ending stops a
+running recording, takes the call out of the live state, frees its adviser, learns the
+queue's handle time from an answered call, and stores the outcome in the database together
+with the ``call.ended`` webhook it owes. The visitor's session stays marked as used: a
+visitor token is good for one call.
+
+The transitions expect the caller to hold the organisation's lock (``signaling.live``);
+``end`` and ``watch_media`` take it themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import webhooks
+from db import SessionFactory
+from media.placement import MediaPlacement
+from signaling import queries
+from signaling.call_events import call_ended_payload
+from signaling.errors import Conflict
+from signaling.live import LiveState, Mail, adviser_session, visitor_session
+from signaling.models import CallStatus
+from signaling.outbox import SessionId
+from signaling.queue import Queue
+from signaling.recording import RecordingControl
+from signaling.ringing import Ringing
+from signaling.state import Activity, CallState
+from signaling.store import keys
+
+logger = logging.getLogger(__name__)
+
+
+class Ending:
+    """Ends calls and stops their recordings."""
+
+    def __init__(
+        self,
+        *,
+        live: LiveState,
+        queue: Queue,
+        ringing: Ringing,
+        sessions: SessionFactory,
+        media: MediaPlacement | None,
+        recording: RecordingControl | None,
+        clock: Callable[[], float],
+    ) -> None:
+        self._live = live
+        self._store = live.store
+        self._queue = queue
+        self._ringing = ringing
+        self._sessions = sessions
+        self._media = media
+        self._recording = recording
+        self._clock = clock
+
+    async def end(self, session: SessionId, org_id: uuid.UUID) -> dict[str, Any]:
+        """End the session's call: a waiting or ringing one is abandoned, an active one ended."""
+        org = str(org_id)
+        mail: Mail = []
+        async with self._live.locked(org):
+            call = await self._live.current_call(org, session)
+            if call is None:
+                raise Conflict("there is no call to end", code="no_call")
+            if session.kind == "adviser" and call.status != CallStatus.ACTIVE:
+                raise Conflict("decline a ringing call instead of ending it", code="not_active")
+            reason = "visitor_ended" if session.kind == "visitor" else "adviser_ended"
+            await self.finish(call, mail, reason=reason)
+            await self._ringing.dispatch(org, mail)
+        await self._live.deliver(mail)
+        return {"call_id": call.id, "reference": call.reference}
+
+    async def watch_media(self, media: MediaPlacement) -> None:
+        """End calls whose media ended by itself (a party closed its connection, ICE failed)."""
+        async for call_id, reason in media.ended():
+            try:
+                call = await self._live.call(call_id)
+                if call is None:
+                    continue
+                mail: Mail = []
+                async with self._live.locked(call.org_id):
+                    call = await self._live.call(call_id)
+                    if call is not None and call.status == CallStatus.ACTIVE:
+                        await self.finish(call, mail, reason=reason)
+                        await self._ringing.dispatch(call.org_id, mail)
+                await self._live.deliver(mail)
+            except Exception:
+                logger.exception("could not end call %s after its media ended", call_id)
+
+    # -- transitions (caller holds the organisation's lock) --------------------------------
+
+    async def finish(self, call: CallState, mail: Mail, *, reason: str) -> None:
+        """End ``call`` for good: store the outcome, free the adviser, tell both sides."""
+        now = self._clock()
+        answered = call.status == CallStatus.ACTIVE
+        outcome = CallStatus.ENDED if answered else CallStatus.ABANDONED
+        org_id = call.org_id
+        if call.recording:
+            await self.stop_recording(call, mail, reason="call_ended")
+        await self._ringing.clear(call)
+        await self._queue.remove(call)
+        await self._store.delete(keys.call(call.id))
+        # The session stays marked as used: a visitor token is good for one call.
+        await self._store.hset(
+            keys.session(visitor_session(call.visitor).room), {"call_id": "", "ended": call.id}
+        )
+        async with self._sessions() as db:
+            await queries.update_call(
+                db,
+                uuid.UUID(call.id),
+                status=outcome,
+                end_reason=reason,
+                ended_at=datetime.fromtimestamp(now, UTC),
+            )
+            # In the same transaction: the webhook is owed exactly when the outcome is stored.
+            payload = call_ended_payload(call, outcome=outcome, reason=reason, ended_at=now)
+            await webhooks.enqueue_event(db, uuid.UUID(org_id), webhooks.WebhookEvent.CALL_ENDED, payload)
+            await db.commit()
+        ended = {"call_id": call.id, "reason": reason, "reference": call.reference}
+        mail.append((visitor_session(call.visitor), "call:ended", ended))
+        if call.adviser_id:
+            adviser = await self._live.adviser(org_id, call.adviser_id)
+            if adviser is not None and adviser.call_id == call.id:
+                if answered:
+                    mail.append((adviser_session(adviser.user_id), "call:ended", ended))
+                    adviser.idle_since = now
+                else:
+                    mail.append(
+                        (
+                            adviser_session(adviser.user_id),
+                            "call:withdrawn",
+                            {"call_id": call.id, "reason": reason},
+                        )
+                    )
+                adviser.activity, adviser.call_id = Activity.IDLE, ""
+                await self._live.save_adviser(org_id, adviser)
+        if answered:
+            await self._queue.learn_handle_time(call.queue_id, now - call.accepted_at)
+            if self._media is not None:
+                await self._media.close_call(call.id)
+        await self._queue.changed(org_id, mail)
+
+    async def stop_recording(self, call: CallState, mail: Mail, *, reason: str) -> None:
+        """Stop the call's recording and tell both parties why."""
+        ids, call.recording = call.recording, {}
+        await self._live.save_call(call)
+        if self._recording is not None:
+            await self._recording.stop(call.id, ids)
+        state = {"active": False, "reason": reason}
+        mail.append((visitor_session(call.visitor), "recording:state", state))
+        if call.adviser_id:
+            mail.append((adviser_session(call.adviser_id), "recording:state", state))
