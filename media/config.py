@@ -49,6 +49,10 @@ class MediaConfig:
     pli_min_interval_s: float = 0.2
     # While a forwarder waits for a keyframe, how often it repeats its request.
     keyframe_retry_s: float = 0.5
+    # How long a party whose connection failed (ICE consent lost, RFC 7675 section 5.1) has
+    # to offer again from a new one before its call ends; 0 ends it at once. The widget and
+    # console offer again a few seconds after their side notices (widget/src/shared/rtc.ts).
+    rejoin_grace_s: float = 20.0
     codec_preferences: tuple[str, ...] = FORWARDABLE_CODECS
 
     def __post_init__(self) -> None:
@@ -56,6 +60,8 @@ class MediaConfig:
             raise ValueError("queue sizes must be at least 1")
         if self.pli_min_interval_s < 0 or self.keyframe_retry_s <= 0:
             raise ValueError("keyframe timings must be positive")
+        if self.rejoin_grace_s < 0:
+            raise ValueError("rejoin_grace_s must not be negative")
         unknown = set(self.codec_preferences) - set(FORWARDABLE_CODECS)
         if unknown:
             raise ValueError(f"cannot forward {sorted(unknown)}; choose from {FORWARDABLE_CODECS}")

@@ -30,6 +30,26 @@ logger = logging.getLogger(__name__)
 
 _KINDS = ("audio", "video")
 _MEDIA_LINE = re.compile(r"^m=(\w+) ", re.MULTILINE)
+_ICE_UFRAG = re.compile(r"^a=ice-ufrag:(\S+)", re.MULTILINE)
+_ICE_PWD = re.compile(r"^a=ice-pwd:(\S+)", re.MULTILINE)
+_FINGERPRINT = re.compile(r"^a=fingerprint:(\S+) (\S+)", re.MULTILINE)
+
+
+def transport_identity(sdp: str) -> tuple[str | None, str | None, str | None]:
+    """The ICE credentials and DTLS fingerprint an offer's transport is set up with.
+
+    With BUNDLE (RFC 9143) every m-line shares the first one's transport, so the first
+    ``a=ice-ufrag``, ``a=ice-pwd`` and ``a=fingerprint`` name it. New credentials mean an ICE
+    restart (RFC 8445 section 9, JSEP RFC 8829 section 5.2.1); a new fingerprint, a new DTLS
+    association (RFC 8842 section 5) — in practice a new ``RTCPeerConnection``. Missing
+    values are ``None``.
+    """
+    ufrag, pwd, fingerprint = (_ICE_UFRAG.search(sdp), _ICE_PWD.search(sdp), _FINGERPRINT.search(sdp))
+    return (
+        ufrag.group(1) if ufrag else None,
+        pwd.group(1) if pwd else None,
+        f"{fingerprint.group(1).lower()} {fingerprint.group(2).upper()}" if fingerprint else None,
+    )
 
 
 class Leg:
@@ -39,9 +59,11 @@ class Leg:
     other party's media flows as soon as it is there, without renegotiation; what the party
     sends arrives encoded in :attr:`inbound`. Codecs are forced to the configured preference
     (VP8, then H.264, and Opus) so that both legs of a call negotiate the same ones. A new
-    offer on the same leg (renegotiation) keeps the media going. :meth:`close` is
-    idempotent; ``on_closed`` is called once when the leg closes for any reason (closed
-    here, closed by the party, or the connection failed).
+    offer on the same transport (renegotiation) keeps the media going; an offer on another
+    transport (:meth:`is_new_transport`) needs a new leg, because aiortc's
+    ``RTCIceTransport`` keeps the first remote credentials it was given and cannot restart
+    ICE. :meth:`close` is idempotent; ``on_closed`` is called once when the leg closes for any
+    reason (closed here, closed by the party, or the connection failed: :attr:`failed`).
     """
 
     def __init__(
@@ -71,12 +93,15 @@ class Leg:
             kind: InboundStream(kind, pli_min_interval_s=config.pli_min_interval_s) for kind in _KINDS
         }
         self._hooked_senders: set[int] = set()
+        self._watched_transports: set[int] = set()
         # Browsers trickle candidates as soon as they have set their offer, so some may
         # arrive before the offer is applied here; they wait for it.
         self._early_candidates: list[RTCIceCandidate | None] = []
         self._lock = asyncio.Lock()
         self._close_task: asyncio.Task[None] | None = None
         self._closed_notified = False
+        self._failed = False
+        self._remote_transport: tuple[str | None, str | None, str | None] | None = None
         self._pc.on("connectionstatechange", self._on_connection_state_change)
 
     @property
@@ -87,6 +112,20 @@ class Leg:
     @property
     def closed(self) -> bool:
         return self._close_task is not None
+
+    @property
+    def failed(self) -> bool:
+        """Whether the leg closed because its connection failed (ICE or DTLS), not because
+        it was closed here or by the party (a DTLS close_notify, RFC 5246 section 7.2.1)."""
+        return self._failed
+
+    def is_new_transport(self, offer_sdp: str) -> bool:
+        """Whether ``offer_sdp`` sets up another transport than the offer this leg answered:
+        other ICE credentials or another DTLS fingerprint (see :func:`transport_identity`).
+
+        ``False`` before the first offer: that one is this leg's own.
+        """
+        return self._remote_transport is not None and transport_identity(offer_sdp) != self._remote_transport
 
     async def answer(self, offer_sdp: str, offer_type: str = "offer") -> tuple[str, str]:
         """Apply the party's offer and return the answer as ``(sdp, type)``."""
@@ -102,6 +141,7 @@ class Leg:
             try:
                 await self._pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
                 self._tap_receivers()
+                self._watch_ice_transports()
                 early, self._early_candidates = self._early_candidates, []
                 for candidate in early:
                     await self._pc.addIceCandidate(candidate)
@@ -117,6 +157,7 @@ class Leg:
                 # aiortc reports unusable SDP (bad syntax, no common codec) this way.
                 raise NegotiationError(f"cannot apply the offer: {exc}") from exc
             self._configure_senders()
+            self._remote_transport = transport_identity(offer)
             local = self._pc.localDescription
             return local.sdp, local.type
 
@@ -182,7 +223,24 @@ class Leg:
         logger.debug("leg %s: connection %s", self.label, state)
         if state in ("failed", "closed") and self._close_task is None:
             # The party went away or the connection failed: close (and tell the owner).
+            self._failed = self._failed or state == "failed"
             self._close_task = asyncio.get_running_loop().create_task(self._close())
+
+    def _watch_ice_transports(self) -> None:
+        # aiortc reports a lost ICE connection (consent expired, RFC 7675 section 5.1) as
+        # connectionState "closed", like a DTLS close_notify from a party that left: its DTLS
+        # transport sees the end of the stream first and closes the peer connection. Only the
+        # ICE transport's own state tells them apart: "failed" when its connection ended by
+        # itself, never when the party said goodbye.
+        for transceiver in self._pc.getTransceivers():
+            ice = transceiver.receiver.transport.transport
+            if id(ice) not in self._watched_transports:
+                self._watched_transports.add(id(ice))
+                ice.on("statechange", lambda ice=ice: self._on_ice_state_change(ice.state))
+
+    def _on_ice_state_change(self, state: str) -> None:
+        if state == "failed":
+            self._failed = True
 
     def _add_outbound_transceivers(self, offer: str) -> None:
         # Create our sendrecv transceivers before applying the offer, so that

@@ -1,18 +1,20 @@
 """Where a call's media runs, behind one interface, so signalling does not change when media
-moves out of process: ``InProcessPlacement`` now, a remote media node later."""
+moves out of process: ``InProcessPlacement`` here, ``media.remote.RemotePlacement`` on media nodes."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from pathlib import Path
 from typing import Protocol
 
 from media.call import MediaCall
 from media.config import MediaConfig
-from media.errors import LegClosedError
+from media.errors import LegClosedError, SpoolPathError
 from media.recorder import Recorder, RecordingError, RecordingResult
+from media.spool import spool_file
 from media.types import Party
 
 logger = logging.getLogger(__name__)
@@ -52,24 +54,35 @@ class MediaPlacement(Protocol):
         ...
 
     async def start_recording(self, call_id: str, paths: Mapping[Party, Path]) -> None:
-        """Record each party in ``paths`` into its file (remuxed, from the next keyframe)."""
+        """Record each party in ``paths`` into its file (remuxed, from the next keyframe).
+
+        A path is a spool key (``media.spool``): relative, resolved under the spool directory
+        of the process that records, which for a media node is on its own disk."""
         ...
 
     async def stop_recording(self, call_id: str) -> dict[Party, RecordingResult]:
-        """Stop the call's recorders (within a second) and say what each wrote."""
+        """Stop the call's recorders (within a second) and say what each wrote; a result's
+        ``path`` is the key it was started with (``None``: no file was written)."""
         ...
 
 
 class InProcessPlacement:
-    """Media in this process: one ``MediaCall`` per call, created at the first offer."""
+    """Media in this process: one ``MediaCall`` per call, created at the first offer.
 
-    def __init__(self, config: MediaConfig) -> None:
+    Recordings go under ``spool_dir`` by key; an absolute path is still taken as it is, from
+    a caller in this process (the embedded default spools where its worker uploads from).
+    """
+
+    def __init__(self, config: MediaConfig, *, spool_dir: Path | None = None) -> None:
         self._config = config
+        self._spool_dir = spool_dir
         self._calls: dict[str, MediaCall] = {}
         self._closing: set[str] = set()
         self._ended: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         # Kept apart from the calls: a call whose media ended still has files to finish.
         self._recorders: dict[str, dict[Party, Recorder]] = {}
+        # What each recorder's caller named its file (a key or an absolute path).
+        self._names: dict[str, dict[Party, Path]] = {}
 
     async def start(self) -> None:
         return None
@@ -88,7 +101,8 @@ class InProcessPlacement:
         return call
 
     async def answer(self, call_id: str, party: Party, sdp: str, sdp_type: str) -> tuple[str, str]:
-        return await self._call(call_id).leg(party).answer(sdp, sdp_type)
+        # An offer from a new transport replaces the party's leg (media/call.py).
+        return await self._call(call_id).answer(party, sdp, sdp_type)
 
     async def add_candidate(
         self,
@@ -98,20 +112,42 @@ class InProcessPlacement:
         sdp_mid: str | None,
         sdp_mline_index: int | None,
     ) -> bool:
-        return await self._call(call_id).leg(party).add_ice_candidate(candidate, sdp_mid, sdp_mline_index)
+        return await self._call(call_id).add_candidate(party, candidate, sdp_mid, sdp_mline_index)
 
     async def start_recording(self, call_id: str, paths: Mapping[Party, Path]) -> None:
+        files = {party: self._spool_file(path) for party, path in paths.items()}
+        await asyncio.to_thread(_make_folders, files.values())
         if call_id in self._recorders:
             raise RecordingError("this call is already being recorded")
         call = self._call(call_id)
-        recorders = {party: Recorder.for_leg(call.leg(party), path) for party, path in paths.items()}
+        # The party's sources, not its leg's streams: a recording goes on in the same file
+        # when the party's leg is replaced (from the new leg's first keyframe).
+        recorders = {
+            party: Recorder(call.source(party, "video"), call.source(party, "audio"), file)
+            for party, file in files.items()
+        }
         self._recorders[call_id] = recorders
+        self._names[call_id] = dict(paths)
         for recorder in recorders.values():
             await recorder.start()
 
     async def stop_recording(self, call_id: str) -> dict[Party, RecordingResult]:
         recorders = self._recorders.pop(call_id, {})
-        return {party: await recorder.stop() for party, recorder in recorders.items()}
+        names = self._names.pop(call_id, {})
+        results = {}
+        for party, recorder in recorders.items():
+            result = await recorder.stop()
+            if result.path is not None:
+                result = dataclasses.replace(result, path=names[party])
+            results[party] = result
+        return results
+
+    def _spool_file(self, path: Path) -> Path:
+        if path.is_absolute():
+            return path
+        if self._spool_dir is None:
+            raise SpoolPathError("this media process has no spool directory for keys")
+        return spool_file(self._spool_dir, path)
 
     async def close_call(self, call_id: str) -> None:
         if call_id in self._recorders:
@@ -136,3 +172,12 @@ class InProcessPlacement:
 
     def active_calls(self) -> int:
         return len(self._calls)
+
+    def call_ids(self) -> list[str]:
+        """The calls with media here now (a media node renews their placement)."""
+        return list(self._calls)
+
+
+def _make_folders(files: Iterable[Path]) -> None:
+    for file in files:
+        file.parent.mkdir(parents=True, exist_ok=True)

@@ -11,8 +11,15 @@ import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
-from media import EncodedFrame, Leg, MediaCall, MediaConfig
+from media import EncodedFrame, Leg, MediaCall, MediaConfig, Party
 from media.synthetic import FrameCounter, SyntheticAudioTrack, SyntheticVideoTrack
+from tests.media.nodes import (  # noqa: F401 (fixtures of the media-node tests)
+    media_cluster,
+    media_redis,
+    media_registry,
+    start_node,
+    start_placement,
+)
 
 FPS = 20
 
@@ -61,6 +68,13 @@ class Client:
         sdp, sdp_type = await leg.answer(self.pc.localDescription.sdp, self.pc.localDescription.type)
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=sdp_type))
 
+    async def offer_through(self, call: MediaCall, party: Party) -> None:
+        """Offer as ``party`` of ``call``, the way signalling does (so a new transport
+        replaces the party's leg)."""
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        sdp, sdp_type = await call.answer(party, self.pc.localDescription.sdp, self.pc.localDescription.type)
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=sdp_type))
+
     async def wait_connected(self, timeout: float = 5.0) -> None:
         await eventually(lambda: self.pc.connectionState == "connected", timeout)
 
@@ -68,6 +82,27 @@ class Client:
         for counter in self.received.values():
             await counter.stop()
         await self.pc.close()
+
+
+def cut_network(pc: RTCPeerConnection) -> None:
+    """Drop every datagram to and from ``pc``'s ICE sockets from now on: its network is gone.
+
+    Nothing is closed, so no DTLS close_notify and no ICE event tells either end; each
+    finds out as a browser does, from silence (RFC 7675 consent checks going unanswered).
+    Reaches into aioice (``Connection._protocols``, each a ``StunProtocol`` with its
+    datagram transport), as only a test may.
+    """
+    for transceiver in pc.getTransceivers():
+        connection = transceiver.receiver.transport.transport._connection
+        for protocol in connection._protocols:
+            protocol.datagram_received = lambda data, addr: None  # type: ignore[method-assign]
+            protocol.transport.sendto = lambda data, addr=None: None  # type: ignore[method-assign]
+
+
+def transport_ports(pc: RTCPeerConnection) -> set[int]:
+    """The UDP ports of ``pc``'s local ICE candidates (RFC 8839 section 5.1)."""
+    sdp = pc.localDescription.sdp
+    return {int(line.split()[5]) for line in sdp.splitlines() if line.startswith("a=candidate:")}
 
 
 @pytest.fixture

@@ -155,7 +155,7 @@ export class CallView {
   }
 
   reconnected(): void {
-    this.media.restartIfBroken();
+    this.media.recoverIfBroken();
   }
 
   setRecording(active: boolean): void {

@@ -6,64 +6,53 @@ export type MediaState = "connecting" | "connected" | "reconnecting" | "failed";
 export interface Signals {
   offer(sdp: string): Promise<Ack<Answer>>;
   candidate(candidate: CandidatePayload): void;
-  /** Whether signalling can reach the server right now (else an ICE restart waits for it). */
+  /** Whether signalling can reach the server right now (else a new offer waits for it). */
   online(): boolean;
 }
 
-// How long "disconnected" may last before we restart ICE ourselves: a short blip heals by
-// itself (consent checks resume, RFC 7675), and a restart would needlessly renegotiate.
-const DISCONNECTED_GRACE_MS = 8000;
-const RESTART_RETRY_MS = 3000;
-const MAX_RESTARTS = 8;
+// How long "disconnected" may last before we give up on the connection: a short blip heals
+// by itself (consent checks resume, RFC 7675 section 5.1); longer, the network has changed.
+const DISCONNECTED_GRACE_MS = 3000;
+const RETRY_MS = 3000;
+const MAX_ATTEMPTS = 8;
 
 /**
- * The visitor's leg: one RTCPeerConnection to the server, which answers (W3C JSEP: the
- * browser always offers). Candidates are trickled, but only once the answer to the offer
- * they belong to is applied, so the server never sees a candidate before its offer. When
- * the connection fails or stays disconnected, ICE is restarted with a new offer
- * (RFC 8445 section 9, JSEP section 3.5.1: ``iceRestart``).
+ * The party's media: one RTCPeerConnection to the server at a time, which answers (JSEP,
+ * RFC 8829: the browser always offers). Candidates are trickled, but only once the answer to
+ * the offer they belong to is applied, so the server never sees a candidate before its offer.
+ *
+ * Recovery. When the connection fails, or stays disconnected longer than a blip, the network
+ * under it has changed (Wi-Fi to 4G, a new address). An ICE restart (RFC 8445 section 9) on
+ * the same connection would not do: the server's aiortc keeps the first ICE credentials it
+ * was given. So we make a new RTCPeerConnection with the same local tracks and offer from it,
+ * on the same socket; its new ICE credentials and DTLS fingerprint make the server answer
+ * with a fresh leg and leave the other party's alone. The old connection is closed only once
+ * the new answer is applied: closed earlier, its DTLS close_notify (RFC 5246 section 7.2.1)
+ * could still reach the server down a half-working path and read as a party that left.
  */
 export class CallMedia {
-  readonly remote = new MediaStream();
-  private readonly pc: RTCPeerConnection;
+  private pc: RTCPeerConnection;
+  /** The connection being replaced, until its successor's answer is applied. */
+  private previous: RTCPeerConnection | null = null;
   private pending: CandidatePayload[] | null = [];
-  private negotiating = false;
-  private restartWanted = false;
-  private restarts = 0;
+  private busy = false;
+  private again = false;
+  /** The last offer failed or could not be sent: the next chance must offer again. */
+  private broken = false;
+  private attempts = 0;
   private closed = false;
-  private timer: ReturnType<typeof setTimeout> | undefined;
+  private graceTimer: ReturnType<typeof setTimeout> | undefined;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private disconnectedAt = 0;
 
   constructor(
-    iceServers: RTCIceServer[],
-    local: MediaStream | null,
+    private readonly iceServers: RTCIceServer[],
+    private readonly local: MediaStream | null,
     private readonly signals: Signals,
     private readonly onState: (state: MediaState) => void,
     private readonly onRemoteTrack: (stream: MediaStream) => void,
   ) {
-    this.pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
-    const kinds = new Set<string>();
-    for (const track of local?.getTracks() ?? []) {
-      this.pc.addTrack(track, local as MediaStream);
-      kinds.add(track.kind);
-    }
-    // Without a camera or microphone we still receive the adviser's.
-    for (const kind of ["audio", "video"]) {
-      if (!kinds.has(kind)) this.pc.addTransceiver(kind, { direction: "recvonly" });
-    }
-    this.pc.addEventListener("icecandidate", (event) => {
-      const c = event.candidate;
-      this.trickle(
-        c && c.candidate
-          ? { candidate: c.candidate, sdpMid: c.sdpMid, sdpMLineIndex: c.sdpMLineIndex }
-          : { candidate: null, sdpMid: null, sdpMLineIndex: null },
-      );
-    });
-    this.pc.addEventListener("track", (event) => {
-      if (!this.remote.getTracks().includes(event.track)) this.remote.addTrack(event.track);
-      this.onRemoteTrack(this.remote);
-    });
-    this.pc.addEventListener("connectionstatechange", () => this.connectionChanged());
+    this.pc = this.connect();
   }
 
   get state(): RTCPeerConnectionState {
@@ -75,12 +64,11 @@ export class CallMedia {
     return this.negotiate(false);
   }
 
-  /** Restart ICE (after a network change or a signalling reconnect) if the connection
-   * failed, or has been disconnected for longer than a blip. */
-  restartIfBroken(): void {
-    const state = this.pc.connectionState;
-    const stale = state === "disconnected" && Date.now() - this.disconnectedAt >= DISCONNECTED_GRACE_MS;
-    if (state === "failed" || stale) void this.negotiate(true);
+  /** After a network change or a signalling reconnect: a new connection if this one failed,
+   * has been disconnected for longer than a blip, or could not be offered. */
+  recoverIfBroken(): void {
+    this.attempts = 0; // the network is back: worth trying again
+    this.recover();
   }
 
   addRemoteCandidate(candidate: CandidatePayload): void {
@@ -95,80 +83,139 @@ export class CallMedia {
 
   close(): void {
     this.closed = true;
-    clearTimeout(this.timer);
+    clearTimeout(this.graceTimer);
+    clearTimeout(this.retryTimer);
+    this.previous?.close();
     this.pc.close();
   }
 
-  private trickle(candidate: CandidatePayload): void {
-    if (this.closed) return;
-    if (this.pending) this.pending.push(candidate);
-    else this.signals.candidate(candidate);
+  /** A connection with the same local tracks; its events count only while it is current. */
+  private connect(): RTCPeerConnection {
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers, bundlePolicy: "max-bundle" });
+    const local = this.local;
+    const kinds = new Set<string>();
+    for (const track of local?.getTracks() ?? []) {
+      pc.addTrack(track, local as MediaStream);
+      kinds.add(track.kind);
+    }
+    // Without a camera or microphone we still receive the other party's.
+    for (const kind of ["audio", "video"]) {
+      if (!kinds.has(kind)) pc.addTransceiver(kind, { direction: "recvonly" });
+    }
+    const remote = new MediaStream();
+    pc.addEventListener("icecandidate", (event) => {
+      if (pc !== this.pc || this.closed) return;
+      const c = event.candidate;
+      const payload =
+        c && c.candidate
+          ? { candidate: c.candidate, sdpMid: c.sdpMid, sdpMLineIndex: c.sdpMLineIndex }
+          : { candidate: null, sdpMid: null, sdpMLineIndex: null };
+      if (this.pending) this.pending.push(payload);
+      else this.signals.candidate(payload);
+    });
+    pc.addEventListener("track", (event) => {
+      if (pc !== this.pc) return;
+      if (!remote.getTracks().includes(event.track)) remote.addTrack(event.track);
+      this.onRemoteTrack(remote);
+    });
+    pc.addEventListener("connectionstatechange", () => {
+      if (pc === this.pc) this.connectionChanged();
+    });
+    return pc;
   }
 
-  private async negotiate(iceRestart: boolean): Promise<void> {
+  private recover(): void {
     if (this.closed) return;
-    if (this.negotiating) {
-      this.restartWanted ||= iceRestart;
+    const state = this.pc.connectionState;
+    const stale = state === "disconnected" && Date.now() - this.disconnectedAt >= DISCONNECTED_GRACE_MS;
+    if (state === "failed" || stale || (this.broken && state !== "connected")) void this.negotiate(true);
+  }
+
+  /** Offer (from a new connection when ``replace``) and apply the server's answer. */
+  private async negotiate(replace: boolean): Promise<void> {
+    if (this.closed) return;
+    if (this.busy) {
+      this.again ||= replace;
       return;
     }
-    if (iceRestart && !this.signals.online()) return; // the reconnect will ask again
-    this.negotiating = true;
-    let ok = false;
-    try {
-      this.pending = [];
-      const offer = await this.pc.createOffer(iceRestart ? { iceRestart: true } : {});
-      await this.pc.setLocalDescription(offer);
-      const sdp = this.pc.localDescription?.sdp ?? offer.sdp ?? "";
-      const answer = await this.signals.offer(sdp);
-      if (this.closed) return;
-      if (!answer.ok) throw new Error(answer.error.code);
-      await this.pc.setRemoteDescription({ type: answer.type, sdp: answer.sdp });
-      const queued = this.pending ?? [];
-      this.pending = null;
-      for (const candidate of queued) this.signals.candidate(candidate);
-      ok = true;
-    } catch {
-      // Roll back a half-done offer so the next attempt starts from a stable state.
-      if (!this.closed && this.pc.signalingState === "have-local-offer") {
-        await this.pc.setLocalDescription({ type: "rollback" }).catch(() => undefined);
-      }
-      this.pending = null;
-    } finally {
-      this.negotiating = false;
+    if (replace && !this.signals.online()) {
+      this.broken = true; // the reconnect calls recoverIfBroken()
+      return;
     }
-    if (this.closed) return;
-    if (!ok) {
-      this.retryLater();
-    } else if (this.restartWanted) {
-      this.restartWanted = false;
-      void this.negotiate(true);
-    }
-  }
-
-  private retryLater(): void {
-    if (this.restarts >= MAX_RESTARTS) {
+    if (replace && this.attempts >= MAX_ATTEMPTS) {
       this.onState("failed");
       return;
     }
-    this.restarts += 1;
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.negotiate(true), RESTART_RETRY_MS);
+    this.busy = true;
+    clearTimeout(this.retryTimer);
+    if (replace) {
+      this.attempts += 1;
+      this.previous = this.pc;
+      this.pc = this.connect();
+      this.onState("reconnecting");
+    }
+    const ok = await this.offer(this.pc);
+    this.busy = false;
+    if (this.closed) return;
+    const previous = this.previous;
+    this.previous = null;
+    if (ok) {
+      this.broken = false;
+      // The server has answered from a new leg and retired the old one: now it may go.
+      previous?.close();
+      if (this.again) {
+        this.again = false;
+        this.recover();
+      }
+      return;
+    }
+    this.broken = true;
+    if (previous) {
+      // Its DTLS never started, so closing it tells the server nothing; keep the old one,
+      // which may still heal, until an attempt succeeds.
+      this.pc.close();
+      this.pc = previous;
+    }
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.recover(), RETRY_MS);
+  }
+
+  private async offer(pc: RTCPeerConnection): Promise<boolean> {
+    this.pending = [];
+    try {
+      const offer = await pc.createOffer();
+      await pc.setLocalDescription(offer);
+      const answer = await this.signals.offer(pc.localDescription?.sdp ?? offer.sdp ?? "");
+      if (this.closed) return false;
+      if (!answer.ok) throw new Error(answer.error.code);
+      await pc.setRemoteDescription({ type: answer.type, sdp: answer.sdp });
+      const queued = this.pending ?? [];
+      this.pending = null;
+      for (const candidate of queued) this.signals.candidate(candidate);
+      return true;
+    } catch {
+      this.pending = null;
+      return false;
+    }
   }
 
   private connectionChanged(): void {
     if (this.closed) return;
     const state = this.pc.connectionState;
-    clearTimeout(this.timer);
+    clearTimeout(this.graceTimer);
     if (state === "connected") {
-      this.restarts = 0;
+      this.attempts = 0;
       this.onState("connected");
     } else if (state === "disconnected") {
       this.disconnectedAt = Date.now();
       this.onState("reconnecting");
-      this.timer = setTimeout(() => this.restartIfBroken(), DISCONNECTED_GRACE_MS);
+      const pc = this.pc;
+      this.graceTimer = setTimeout(() => {
+        if (pc === this.pc && pc.connectionState === "disconnected") void this.negotiate(true);
+      }, DISCONNECTED_GRACE_MS);
     } else if (state === "failed") {
       this.onState("reconnecting");
-      this.restartIfBroken();
+      this.recover();
     }
   }
 }

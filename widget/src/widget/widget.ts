@@ -93,7 +93,7 @@ export class Widget {
     });
     root.append(wrapper);
     document.body.appendChild(host);
-    window.addEventListener("online", () => this.media?.restartIfBroken());
+    window.addEventListener("online", () => this.media?.recoverIfBroken());
     this.syncLauncher();
   }
 
@@ -355,7 +355,7 @@ export class Widget {
     if (this.phase === "waiting" && typeof call.position === "number") {
       this.positionChanged(call.position, this.place.eta);
     }
-    if (this.phase === "call") this.media?.restartIfBroken();
+    if (this.phase === "call") this.media?.recoverIfBroken();
   }
 
   // -- the end -------------------------------------------------------------------------
