@@ -1,12 +1,21 @@
 """Database foundation: the declarative base, engine/session factory, migrations, audit chain,
-and the job leases every worker job claims its rows with."""
+and the job leases every worker job claims its rows with (``db.jobs``: claim, hold, renew,
+back off)."""
 
 from db import audit
 from db.access_log import AccessLogEntry, purge_older_than
 from db.base import Base, UTCDateTime, new_id, utcnow
 from db.engine import SessionFactory, create_engine, create_session_factory, is_postgres
 from db.errors import LoketError
-from db.jobs import Clock, LeaseKeeper, claim_rows, default_worker_id, lease_kept, update_if_held
+from db.jobs import (
+    Clock,
+    LeaseKeeper,
+    backoff,
+    claim_rows,
+    default_worker_id,
+    lease_kept,
+    update_if_held,
+)
 
 __all__ = [
     "AccessLogEntry",
@@ -17,6 +26,7 @@ __all__ = [
     "SessionFactory",
     "UTCDateTime",
     "audit",
+    "backoff",
     "claim_rows",
     "create_engine",
     "create_session_factory",

@@ -1,12 +1,19 @@
-"""Leases on job rows (DESIGN.md "Worker": jobs are rows), for any table with ``id``,
-``claimed_by`` and ``lease_until`` columns: recordings, transcripts, privacy requests.
+"""Leases on job rows (docs/architecture.md, "Worker": jobs are rows), for any table with ``id``,
+``claimed_by`` and ``lease_until`` columns: recordings, transcripts, privacy requests, webhook
+deliveries. This is the one claim implementation; a job never writes its own claim, backoff or clock.
 
-Claiming is ``SELECT ... FOR UPDATE SKIP LOCKED`` then ``UPDATE`` on PostgreSQL, so concurrent
-workers pass over rows another one is claiming instead of waiting on them; on SQLite, which
-runs one writer at a time, one conditional ``UPDATE ... WHERE id IN (subquery) AND <condition>``
-sees the same state in its subquery and its update. Every later write of the holder is
-conditional on still holding the row (``update_if_held``), so a worker whose lease ran out and
+Claiming (``claim_rows``) is ``SELECT ... FOR UPDATE SKIP LOCKED`` then ``UPDATE`` on PostgreSQL,
+so concurrent workers pass over rows another one is claiming instead of waiting on them; on
+SQLite, which runs one writer at a time, one conditional ``UPDATE ... WHERE id IN (subquery) AND
+<condition>`` sees the same state in its subquery and its update. Every later write of the holder
+is conditional on still holding the row (``update_if_held``), so a worker whose lease ran out and
 was taken over can no longer change anything.
+
+Long work keeps its lease with ``lease_kept``, which renews it only while that work runs: when the
+work ends, fails or is cancelled (the worker's per-run timeout, a stop), renewing stops with it,
+and the lease runs out within one lease length, after which another worker may claim the row.
+
+Retries wait ``backoff(attempts, base=..., cap=...)``: capped exponential, optionally jittered.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import secrets
 import socket
 import time
@@ -79,7 +87,12 @@ async def claim_rows(
 ) -> list[Row[Any]]:
     """Lease up to ``limit`` rows matching ``condition`` whose lease is free to ``worker_id``
     until ``now + lease`` (also setting ``values``); returns ``columns`` of the rows taken.
-    The caller commits (the claim holds from the commit on)."""
+    The caller commits (the claim holds from the commit on).
+
+    ``condition`` may hold subqueries on other tables (a delivery's endpoint being active): only
+    ``model``'s rows are locked. On PostgreSQL the ids are selected first and updated by id, not
+    in one ``UPDATE ... WHERE id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)``, which
+    PostgreSQL may evaluate more than once and so claim more than ``limit`` rows."""
     condition = and_(condition, lease_free(model, now))
     target: ColumnElement[bool]
     if session.get_bind().dialect.name == "postgresql":
@@ -90,7 +103,7 @@ async def claim_rows(
                 .where(condition)
                 .order_by(*order_by)
                 .limit(limit)
-                .with_for_update(skip_locked=True)
+                .with_for_update(skip_locked=True, of=model)
             )
         )
         if not ids:
@@ -123,9 +136,26 @@ async def update_if_held(
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+def backoff(attempts: int, *, base: float, cap: float, jitter: bool = False) -> timedelta:
+    """The delay after failed attempt number ``attempts`` (1, 2, ...): ``base``, 2 * ``base``,
+    4 * ``base``, ... capped at ``cap``.
+
+    ``jitter`` draws the delay from the upper half of that ("equal jitter": half fixed, half
+    random), so that many rows failing together, against a receiver that was down, do not all
+    come back at the same instant."""
+    if not 0 < base <= cap:
+        raise ValueError("need 0 < base <= cap")
+    # The exponent is bounded: 2**32 * base is past any cap, and 2**attempts is not computed.
+    ceiling = min(base * 2 ** min(max(attempts - 1, 0), 32), cap)
+    if jitter:
+        ceiling = ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not a secret
+    return timedelta(seconds=ceiling)
+
+
 @dataclass
 class LeaseKeeper:
-    """What ``lease_kept`` yields: ``lost`` turns true once a renewal found the row taken."""
+    """What ``lease_kept`` yields: ``lost`` turns true once a renewal found the row taken;
+    ``renewals`` counts the renewals made."""
 
     lost: bool = False
     renewals: int = field(default=0)
@@ -142,7 +172,10 @@ async def lease_kept(
     clock: Callable[[], datetime],
 ) -> AsyncIterator[LeaseKeeper]:
     """Renew the lease every third of its length while long work runs (a transcription, an
-    upload): the lease then only runs out when this process stops renewing it, i.e. dies."""
+    upload): the lease then only runs out when this process dies, or when the work inside the
+    ``async with`` ends in any way, a cancellation included (the worker gave the run up at its
+    timeout, or is stopping). Then renewing stops before this returns or raises, and the row
+    is free to others one lease length after the last renewal at the latest."""
     keeper = LeaseKeeper()
     lease = timedelta(seconds=lease_seconds)
 
@@ -167,6 +200,8 @@ async def lease_kept(
     try:
         yield keeper
     finally:
+        # Cancelled before anything else, so that no renewal starts after the work has ended,
+        # even when this task is cancelled again while the renewal winds down.
         task.cancel()
         # gather, not suppress(CancelledError): a stop of *this* task arriving while the
         # renewal winds down must propagate, not pass for the renewal's own cancellation.

@@ -200,6 +200,7 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
                 recordings=recordings,
                 webhooks=settings.webhooks(),
                 transcription=settings.transcription(),
+                config=settings.worker(),
             )
             if run_worker
             else None
@@ -210,7 +211,12 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
             yield
         finally:
             if worker is not None:
-                await _bounded("worker", worker.stop())
+                # The worker's own grace first (a step under way may finish), then the usual bound.
+                await _bounded(
+                    "worker",
+                    worker.stop(),
+                    seconds=settings.worker_stop_grace_seconds + SHUTDOWN_STEP_SECONDS,
+                )
             await _bounded("socket.io", sio.shutdown())
             await _bounded("socket.io pub/sub", _stop_pubsub(sio))
             await _bounded("switchboard", switchboard.stop())

@@ -315,20 +315,25 @@ def audit_verify() -> None:
 @click.option(
     "--format", "output_format", type=click.Choice(["json", "vtt"]), default="json", show_default=True
 )
-@click.option("--language", default=None, help="Language spoken, e.g. en or nl (default: the model's).")
+@click.option(
+    "--language", default=None, help="Language spoken: nl, de, fr, en, ... (default: detected)."
+)
 @click.option("--no-redact", is_flag=True, help="Keep phone numbers, e-mail addresses, IBANs and plates.")
 @click.option(
-    "--model", default=None, help="faster-whisper model name or directory (default: LOKET_WHISPER_MODEL)."
+    "--model",
+    default=None,
+    help="Model for every language: base, tiny.en, a name or a directory (default: LOKET_WHISPER_MODEL(S)).",
 )
 def transcribe(
     file: Path, output_format: str, language: str | None, no_redact: bool, model: str | None
 ) -> None:
     """Transcribe a local media file the way the worker does; prints the transcript."""
+    import dataclasses
     import os
 
     # Models are never downloaded at run time; this keeps the Hugging Face client offline too.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from transcription import TranscriptionConfig, WhisperEngine, to_json, to_vtt, transcribe_file
+    from transcription import WhisperEngine, to_json, to_vtt, transcribe_file
 
     if not file.exists():
         raise click.ClickException(f"no such file: {file}")
@@ -338,8 +343,10 @@ def transcribe(
         # stderr is for the one-line error; progress notes only with --verbose.
         for name in ("faster_whisper", "transcription"):
             logging.getLogger(name).setLevel(logging.WARNING)
-    config = TranscriptionConfig(model=model or _settings().whisper_model)
     try:
+        config = _settings().whisper()
+        if model:
+            config = dataclasses.replace(config, models={"*": model})
         transcript = asyncio.run(
             transcribe_file(file, config, WhisperEngine(config), language=language, redact=not no_redact)
         )

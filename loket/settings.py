@@ -8,11 +8,12 @@ from __future__ import annotations
 import base64
 import logging
 import secrets
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, NonNegativeFloat, PositiveFloat, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -21,7 +22,7 @@ from db import LoketError
 from media import IceServer, MediaConfig
 from recordings import RecordingsConfig, parse_master_key
 from signaling import SignalingConfig
-from transcription import TranscriptionConfig
+from transcription import DEFAULT_MODEL, TranscriptionConfig
 from webhooks import WebhookConfig
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,55 @@ class Environment(StrEnum):
 
 class SettingsError(LoketError):
     code = "settings_invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A job's interval and timeout, in seconds."""
+
+    every: float
+    timeout: float
+
+    def __post_init__(self) -> None:
+        if not (self.every > 0 and self.timeout > 0):
+            raise ValueError("every and timeout must be positive")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    """The worker's job table settings (``loket.worker``): every job's schedule, the stop grace
+    and the retry backoff; built by ``Settings.worker`` from ``LOKET_<JOB>_EVERY_SECONDS``,
+    ``LOKET_<JOB>_TIMEOUT_SECONDS`` and ``LOKET_WORKER_STOP_GRACE_SECONDS``.
+
+    A timeout is a bound on a stuck run (a storage or HTTP call that never answers), not a
+    budget: it is well above a run's normal length, because a given-up run's rows may wait for
+    their leases to run out before anyone takes them up again.
+    """
+
+    access_log_purge: Schedule = Schedule(600.0, 300.0)
+    # An upload pass stores up to 100 recordings, each encrypted, uploaded and verified.
+    uploads: Schedule = Schedule(5.0, 1800.0)
+    retention: Schedule = Schedule(60.0, 1800.0)
+    call_data_retention: Schedule = Schedule(60.0, 600.0)
+    # Erasure is promised within the hour: a request waits at most `every` to start.
+    privacy_requests: Schedule = Schedule(10.0, 1800.0)
+    export_expiry: Schedule = Schedule(60.0, 600.0)
+    # A pass transcribes up to 10 calls, each up to hours of audio per participant.
+    transcription: Schedule = Schedule(10.0, 10800.0)
+    # Up to 50 batches of requests, each given 10 s (WebhookConfig.timeout_seconds).
+    webhook_delivery: Schedule = Schedule(5.0, 900.0)
+    # Under Docker's 10 s between SIGTERM and SIGKILL, with time left to cancel and clean up.
+    stop_grace_seconds: float = 5.0
+    retry_base_seconds: float = 1.0
+    retry_max_seconds: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.stop_grace_seconds < 0:
+            raise ValueError("stop_grace_seconds must not be negative")
+        if not 0 < self.retry_base_seconds <= self.retry_max_seconds:
+            raise ValueError("need 0 < retry_base_seconds <= retry_max_seconds")
+        if self.privacy_requests.every > 3600:
+            raise ValueError("privacy requests must be looked at within the hour (the erasure promise)")
 
 
 class Settings(BaseSettings):
@@ -63,7 +113,17 @@ class Settings(BaseSettings):
     # in development (everything runs on one machine), no in production (a visitor must not
     # make the media server probe its own network).
     allow_private_candidates: bool | None = None
+    # Whisper (README.md, "Transcription"): the model for every language (a bundled name, "base"
+    # or "tiny.en", a Hugging Face cache name, or a CTranslate2 directory), or one per language
+    # as JSON ({"en": "tiny.en", "*": "base"}; "*" is every other language and detection).
     whisper_model: str | None = None
+    whisper_models: dict[str, str] | None = None
+    # Where the bundled base model is assembled on first use (unset: ~/.cache/loket/models).
+    whisper_model_dir: Path | None = None
+    whisper_device: str = "cpu"
+    whisper_compute_type: str = "int8"
+    # Beam search (5) by default: accuracy first, about 7 % slower than greedy decoding (1).
+    whisper_beam_size: int = 5
     # The worker transcribes the calls of queues with transcription on. On by default: the
     # bundled offline model loads only when a queue first asks, so an installation without
     # such a queue pays nothing; false keeps this worker (or `loket serve`) from transcribing.
@@ -76,6 +136,28 @@ class Settings(BaseSettings):
     ring_timeout_seconds: float = 20.0
     resume_window_seconds: float = 60.0
     access_log_days: int = 7
+    # The worker's jobs (docs/architecture.md, "Worker"): seconds from the end of one run to the
+    # start of the next, and how long one run may take before it is given up (its rows are then
+    # handed back, or taken over once their leases run out). WorkerConfig says why each default.
+    access_log_purge_every_seconds: PositiveFloat = 600.0
+    access_log_purge_timeout_seconds: PositiveFloat = 300.0
+    uploads_every_seconds: PositiveFloat = 5.0
+    uploads_timeout_seconds: PositiveFloat = 1800.0
+    retention_every_seconds: PositiveFloat = 60.0
+    retention_timeout_seconds: PositiveFloat = 1800.0
+    call_data_retention_every_seconds: PositiveFloat = 60.0
+    call_data_retention_timeout_seconds: PositiveFloat = 600.0
+    # At most an hour: erasure is promised within the hour.
+    privacy_requests_every_seconds: float = Field(10.0, gt=0, le=3600)
+    privacy_requests_timeout_seconds: PositiveFloat = 1800.0
+    export_expiry_every_seconds: PositiveFloat = 60.0
+    export_expiry_timeout_seconds: PositiveFloat = 600.0
+    transcription_every_seconds: PositiveFloat = 10.0
+    transcription_timeout_seconds: PositiveFloat = 10800.0
+    webhook_delivery_every_seconds: PositiveFloat = 5.0
+    webhook_delivery_timeout_seconds: PositiveFloat = 900.0
+    # On SIGTERM, how long the runs under way may take to finish before they are cancelled.
+    worker_stop_grace_seconds: NonNegativeFloat = 5.0
 
     @field_validator("database_url")
     @classmethod
@@ -181,11 +263,51 @@ class Settings(BaseSettings):
         """The Whisper settings, or None when this process must not transcribe."""
         if not self.transcription_enabled:
             return None
-        return TranscriptionConfig(model=self.whisper_model)
+        return self.whisper()
+
+    def whisper(self) -> TranscriptionConfig:
+        """The Whisper settings, whether or not this process transcribes (``loket transcribe``)."""
+        models = dict(self.whisper_models or {})
+        if self.whisper_model:
+            if "*" in models:
+                raise SettingsError('set LOKET_WHISPER_MODEL or a "*" in LOKET_WHISPER_MODELS, not both')
+            models["*"] = self.whisper_model
+        try:
+            return TranscriptionConfig(
+                models=models or {"*": DEFAULT_MODEL},
+                model_dir=self.whisper_model_dir,
+                device=self.whisper_device,
+                compute_type=self.whisper_compute_type,
+                beam_size=self.whisper_beam_size,
+            )
+        except ValueError as exc:
+            raise SettingsError(f"LOKET_WHISPER_*: {exc}") from exc
 
     def webhooks(self) -> WebhookConfig:
         # Development and tests post to local receivers; production refuses them (SSRF).
         return WebhookConfig(allow_insecure_targets=not self.production)
+
+    def worker(self) -> WorkerConfig:
+        """The worker's job schedules and stop grace (validated above, field by field)."""
+        return WorkerConfig(
+            access_log_purge=Schedule(
+                self.access_log_purge_every_seconds, self.access_log_purge_timeout_seconds
+            ),
+            uploads=Schedule(self.uploads_every_seconds, self.uploads_timeout_seconds),
+            retention=Schedule(self.retention_every_seconds, self.retention_timeout_seconds),
+            call_data_retention=Schedule(
+                self.call_data_retention_every_seconds, self.call_data_retention_timeout_seconds
+            ),
+            privacy_requests=Schedule(
+                self.privacy_requests_every_seconds, self.privacy_requests_timeout_seconds
+            ),
+            export_expiry=Schedule(self.export_expiry_every_seconds, self.export_expiry_timeout_seconds),
+            transcription=Schedule(self.transcription_every_seconds, self.transcription_timeout_seconds),
+            webhook_delivery=Schedule(
+                self.webhook_delivery_every_seconds, self.webhook_delivery_timeout_seconds
+            ),
+            stop_grace_seconds=self.worker_stop_grace_seconds,
+        )
 
     def media(self) -> MediaConfig:
         allow_private = self.allow_private_candidates

@@ -2,6 +2,7 @@
 catalogue, the upload pipeline (spool -> encrypt -> upload -> verify), playback fetches and shredding.
 """
 
+from recordings.backends import storage_from_config, storage_from_url
 from recordings.config import RecordingsConfig, parse_master_key
 from recordings.crypto import EncryptedFile, WrappedKey, decrypt_file, encrypt_file, key_id_of
 from recordings.errors import (
@@ -22,7 +23,7 @@ from recordings.models import Participant, Recording, RecordingStatus
 from recordings.queries import create_recording, get_recording, mark_spooled
 from recordings.s3 import S3Storage
 from recordings.shred import shred_recording
-from recordings.storage import LocalStorage, Storage, StoredObject, storage_from_config, storage_from_url
+from recordings.storage import LocalStorage, Storage, StoredObject
 from recordings.types import EventHook
 from recordings.uploader import retry_pending_uploads, store_recording
 

@@ -49,7 +49,9 @@ class RecordingsConfig:
     spool_dir: Path = Path("./data/spool")
     # Plaintext bytes per AEAD chunk (the ciphertext adds 16 bytes of tag per chunk).
     chunk_size: int = 64 * 1024
+    # Renewed every third of its length while an upload runs (db.jobs.lease_kept).
     upload_lease_seconds: float = 300.0
+    # A failed upload waits base, 2 * base, 4 * base, ... up to the maximum (db.jobs.backoff).
     retry_base_seconds: float = 15.0
     retry_max_seconds: float = 3600.0
 

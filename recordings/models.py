@@ -83,6 +83,6 @@ class Recording(Base):
     legal_hold: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     stored_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Worker lease (DESIGN.md "Worker"): who holds the row and until when.
+    # Worker lease (docs/architecture.md, "Worker"): who holds the row and until when.
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

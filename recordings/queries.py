@@ -12,10 +12,11 @@ import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import ColumnElement, and_, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.base import new_id, utcnow
+from db.jobs import claim_rows
 from db.tables import CALLS
 from recordings.errors import RecordingNotFound
 from recordings.models import Participant, Recording, RecordingStatus
@@ -23,7 +24,6 @@ from recordings.models import Participant, Recording, RecordingStatus
 # A row the upload worker may take: waiting for upload, or held by a worker whose lease ran out.
 _UPLOADABLE = (RecordingStatus.SPOOLED, RecordingStatus.UPLOADING)
 _SUFFIX = re.compile(r"\.[a-z0-9]{1,10}")
-# signaling's calls table, named (not imported): just what audit events need from it.
 
 
 def storage_key_for(recording_id: uuid.UUID, created_at: datetime, suffix: str = ".webm") -> str:
@@ -99,8 +99,9 @@ async def mark_spooled(
 
 
 def _claimable(now: datetime, recording_id: uuid.UUID | None) -> ColumnElement[bool]:
-    lease_free = or_(Recording.lease_until.is_(None), Recording.lease_until < now)
-    condition = and_(Recording.status.in_([s.value for s in _UPLOADABLE]), lease_free)
+    """Waiting for upload, or left ``uploading`` by a worker (``claim_rows`` adds: whose lease
+    ran out); due now, or the one asked for by id."""
+    condition = Recording.status.in_([s.value for s in _UPLOADABLE])
     if recording_id is not None:
         # Asked for by id (the file was just finished): no need to wait for next_attempt_at.
         return and_(condition, Recording.id == recording_id)
@@ -115,54 +116,24 @@ async def claim_upload(
     lease: timedelta,
     recording_id: uuid.UUID | None = None,
 ) -> Recording | None:
-    """Take one due recording (or ``recording_id``) for upload under a lease; None if none.
-
-    PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED`` picks a row no other worker is
-    claiming, so concurrent workers never wait on each other or take the same row.
-    SQLite: one conditional ``UPDATE ... WHERE <still claimable>``; SQLite runs one writer
-    at a time, so the subquery and the update see the same state. The caller commits.
-    """
-    condition = _claimable(now, recording_id)
-    values = {
-        "status": RecordingStatus.UPLOADING.value,
-        "claimed_by": worker_id,
-        "lease_until": now + lease,
-    }
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
-        claimed_id = await session.scalar(
-            select(Recording.id)
-            .where(condition)
-            .order_by(Recording.next_attempt_at)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        )
-        if claimed_id is None:
-            return None
-        await session.execute(update(Recording).where(Recording.id == claimed_id).values(**values))
-    else:
-        candidate = select(Recording.id).where(condition).order_by(Recording.next_attempt_at).limit(1)
-        claimed_id = await session.scalar(
-            update(Recording)
-            .where(Recording.id == candidate.scalar_subquery(), condition)
-            .values(**values)
-            .returning(Recording.id)
-        )
-        if claimed_id is None:
-            return None
-    return await get_recording(session, claimed_id)
-
-
-async def update_if_held(
-    session: AsyncSession, recording_id: uuid.UUID, worker_id: str, **values: object
-) -> bool:
-    """Update the row only while ``worker_id`` still holds its lease; False when it does not."""
-    result = await session.execute(
-        update(Recording)
-        .where(Recording.id == recording_id, Recording.claimed_by == worker_id)
-        .values(**values)
+    """Take the recording longest due (or ``recording_id``) for upload under a lease, in status
+    ``uploading``; None if there is none. Claimed through ``db.jobs.claim_rows``, so any number
+    of workers may call this at once and never take one row together. The caller commits."""
+    rows = await claim_rows(
+        session,
+        Recording,
+        _claimable(now, recording_id),
+        worker_id=worker_id,
+        now=now,
+        lease=lease,
+        limit=1,
+        order_by=(Recording.next_attempt_at,),
+        columns=(Recording.id,),
+        values={"status": RecordingStatus.UPLOADING.value},
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    if not rows:
+        return None
+    return await get_recording(session, rows[0].id)
 
 
 async def leftover_spools(session: AsyncSession, *, limit: int = 100) -> list[Recording]:

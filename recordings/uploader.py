@@ -7,9 +7,13 @@ stored, and only then delete the spool files. Any failure leaves the files and t
 they were, with ``attempts``, ``last_error`` and a capped exponential ``next_attempt_at``;
 ``retry_pending_uploads`` (run periodically by the worker) picks it up again.
 
-Every step is idempotent and done under a lease (``claimed_by``/``lease_until``), so two
-workers never upload one recording at once and a crashed worker's rows are taken over once
-its lease runs out.
+Every step is idempotent and done under a lease (``claimed_by``/``lease_until``, from
+``db.jobs``), so two workers never upload one recording at once and a crashed worker's rows are
+taken over once its lease runs out. The lease is renewed while the upload runs and only then: an
+upload that is cancelled (the worker gave the run up at its timeout, or was stopped) keeps its
+row ``uploading`` and leaves the lease to run out. It does not hand the row back at once, since
+a storage call cut off here may still be finishing in its thread; the next worker re-uploads the
+same encrypted file (its wrapped key was committed first), so the object ends up the same.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import SessionFactory, audit
-from db.jobs import Clock, default_worker_id, lease_kept
+from db.jobs import Clock, backoff, default_worker_id, lease_kept, update_if_held
 from recordings import queries
 from recordings.config import RecordingsConfig
 from recordings.crypto import encrypt_file, new_data_key, wrap_data_key
@@ -39,12 +43,6 @@ logger = logging.getLogger(__name__)
 _ERROR_LENGTH = 1000
 # Who the audit trail names for what the pipeline deletes.
 _ACTOR = "recordings.uploader"
-
-
-def backoff(config: RecordingsConfig, attempts: int) -> timedelta:
-    """Delay before attempt ``attempts + 1``: base, 2 * base, 4 * base, ... capped at the maximum."""
-    seconds = config.retry_base_seconds * 2 ** min(max(attempts - 1, 0), 32)
-    return timedelta(seconds=min(seconds, config.retry_max_seconds))
 
 
 def encrypted_path(spool_path: Path) -> Path:
@@ -94,8 +92,9 @@ async def _encrypt(
     # The wrapped key is committed before any ciphertext leaves this machine: an uploaded
     # object is never left without the key that opens it.
     async with sessions() as session:
-        held = await queries.update_if_held(
+        held = await update_if_held(
             session,
+            Recording,
             recording.id,
             worker_id,
             wrapped_key=wrapped.wrapped,
@@ -161,12 +160,11 @@ async def _fail(
         values.update(status=RecordingStatus.FAILED.value, next_attempt_at=None)
         logger.error("recording %s cannot be stored: %s", recording.id, message)
     else:
-        values.update(
-            status=RecordingStatus.SPOOLED.value, next_attempt_at=clock() + backoff(config, attempts)
-        )
+        delay = backoff(attempts, base=config.retry_base_seconds, cap=config.retry_max_seconds)
+        values.update(status=RecordingStatus.SPOOLED.value, next_attempt_at=clock() + delay)
         logger.warning("upload of recording %s failed (attempt %d): %s", recording.id, attempts, message)
     async with sessions() as session:
-        held = await queries.update_if_held(session, recording.id, worker_id, **values)
+        held = await update_if_held(session, Recording, recording.id, worker_id, **values)
         await session.commit()
     return held
 
@@ -223,8 +221,9 @@ async def _upload_claimed(
                 raise ChecksumMismatch(f"storage reports another checksum for recording {recording.id}")
             async with sessions() as session:
                 stored_at = clock()
-                held = await queries.update_if_held(
+                held = await update_if_held(
                     session,
+                    Recording,
                     recording.id,
                     worker_id,
                     status=RecordingStatus.STORED.value,

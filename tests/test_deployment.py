@@ -21,7 +21,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Settings every Loket process needs in production (DESIGN.md, "Configuration").
+# Settings every Loket process needs in production (docs/architecture.md, "Configuration").
 REQUIRED_SETTINGS = (
     "LOKET_ENV",
     "LOKET_DATABASE_URL",

@@ -17,8 +17,8 @@ class WebhookConfig:
     allow_insecure_targets: bool = False
     timeout_seconds: float = 10.0
     max_attempts: int = 10
-    # Attempt n waits base * 2**(n-1), capped, then jittered down by up to half: at the
-    # defaults the 10 attempts span about 4 to 8.5 hours.
+    # Attempt n waits base * 2**(n-1), capped, then jittered down by up to half
+    # (db.jobs.backoff): at the defaults the 10 attempts span about 4 to 8.5 hours.
     retry_base_seconds: float = 60.0
     retry_max_seconds: float = 6 * 3600.0
     lease_seconds: float = 60.0

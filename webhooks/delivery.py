@@ -1,13 +1,14 @@
 """Sending the deliveries ``webhooks.enqueue_event`` wrote: claim, sign, POST, record.
 
-A pass claims due rows with a lease (``claimed_by``/``lease_until``; ``FOR UPDATE SKIP
-LOCKED`` on PostgreSQL, a conditional ``UPDATE ... RETURNING`` on SQLite), sends them side by
-side, and records each answer while it still holds the lease. A 2xx answer marks the row
-delivered; anything else (another status, a redirect, a timeout, a refused target) counts an
-attempt and schedules the next one with capped exponential backoff and jitter, until the last
-allowed attempt marks it failed. Delivery is at least once: a worker that dies after the
-receiver answered, before recording it, leaves the row to be sent again once its lease runs
-out, with the same ``Loket-Idempotency-Key``.
+A pass claims due rows with a lease (``claimed_by``/``lease_until``, through
+``db.jobs.claim_rows``: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, a conditional ``UPDATE ...
+RETURNING`` on SQLite), sends them side by side, and records each answer while it still holds
+the lease (``db.jobs.update_if_held``). A 2xx answer marks the row delivered; anything else
+(another status, a redirect, a timeout, a refused target) counts an attempt and schedules the
+next one with capped exponential backoff and jitter (``db.jobs.backoff``), until the last allowed
+attempt marks it failed. Delivery is at least once: a worker that dies after the receiver
+answered, before recording it, leaves the row to be sent again once its lease runs out, with the
+same ``Loket-Idempotency-Key``; so does a pass that the worker gives up at its timeout.
 
 Redirects are never followed (a receiver could point us anywhere). Unless the configuration
 allows insecure targets, a target that is, or resolves to, a private, loopback, link-local or
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import socket
 import time
 from dataclasses import dataclass, field
@@ -31,11 +31,11 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db import SessionFactory, utcnow
-from db.jobs import default_worker_id
+from db import SessionFactory
+from db.jobs import Clock, backoff, claim_rows, default_worker_id, update_if_held
 from webhooks.config import WebhookConfig
 from webhooks.endpoints import is_public_address, refused_host
 from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
@@ -82,14 +82,6 @@ def webhook_http_session(config: WebhookConfig = _DEFAULT) -> aiohttp.ClientSess
     )
 
 
-def backoff(config: WebhookConfig, attempts: int) -> timedelta:
-    """Delay after failed attempt number ``attempts``: base * 2**(attempts-1), capped, with
-    "equal jitter" (half fixed, half random) so receivers coming back up are not hit by every
-    retry at the same instant."""
-    ceiling = min(config.retry_base_seconds * 2 ** min(max(attempts - 1, 0), 32), config.retry_max_seconds)
-    return timedelta(seconds=ceiling / 2 + random.uniform(0, ceiling / 2))  # noqa: S311 - jitter
-
-
 @dataclass(frozen=True, slots=True)
 class _Claimed:
     delivery: WebhookDelivery
@@ -105,61 +97,38 @@ class _Outcome:
 
 
 def _due(now: datetime) -> ColumnElement[bool]:
+    """Pending and due (``claim_rows`` adds: nobody holds it, or its holder's lease ran out)."""
     return and_(
         WebhookDelivery.status == DeliveryStatus.PENDING.value,
         WebhookDelivery.next_attempt_at <= now,
-        or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until < now),
         # An inactive endpoint's deliveries wait for it to be switched on again.
         WebhookDelivery.endpoint_id.in_(select(WebhookEndpoint.id).where(WebhookEndpoint.active.is_(True))),
     )
 
 
 async def _claim(db: AsyncSession, *, worker_id: str, now: datetime, config: WebhookConfig) -> list[_Claimed]:
-    """Take up to ``batch_size`` due deliveries under a lease; the caller commits.
-
-    PostgreSQL: the candidates are selected ``FOR UPDATE SKIP LOCKED``, so two workers never
-    wait on each other or take one row, and then updated by id. (Not as one ``UPDATE ...
-    WHERE id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)``: PostgreSQL may run such a
-    subquery more than once and claim more than ``n`` rows.) SQLite: one conditional
-    ``UPDATE ... RETURNING``; SQLite runs one writer at a time, so the subquery and the update
-    see the same rows.
-    """
-    due = _due(now)
-    candidates = (
-        select(WebhookDelivery.id)
-        .where(due)
-        .order_by(WebhookDelivery.next_attempt_at)
-        .limit(config.batch_size)
+    """Take up to ``batch_size`` due deliveries, longest due first, under a lease, with their
+    endpoint's URL and secret; the caller commits."""
+    rows = await claim_rows(
+        db,
+        WebhookDelivery,
+        _due(now),
+        worker_id=worker_id,
+        now=now,
+        lease=timedelta(seconds=config.lease_seconds),
+        limit=config.batch_size,
+        order_by=(WebhookDelivery.next_attempt_at,),
+        columns=(WebhookDelivery.id,),
     )
-    lease = {"claimed_by": worker_id, "lease_until": now + timedelta(seconds=config.lease_seconds)}
-    if db.get_bind().dialect.name == "postgresql":
-        claimed_ids = list(await db.scalars(candidates.with_for_update(skip_locked=True, of=WebhookDelivery)))
-        if claimed_ids:
-            await db.execute(
-                update(WebhookDelivery)
-                .where(WebhookDelivery.id.in_(claimed_ids))
-                .values(**lease)
-                .execution_options(synchronize_session=False)
-            )
-    else:
-        claimed_ids = list(
-            await db.scalars(
-                update(WebhookDelivery)
-                .where(WebhookDelivery.id.in_(candidates.scalar_subquery()), due)
-                .values(**lease)
-                .returning(WebhookDelivery.id)
-                .execution_options(synchronize_session=False)
-            )
-        )
-    if not claimed_ids:
+    if not rows:
         return []
-    rows = await db.execute(
+    claimed = await db.execute(
         select(WebhookDelivery, WebhookEndpoint.url, WebhookEndpoint.secret)
         .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-        .where(WebhookDelivery.id.in_(claimed_ids))
+        .where(WebhookDelivery.id.in_([row.id for row in rows]))
         .order_by(WebhookDelivery.next_attempt_at)
     )
-    return [_Claimed(delivery, url, secret) for delivery, url, secret in rows]
+    return [_Claimed(delivery, url, secret) for delivery, url, secret in claimed]
 
 
 async def _check_target(guard: GuardedResolver, url: str) -> None:
@@ -250,14 +219,9 @@ async def _record(
         values.update(status=DeliveryStatus.FAILED.value, next_attempt_at=None)
         logger.warning("webhook delivery %s failed for good after %d attempts", delivery.id, attempts)
     else:
-        values.update(next_attempt_at=now + backoff(config, attempts))
-    result = await db.execute(
-        update(WebhookDelivery)
-        .where(WebhookDelivery.id == delivery.id, WebhookDelivery.claimed_by == worker_id)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+        delay = backoff(attempts, base=config.retry_base_seconds, cap=config.retry_max_seconds, jitter=True)
+        values.update(next_attempt_at=now + delay)
+    return await update_if_held(db, WebhookDelivery, delivery.id, worker_id, **values)
 
 
 async def deliver_pending(
@@ -275,12 +239,8 @@ async def deliver_pending(
     reach retries); it advances with real time while the pass runs. Safe in any number of
     workers at once.
     """
-    start, t0 = now or utcnow(), time.monotonic()
+    clock = Clock.starting(now)
     worker_id = worker_id or default_worker_id()
-
-    def clock() -> datetime:
-        return start + timedelta(seconds=time.monotonic() - t0)
-
     guard = None if config.allow_insecure_targets else GuardedResolver()
     delivered = 0
     try:
@@ -325,9 +285,10 @@ class WebhookSender:
         if http is not None:
             await http.close()
 
-    async def run(self) -> int:
+    async def run(self, now: datetime | None = None) -> int:
+        """One pass of ``deliver_pending`` on the shared HTTP session, as this worker."""
         if self._http is None:
             raise RuntimeError("WebhookSender.run() before start()")
         return await deliver_pending(
-            self._sessions, self._http, worker_id=self._worker_id, config=self._config
+            self._sessions, self._http, now, worker_id=self._worker_id, config=self._config
         )

@@ -1,6 +1,6 @@
 """Tables of the outgoing webhooks: an organisation's endpoints and the deliveries owed to them.
 
-A delivery row is the job (DESIGN.md "Worker"): it is written in the same transaction as the
+A delivery row is the job (docs/architecture.md, "Worker"): it is written in the same transaction as the
 event it reports, claimed by a worker with a lease, and kept afterwards as the attempt history
 admins read through ``/api/v1/webhooks/{id}/deliveries``.
 """
@@ -88,7 +88,7 @@ class WebhookDelivery(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_status_code: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(String(500))
-    # Worker lease (DESIGN.md "Worker"): who is sending the row and until when.
+    # Worker lease (docs/architecture.md, "Worker"): who is sending the row and until when.
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
