@@ -315,9 +315,7 @@ def audit_verify() -> None:
 @click.option(
     "--format", "output_format", type=click.Choice(["json", "vtt"]), default="json", show_default=True
 )
-@click.option(
-    "--language", default=None, help="Language spoken: nl, de, fr, en, ... (default: detected)."
-)
+@click.option("--language", default=None, help="Language spoken: nl, de, fr, en, ... (default: detected).")
 @click.option("--no-redact", is_flag=True, help="Keep phone numbers, e-mail addresses, IBANs and plates.")
 @click.option(
     "--model",
