@@ -34,6 +34,7 @@ from api.middlewares import access_log, error_response, errors_as_json, parse_ne
 from api.routes import audit_events as audit_event_routes
 from api.routes import auth as auth_routes
 from api.routes import calls as call_routes
+from api.routes import organisation as organisation_routes
 from api.routes import privacy as privacy_routes
 from api.routes import queues as queue_routes
 from api.routes import recordings as recording_routes
@@ -44,12 +45,14 @@ from api.routes import users as user_routes
 from api.routes import webhooks as webhook_routes
 from api.routes import widget as widget_routes
 from api.routes import widget_keys as widget_key_routes
-from db import create_engine, create_session_factory, migrate
+from db import SessionFactory, create_engine, create_session_factory, migrate
+from loket.media_node import NodeWithUploads
 from loket.pages import add_page_routes
-from loket.settings import Settings
+from loket.settings import Settings, SettingsError
 from loket.worker import Worker
-from media.placement import InProcessPlacement
-from recordings import storage_from_config
+from media.placement import InProcessPlacement, MediaPlacement
+from media.remote import RemotePlacement
+from recordings import RecordingsConfig, Storage, storage_from_config
 from signaling.chat import Chat
 from signaling.metrics import Metrics
 from signaling.outbox import Outbox
@@ -115,7 +118,9 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
     outbox = Outbox(store, emit, log_seconds=config.resume_window_seconds)
     recordings = settings.recordings()
     storage = storage_from_config(recordings)
-    media = InProcessPlacement(settings.media()) if run_media else None
+    media, local_node = _media_placement(
+        settings, recordings, run_media=run_media, storage=storage, sessions=sessions
+    )
     recording = (
         RecordingControl(sessions=sessions, media=media, spool_dir=recordings.spool_dir) if media else None
     )
@@ -171,6 +176,7 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
         recording_routes.routes,
         statistics_routes.routes,
         transcript_routes.routes,
+        organisation_routes.routes,
     ):
         api.endpoints.extend(module_routes.endpoints)
     api.install(app)
@@ -191,6 +197,11 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
             _ensure_sqlite_dir(settings.database_url)
             await migrate.upgrade(settings.database_url)
         await store.start()
+        if local_node is not None:
+            # The node first: calls can be placed on it as soon as signalling takes any.
+            await local_node.start()
+        if media is not None:
+            await media.start()
         await switchboard.start()
         worker = (
             Worker(
@@ -222,6 +233,13 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
             await _bounded("switchboard", switchboard.stop())
             if media is not None:
                 await _bounded("media", media.stop())
+            if local_node is not None:
+                # Last: its calls' files are finished and its uploads let go before it goes.
+                await _bounded(
+                    "media node",
+                    local_node.stop(),
+                    seconds=settings.worker_stop_grace_seconds + SHUTDOWN_STEP_SECONDS,
+                )
             await _bounded("storage", storage.stop())
             await _bounded("realtime store", store.stop())
             await _bounded("database", engine.dispose())
@@ -230,6 +248,34 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
     # Outermost, so error responses raised by handlers are counted too.
     app.middlewares.insert(0, _count_requests(metrics))
     return app
+
+
+def _media_placement(
+    settings: Settings,
+    recordings: RecordingsConfig,
+    *,
+    run_media: bool,
+    storage: Storage,
+    sessions: SessionFactory,
+) -> tuple[MediaPlacement | None, NodeWithUploads | None]:
+    """Where this process's calls get their media (docs/architecture.md, "Media nodes").
+
+    Without Redis: in this process (the embedded mode), spooling where the worker uploads from.
+    With Redis, on the registered media nodes, so that replicas sharing Redis never split a
+    call: this process's own media registers as one (with its own upload loop) unless
+    ``--no-media``, and then it only places calls on the others (``loket media``)."""
+    if not settings.redis_url:
+        if not run_media:
+            raise SettingsError(
+                "--no-media places calls on media nodes, which share LOKET_REDIS_URL: set it "
+                "(and LOKET_MEDIA_SECRET), or leave --no-media out for media in this process"
+            )
+        return InProcessPlacement(settings.media(), spool_dir=recordings.spool_dir), None
+    cluster = settings.cluster()
+    if not run_media:
+        return RemotePlacement(cluster), None
+    node = NodeWithUploads(settings=settings, sessions=sessions, storage=storage, recordings=recordings)
+    return RemotePlacement(cluster, local=node.node), node
 
 
 def _ensure_sqlite_dir(database_url: str) -> None:

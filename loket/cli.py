@@ -115,7 +115,11 @@ def main(verbose: bool) -> None:
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--demo", is_flag=True, help="Create (once) a demo organisation, staff and widget key.")
 @click.option("--no-worker", is_flag=True, help="Do not run the worker in this process.")
-@click.option("--no-media", is_flag=True, help="Relay no media in this process (signalling only).")
+@click.option(
+    "--no-media",
+    is_flag=True,
+    help="Relay no media in this process: place calls on `loket media` nodes (needs LOKET_REDIS_URL).",
+)
 def serve(host: str, port: int, demo: bool, no_worker: bool, no_media: bool) -> None:
     """Run the server (REST API, socket.io, and the worker unless --no-worker)."""
     from aiohttp import web
@@ -132,7 +136,10 @@ def serve(host: str, port: int, demo: bool, no_worker: bool, no_media: bool) -> 
         except LoketError as exc:
             raise click.ClickException(exc.message) from exc
         click.echo(setup.summary)
-    app = create_app(settings, run_worker=not no_worker, run_media=not no_media)
+    try:
+        app = create_app(settings, run_worker=not no_worker, run_media=not no_media)
+    except LoketError as exc:
+        raise click.ClickException(exc.message) from exc
     if setup is not None:
         add_demo_page(app, widget_dir=settings.widget_dir, public_url=public, widget_key=setup.widget_key)
     # access_log=None: aiohttp's own request log would keep IPs and URLs on stderr for ever; Loket's
@@ -146,6 +153,24 @@ def worker() -> None:
     from loket.worker import run_worker
 
     asyncio.run(run_worker(_settings()))
+
+
+@main.command()
+def media() -> None:
+    """Run a media node: the media of the calls placed on it, and the uploads of its recordings.
+
+    Needs LOKET_REDIS_URL, LOKET_MEDIA_SECRET (the same on every node) and the database and
+    storage settings of the signalling nodes; its id is LOKET_MEDIA_NODE_ID (default: the host
+    name). Stops cleanly on SIGTERM or SIGINT."""
+    from loket.media_node import run_media_node
+
+    settings = _settings()
+    try:
+        settings.cluster()
+        settings.media_node()
+    except LoketError as exc:
+        raise click.ClickException(exc.message) from exc
+    _guarded(lambda: asyncio.run(run_media_node(settings)))
 
 
 @main.group()

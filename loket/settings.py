@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import logging
 import secrets
+import socket
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -20,6 +21,7 @@ from sqlalchemy.exc import ArgumentError
 
 from db import LoketError
 from media import IceServer, MediaConfig
+from media.node import ClusterConfig, NodeConfig, valid_id
 from recordings import RecordingsConfig, parse_master_key
 from signaling import SignalingConfig
 from transcription import DEFAULT_MODEL, TranscriptionConfig
@@ -35,6 +37,10 @@ class Environment(StrEnum):
 
 class SettingsError(LoketError):
     code = "settings_invalid"
+
+
+# As media.node.config.MIN_SECRET_LENGTH (checked again there).
+MIN_MEDIA_SECRET_LENGTH = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +164,26 @@ class Settings(BaseSettings):
     webhook_delivery_timeout_seconds: PositiveFloat = 900.0
     # On SIGTERM, how long the runs under way may take to finish before they are cancelled.
     worker_stop_grace_seconds: NonNegativeFloat = 5.0
+    # Media nodes (docs/architecture.md, "Media nodes"), used whenever LOKET_REDIS_URL is set:
+    # `loket media`, and `loket serve` (its own media registers as a node; --no-media places
+    # calls on the others). The secret signs every request on the internal channel: the same
+    # on every node, at least 32 characters.
+    media_secret: str | None = None
+    # Stays the same across restarts, so a restarted node uploads what its spool still holds.
+    # Unset: this machine's host name.
+    media_node_id: str | None = None
+    # The internal channel: an address of the internal network only (visitors never reach it).
+    media_bind_host: str = "127.0.0.1"
+    # 0: any free port (then LOKET_MEDIA_INTERNAL_URL is found from it).
+    media_bind_port: int = Field(0, ge=0, le=65535)
+    # How signalling nodes reach this node (http://host:port); unset: from the bind address.
+    media_internal_url: str | None = None
+    # The UDP port range ("40000-40199") and public address of the media's ICE candidates.
+    # Parsed and checked, but NOT honoured yet: aioice 0.13 binds every candidate to an
+    # ephemeral port on each interface and has no public API for a range or an announced
+    # address (see media_udp_port_range and the start-up warning).
+    media_udp_ports: str | None = None
+    media_public_address: str | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -190,7 +216,21 @@ class Settings(BaseSettings):
             except ValueError as exc:
                 raise SettingsError(str(exc)) from exc
         self._check_ice_servers()
+        self._check_media_nodes()
         return self
+
+    def _check_media_nodes(self) -> None:
+        if self.media_secret is not None and len(self.media_secret) < MIN_MEDIA_SECRET_LENGTH:
+            raise SettingsError(f"LOKET_MEDIA_SECRET must be at least {MIN_MEDIA_SECRET_LENGTH} characters")
+        if self.media_node_id is not None and not valid_id(self.media_node_id):
+            raise SettingsError(
+                "LOKET_MEDIA_NODE_ID is 1-64 letters, digits, '.', '_' or '-', "
+                "starting with a letter or digit"
+            )
+        try:
+            self.media_udp_port_range()
+        except ValueError as exc:
+            raise SettingsError(f"LOKET_MEDIA_UDP_PORTS: {exc}") from exc
 
     def _check_ice_servers(self) -> None:
         """Browsers refuse the whole RTCPeerConnection over one bad ICE server entry
@@ -308,6 +348,53 @@ class Settings(BaseSettings):
             ),
             stop_grace_seconds=self.worker_stop_grace_seconds,
         )
+
+    def media_udp_port_range(self) -> tuple[int, int] | None:
+        """``LOKET_MEDIA_UDP_PORTS`` as (first, last), or None when unset. Not honoured yet:
+        aioice has no public API for it (the media node logs a warning when it is set)."""
+        if not self.media_udp_ports:
+            return None
+        first, sep, last = self.media_udp_ports.partition("-")
+        try:
+            low, high = int(first), int(last if sep else first)
+        except ValueError as exc:
+            raise ValueError("a range of ports, like 40000-40199") from exc
+        if not 1024 <= low <= high <= 65535:
+            raise ValueError("ports between 1024 and 65535, the first not above the last")
+        return low, high
+
+    def cluster(self) -> ClusterConfig:
+        """The media cluster's shared settings (Redis, the internal secret); refused with a
+        clear message when media nodes are used without ``LOKET_MEDIA_SECRET``."""
+        if not self.redis_url:
+            raise SettingsError("media nodes share LOKET_REDIS_URL: set it")
+        if not self.media_secret:
+            raise SettingsError(
+                "media nodes sign their internal channel with LOKET_MEDIA_SECRET: set it, the same "
+                f"on every node, at least {MIN_MEDIA_SECRET_LENGTH} characters "
+                "(or run `loket serve` without LOKET_REDIS_URL for the embedded mode)"
+            )
+        return ClusterConfig(
+            redis_url=self.redis_url, secret=self.media_secret, redis_prefix=self.redis_prefix
+        )
+
+    def media_node(self) -> NodeConfig:
+        """This process's media node: its id, internal address and spool."""
+        node_id = self.media_node_id or socket.gethostname().split(".")[0]
+        if not valid_id(node_id):
+            raise SettingsError(
+                f"the host name {node_id!r} cannot name a media node: set LOKET_MEDIA_NODE_ID"
+            )
+        try:
+            return NodeConfig(
+                node_id=node_id,
+                spool_dir=self.spool_dir,
+                bind_host=self.media_bind_host,
+                bind_port=self.media_bind_port,
+                internal_url=self.media_internal_url,
+            )
+        except ValueError as exc:
+            raise SettingsError(f"LOKET_MEDIA_*: {exc}") from exc
 
     def media(self) -> MediaConfig:
         allow_private = self.allow_private_candidates

@@ -29,6 +29,13 @@ class MediaPlacement(Protocol):
         """Close every call (idempotent)."""
         ...
 
+    async def place(self, call_id: str) -> str | None:
+        """Choose where the call's media runs, before its first offer (when it is accepted).
+
+        The id of the media node it is placed on, or ``None`` where media is in this process.
+        ``MediaUnavailable`` when no media node is alive to take it."""
+        ...
+
     async def answer(self, call_id: str, party: Party, sdp: str, sdp_type: str) -> tuple[str, str]:
         """Apply ``party``'s offer to its leg of the call (created on first use); the answer."""
         ...
@@ -90,6 +97,10 @@ class InProcessPlacement:
     async def stop(self) -> None:
         for call_id in {*self._calls, *self._recorders}:
             await self.close_call(call_id)
+
+    async def place(self, call_id: str) -> str | None:
+        # The media is here, created at the first offer: nothing to choose.
+        return None
 
     def _call(self, call_id: str) -> MediaCall:
         call = self._calls.get(call_id)

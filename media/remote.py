@@ -97,7 +97,7 @@ class RemotePlacement:
             if owner is None:
                 nodes = await self._registry.nodes()
                 if not nodes:
-                    raise MediaUnavailable("no media node is available")
+                    raise MediaUnavailable("no media server is available right now; try again in a moment")
                 chosen = least_loaded(nodes)
                 owner = await self._registry.place(call_id, chosen.node_id)
                 if owner == chosen.node_id:

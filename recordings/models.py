@@ -68,6 +68,9 @@ class Recording(Base):
     storage_key: Mapped[str] = mapped_column(String(512), nullable=False, unique=True)
     # Local spool file (plaintext) while not yet stored; NULL once the spool is cleared.
     spool_path: Mapped[str | None] = mapped_column(String(1024))
+    # The media node whose spool holds the file (its upload loop stores it); NULL: the
+    # workers' spool (the embedded default, where media runs in the signalling process).
+    spool_node: Mapped[str | None] = mapped_column(String(64), index=True)
     bytes: Mapped[int | None] = mapped_column(BigInteger)
     duration_seconds: Mapped[float | None] = mapped_column(Float)
     sha256: Mapped[str | None] = mapped_column(String(64))

@@ -41,10 +41,14 @@ async def create_recording(
     call_id: uuid.UUID,
     participant: Participant | str,
     spool_path: Path,
+    spool_node: str | None = None,
     delete_after: datetime | None = None,
     now: datetime | None = None,
 ) -> Recording:
-    """A new row in status ``recording`` for media that is being written to ``spool_path``."""
+    """A new row in status ``recording`` for media that is being written to ``spool_path``.
+
+    ``spool_path`` is absolute, or a spool key relative to the spool directory of whoever
+    uploads it; ``spool_node`` is the media node whose spool holds it (``None``: the workers')."""
     created_at = now or utcnow()
     recording_id = new_id()
     await session.execute(
@@ -54,6 +58,7 @@ async def create_recording(
             participant=Participant(participant).value,
             storage_key=storage_key_for(recording_id, created_at, spool_path.suffix),
             spool_path=str(spool_path),
+            spool_node=spool_node,
             status=RecordingStatus.RECORDING.value,
             attempts=0,
             legal_hold=False,
@@ -98,10 +103,17 @@ async def mark_spooled(
     return await get_recording(session, recording_id)
 
 
-def _claimable(now: datetime, recording_id: uuid.UUID | None) -> ColumnElement[bool]:
+def on_spool(spool_node: str | None) -> ColumnElement[bool]:
+    """Rows whose spool file is on ``spool_node``'s disk (``None``: the workers' spool)."""
+    if spool_node is None:
+        return Recording.spool_node.is_(None)
+    return Recording.spool_node == spool_node
+
+
+def _claimable(now: datetime, recording_id: uuid.UUID | None, spool_node: str | None) -> ColumnElement[bool]:
     """Waiting for upload, or left ``uploading`` by a worker (``claim_rows`` adds: whose lease
-    ran out); due now, or the one asked for by id."""
-    condition = Recording.status.in_([s.value for s in _UPLOADABLE])
+    ran out); due now, or the one asked for by id; spooled where the caller can read it."""
+    condition = and_(Recording.status.in_([s.value for s in _UPLOADABLE]), on_spool(spool_node))
     if recording_id is not None:
         # Asked for by id (the file was just finished): no need to wait for next_attempt_at.
         return and_(condition, Recording.id == recording_id)
@@ -115,14 +127,18 @@ async def claim_upload(
     now: datetime,
     lease: timedelta,
     recording_id: uuid.UUID | None = None,
+    spool_node: str | None = None,
 ) -> Recording | None:
     """Take the recording longest due (or ``recording_id``) for upload under a lease, in status
     ``uploading``; None if there is none. Claimed through ``db.jobs.claim_rows``, so any number
-    of workers may call this at once and never take one row together. The caller commits."""
+    of workers may call this at once and never take one row together. The caller commits.
+
+    Only rows spooled on ``spool_node`` (``None``: the workers' own spool) are taken: a file
+    can only be uploaded from the disk it is on."""
     rows = await claim_rows(
         session,
         Recording,
-        _claimable(now, recording_id),
+        _claimable(now, recording_id, spool_node),
         worker_id=worker_id,
         now=now,
         lease=lease,
@@ -136,12 +152,15 @@ async def claim_upload(
     return await get_recording(session, rows[0].id)
 
 
-async def leftover_spools(session: AsyncSession, *, limit: int = 100) -> list[Recording]:
-    """Stored or shredded rows whose spool files were not yet removed (a crash in between)."""
+async def leftover_spools(
+    session: AsyncSession, *, limit: int = 100, spool_node: str | None = None
+) -> list[Recording]:
+    """Stored or shredded rows whose spool files on ``spool_node`` (``None``: the workers'
+    spool) were not yet removed (a crash in between)."""
     done = [RecordingStatus.STORED.value, RecordingStatus.SHREDDED.value]
     rows = await session.scalars(
         select(Recording)
-        .where(Recording.status.in_(done), Recording.spool_path.is_not(None))
+        .where(Recording.status.in_(done), Recording.spool_path.is_not(None), on_spool(spool_node))
         .order_by(Recording.created_at)
         .limit(limit)
     )

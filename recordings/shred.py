@@ -37,6 +37,10 @@ async def shred_recording(
         if recording.legal_hold:
             raise LegalHold(f"recording {recording_id} is under legal hold")
         storage_key, spool_path = recording.storage_key, recording.spool_path
+        if recording.spool_node is not None:
+            # On a media node's disk: its upload loop removes the files of a shredded row
+            # (``leftover_spools``), so the row keeps naming them until then.
+            spool_path = None
         had_key = recording.wrapped_key is not None
         if recording.status != RecordingStatus.SHREDDED or had_key:
             await session.execute(
@@ -70,7 +74,11 @@ async def shred_recording(
             except FileNotFoundError:
                 pass
     async with sessions() as session:
-        await session.execute(update(Recording).where(Recording.id == recording_id).values(spool_path=None))
+        await session.execute(
+            update(Recording)
+            .where(Recording.id == recording_id, Recording.spool_node.is_(None))
+            .values(spool_path=None)
+        )
         await audit.record(
             session,
             org_id=await queries.org_of(session, recording_id),

@@ -54,10 +54,13 @@ class _LeaseLost(RecordingsError):
 
 
 def _spool_file(config: RecordingsConfig, recording: Recording) -> Path:
-    """The row's spool file, refused unless it lies inside the spool directory (we delete it later)."""
+    """The row's spool file, refused unless it lies inside the spool directory (we delete it later).
+
+    A relative ``spool_path`` is a spool key (``media.spool``), resolved under this process's
+    spool directory: a media node names files that way, since its paths mean nothing elsewhere."""
     if recording.spool_path is None:
         raise SpoolFileMissing(f"recording {recording.id} has no spool file")
-    path = Path(recording.spool_path).resolve()
+    path = (config.spool_dir / recording.spool_path).resolve()
     if not path.is_relative_to(config.spool_dir.resolve()):
         raise SpoolFileMissing(f"spool file of recording {recording.id} is outside the spool directory")
     return path
@@ -282,6 +285,7 @@ async def store_recording(
     now: datetime | None = None,
     worker_id: str | None = None,
     on_stored: EventHook | None = None,
+    spool_node: str | None = None,
 ) -> bool:
     """Store one spooled recording now (media calls this when a file is finished).
 
@@ -298,6 +302,7 @@ async def store_recording(
             now=clock(),
             lease=timedelta(seconds=config.upload_lease_seconds),
             recording_id=recording_id,
+            spool_node=spool_node,
         )
         await session.commit()
     if recording is None:
@@ -314,17 +319,20 @@ async def retry_pending_uploads(
     worker_id: str | None = None,
     limit: int = 100,
     on_stored: EventHook | None = None,
+    spool_node: str | None = None,
 ) -> int:
     """One pass of the upload worker: store every due recording, one claim at a time.
 
     Also finishes spool clean-ups a crash interrupted. Returns how many recordings it stored.
-    Safe to run in any number of workers at once.
+    Safe to run in any number of workers at once. Only the recordings spooled where this
+    process reads (``spool_node``: a media node's own id; ``None``: the workers' spool) are
+    taken, so a media node restarted after a kill stores what its spool still holds.
     """
     clock = Clock.starting(now)
     worker_id = worker_id or default_worker_id()
     lease = timedelta(seconds=config.upload_lease_seconds)
     async with sessions() as session:
-        leftovers = await queries.leftover_spools(session)
+        leftovers = await queries.leftover_spools(session, spool_node=spool_node)
     for leftover in leftovers:
         if leftover.spool_path is not None:
             with contextlib.suppress(SpoolFileMissing):
@@ -333,7 +341,9 @@ async def retry_pending_uploads(
     stored = 0
     for _ in range(limit):
         async with sessions() as session:
-            recording = await queries.claim_upload(session, worker_id=worker_id, now=clock(), lease=lease)
+            recording = await queries.claim_upload(
+                session, worker_id=worker_id, now=clock(), lease=lease, spool_node=spool_node
+            )
             await session.commit()
         if recording is None:
             break

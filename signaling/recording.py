@@ -6,6 +6,14 @@ status ``recording``, the media placement remuxing into the spool, and when it s
 rows marked spooled so the worker encrypts and uploads them. Nothing is written before
 ``start`` is called, and ``start`` is only called once consent is stored. Each row gets its
 deletion deadline at once, from the retention rule of the call's queue or organisation.
+
+Files are named by spool key (``media.spool``: ``{call_id}/{party}-{hex}.webm``), never by a
+path of this machine: the process that records (this one, or the call's media node) writes
+them under its own spool directory. A row of a call placed on a media node keeps the key and
+``spool_node``, that node's id, so the node's upload loop, and only it, stores the file. With
+media in this process (``place`` returns ``None``) the row keeps the file's absolute path under
+``spool_dir`` and no node, as before media nodes: the workers' spool, which retention and
+erasure clean by path.
 """
 
 from __future__ import annotations
@@ -37,20 +45,21 @@ class RecordingControl:
 
     async def start(self, call_id: str) -> dict[str, str]:
         """Start recording both parties; returns the recording id of each."""
-        folder = self._spool_dir / call_id
-        folder.mkdir(parents=True, exist_ok=True)
         ids: dict[str, str] = {}
         paths: dict[Party, Path] = {}
+        # Placed at accept already; this returns the same node (or None: media in process).
+        spool_node = await self._media.place(call_id)
         async with self._sessions() as db:
             now = utcnow()
             delete_after = await recording_deadline(db, call_id=uuid.UUID(call_id), created_at=now)
             for party in PARTIES:
-                path = folder / f"{party}-{uuid.uuid4().hex}.webm"
+                path = Path(call_id, f"{party}-{uuid.uuid4().hex}.webm")
                 row = await create_recording(
                     db,
                     call_id=uuid.UUID(call_id),
                     participant=party,
-                    spool_path=path,
+                    spool_path=path if spool_node else self._spool_dir.resolve() / path,
+                    spool_node=spool_node,
                     delete_after=delete_after,
                     now=now,
                 )

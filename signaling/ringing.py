@@ -9,6 +9,12 @@ their desk) and rings the next one.
 Ring deadlines wait in ``keys.RINGS``; every node ticks, and the node whose removal of a
 due entry succeeds handles it. The transitions expect the caller to hold the organisation's
 lock (``signaling.live``); ``accept``, ``decline`` and ``expire`` take it themselves.
+
+Accepting places the call's media (``MediaPlacement.place``) before anything changes: with
+no live media node the adviser's accept fails with ``media_unavailable`` and the call stays
+as it was, ringing, so the visitor keeps their place and waits on (the ring runs out and goes
+to the next adviser, or this one tries again once a node is back). Ending the visitor's call
+over what may be a media node's restart would throw away their wait for nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import Any
 
 from accounts.tokens import StaffClaims
 from db import SessionFactory
+from media.placement import MediaPlacement
 from signaling import queries
 from signaling.config import SignalingConfig
 from signaling.errors import Conflict, NotFound
@@ -41,7 +48,9 @@ class Ringing:
         sessions: SessionFactory,
         config: SignalingConfig,
         clock: Callable[[], float],
+        media: MediaPlacement | None = None,
     ) -> None:
+        self._media = media
         self._live = live
         self._store = live.store
         self._queue = queue
@@ -62,6 +71,9 @@ class Ringing:
                 raise Conflict("this call is not ringing for you", code="not_ringing")
             adviser = await self._live.adviser(org_id, user_id)
             assert adviser is not None, "a ringing adviser is connected"
+            if self._media is not None:
+                # MediaUnavailable (media_unavailable) leaves the call ringing: see above.
+                await self._media.place(call.id)
             now = self._clock()
             call.status, call.accepted_at = CallStatus.ACTIVE, now
             adviser.activity = Activity.BUSY

@@ -78,7 +78,7 @@ class Switchboard:
         self._live = LiveState(store, outbox)
         self._queue = Queue(live=self._live, config=config, clock=clock)
         self._ringing = Ringing(
-            live=self._live, queue=self._queue, sessions=sessions, config=config, clock=clock
+            live=self._live, queue=self._queue, sessions=sessions, config=config, clock=clock, media=media
         )
         self._ending = Ending(
             live=self._live,

@@ -131,6 +131,8 @@ class Backend:
             "redis_url": self.redis_url,
             "redis_prefix": self.redis_prefix,
             "secret_key": "test-secret-key-that-is-long-enough-0123456789",
+            # With Redis, the app's media registers as a media node (docs/architecture.md).
+            "media_secret": "test-media-secret-that-is-long-enough-0123456789",
             **overrides,
         }
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]

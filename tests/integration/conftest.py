@@ -1,5 +1,6 @@
 """Fixtures the integration tests share with the unit suites: real aiortc clients and the
-media cluster's settings, nodes and placements (``tests/media``)."""
+media cluster's settings, nodes and placements (``tests/media``), browser-like peers that offer
+over socket.io (``tests/signaling``)."""
 
 from tests.media.conftest import media_config, new_client  # noqa: F401 (fixtures)
 from tests.media.nodes import (  # noqa: F401 (fixtures)
@@ -9,3 +10,4 @@ from tests.media.nodes import (  # noqa: F401 (fixtures)
     start_node,
     start_placement,
 )
+from tests.signaling.conftest import new_peer  # noqa: F401 (fixture)

@@ -1,83 +1,40 @@
-"""Media nodes as real processes: registered in Redis, driven over the internal channel by
-``RemotePlacement`` in this process, and SIGKILLed to see the registry forget them.
-
-The nodes run ``tests.integration.media_node_process`` until ``loket media`` exists."""
+"""Media nodes as real processes (``loket media``): registered in Redis, driven over the
+internal channel by ``RemotePlacement`` in this process, and SIGKILLed to see the registry
+forget them."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import pytest
 
 from media.node import ClusterConfig, Registry
+from tests.integration.processes import NodeProcess, media_node_env, start_media_node
 from tests.media.conftest import Client, eventually
-from tests.media.nodes import SECRET, StartPlacement, cancel, collect, offer
+from tests.media.nodes import StartPlacement, cancel, collect, offer
 
 pytestmark = pytest.mark.integration
 
 
-@dataclass
-class NodeProcess:
-    node_id: str
-    process: subprocess.Popen[str]
-    url: str
-    log: Path
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-
 @pytest.fixture
-def spawn_node(media_cluster: ClusterConfig, tmp_path: Path) -> Iterator[Callable[[str], NodeProcess]]:
-    started: list[tuple[NodeProcess, IO[str]]] = []
+def spawn_node(
+    media_cluster: ClusterConfig, postgres_url: str, tmp_path: Path
+) -> Iterator[Callable[[str], NodeProcess]]:
+    started: list[NodeProcess] = []
 
     def spawn(node_id: str) -> NodeProcess:
-        log_path = tmp_path / f"{node_id}.log"
-        log = log_path.open("w")
-        env = {
-            **os.environ,
-            "LOKET_TEST_NODE_ID": node_id,
-            "LOKET_TEST_NODE_SPOOL": str(tmp_path / node_id),
-            "LOKET_TEST_NODE_REDIS_URL": media_cluster.redis_url,
-            "LOKET_TEST_NODE_REDIS_PREFIX": media_cluster.redis_prefix,
-            "LOKET_TEST_NODE_SECRET": SECRET,
-        }
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tests.integration.media_node_process"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-            cwd=Path(__file__).resolve().parents[2],
-        )
-        assert process.stdout is not None
-        line = process.stdout.readline()  # blocks until the node is registered (or died)
-        if not line.startswith("ready "):
-            process.kill()
-            raise AssertionError(f"node {node_id} did not start: {log_path.read_text()}")
-        node = NodeProcess(node_id=node_id, process=process, url=line.split()[1], log=log_path)
-        started.append((node, log))
+        env = media_node_env(node_id, media_cluster, postgres_url, tmp_path)
+        node = start_media_node(node_id, env, tmp_path / f"{node_id}.log")
+        started.append(node)
         return node
 
     yield spawn
-    for node, log in started:
-        if node.process.poll() is None:
-            node.process.terminate()
-            node.process.wait(timeout=15)
-        assert node.process.stdout is not None
-        node.process.stdout.close()
-        log.close()
+    for node in started:
+        node.close()
 
 
 async def live_ids(registry: Registry) -> set[str]:

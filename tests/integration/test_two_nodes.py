@@ -42,6 +42,7 @@ def node_env(postgres_url: str, redis_url: str, redis_prefix: str, tmp_path: Pat
         "LOKET_REDIS_URL": redis_url,
         "LOKET_REDIS_PREFIX": redis_prefix,
         "LOKET_SECRET_KEY": "two-node-secret-key-that-is-long-enough-012345",
+        "LOKET_MEDIA_SECRET": "two-node-media-secret-that-is-long-enough-0123",
         "LOKET_PUBLIC_URL": "http://loket.test",
     }
 
@@ -57,7 +58,7 @@ def nodes(node_env: dict[str, str], tmp_path: Path) -> Iterator[list[str]]:
         processes.append(
             subprocess.Popen(
                 [LOKET, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-worker"],
-                env=node_env,
+                env={**node_env, "LOKET_MEDIA_NODE_ID": f"serve-{name}"},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=tmp_path,

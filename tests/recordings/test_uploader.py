@@ -252,3 +252,78 @@ def test_the_pipeline_runs_without_signaling_or_the_shell_loaded(sqlite_url: str
         timeout=50,
     )
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+async def test_each_spool_is_uploaded_only_by_its_own_node_and_a_key_resolves_under_its_spool(
+    sessions: SessionFactory, call_id: uuid.UUID, config: RecordingsConfig, tmp_path: Path
+) -> None:
+    storage = LocalStorage(tmp_path / "objects")
+    rows = {}
+    for node in (None, "media-a"):
+        key = Path(str(call_id), f"visitor-{node or 'worker'}.webm")
+        (config.spool_dir / key).parent.mkdir(parents=True, exist_ok=True)
+        (config.spool_dir / key).write_bytes(os.urandom(20_000))
+        async with sessions() as session:
+            row = await create_recording(
+                session, call_id=call_id, participant="visitor", spool_path=key, spool_node=node
+            )
+            await mark_spooled(session, row.id, duration_seconds=1.0)
+            await session.commit()
+        rows[node] = row.id
+    later = utcnow() + timedelta(seconds=1)
+
+    # Another node's spool is on another disk: neither the worker nor another node takes it.
+    assert await retry_pending_uploads(sessions, storage, config, now=later, spool_node="media-b") == 0
+    assert await retry_pending_uploads(sessions, storage, config, now=later) == 1
+    assert (await load(sessions, rows["media-a"])).status == RecordingStatus.SPOOLED
+    assert await retry_pending_uploads(sessions, storage, config, now=later, spool_node="media-a") == 1
+    for recording_id in rows.values():
+        row = await load(sessions, recording_id)
+        assert row.status == RecordingStatus.STORED and row.spool_path is None
+    assert not list((config.spool_dir / str(call_id)).glob("*.webm"))
+
+
+async def test_a_spool_key_leading_out_of_the_spool_directory_is_never_read(
+    sessions: SessionFactory, call_id: uuid.UUID, config: RecordingsConfig, tmp_path: Path
+) -> None:
+    outside = config.spool_dir.parent / "outside.webm"
+    outside.write_bytes(b"not a recording")
+    async with sessions() as session:
+        row = await create_recording(
+            session,
+            call_id=call_id,
+            participant="adviser",
+            spool_path=Path("..", "outside.webm"),
+            spool_node="n",
+        )
+        await mark_spooled(session, row.id, duration_seconds=1.0)
+        await session.commit()
+    assert not await store_recording(
+        sessions, LocalStorage(tmp_path / "objects"), config, row.id, spool_node="n"
+    )
+    assert (await load(sessions, row.id)).status == RecordingStatus.FAILED
+    assert outside.read_bytes() == b"not a recording"
+
+
+async def test_a_shredded_recording_spooled_on_a_media_node_is_removed_by_that_node(
+    sessions: SessionFactory, call_id: uuid.UUID, config: RecordingsConfig, tmp_path: Path
+) -> None:
+    from recordings import shred_recording
+
+    storage = LocalStorage(tmp_path / "objects")
+    key = Path(str(call_id), "visitor-node.webm")
+    (config.spool_dir / key).parent.mkdir(parents=True, exist_ok=True)
+    (config.spool_dir / key).write_bytes(os.urandom(5_000))
+    async with sessions() as session:
+        row = await create_recording(
+            session, call_id=call_id, participant="visitor", spool_path=key, spool_node="media-a"
+        )
+        await session.commit()
+
+    await shred_recording(sessions, storage, row.id, actor="test", reason="erasure")
+    # The signalling side cannot reach the node's disk: the row keeps naming the file.
+    assert (await load(sessions, row.id)).spool_path == str(key)
+    assert (config.spool_dir / key).exists()
+    await retry_pending_uploads(sessions, storage, config, spool_node="media-a")
+    assert not (config.spool_dir / key).exists()
+    assert (await load(sessions, row.id)).spool_path is None

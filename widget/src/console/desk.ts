@@ -301,6 +301,14 @@ export class Desk {
     const local = await openLocalMedia();
     const ack = await this.socket.request<{ call_id: string; reference: string }>("call:accept", { call_id: call.call_id });
     for (const button of buttons) button.disabled = false;
+    if (!ack.ok && ack.error.code === "media_unavailable") {
+      // Nothing changed: the call still rings for us and the visitor keeps waiting; let the
+      // adviser try again while the ring lasts.
+      for (const track of local.stream?.getTracks() ?? []) track.stop();
+      this.accepting = null;
+      this.say("No media server is available right now; the visitor keeps waiting. Try again in a moment.");
+      return;
+    }
     this.stopRinging();
     if (!ack.ok) {
       for (const track of local.stream?.getTracks() ?? []) track.stop();
