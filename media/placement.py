@@ -19,6 +19,12 @@ from media.types import Party
 
 logger = logging.getLogger(__name__)
 
+# The reason ``ended()`` gives for a call whose media node died and that was placed on another
+# live node: the call goes on, and both parties must negotiate afresh (``media:renegotiate``).
+MEDIA_NODE_LOST = "media_node_lost"
+# The reason for a call whose media node died with no live node left to take it: it ends.
+MEDIA_UNAVAILABLE = "media_unavailable"
+
 
 class MediaPlacement(Protocol):
     """What signalling asks of media. Calls are named by their call id."""
@@ -57,7 +63,10 @@ class MediaPlacement(Protocol):
 
     def ended(self) -> AsyncIterator[tuple[str, str]]:
         """``(call_id, reason)`` for every call whose media ended by itself (a leg failed or
-        a party closed its connection), not for calls closed through :meth:`close_call`."""
+        a party closed its connection), not for calls closed through :meth:`close_call`.
+
+        ``MEDIA_NODE_LOST`` is not an end: the call's node died and the call was placed on
+        another one (media nodes only); its parties must offer again."""
         ...
 
     async def start_recording(self, call_id: str, paths: Mapping[Party, Path]) -> None:

@@ -17,6 +17,14 @@ on the call is marked closed; an event about a call that is closed already (thro
 :meth:`close_call`, or by an earlier delivery of the same event) or has moved to another node
 is dropped.
 
+*Failover.* Each ``RemotePlacement`` runs a watcher (a task it starts and stops) that every
+``failover_interval_s`` looks for nodes listed in the registry whose registration has expired
+but that still hold calls (a node SIGKILLed, or cut off). One signalling node claims each dead
+node (``SET NX`` on ``media:failover:{node}``) and moves each of its calls to the least-loaded
+live node (compare and set on the call's mapping), then publishes ``MEDIA_NODE_LOST`` for it on
+the ended stream, so one signalling node tells both parties to offer again. With no live node
+left the call is published as ``MEDIA_UNAVAILABLE`` instead, and signalling ends it.
+
 *Local node.* With ``local`` (a ``loket serve`` that also relays media and registers it), the
 calls placed on this process's own node are served directly, without a request to itself.
 
@@ -26,6 +34,7 @@ node's spool directory, on the node's disk.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -41,8 +50,10 @@ from media.node import keys, wire
 from media.node._tasks import raise_if_cancelled
 from media.node.client import NodeClient
 from media.node.config import ClusterConfig, valid_id
+from media.node.events import EndedEvent
 from media.node.node import MediaNode
 from media.node.registry import NodeInfo, Registry, least_loaded
+from media.placement import MEDIA_NODE_LOST, MEDIA_UNAVAILABLE
 from media.recorder import RecordingResult
 from media.spool import check_spool_key
 from media.types import Party
@@ -64,6 +75,7 @@ class RemotePlacement:
         *,
         local: MediaNode | None = None,
         consumer: str | None = None,
+        failover_interval_s: float = 0.5,
     ) -> None:
         self._cluster = cluster
         self._local = local
@@ -73,15 +85,23 @@ class RemotePlacement:
         # what a dead process left unacknowledged is claimed by another.
         self._consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
         self._stopped = False
+        self._failover_interval_s = failover_interval_s
+        self._watcher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self._registry.start()
         await self._client.start()
+        self._watcher = asyncio.create_task(self._watch_failover(), name="media-failover")
 
     async def stop(self) -> None:
         if self._stopped:
             return
         self._stopped = True
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+            self._watcher = None
         await self._client.stop()
         await self._registry.ended.forget_consumer(self._consumer)
         await self._registry.stop()
@@ -221,12 +241,57 @@ class RemotePlacement:
                 # before), or placed elsewhere since: nothing left to act on.
                 continue
             yield event.call_id, event.reason
+            if event.reason == MEDIA_NODE_LOST:
+                continue  # moved, not ended: the call goes on on its new node
             # Acted on: a late request is refused from now on. Not before the yield: a
             # signalling node that dies before acting leaves the event to another.
             try:
                 await self._registry.release(event.call_id, event.node_id)
             except Exception:
                 logger.exception("could not mark call %s closed; its placement runs out", event.call_id)
+
+    # -- failover ----------------------------------------------------------------------------
+
+    async def _watch_failover(self) -> None:
+        """Move the calls of dead nodes, for as long as this placement runs."""
+        while True:
+            raise_if_cancelled()  # gh-86296: see media.node._tasks
+            try:
+                await self.fail_over()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("media failover check failed; trying again")
+            await asyncio.sleep(self._failover_interval_s)
+
+    async def fail_over(self) -> list[tuple[str, str]]:
+        """One pass: move the calls of each dead node this process claims. Returns
+        ``(call_id, reason)`` for each call published (``MEDIA_NODE_LOST`` or
+        ``MEDIA_UNAVAILABLE``)."""
+        published: list[tuple[str, str]] = []
+        for dead in await self._registry.dead_nodes_with_calls():
+            raise_if_cancelled()
+            if not await self._registry.claim_failover(dead):
+                continue  # another signalling node has it
+            logger.warning("media node %s is gone; moving its calls", dead)
+            for call_id in await self._registry.calls_of(dead):
+                raise_if_cancelled()
+                nodes = await self._registry.nodes()
+                if nodes:
+                    target = least_loaded(nodes)
+                    if not await self._registry.move(call_id, dead, target.node_id):
+                        continue  # closed or moved meanwhile
+                    logger.warning("call %s moved from dead node %s to %s", call_id, dead, target.node_id)
+                    event = EndedEvent(node_id=target.node_id, call_id=call_id, reason=MEDIA_NODE_LOST)
+                else:
+                    if not await self._registry.drop(call_id, dead):
+                        continue
+                    logger.warning("call %s lost its media node %s and no node is left", call_id, dead)
+                    event = EndedEvent(node_id=dead, call_id=call_id, reason=MEDIA_UNAVAILABLE)
+                await self._registry.ended.publish(event)
+                published.append((call_id, event.reason))
+            await self._registry.release_failover(dead)
+        return published
 
     # -- the channel -------------------------------------------------------------------------
 

@@ -85,7 +85,12 @@ class WebmWriter:
         """Create the file, with the video size of the first keyframe."""
         if self._container is not None or self.closed:
             raise RuntimeError("this WebM writer was already opened")
-        container = av.open(str(self.path), "w", format="webm")
+        # A cluster at least every second, written out as it closes: a process killed mid-
+        # recording (a media node SIGKILLed) leaves a file that holds all but its last second,
+        # instead of a header alone (the muxer would otherwise keep up to 5 s, or 5 MB, in memory).
+        container = av.open(
+            str(self.path), "w", format="webm", options={"cluster_time_limit": "1000", "flush_packets": "1"}
+        )
         try:
             video = container.add_mux_stream("vp8", width=width, height=height)
             video.time_base = WEBM_TIME_BASE

@@ -20,7 +20,7 @@ from typing import Any
 
 import webhooks
 from db import SessionFactory
-from media.placement import MediaPlacement
+from media.placement import MEDIA_NODE_LOST, MediaPlacement
 from signaling import queries
 from signaling.call_events import call_ended_payload
 from signaling.errors import Conflict
@@ -78,6 +78,9 @@ class Ending:
     async def watch_media(self, media: MediaPlacement) -> None:
         """End calls whose media ended by itself (a party closed its connection, ICE failed)."""
         async for call_id, reason in media.ended():
+            if reason == MEDIA_NODE_LOST:
+                await self._media_moved(call_id)
+                continue
             try:
                 call = await self._live.call(call_id)
                 if call is None:
@@ -91,6 +94,40 @@ class Ending:
                 await self._live.deliver(mail)
             except Exception:
                 logger.exception("could not end call %s after its media ended", call_id)
+
+    async def _media_moved(self, call_id: str) -> None:
+        """The call's media node died and the call was placed on another: the call goes on
+        (same id, reference, chat and consent); a recording in progress ends its file on the
+        dead node and goes on in a new one; both parties are told to offer afresh."""
+        try:
+            call = await self._live.call(call_id)
+            if call is None:
+                return
+            mail: Mail = []
+            async with self._live.locked(call.org_id):
+                call = await self._live.call(call_id)
+                if call is None or call.status != CallStatus.ACTIVE:
+                    return
+                if call.recording and self._recording is not None:
+                    ids, call.recording = call.recording, {}
+                    await self._live.save_call(call)
+                    await self._recording.lost(ids)
+                    try:
+                        call.recording = await self._recording.start(call.id)
+                    except Exception:
+                        logger.exception("call %s: could not go on recording on its new media node", call_id)
+                        state = {"active": False, "reason": MEDIA_NODE_LOST}
+                        mail.append((visitor_session(call.visitor), "recording:state", state))
+                        if call.adviser_id:
+                            mail.append((adviser_session(call.adviser_id), "recording:state", state))
+                    await self._live.save_call(call)
+                event = {"call_id": call.id, "reason": MEDIA_NODE_LOST}
+                mail.append((visitor_session(call.visitor), "media:renegotiate", event))
+                if call.adviser_id:
+                    mail.append((adviser_session(call.adviser_id), "media:renegotiate", event))
+            await self._live.deliver(mail)
+        except Exception:
+            logger.exception("could not move call %s to a new media node", call_id)
 
     # -- transitions (caller holds the organisation's lock) --------------------------------
 

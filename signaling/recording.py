@@ -88,6 +88,16 @@ class RecordingControl:
             # No keyframe arrived between start and stop: there is no file to keep.
             await self._forget(empty)
 
+    async def lost(self, ids: dict[str, str]) -> None:
+        """The call's media node died while recording: its files stay in that node's spool,
+        cut off where it died. Their rows are marked spooled (the duration unknown), so that
+        node uploads them (with checksums) when it starts again under the same id; until then
+        they stay spooled."""
+        async with self._sessions() as db:
+            for recording_id in ids.values():
+                await mark_spooled(db, uuid.UUID(recording_id), duration_seconds=None)
+            await db.commit()
+
     async def _forget(self, recording_ids: Iterable[str]) -> None:
         ids = [uuid.UUID(recording_id) for recording_id in recording_ids]
         async with self._sessions() as db:

@@ -13,6 +13,8 @@ Every key gets the installation's prefix (``ClusterConfig.redis_prefix``, the sa
   every signalling node agrees), or ``CLOSED`` once the call's media is closed; lives
   ``call_ttl_s`` and is renewed by its node's heartbeat while the node holds the call; the
   tombstone lives ``closed_ttl_s``
+- ``media:failover:{id}``      string  the claim of a dead node's failover (``SET NX``), so one
+  signalling node moves its calls; lives ``failover_claim_ttl_s``
 - ``media:ended``              stream  ``{node, call, reason}`` for every call whose media ended
   by itself; read by the consumer group ``ENDED_GROUP`` so one signalling node acts on each
 """
@@ -36,3 +38,7 @@ def node_calls(node_id: str) -> str:
 
 def call(call_id: str) -> str:
     return f"media:call:{call_id}"
+
+
+def failover(node_id: str) -> str:
+    return f"media:failover:{node_id}"

@@ -81,6 +81,22 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return lost
 """
 
+# KEYS[1]: media:call:{id}; KEYS[2]: the dead node's call set; KEYS[3]: the new node's call set.
+# ARGV: dead node id, new node id, call ttl (ms), call id. Moves the call only if it is still
+# on the dead node (compare and set); whether it did.
+_MOVE = """
+redis.call('SREM', KEYS[2], ARGV[4])
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+redis.call('SADD', KEYS[3], ARGV[4])
+redis.call('PEXPIRE', KEYS[3], ARGV[3])
+return 1
+"""
+
+# The failover claim lives this long: a signalling node that dies while moving a dead node's
+# calls leaves the rest to another after it.
+FAILOVER_CLAIM_TTL_S = 30.0
+
 
 @dataclass(frozen=True, slots=True)
 class NodeInfo:
@@ -144,6 +160,7 @@ class Registry:
         self._place = self._redis.register_script(_PLACE)
         self._release = self._redis.register_script(_RELEASE)
         self._renew = self._redis.register_script(_RENEW)
+        self._move = self._redis.register_script(_MOVE)
         self._stopped = False
         self.ended = EndedEvents(self._redis, config, key=self._k(keys.ENDED), clock=clock)
 
@@ -238,6 +255,63 @@ class Registry:
             args=[node_id, keys.CLOSED, _ms(self._config.closed_ttl_s), call_id],
         )
         return bool(released)
+
+    # -- failover ----------------------------------------------------------------------------
+
+    async def dead_nodes_with_calls(self) -> list[str]:
+        """Nodes still listed in ``media:nodes`` whose registration has expired and whose call
+        set still holds calls: died without withdrawing (SIGKILL, a lost network)."""
+        node_ids = [str(node_id) for node_id in await self._redis.zrange(self._k(keys.NODES), 0, -1)]
+        if not node_ids:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for node_id in node_ids:
+                pipe.exists(self._k(keys.node(node_id)))
+                pipe.scard(self._k(keys.node_calls(node_id)))
+            replies = await pipe.execute()
+        return [
+            node_id
+            for index, node_id in enumerate(node_ids)
+            if not replies[2 * index] and int(replies[2 * index + 1]) > 0
+        ]
+
+    async def claim_failover(self, node_id: str) -> bool:
+        """Claim the failover of a dead node (``SET NX``): true for exactly one caller."""
+        claimed = await self._redis.set(
+            self._k(keys.failover(node_id)), "1", nx=True, px=_ms(FAILOVER_CLAIM_TTL_S)
+        )
+        return bool(claimed)
+
+    async def release_failover(self, node_id: str) -> None:
+        """The dead node's calls are all moved: a node that comes back under the same id and
+        dies again can be failed over again."""
+        await self._redis.delete(self._k(keys.failover(node_id)))
+
+    async def calls_of(self, node_id: str) -> list[str]:
+        members = await self._redis.smembers(self._k(keys.node_calls(node_id)))
+        return sorted(str(call_id) for call_id in members)
+
+    async def move(self, call_id: str, dead: str, to: str) -> bool:
+        """Move the call from ``dead`` to ``to`` if it is still on ``dead`` (compare and set);
+        whether it did. The call leaves ``dead``'s call set either way."""
+        moved = await self._move(
+            keys=[
+                self._k(keys.call(call_id)),
+                self._k(keys.node_calls(dead)),
+                self._k(keys.node_calls(to)),
+            ],
+            args=[dead, to, _ms(self._config.call_ttl_s), call_id],
+        )
+        return bool(moved)
+
+    async def drop(self, call_id: str, dead: str) -> bool:
+        """No node is left for the call: take it out of ``dead``'s call set; whether it was
+        still mapped to ``dead`` (the caller then ends it)."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.srem(self._k(keys.node_calls(dead)), call_id)
+            pipe.get(self._k(keys.call(call_id)))
+            _, owner = await pipe.execute()
+        return bool(owner == dead)
 
 
 def _ms(seconds: float) -> int:

@@ -158,6 +158,11 @@ export class CallView {
     this.media.recoverIfBroken();
   }
 
+  /** ``media:renegotiate``: the call's media moved; offer afresh from a new connection. */
+  renegotiate(): void {
+    this.media.renegotiate();
+  }
+
   setRecording(active: boolean): void {
     this.recording = active;
     this.indicator.dataset["active"] = String(active);

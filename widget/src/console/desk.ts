@@ -14,6 +14,7 @@ const END_REASONS: Record<string, string> = {
   visitor_ended: "The visitor ended the call.",
   visitor_disconnected: "The visitor's connection was lost.",
   adviser_disconnected: "Your connection was lost for too long.",
+  media_unavailable: "The media server was lost and no other was available.",
 };
 
 const IDLE_AWAY = "Set yourself available to take calls. A ring tone sounds when a visitor is put through.";
@@ -121,6 +122,7 @@ export class Desk {
         "call:accepted": (data) => this.acceptedElsewhere(data.call_id),
         "call:withdrawn": (data) => this.withdrawn(data.call_id, data.reason),
         "call:ended": (data) => this.ended(data),
+        "media:renegotiate": () => this.call?.renegotiate(),
         "presence:state": (data) => {
           this.showPresence(data.status === "available");
           if (data.reason === "missed_call") this.say("You missed a call, so you were set to away.");

@@ -39,6 +39,9 @@ export class CallMedia {
   private again = false;
   /** The last offer failed or could not be sent: the next chance must offer again. */
   private broken = false;
+  // The server asked for a new connection (media:renegotiate): offer from a new one even if
+  // this one still looks connected (its media node is gone, ICE has not noticed yet).
+  private stale = false;
   private attempts = 0;
   private closed = false;
   private graceTimer: ReturnType<typeof setTimeout> | undefined;
@@ -69,6 +72,14 @@ export class CallMedia {
   recoverIfBroken(): void {
     this.attempts = 0; // the network is back: worth trying again
     this.recover();
+  }
+
+  /** ``media:renegotiate``: the call's media moved to another server; a new connection offers
+   * afresh (through ``recoverIfBroken``, so an offline socket retries when it is back). */
+  renegotiate(): void {
+    this.stale = true;
+    this.broken = true;
+    this.recoverIfBroken();
   }
 
   addRemoteCandidate(candidate: CandidatePayload): void {
@@ -128,7 +139,9 @@ export class CallMedia {
     if (this.closed) return;
     const state = this.pc.connectionState;
     const stale = state === "disconnected" && Date.now() - this.disconnectedAt >= DISCONNECTED_GRACE_MS;
-    if (state === "failed" || stale || (this.broken && state !== "connected")) void this.negotiate(true);
+    if (state === "failed" || stale || this.stale || (this.broken && state !== "connected")) {
+      void this.negotiate(true);
+    }
   }
 
   /** Offer (from a new connection when ``replace``) and apply the server's answer. */
@@ -161,6 +174,7 @@ export class CallMedia {
     this.previous = null;
     if (ok) {
       this.broken = false;
+      if (replace) this.stale = false;
       // The server has answered from a new leg and retired the old one: now it may go.
       previous?.close();
       if (this.again) {

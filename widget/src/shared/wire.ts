@@ -39,6 +39,13 @@ export interface RecordingEvent {
   reason?: string;
 }
 
+/** ``media:renegotiate``: the call's media moved (its media node was lost); offer afresh from a
+ * new RTCPeerConnection. The call keeps its id, reference, chat and consent. */
+export interface RenegotiateEvent {
+  call_id: string;
+  reason: "media_node_lost" | string;
+}
+
 export interface EndedEvent {
   call_id: string;
   reason: string;
@@ -99,6 +106,7 @@ export interface VisitorEvents {
   "queue:position": PositionEvent;
   "call:accepted": AcceptedEvent;
   "call:ended": EndedEvent;
+  "media:renegotiate": RenegotiateEvent;
   "recording:state": RecordingEvent;
   "rtc:candidate": CandidatePayload;
   "chat:message": ChatMessage;
@@ -143,6 +151,7 @@ export interface AdviserEvents {
   "call:accepted": { call_id: string; reference: string; queue_id: string; waited_seconds: number };
   "call:withdrawn": { call_id: string; reason: string };
   "call:ended": EndedEvent;
+  "media:renegotiate": RenegotiateEvent;
   "presence:state": { status: "available" | "away"; reason?: string };
   "recording:state": RecordingEvent;
   "chat:message": ChatMessage;

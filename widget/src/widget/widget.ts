@@ -238,6 +238,7 @@ export class Widget {
         "queue:position": (data) => this.positionChanged(data.position, data.eta_seconds),
         "call:accepted": (data) => this.accepted(data),
         "call:ended": (data) => this.ended(data),
+        "media:renegotiate": () => this.media?.renegotiate(),
         "recording:state": (data) => this.recordingChanged(data.active),
         "chat:message": (data) => this.chatMessage(data),
         "rtc:candidate": (data) => this.media?.addRemoteCandidate(data),
