@@ -1,6 +1,7 @@
-"""The deployment files (docker-compose.yml, Dockerfile, .env.example, .ci/run) agree with each other and keep
-their production promises: every secret is required, TURN cannot reach private networks, Loket waits for
-its schema."""
+"""The deployment files (docker-compose.yml, deploy/haproxy.cfg, Dockerfile, .env.example, .ci/run) agree with
+each other and keep their production promises: every secret is required, TURN cannot reach private networks,
+Loket waits for its schema, two signalling nodes sit behind a sticky proxy and two media nodes keep their
+internal channel off the host."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ REQUIRED_SETTINGS = (
     "LOKET_TURN_SECRET",
     "LOKET_PUBLIC_URL",
     "LOKET_ICE_SERVERS",
+    "LOKET_MEDIA_SECRET",
 )
 # Setting -> the compose variable that must feed it, whole, as `${VAR:?message}`.
 REQUIRED_FROM = {
@@ -44,6 +46,7 @@ REQUIRED_FROM = {
     "LOKET_PUBLIC_URL": "LOKET_PUBLIC_URL",
     "AWS_ACCESS_KEY_ID": "MINIO_ROOT_USER",
     "AWS_SECRET_ACCESS_KEY": "MINIO_ROOT_PASSWORD",
+    "LOKET_MEDIA_SECRET": "LOKET_MEDIA_SECRET",
 }
 # Variables with no safe default: every reference must make compose refuse to start without them.
 NO_DEFAULT_VARIABLES = (
@@ -55,6 +58,7 @@ NO_DEFAULT_VARIABLES = (
     "LOKET_TURN_SECRET",
     "LOKET_PUBLIC_URL",
     "LOKET_TURN_HOST",
+    "LOKET_MEDIA_SECRET",
 )
 SECRET_VARIABLES = (
     "POSTGRES_PASSWORD",
@@ -62,8 +66,12 @@ SECRET_VARIABLES = (
     "LOKET_SECRET_KEY",
     "LOKET_MASTER_KEY",
     "LOKET_TURN_SECRET",
+    "LOKET_MEDIA_SECRET",
 )
-LOKET_SERVICES = ("loket", "worker", "migrate")
+SIGNALLING_SERVICES = ("serve-a", "serve-b")
+MEDIA_SERVICES = ("media-a", "media-b")
+LOKET_SERVICES = (*SIGNALLING_SERVICES, *MEDIA_SERVICES, "worker", "migrate")
+PROXY_CONFIG = ROOT / "deploy" / "haproxy.cfg"
 # Peers a TURN relay must never reach in production (RFC 1918, loopback, link-local).
 PRIVATE_RANGES = (
     ("10.0.0.0", "10.255.255.255"),
@@ -239,7 +247,8 @@ def test_compose_uses_the_compose_spec_and_every_service_has_an_image_or_a_build
 
 
 def test_compose_runs_every_production_service(services: dict[str, dict[str, Any]]) -> None:
-    expected = {"postgres", "redis", "minio", "coturn", "loket", "worker", "migrate"}
+    expected = {"postgres", "redis", "minio", "coturn", "proxy", "worker", "migrate"}
+    expected |= {*SIGNALLING_SERVICES, *MEDIA_SERVICES}
     assert expected <= services.keys()
 
 
@@ -281,7 +290,7 @@ def test_no_required_variable_has_a_default_anywhere(compose: dict[str, Any]) ->
 
 
 def test_ice_servers_are_valid_json_pointing_at_coturn(services: dict[str, dict[str, Any]]) -> None:
-    raw = _environment(services["loket"])["LOKET_ICE_SERVERS"]
+    raw = _environment(services["serve-a"])["LOKET_ICE_SERVERS"]
     assert {ref.name for ref in _references(raw)} == {"LOKET_TURN_HOST"}
     servers = json.loads(_substitute(raw, "turn.example.com"))
     urls = [url for server in servers for url in server["urls"]]
@@ -291,15 +300,75 @@ def test_ice_servers_are_valid_json_pointing_at_coturn(services: dict[str, dict[
     assert not any("credential" in server or "username" in server for server in servers)
 
 
-def test_loket_publishes_the_port_it_listens_on(services: dict[str, dict[str, Any]]) -> None:
-    loket = services["loket"]
-    options = dict(_options(_command(loket)))
-    assert _command(loket)[0] == "serve"
+@pytest.mark.parametrize("name", SIGNALLING_SERVICES)
+def test_signalling_nodes_serve_without_media_or_worker_and_publish_nothing(
+    services: dict[str, dict[str, Any]], name: str
+) -> None:
+    node = services[name]
+    args = _command(node)
+    options = dict(_options(args))
+    assert args[0] == "serve"
     assert ipaddress.ip_address(options["--host"] or "").is_unspecified
     assert "--no-worker" in options
-    port = int(options["--port"] or 0)
-    assert port == 8080
-    assert any(p.container == (port, port) and p.host == (port, port) for p in _published(loket))
+    assert "--no-media" in options
+    assert int(options["--port"] or 0) == 8080
+    # Reached through the proxy only.
+    assert not _published(node), f"{name} publishes {_published(node)}"
+
+
+def test_the_proxy_publishes_8080_and_routes_to_both_signalling_nodes(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    proxy = services["proxy"]
+    assert Published((8080, 8080), (8080, 8080), "tcp") in _published(proxy)
+    mounts = [str(volume).split(":") for volume in proxy.get("volumes", [])]
+    assert any(Path(source).resolve() == PROXY_CONFIG for source, *_ in mounts), mounts
+    assert set(SIGNALLING_SERVICES) <= _depends_on(proxy).keys()
+    config = [line.split("#")[0].split() for line in PROXY_CONFIG.read_text().splitlines()]
+    servers = {words[2] for words in config if words[:1] == ["server"] and len(words) > 2}
+    assert servers == {f"{name}:8080" for name in SIGNALLING_SERVICES}
+
+
+def test_the_proxy_is_sticky_because_the_clients_may_fall_back_to_polling() -> None:
+    socket = (ROOT / "widget" / "src" / "shared" / "socket.ts").read_text()
+    polling = re.search(r"transports:\s*\[[^\]]*\"polling\"", socket) is not None
+    config = [line.split("#")[0].split() for line in PROXY_CONFIG.read_text().splitlines()]
+    balance = next(words[1] for words in config if words[:1] == ["balance"])
+    if polling:
+        # A hash of the client (or a cookie), never a per-request rotation.
+        assert balance == "source" or balance.startswith("hdr(") or any(w[:1] == ["cookie"] for w in config)
+    # WebSockets idle between pings for longer than an HTTP timeout.
+    assert any(words[:2] == ["timeout", "tunnel"] for words in config)
+
+
+def test_media_nodes_have_distinct_ids_and_udp_ranges_and_keep_their_channel_internal(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    ids, ranges = set(), []
+    for name in MEDIA_SERVICES:
+        node = services[name]
+        env = _environment(node)
+        assert _command(node) == ["media"]
+        ids.add(env["LOKET_MEDIA_NODE_ID"])
+        assert ipaddress.ip_address(env["LOKET_MEDIA_BIND_HOST"]).is_unspecified
+        port = int(env["LOKET_MEDIA_BIND_PORT"])
+        internal = urlsplit(env["LOKET_MEDIA_INTERNAL_URL"])
+        assert (internal.scheme, internal.hostname, internal.port) == ("http", name, port)
+        udp = _port_range(env["LOKET_MEDIA_UDP_PORTS"])
+        published = _published(node)
+        assert Published(udp, udp, "udp") in published
+        ranges.append(udp)
+        # The internal channel is never on the host: only the UDP range is published.
+        assert all(p.protocol == "udp" for p in published), published
+        assert not any(p.container[0] <= port <= p.container[1] for p in published)
+        assert "LOKET_MEDIA_PUBLIC_ADDRESS" in env
+    assert len(ids) == len(MEDIA_SERVICES)
+    (low_a, high_a), (low_b, high_b) = ranges
+    assert high_a < low_b or high_b < low_a, f"overlapping UDP ranges {ranges}"
+    # Nor with coturn's relay range.
+    coturn = dict(_options(_command(services["coturn"])))
+    relay = (int(coturn["--min-port"] or 0), int(coturn["--max-port"] or 0))
+    assert all(high < relay[0] or relay[1] < low for low, high in ranges)
 
 
 def test_the_worker_runs_the_worker_and_migrate_upgrades_the_schema(
@@ -360,7 +429,7 @@ def test_every_dependency_exists_and_waits_for_something_that_can_report_it(
                 assert services[target].get("restart", "no") == "no", f"{target} is not a one-shot"
 
 
-@pytest.mark.parametrize("name", ["loket", "worker"])
+@pytest.mark.parametrize("name", [*SIGNALLING_SERVICES, *MEDIA_SERVICES, "worker"])
 def test_loket_and_worker_start_after_migrations_and_their_services(
     services: dict[str, dict[str, Any]], name: str
 ) -> None:
@@ -372,7 +441,7 @@ def test_loket_and_worker_start_after_migrations_and_their_services(
 
 
 def test_the_recordings_bucket_is_created_where_loket_stores(services: dict[str, dict[str, Any]]) -> None:
-    bucket = urlsplit(_environment(services["loket"])["LOKET_STORAGE_URL"]).hostname
+    bucket = urlsplit(_environment(services["serve-a"])["LOKET_STORAGE_URL"]).hostname
     script = " ".join(_command(services["minio-init"]))
     assert re.search(rf"\bmc mb\b[^&;]*/{re.escape(bucket or '?')}\b", script), script
     assert "version enable" not in script, "a versioned bucket keeps deleted recordings"
@@ -391,8 +460,8 @@ def test_the_image_exposes_loket_s_port_and_does_not_run_as_root(services: dict[
     exposed = {
         int(port.split("/")[0]) for keyword, args in stage if keyword == "EXPOSE" for port in args.split()
     }
-    container_ports = {p.container[0] for p in _published(services["loket"])}
-    assert exposed == container_ports == {8080}
+    listening = {int(dict(_options(_command(services[name])))["--port"] or 0) for name in SIGNALLING_SERVICES}
+    assert exposed == listening == {8080}
     users = [args for keyword, args in stage if keyword == "USER"]
     assert users, "the runtime stage has no USER: it runs as root"
     assert users[-1].partition(":")[0] not in {"root", "0"}
