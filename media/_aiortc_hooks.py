@@ -1,7 +1,8 @@
 """Every use of aiortc private API in Loket, in one module.
 
 aiortc decodes what an ``RTCRtpReceiver`` receives and encodes what an ``RTCRtpSender``
-sends. A forwarding server needs neither, and aiortc has no public API for three things:
+sends. A forwarding server needs neither (nor does the synthetic peer of tests and
+benchmarks), and aiortc has no public API for four things:
 
 (a) taking the encoded frames a receiver reassembles (its jitter buffer output) instead of
     decoded ones: :func:`tap_encoded_frames`;
@@ -12,6 +13,9 @@ sends. A forwarding server needs neither, and aiortc has no public API for three
 (c) keyframe requests both ways: :func:`on_keyframe_request` (a remote peer sent PLI/FIR for
     one of our senders) and :func:`send_picture_loss_indication` (ask a remote sender for a
     keyframe).
+(d) counting what arrives without receiving it: :func:`divert_rtp` hands a receiver's RTP
+    packets to a callback, skipping aiortc's whole receive path (the synthetic peer of tests
+    and benchmarks, ``media.synthetic_peer``, counts frames and loss this way).
 
 Each hook says which aiortc internal it relies on and why. aiortc is pinned to
 :data:`VERIFIED_AIORTC_VERSION`; :func:`check_aiortc_internals` fails loudly, naming what
@@ -47,6 +51,7 @@ VERIFIED_AIORTC_VERSION = "1.16.0"
 _DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
 _JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
 _STARTED = "_RTCRtpReceiver__started"
+_CODECS = "_RTCRtpReceiver__codecs"
 
 # How long a lost packet may hold up later frames before we skip it. Video packets are
 # NACKed (RFC 4585) and may come back retransmitted within a round trip or two; aiortc does
@@ -258,6 +263,36 @@ def negotiated_codec(transceiver: RTCRtpTransceiver) -> RTCRtpCodecParameters | 
     return codecs[0] if codecs else None
 
 
+RtpCallback = Callable[[RtpPacket, RTCRtpCodecParameters], None]
+
+
+def divert_rtp(receiver: RTCRtpReceiver, callback: RtpCallback) -> None:
+    """Hand every RTP packet routed to ``receiver`` to ``callback`` (on the event loop), with
+    the codec its payload type was negotiated for; aiortc's receive path never sees it.
+
+    Skipped with it: bandwidth estimation (REMB), RTCP reception statistics, NACKs, the jitter
+    buffer and the decoder. A packet of an unknown payload type is dropped, as aiortc does.
+
+    Relies on ``RTCDtlsTransport._handle_rtp_data`` awaiting
+    ``receiver._handle_rtp_packet(packet, arrival_time_ms=...)`` for each decrypted, parsed
+    packet, which we replace on this one instance, and on ``RTCRtpReceiver.__codecs`` (payload
+    type to codec, filled by ``receive()``). aiortc offers no way to receive RTP undecoded.
+    """
+    codecs = cast(dict[int, RTCRtpCodecParameters], getattr(receiver, _CODECS))
+
+    async def _handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
+        codec = codecs.get(packet.payload_type)
+        if codec is None:
+            return
+        try:
+            callback(packet, codec)
+        except Exception:
+            # As in the frame tap: a consumer's bug must not end the connection's RTP handling.
+            logger.exception("RTP consumer failed")
+
+    receiver._handle_rtp_packet = _handle_rtp_packet  # type: ignore[method-assign]
+
+
 class _StubTransport:
     """Just enough of an ``RTCDtlsTransport`` for ``RTCRtpReceiver.__init__``."""
 
@@ -336,6 +371,21 @@ def _verify() -> None:
     expect(
         "self._send_keyframe()" in _source(getattr(RTCRtpSender, "_handle_rtcp_packet", None)),
         "RTCRtpSender._handle_rtcp_packet calling self._send_keyframe() on PLI/FIR",
+    )
+
+    # (d) receiver: RTP diverted before aiortc's receive path.
+    expect(
+        isinstance(getattr(receiver, _CODECS, None), dict),
+        "RTCRtpReceiver.__codecs (a dict of payload type to codec)",
+    )
+    expect(
+        inspect.iscoroutinefunction(getattr(RTCRtpReceiver, "_handle_rtp_packet", None)),
+        "RTCRtpReceiver._handle_rtp_packet (async)",
+    )
+    expect(
+        "await receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_time_ms)"
+        in _source(getattr(RTCDtlsTransport, "_handle_rtp_data", None)),
+        "RTCDtlsTransport._handle_rtp_data awaiting receiver._handle_rtp_packet(packet, arrival_time_ms=...)",
     )
 
     if problems:

@@ -25,10 +25,8 @@ import pytest
 from aiohttp.test_utils import TestServer
 from aioice.ice import CandidatePair
 from aiortc import RTCConfiguration, RTCIceServer, RTCIceTransportPolicy, RTCPeerConnection
-from aiortc.mediastreams import MediaStreamTrack
 
 from loket.app import create_app
-from media.synthetic import FrameCounter, SyntheticAudioTrack, SyntheticVideoTrack
 from media.turn import turn_credentials
 from tests.conftest import (
     Backend,
@@ -40,7 +38,7 @@ from tests.conftest import (
     visitor_session,
 )
 from tests.media.conftest import eventually
-from tests.signaling.conftest import FPS, Peer
+from tests.signaling.conftest import Peer
 from tests.signaling.test_pairing import stored_call
 
 pytestmark = [pytest.mark.integration, pytest.mark.parametrize("backend", ["embedded"], indirect=True)]
@@ -194,25 +192,13 @@ async def peers() -> AsyncIterator[Callable[[RTCConfiguration], Peer]]:
     made: list[Peer] = []
 
     def make(configuration: RTCConfiguration) -> Peer:
-        pc = RTCPeerConnection(configuration)
-        pc.addTrack(SyntheticAudioTrack())
-        pc.addTrack(SyntheticVideoTrack(fps=FPS))
-        peer = Peer(pc)
-
-        @pc.on("track")
-        def on_track(track: MediaStreamTrack) -> None:
-            counter = FrameCounter(track)
-            counter.start()
-            peer.received[track.kind] = counter
-
+        peer = Peer.create(configuration=configuration)
         made.append(peer)
         return peer
 
     yield make
     for peer in made:
-        for counter in peer.received.values():
-            await counter.stop()
-        await peer.pc.close()
+        await peer.close()
 
 
 def selected_pair(pc: RTCPeerConnection) -> CandidatePair:

@@ -1,18 +1,17 @@
 """Hand-fed fake sources and a fake clock for the rules; real aiortc peers on loopback
-(synthetic clients that offer to a server ``Leg``) for the rest."""
+(the synthetic peer, ``media.synthetic_peer``, offering to a server ``Leg``) for the rest."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 
 import pytest
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamTrack
+from aiortc import RTCPeerConnection
 
 from media import EncodedFrame, Leg, MediaCall, MediaConfig, Party
-from media.synthetic import FrameCounter, SyntheticAudioTrack, SyntheticVideoTrack
+from media.synthetic_peer import SyntheticPeer
 from tests.media.nodes import (  # noqa: F401 (fixtures of the media-node tests)
     media_cluster,
     media_redis,
@@ -20,8 +19,6 @@ from tests.media.nodes import (  # noqa: F401 (fixtures of the media-node tests)
     start_node,
     start_placement,
 )
-
-FPS = 20
 
 
 class FakeSource:
@@ -54,34 +51,17 @@ class FakeClock:
         return self.now
 
 
-@dataclass
-class Client:
-    """A browser stand-in: sends synthetic video (640x480 at 20 fps) and audio, counts what it gets."""
-
-    pc: RTCPeerConnection
-    video: SyntheticVideoTrack
-    audio: SyntheticAudioTrack
-    received: dict[str, FrameCounter] = field(default_factory=dict)
+class Client(SyntheticPeer):
+    """A browser stand-in (the synthetic peer: the encoded loop out, RTP counted in) that
+    offers straight to a leg or a call."""
 
     async def offer_to(self, leg: Leg) -> None:
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        sdp, sdp_type = await leg.answer(self.pc.localDescription.sdp, self.pc.localDescription.type)
-        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=sdp_type))
+        await self.negotiate(leg.answer)
 
     async def offer_through(self, call: MediaCall, party: Party) -> None:
         """Offer as ``party`` of ``call``, the way signalling does (so a new transport
         replaces the party's leg)."""
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        sdp, sdp_type = await call.answer(party, self.pc.localDescription.sdp, self.pc.localDescription.type)
-        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=sdp_type))
-
-    async def wait_connected(self, timeout: float = 5.0) -> None:
-        await eventually(lambda: self.pc.connectionState == "connected", timeout)
-
-    async def close(self) -> None:
-        for counter in self.received.values():
-            await counter.stop()
-        await self.pc.close()
+        await self.negotiate(functools.partial(call.answer, party))
 
 
 def cut_network(pc: RTCPeerConnection) -> None:
@@ -116,17 +96,7 @@ async def new_client() -> AsyncIterator[Callable[[], Client]]:
     clients: list[Client] = []
 
     def make() -> Client:
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        client = Client(pc=pc, video=SyntheticVideoTrack(fps=FPS), audio=SyntheticAudioTrack())
-        pc.addTrack(client.audio)
-        pc.addTrack(client.video)
-
-        @pc.on("track")
-        def on_track(track: MediaStreamTrack) -> None:
-            counter = FrameCounter(track)
-            counter.start()
-            client.received[track.kind] = counter
-
+        client = Client.create()
         clients.append(client)
         return client
 

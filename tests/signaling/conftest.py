@@ -1,42 +1,31 @@
-"""Shared by the tests that carry media: browser-like aiortc peers. (A paired call is
-``tests.conftest.paired``.)"""
+"""Shared by the tests that carry media: browser-like aiortc peers (the synthetic peer,
+``media.synthetic_peer``) that offer over socket.io. (A paired call is ``tests.conftest.paired``.)"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 
 import pytest
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamTrack
 
-from media.synthetic import FrameCounter, SyntheticAudioTrack, SyntheticVideoTrack
+from media.synthetic_peer import SyntheticPeer
 from tests.conftest import Client
-from tests.media.conftest import eventually
 
 FPS = 20
 
 
-@dataclass
-class Peer:
-    """A browser's RTCPeerConnection: sends synthetic media, counts what it receives."""
-
-    pc: RTCPeerConnection
-    received: dict[str, FrameCounter] = field(default_factory=dict)
+class Peer(SyntheticPeer):
+    """A browser's RTCPeerConnection: sends the encoded loop, counts what it receives, offers
+    with ``rtc:offer``."""
 
     async def offer_through(self, client: Client) -> dict[str, object]:
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        ack = await client.call("rtc:offer", {"sdp": self.pc.localDescription.sdp, "type": "offer"})
+        offer = await self.offer()
+        ack = await client.call("rtc:offer", {"sdp": offer.sdp, "type": offer.type})
         if ack["ok"]:
-            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=ack["sdp"], type=ack["type"]))
+            await self.accept(ack["sdp"], ack["type"])
         return ack
 
-    async def first_video_within(self, seconds: float) -> float:
-        await eventually(lambda: "video" in self.received, seconds)
-        return await self.received["video"].wait_first_frame(seconds)
-
     async def connected(self, seconds: float = 5) -> None:
-        await eventually(lambda: self.pc.connectionState == "connected", seconds)
+        await self.wait_connected(seconds)
 
 
 @pytest.fixture
@@ -44,22 +33,10 @@ async def new_peer() -> AsyncIterator[Callable[[], Peer]]:
     peers: list[Peer] = []
 
     def make() -> Peer:
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        pc.addTrack(SyntheticAudioTrack())
-        pc.addTrack(SyntheticVideoTrack(fps=FPS))
-        peer = Peer(pc)
-
-        @pc.on("track")
-        def on_track(track: MediaStreamTrack) -> None:
-            counter = FrameCounter(track)
-            counter.start()
-            peer.received[track.kind] = counter
-
+        peer = Peer.create()
         peers.append(peer)
         return peer
 
     yield make
     for peer in peers:
-        for counter in peer.received.values():
-            await counter.stop()
-        await peer.pc.close()
+        await peer.close()

@@ -1,0 +1,291 @@
+"""The one synthetic peer of tests and benchmarks: a browser stand-in that costs little.
+
+A :class:`SyntheticPeer` is an aiortc ``RTCPeerConnection`` that offers, as a browser does to
+Loket, and then:
+
+- **sends** the pre-encoded loop of ``media.synthetic`` (VP8 640x480 at 20 fps, Opus): one
+  encoding per process, shared by every peer; aiortc's sender only packetizes. A keyframe
+  request (PLI/FIR) makes the loop start again at its keyframe. Each video frame carries its
+  number in a trailer.
+- **receives** nothing in aiortc's sense: every RTP packet goes to an :class:`RtpCounter`
+  instead of aiortc's jitter buffer and decoder. It counts packets and sequence gaps (loss,
+  RFC 3550 appendix A.3) and whole video frames (RFC 7741: the packets from one that starts
+  the frame to the one with the marker bit, none missing), and reads the frame numbers of
+  another synthetic peer's video from the trailers.
+
+So a peer costs about what its packets cost. What it gives up: it sends no NACK, PLI or REMB,
+so a lost packet stays lost and counts as loss, as the load tool wants.
+
+Two aiortc internals are used, both through ``media._aiortc_hooks``:
+``on_keyframe_request`` (the sender's keyframe requests reach the looped track) and
+``divert_rtp`` (the receiver's packets reach the counter).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol, Self
+
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import RtpPacket
+
+from media._aiortc_hooks import check_aiortc_internals, divert_rtp, on_keyframe_request
+from media.synthetic import (
+    FRAME_TRAILER_SIZE,
+    EncodedLoop,
+    LoopedAudioTrack,
+    LoopedVideoTrack,
+    encoded_loop,
+    is_vp8_keyframe,
+    read_frame_trailer,
+)
+
+#: What the peer offers: the codecs of the loop (and RTX, as browsers offer it).
+_OFFERED = {"audio": ("audio/opus",), "video": ("video/VP8", "video/rtx")}
+
+Answerer = Callable[[str, str], Awaitable[tuple[str, str]]]
+
+
+class ReceivedMedia(Protocol):
+    """What a test reads from what a peer received, counted by an :class:`RtpCounter` (or by
+    ``media.synthetic.FrameCounter``, which decodes)."""
+
+    frames: int
+    first_frame_at: float | None
+    numbers: list[int]
+    arrivals: list[float]
+
+    async def wait_first_frame(self, timeout: float) -> float: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RtpTally:
+    """A counter's totals at one moment; subtract two for a window."""
+
+    frames: int
+    packets: int
+    expected: int
+    lost: int
+
+    def __sub__(self, other: RtpTally) -> RtpTally:
+        return RtpTally(
+            self.frames - other.frames,
+            self.packets - other.packets,
+            self.expected - other.expected,
+            self.lost - other.lost,
+        )
+
+
+def vp8_descriptor_length(payload: bytes) -> int:
+    """The length of the VP8 payload descriptor that opens ``payload`` (RFC 7741 section 4.2)."""
+    length = 1
+    if payload[0] & 0x80:  # X: extension byte follows
+        extension = payload[1]
+        length = 2
+        if extension & 0x80:  # I: picture id, 7 or 15 bits (M)
+            length += 2 if payload[length] & 0x80 else 1
+        if extension & 0x40:  # L: TL0PICIDX
+            length += 1
+        if extension & 0x30:  # T or K: TID/KEYIDX byte
+            length += 1
+    return length
+
+
+def _starts_frame(payload: bytes) -> bool:
+    # S set and partition index 0: the first packet of a frame (RFC 7741 section 4.2).
+    return bool(payload) and payload[0] & 0x17 == 0x10
+
+
+class RtpCounter:
+    """What arrived on one receiver, counted per RTP packet; nothing is decoded.
+
+    ``frames`` counts whole frames: for audio every packet (one Opus frame each); for video
+    the packets from one that starts a frame to the one with the marker bit, with no sequence
+    gap between them (``damaged_frames`` counts the others; ``keyframes`` the whole frames
+    that are keyframes, RFC 6386 section 9.1). ``numbers`` holds the numbers of whole video
+    frames that carry a trailer, ``arrivals`` when each frame was counted.
+    ``lost`` is expected minus received packets (RFC 3550 appendix A.3), summed over the
+    streams (SSRCs) seen; RTX packets are not counted (this peer never asks for them).
+    """
+
+    def __init__(self, kind: str, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.kind = kind
+        self.frames = 0
+        self.damaged_frames = 0
+        self.keyframes = 0
+        self.packets = 0
+        self.first_frame_at: float | None = None
+        self.numbers: list[int] = []
+        self.arrivals: list[float] = []
+        self._clock = clock
+        self._first = asyncio.Event()
+        self._ssrc: int | None = None
+        self._base = self._highest = 0  # extended sequence numbers of the current stream
+        self._stream_packets = 0
+        self._closed_expected = self._closed_lost = 0  # of the streams before
+        self._in_frame = False
+        self._frame_whole = False
+        self._keyframe = False
+        self._tail = b""
+
+    @property
+    def expected(self) -> int:
+        current = self._highest - self._base + 1 if self._ssrc is not None else 0
+        return self._closed_expected + current
+
+    @property
+    def lost(self) -> int:
+        current = self._highest - self._base + 1 - self._stream_packets if self._ssrc is not None else 0
+        return self._closed_lost + max(0, current)
+
+    def tally(self) -> RtpTally:
+        return RtpTally(self.frames, self.packets, self.expected, self.lost)
+
+    def add(self, packet: RtpPacket, codec: RTCRtpCodecParameters) -> None:
+        """Count one packet (the ``divert_rtp`` callback)."""
+        if codec.mimeType.lower().endswith("/rtx"):
+            return
+        follows = self._sequence(packet)
+        self.packets += 1
+        if self.kind != "video":
+            self._frame(None)
+            return
+        payload = packet.payload
+        if _starts_frame(payload):
+            self._in_frame, self._frame_whole = True, True
+            self._keyframe = is_vp8_keyframe(payload[vp8_descriptor_length(payload) :])
+        elif not follows:
+            self._frame_whole = False
+        if not packet.marker:
+            self._tail = payload[-FRAME_TRAILER_SIZE:]
+            return
+        if self._in_frame and self._frame_whole:
+            data = payload[vp8_descriptor_length(payload) :]
+            if len(data) < FRAME_TRAILER_SIZE:  # the trailer began in the packet before
+                data = self._tail + data
+            self._frame(read_frame_trailer(data))
+            self.keyframes += self._keyframe
+        else:
+            self.damaged_frames += 1
+        self._in_frame = False
+
+    async def wait_first_frame(self, timeout: float) -> float:
+        """Wait for the first whole frame; returns when it arrived (``time.monotonic()``)."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._first.wait()
+        except TimeoutError:
+            raise TimeoutError(f"no {self.kind} frame within {timeout} s") from None
+        assert self.first_frame_at is not None
+        return self.first_frame_at
+
+    async def stop(self) -> None:
+        """Nothing to stop (``ReceivedMedia``): the counter runs inside aiortc's RTP handling."""
+
+    def _frame(self, number: int | None) -> None:
+        now = self._clock()
+        if self.first_frame_at is None:
+            self.first_frame_at = now
+            self._first.set()
+        self.frames += 1
+        self.arrivals.append(now)
+        if number is not None:
+            self.numbers.append(number)
+
+    def _sequence(self, packet: RtpPacket) -> bool:
+        """Track the sequence; whether ``packet`` directly follows the highest one before."""
+        sequence = packet.sequence_number
+        if packet.ssrc != self._ssrc:
+            # A new stream (the first, or the sender was replaced): its own count.
+            self._closed_expected, self._closed_lost = self.expected, self.lost
+            self._ssrc, self._base, self._highest, self._stream_packets = packet.ssrc, sequence, sequence, 1
+            return False
+        self._stream_packets += 1
+        ahead = (sequence - self._highest) & 0xFFFF
+        if 0 < ahead < 0x8000:
+            self._highest += ahead  # extended: goes on past 65535 (RFC 3550 appendix A.1)
+            return ahead == 1
+        return False  # a duplicate or a late packet
+
+
+@dataclass(eq=False)
+class SyntheticPeer:
+    """A browser stand-in that offers, sends the encoded loop and counts what it receives.
+
+    ``received`` maps ``"audio"``/``"video"`` to what arrived (an :class:`RtpCounter` from
+    :meth:`create`). ``video``/``audio`` are the sending tracks (``frames_sent``).
+    """
+
+    pc: RTCPeerConnection
+    video: LoopedVideoTrack | None = None
+    audio: LoopedAudioTrack | None = None
+    received: dict[str, ReceivedMedia] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, media: EncodedLoop | None = None, configuration: RTCConfiguration | None = None) -> Self:
+        """A peer sending ``media`` (by default this process's :func:`encoded_loop`)."""
+        check_aiortc_internals()
+        media = media or encoded_loop()
+        pc = RTCPeerConnection(configuration or RTCConfiguration(iceServers=[]))
+        peer = cls(pc=pc, video=LoopedVideoTrack(media), audio=LoopedAudioTrack(media))
+        for track in (peer.audio, peer.video):
+            assert track is not None
+            transceiver = pc.addTransceiver(track, direction="sendrecv")
+            transceiver.setCodecPreferences(
+                [
+                    c
+                    for c in RTCRtpSender.getCapabilities(track.kind).codecs
+                    if c.mimeType in _OFFERED[track.kind]
+                ]
+            )
+            counter = RtpCounter(track.kind)
+            divert_rtp(transceiver.receiver, counter.add)
+            peer.received[track.kind] = counter
+            if isinstance(track, LoopedVideoTrack):
+                on_keyframe_request(transceiver.sender, track.request_keyframe)
+        return peer
+
+    async def offer(self) -> RTCSessionDescription:
+        """Create and apply an offer (aiortc gathers every candidate first: no trickling)."""
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        return self.pc.localDescription
+
+    async def accept(self, sdp: str, sdp_type: str) -> None:
+        """Apply the server's answer."""
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=sdp_type))
+
+    async def negotiate(self, answerer: Answerer) -> None:
+        """Offer, have ``answerer(sdp, type)`` answer, and apply the answer."""
+        offer = await self.offer()
+        await self.accept(*await answerer(offer.sdp, offer.type))
+
+    def receiving(self, *kinds: str) -> bool:
+        """Whether a frame of each kind (default: both) has arrived."""
+        return all(kind in self.received and self.received[kind].frames > 0 for kind in kinds or _OFFERED)
+
+    async def wait_connected(self, timeout: float = 5.0) -> None:
+        async with asyncio.timeout(timeout):
+            while self.pc.connectionState != "connected":
+                if self.pc.connectionState in ("failed", "closed"):
+                    raise ConnectionError(f"connection {self.pc.connectionState}")
+                await asyncio.sleep(0.01)
+
+    async def first_video_within(self, seconds: float) -> float:
+        """When the first whole video frame arrived (``time.monotonic()``), waiting ``seconds``."""
+        deadline = time.monotonic() + seconds
+        while "video" not in self.received:  # a peer built without create() counts from on("track")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no video track within {seconds} s")
+            await asyncio.sleep(0.01)
+        return await self.received["video"].wait_first_frame(max(0.0, deadline - time.monotonic()))
+
+    async def close(self) -> None:
+        for counter in self.received.values():
+            await counter.stop()
+        await self.pc.close()
