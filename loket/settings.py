@@ -127,7 +127,8 @@ class Settings(BaseSettings):
     # Where the bundled base model is assembled on first use (unset: ~/.cache/loket/models).
     whisper_model_dir: Path | None = None
     whisper_device: str = "cpu"
-    whisper_compute_type: str = "int8"
+    # Unset: float32 on the CPU (accuracy first), float16 on a GPU.
+    whisper_compute_type: str | None = None
     # Beam search (5) by default: accuracy first, about 7 % slower than greedy decoding (1).
     whisper_beam_size: int = 5
     # The worker transcribes the calls of queues with transcription on. On by default: the
@@ -317,7 +318,8 @@ class Settings(BaseSettings):
                 models=models or {"*": DEFAULT_MODEL},
                 model_dir=self.whisper_model_dir,
                 device=self.whisper_device,
-                compute_type=self.whisper_compute_type,
+                compute_type=self.whisper_compute_type
+                or ("float32" if self.whisper_device == "cpu" else "float16"),
                 beam_size=self.whisper_beam_size,
             )
         except ValueError as exc:

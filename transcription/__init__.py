@@ -1,15 +1,19 @@
-"""Transcription: the Whisper engine (faster-whisper), sandboxed decoding of untrusted media,
-transcript formats (JSON, WebVTT), PII redaction, and the speaker-labelled timeline of a call.
+"""Transcription: the Whisper engine (faster-whisper) with a model per language, the bundled
+models (assembled on first use, never downloaded), sandboxed decoding of untrusted media, the
+guards against hallucination, transcript formats (JSON, WebVTT), PII redaction in the visitors'
+languages, and the speaker-labelled timeline of a call.
 
 faster-whisper is imported only when a model is first loaded.
 """
 
-from transcription.config import DEFAULT_PHONE_REGIONS, DecodeLimits, TranscriptionConfig
+from transcription.bundled import WHISPER_BASE, BundledModel, assemble, default_model_dir
+from transcription.config import DEFAULT_MODEL, DEFAULT_PHONE_REGIONS, DecodeLimits, TranscriptionConfig
 from transcription.decode import SAMPLE_RATE, decode_audio
-from transcription.engine import WhisperEngine, resolve_model_path
+from transcription.engine import WhisperEngine, normalise_language, resolve_model_path
 from transcription.errors import (
     DecodeFailed,
     InvalidTranscript,
+    ModelCorrupt,
     ModelUnavailable,
     NoRecordings,
     TranscriptionError,
@@ -17,19 +21,24 @@ from transcription.errors import (
 )
 from transcription.formats import from_json, to_json, to_vtt, transcript_to_dict
 from transcription.job import JobPolicy, TranscriptionJob
+from transcription.queries import set_legal_hold
 from transcription.redaction import PiiKind, PiiMatch, Redactor, iban_is_valid
 from transcription.timeline import SPEAKER_LABELS, merge_timeline, speaker_label
 from transcription.transcribe import transcribe_file
 from transcription.transcript import Segment, Transcript
 
 __all__ = [
+    "DEFAULT_MODEL",
     "DEFAULT_PHONE_REGIONS",
     "SAMPLE_RATE",
     "SPEAKER_LABELS",
+    "WHISPER_BASE",
+    "BundledModel",
     "DecodeFailed",
     "DecodeLimits",
     "InvalidTranscript",
     "JobPolicy",
+    "ModelCorrupt",
     "ModelUnavailable",
     "NoRecordings",
     "PiiKind",
@@ -42,11 +51,15 @@ __all__ = [
     "TranscriptionJob",
     "UnsupportedLanguage",
     "WhisperEngine",
+    "assemble",
     "decode_audio",
+    "default_model_dir",
     "from_json",
     "iban_is_valid",
     "merge_timeline",
+    "normalise_language",
     "resolve_model_path",
+    "set_legal_hold",
     "speaker_label",
     "to_json",
     "to_vtt",

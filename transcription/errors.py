@@ -30,6 +30,13 @@ class ModelUnavailable(TranscriptionError):
     status = 503
 
 
+class ModelCorrupt(ModelUnavailable):
+    """A bundled model's files are not the pinned ones (a part missing, truncated, altered or
+    from another release); the message names the part and the package to reinstall."""
+
+    code = "model_corrupt"
+
+
 class UnsupportedLanguage(TranscriptionError):
     """The model cannot transcribe the requested language (an English-only model and any other
     language, or a code Whisper does not know); never a garbage transcript instead."""

@@ -1,14 +1,16 @@
 """The transcription job: calls become speaker-labelled transcripts, one leased row at a time.
 
-A job is a row (DESIGN.md "Worker"): ``enqueue`` gives every ended call whose queue has
-transcription on, and whose recordings are all stored, one pending ``transcripts`` row (the
+A job is a row (docs/architecture.md, "Worker"): ``enqueue`` gives every ended call whose queue
+has transcription on, and whose recordings are all stored, one pending ``transcripts`` row (the
 unique ``call_id`` makes that idempotent, also between workers). ``run`` then claims pending rows
-under a lease (``recordings.claim_rows``: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), renews the
-lease while it works, and for each participant's recording: fetches and decrypts it into a
-private scratch directory, decodes it in the sandboxed subprocess, recognises it with the
-Whisper engine (in a thread: the event loop stays free) and redacts it when the organisation
-wants that; the tracks are merged into one "Visitor"/"Adviser" timeline and stored as JSON
-segments and WebVTT.
+under a lease (``db.jobs.claim_rows``: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), renews the
+lease while it works (``db.jobs.lease_kept``), and for each participant's recording: fetches and
+decrypts it into a private scratch directory, decodes it in the sandboxed subprocess, recognises
+it with the Whisper engine (in a thread: the event loop stays free) and redacts it when the
+organisation wants that; the tracks are merged into one "Visitor"/"Adviser" timeline and stored
+as JSON segments and WebVTT, with the language and the model that heard it. The language is the
+call's (the visitor's choice in the widget), else the queue's when it has one; a queue with
+several has it detected from the visitor's first 30 s of speech, among the queue's languages.
 
 Exactly once: the result is written only while this worker still holds the row, in one
 transaction with its audit event and the ``transcript.ready`` hook. A worker that dies leaves
@@ -41,7 +43,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from db import Clock, SessionFactory, audit, default_worker_id, lease_kept, update_if_held, utcnow
+from db import Clock, SessionFactory, audit, default_worker_id, jobs, lease_kept, update_if_held, utcnow
 from recordings import (
     ChecksumMismatch,
     DecryptionError,
@@ -123,8 +125,7 @@ class JobPolicy:
             raise ValueError("max_attempts must be at least 1")
 
     def backoff(self, attempts: int) -> timedelta:
-        seconds = self.retry_base_seconds * 2 ** min(max(attempts - 1, 0), 32)
-        return timedelta(seconds=min(seconds, self.retry_max_seconds))
+        return jobs.backoff(attempts, base=self.retry_base_seconds, cap=self.retry_max_seconds)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -281,7 +282,7 @@ class TranscriptionJob:
             ) as keeper:
                 # The model first: without it nothing is worth fetching or decrypting.
                 await self._engine.resolve_language(job.language)
-                self._model_found()
+                self._model_found(job.language)
                 async with self._sessions() as session:
                     media = await queries.call_media(session, job.call_id)
                 if media is None or not media.recordings:
@@ -342,25 +343,30 @@ class TranscriptionJob:
             logger.debug("the Whisper model is still unavailable (%d tries): %s", self._model_failures, exc)
         await self._release(job, error=f"{exc.code}: {exc}"[:_ERROR_LENGTH])
 
-    def _model_found(self) -> None:
+    def _model_found(self, language: str | None) -> None:
         if self._model_failures:
             logger.info(
                 "the Whisper model %s loads again after %d tries; transcription resumes",
-                self._engine.model_label,
+                self._engine.model_label(language),
                 self._model_failures,
             )
         self._model_failures = 0
         self._model_retry_at = None
 
     async def _transcribe(self, media: queries.CallMedia, language: str | None) -> Transcript:
-        """Each recording on its own, shifted to call time, merged into one timeline."""
+        """Each recording on its own, shifted to call time, merged into one timeline.
+
+        Without a call language, the first recording with speech settles it, detected among
+        the queue's languages: the visitor's first, since the visitor's language is the call's
+        (an adviser may greet in another); the other recordings are then heard in it."""
         scratch, lock = await asyncio.to_thread(_make_scratch, self._policy.scratch_dir)
         tracks: dict[Participant, list[Segment]] = {}
-        heard_languages: list[str] = []
+        heard_as: list[tuple[str, str]] = []
         end = 0.0
         redactor = Redactor(regions=self._config.phone_regions)
+        recordings = sorted(media.recordings, key=lambda r: r.participant != Participant.VISITOR.value)
         try:
-            for recording in media.recordings:
+            for recording in recordings if language is None else media.recordings:
                 # Decrypted visitor media: only in the private scratch folder, only while needed.
                 path = scratch / f"{recording.id}.media"
                 await fetch_recording(self._storage, self._recordings, recording, path)
@@ -370,25 +376,29 @@ class TranscriptionJob:
                         self._config,
                         self._engine,
                         language=language,
+                        languages=media.languages,
                         redact=media.redact,
                         redactor=redactor,
                         discard=True,
                     )
                 finally:
                     await asyncio.to_thread(path.unlink, missing_ok=True)
+                if language is None and heard.segments:
+                    language = heard.language
                 # A recording starts when consent allowed it: its offset from the call's start.
                 offset = max(0.0, (recording.created_at - media.started_at).total_seconds())
                 tracks.setdefault(Participant(recording.participant), []).extend(
                     dataclasses.replace(segment, start=segment.start + offset, end=segment.end + offset)
                     for segment in heard.segments
                 )
-                heard_languages.append(heard.language)
+                heard_as.append((heard.language, heard.model))
                 end = max(end, offset + heard.duration)
         finally:
             await asyncio.to_thread(_remove_scratch, scratch, lock)
+        settled, model = Counter(heard_as).most_common(1)[0][0]
         return Transcript(
-            language=Counter(heard_languages).most_common(1)[0][0],
-            model=self._engine.model_label,
+            language=settled,
+            model=model,
             duration=end,
             segments=merge_timeline(tracks),
             redacted=media.redact,

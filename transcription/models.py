@@ -1,5 +1,5 @@
 """The transcripts table: one speaker-labelled transcript per recorded call, and the job row
-the worker claims to make it (DESIGN.md "Worker": jobs are rows)."""
+the worker claims to make it (docs/architecture.md, "Worker": jobs are rows)."""
 
 from __future__ import annotations
 

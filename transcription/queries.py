@@ -39,7 +39,8 @@ _UNFINISHED = (RecordingStatus.RECORDING, RecordingStatus.SPOOLED, RecordingStat
 
 @dataclass(frozen=True, slots=True)
 class DueCall:
-    """A call to transcribe, and the language to transcribe it in (None: let the model tell)."""
+    """A call to transcribe, and the language to transcribe it in (None: detect it among the
+    queue's languages)."""
 
     call_id: uuid.UUID
     language: str | None
@@ -55,14 +56,23 @@ class CallMedia:
     started_at: datetime
     redact: bool
     recordings: tuple[Recording, ...]
+    # The queue's languages: a call without a language is detected among them.
+    languages: tuple[str, ...] = ()
+
+
+def _languages(queue_languages: object) -> tuple[str, ...]:
+    if not isinstance(queue_languages, list):
+        return ()
+    return tuple(language for language in queue_languages if isinstance(language, str) and language)
 
 
 def _language(call_language: str | None, queue_languages: object) -> str | None:
+    """The call's language (the visitor's choice in the widget), else the queue's only one;
+    None when the queue has several: the job detects it among them."""
     if call_language:
         return call_language
-    if isinstance(queue_languages, list) and queue_languages and isinstance(queue_languages[0], str):
-        return queue_languages[0]
-    return None
+    languages = _languages(queue_languages)
+    return languages[0] if len(languages) == 1 else None
 
 
 async def calls_due(session: AsyncSession, *, now: datetime, limit: int = 100) -> list[DueCall]:
@@ -213,8 +223,10 @@ async def call_media(session: AsyncSession, call_id: uuid.UUID) -> CallMedia | N
                 CALLS.c.created_at,
                 CALLS.c.accepted_at,
                 ORGANISATIONS.c.redact_transcripts,
+                QUEUES.c.languages,
             )
             .join(ORGANISATIONS, ORGANISATIONS.c.id == CALLS.c.org_id)
+            .outerjoin(QUEUES, QUEUES.c.id == CALLS.c.queue_id)
             .where(CALLS.c.id == call_id)
         )
     ).first()
@@ -234,6 +246,7 @@ async def call_media(session: AsyncSession, call_id: uuid.UUID) -> CallMedia | N
         # Redaction is on unless the organisation turned it off (NULL cannot happen; be safe).
         redact=call.redact_transcripts is not False,
         recordings=tuple(recordings),
+        languages=_languages(call.languages),
     )
 
 
@@ -244,3 +257,15 @@ async def get_transcript(session: AsyncSession, transcript_id: uuid.UUID) -> Tra
         .execution_options(populate_existing=True)
     )
     return found
+
+
+async def set_legal_hold(session: AsyncSession, transcript_id: uuid.UUID, hold: bool) -> bool:
+    """Put a transcript on legal hold (retention and erasure leave it alone) or release it;
+    False when it already was as asked, so that the caller audits only a change."""
+    changed = await session.execute(
+        update(TranscriptRow)
+        .where(TranscriptRow.id == transcript_id, TranscriptRow.legal_hold != hold)
+        .values(legal_hold=hold)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(changed, "rowcount", 0))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from transcription.config import TranscriptionConfig
@@ -24,12 +25,14 @@ async def transcribe_file(
     engine: WhisperEngine,
     *,
     language: str | None = None,
+    languages: Sequence[str] = (),
     redact: bool = True,
     redactor: Redactor | None = None,
     discard: bool = False,
 ) -> Transcript:
     """Transcribe one media file; its text is redacted unless ``redact`` is false (an
-    organisation's choice). The language is checked against the model before anything is decoded,
+    organisation's choice). Without a ``language`` it is detected, among ``languages`` when
+    given (a queue's). The language is checked against its model before anything is decoded,
     so a wrong language fails at once with ``UnsupportedLanguage``; an undecodable file raises
     ``DecodeFailed``. With ``discard`` the file is deleted as soon as it is decoded (a decrypted
     recording: it need not wait on disk while Whisper listens, which takes minutes)."""
@@ -37,7 +40,7 @@ async def transcribe_file(
     audio = await decode_audio(path, config.decode)
     if discard:
         await asyncio.to_thread(Path(path).unlink, missing_ok=True)
-    transcript = await engine.transcribe(audio, language=code)
+    transcript = await engine.transcribe(audio, language=code, candidates=languages)
     if not redact:
         return transcript
     redactor = redactor or Redactor(regions=config.phone_regions)

@@ -154,3 +154,106 @@ async def test_a_pending_transcript_has_no_webvtt_yet_and_calls_name_their_trans
     openapi = await StaffApi(url, None, uuid.uuid4()).get("/openapi.json")
     operation = openapi.body["paths"]["/api/v1/transcripts/{transcript_id}"]["get"]
     assert operation["description"] == "Roles: admin, dpo, supervisor"
+
+
+async def test_legal_hold_on_a_transcript_is_set_and_released_by_admins_and_the_dpo_with_audit(
+    server: Any, world: World, backend: Backend
+) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import select, update
+
+    from privacy import sweep_expired_call_data
+
+    url = base_url(server)
+    ids = await add_transcript(backend, world)
+    path = f"/transcripts/{ids['transcript_id']}"
+    target = f"transcript:{ids['transcript_id']}"
+    dpo = await as_staff(url, world, "dpo")
+    held = await dpo.patch(path, {"legal_hold": True})
+    assert held.status == 200 and held.body["legal_hold"] is True and held.body["id"] == ids["transcript_id"]
+    assert (await dpo.patch(path, {"legal_hold": True})).status == 200  # no change, no second event
+
+    # The hold is what retention obeys: past its deadline, a held transcript stays.
+    engine = create_engine(backend.database_url)
+    sessions = create_session_factory(engine)
+    try:
+        async with sessions() as db:
+            await db.execute(
+                update(Transcript)
+                .where(Transcript.id == uuid.UUID(ids["transcript_id"]))
+                .values(delete_after=utcnow() - timedelta(days=1))
+            )
+            await db.commit()
+        await sweep_expired_call_data(sessions)
+        async with sessions() as db:
+            kept = await db.scalar(
+                select(Transcript.id).where(Transcript.id == uuid.UUID(ids["transcript_id"]))
+            )
+        assert kept is not None
+
+        admin = await as_staff(url, world, "admin")
+        released = await admin.patch(path, {"legal_hold": False})
+        assert released.status == 200 and released.body["legal_hold"] is False
+        await sweep_expired_call_data(sessions)
+        async with sessions() as db:
+            gone = await db.scalar(
+                select(Transcript.id).where(Transcript.id == uuid.UUID(ids["transcript_id"]))
+            )
+        assert gone is None
+    finally:
+        await engine.dispose()
+
+    events = [e for e in await admin.audit_events(limit="200") if e["target"] == target]
+    holds = [e for e in events if "legal_hold" in e["action"]]
+    # Newest first: released by the admin, set by the DPO (once).
+    assert [(e["action"], e["actor"]) for e in holds] == [
+        ("transcript.legal_hold_released", f"user:{admin.user_id}"),
+        ("transcript.legal_hold_set", f"user:{dpo.user_id}"),
+    ]
+    assert holds[1]["details"] == {"call_id": ids["call_id"], "legal_hold": True}
+
+
+async def test_only_admins_and_the_dpo_may_hold_a_transcript_and_only_their_own_organisations(
+    server: Any, world: World, backend: Backend
+) -> None:
+    url = base_url(server)
+    ids = await add_transcript(backend, world)
+    path = f"/transcripts/{ids['transcript_id']}"
+    for role in ("adviser", "supervisor"):
+        staff = await as_staff(url, world, role)
+        refused = await staff.patch(path, {"legal_hold": True})
+        assert refused.status == 403 and refused.error_code == "forbidden", (role, refused.body)
+    outsider = await as_staff(url, await make_world(backend), "dpo")
+    assert (await outsider.patch(path, {"legal_hold": True})).status == 404
+    dpo = await as_staff(url, world, "dpo")
+    for payload in ({}, {"legal_hold": "yes"}, {"legal_hold": 1}, {"legal_hold": True, "segments": []}, [1]):
+        answer = await dpo.patch(path, payload)
+        assert answer.status == 422 and answer.error_code == "invalid_input", (payload, answer.body)
+    assert (await dpo.get(path)).body["legal_hold"] is False
+    assert not [e for e in await dpo.audit_events(limit="200") if "legal_hold" in e["action"]]
+
+
+async def test_the_list_shows_how_transcripts_are_kept_but_not_what_was_said_and_is_not_audited(
+    server: Any, world: World, backend: Backend
+) -> None:
+    url = base_url(server)
+    older = await add_transcript(backend, world)
+    newer = await add_transcript(backend, world, status=TranscriptStatus.PENDING)
+    await add_transcript(backend, await make_world(backend))  # another organisation's
+    supervisor = await as_staff(url, world, "supervisor")
+    listed = await supervisor.get("/transcripts")
+    assert listed.status == 200, listed.body
+    assert [row["id"] for row in listed.body] == [newer["transcript_id"], older["transcript_id"]]
+    first = listed.body[1]
+    assert set(first) == {
+        *("id", "call_id", "reference", "status", "language", "model", "redacted", "legal_hold"),
+        *("created_at", "completed_at", "delete_after"),
+    }
+    assert (first["status"], first["model"], first["legal_hold"]) == ("done", "tiny.en", False)
+    page = await supervisor.get("/transcripts", limit="1", before=listed.body[0]["created_at"])
+    assert [row["id"] for row in page.body] == [older["transcript_id"]]
+    adviser = await as_staff(url, world, "adviser")
+    assert (await adviser.get("/transcripts")).status == 403
+    admin = await as_staff(url, world, "admin")
+    assert not [e for e in await admin.audit_events(limit="200") if e["action"] == "transcript.read"]

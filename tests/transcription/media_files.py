@@ -17,13 +17,39 @@ import numpy as np
 from tests.conftest import service_missing
 
 
-def speak(text: str, path: Path, *, voice: str = "en-us", rate: int = 150) -> Path:
-    """Synthesise ``text`` into a WAV file with espeak-ng (22.05 kHz mono)."""
+def speak(text: str, path: Path, *, voice: str = "en-us", rate: int = 150, gap: int = 0) -> Path:
+    """Synthesise ``text`` into a WAV file with espeak-ng (22.05 kHz mono); ``gap`` is a pause
+    between words, in units of 10 ms."""
     espeak = shutil.which("espeak-ng")
     if espeak is None:
         service_missing("espeak-ng is not installed (it generates the test speech)")
         raise AssertionError("unreachable")
-    subprocess.run([espeak, "-v", voice, "-s", str(rate), "-w", str(path), text], check=True)
+    subprocess.run([espeak, "-v", voice, "-s", str(rate), "-g", str(gap), "-w", str(path), text], check=True)
+    return path
+
+
+def dictate(words: Sequence[str], path: Path, *, voice: str, rate: int = 140, pause: float = 0.5) -> Path:
+    """Each of ``words`` said on its own with ``pause`` seconds between them, as someone dictates
+    a number digit by digit (espeak-ng runs digits together into one slurred word otherwise)."""
+    pieces: list[np.ndarray] = []
+    rate_hz = 22050
+    for number, word in enumerate(words):
+        samples, rate_hz = read_wav(
+            speak(word, path.with_name(f"{path.stem}-{number}.wav"), voice=voice, rate=rate)
+        )
+        if pieces:
+            pieces.append(np.zeros(int(pause * rate_hz), dtype=np.float32))
+        pieces.append(samples)
+    return write_wav(path, np.concatenate(pieces), rate_hz)
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int) -> Path:
+    """Mono float32 samples in [-1, 1) as 16-bit WAV."""
+    with wave.open(str(path), "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(rate)
+        writer.writeframes((np.clip(samples, -1, 1 - 2**-15) * 32768).astype("<i2").tobytes())
     return path
 
 

@@ -44,7 +44,7 @@ def test_json_is_printed_with_the_phone_number_redacted(spoken: Path, tmp_path: 
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     document = json.loads(done.stdout)
-    assert document["language"] == "en" and document["model"] == "tiny.en" and document["redacted"] is True
+    assert document["language"] == "en" and document["model"] == "base" and document["redacted"] is True
     text = " ".join(segment["text"] for segment in document["segments"])
     assert "which model you are interested in" in text and "[PHONE]" in text, text
     assert all(0 <= s["start"] <= s["end"] <= document["duration"] for s in document["segments"])
@@ -54,8 +54,35 @@ def test_vtt_without_redaction(spoken: Path, tmp_path: Path) -> None:
     done = loket(spoken, "--format", "vtt", "--no-redact", "--language", "en", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("WEBVTT\n\n1\n00:00:00.000 --> 00:00:")
-    # Whisper tiny.en may drop a digit here ("061235678"); unredacted, whatever it heard is printed.
+    # Whisper may drop a digit here ("061235678"); unredacted, whatever it heard is printed.
     assert "[PHONE]" not in done.stdout and re.search(r"06\d{7,8}", done.stdout.replace(" ", "")), done.stdout
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "voice", "rate", "gap", "heard"),
+    [
+        ("nl", "Goedemiddag, ik bel over mijn auto.", "nl+klatt", 120, 8, ("goedemiddag", "auto")),
+        ("de", "Guten Tag, ich rufe wegen meines Autos an.", "de", 140, 5, ("guten tag", "autos")),
+        (
+            "fr",
+            "Bonjour, je vous appelle pour mon assurance.",
+            "fr-fr",
+            150,
+            3,
+            ("vous appelle", "assurance"),
+        ),
+    ],
+)
+def test_each_visitor_language_is_transcribed_offline_with_the_bundled_model(
+    tmp_path: Path, language: str, text: str, voice: str, rate: int, gap: int, heard: tuple[str, ...]
+) -> None:
+    spoken = speak(text, tmp_path / f"{language}.wav", voice=voice, rate=rate, gap=gap)
+    done = loket(spoken, "--language", language, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    assert (document["language"], document["model"]) == (language, "base")
+    said = " ".join(segment["text"] for segment in document["segments"]).lower()
+    assert all(words in said for words in heard), said
 
 
 @pytest.mark.parametrize(
@@ -63,7 +90,11 @@ def test_vtt_without_redaction(spoken: Path, tmp_path: Path) -> None:
     [
         (lambda d: d / "absent.webm", (), "Error: no such file: "),
         (lambda d: d / "garbage.webm", (), "Error: cannot decode the media file: not a readable media file"),
-        (lambda d: d / "garbage.webm", ("--language", "nl"), "Error: the model tiny.en is English-only"),
+        (
+            lambda d: d / "garbage.webm",
+            ("--language", "nl", "--model", "tiny.en"),
+            "Error: the model tiny.en is English-only",
+        ),
     ],
     ids=["missing-file", "undecodable-file", "english-only-model"],
 )

@@ -16,7 +16,7 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -135,11 +135,13 @@ class CountingEngine(WhisperEngine):
     async def resolve_language(self, language: str | None) -> str | None:
         return await self._inner.resolve_language(language)
 
-    async def transcribe(self, audio: NDArray[np.float32], *, language: str | None) -> Transcript:
+    async def transcribe(
+        self, audio: NDArray[np.float32], *, language: str | None, candidates: Sequence[str] = ()
+    ) -> Transcript:
         self.runs += 1
         if self._scratch is not None:
             self.media_while_listening += self._scratch.rglob("*.media")
-        return await self._inner.transcribe(audio, language=language)
+        return await self._inner.transcribe(audio, language=language, candidates=candidates)
 
 
 class FixableEngine(CountingEngine):
@@ -244,13 +246,18 @@ class Org:
 
 
 async def make_org(
-    sessions: SessionFactory, storage: Storage, recordings: RecordingsConfig, *, redact: bool = True
+    sessions: SessionFactory,
+    storage: Storage,
+    recordings: RecordingsConfig,
+    *,
+    redact: bool = True,
+    languages: tuple[str, ...] = ("en",),
 ) -> Org:
     async with sessions() as session:
         organisation = Organisation(name="Transcription Test", redact_transcripts=redact)
         session.add(organisation)
         await session.flush()
-        queue = Queue(org_id=organisation.id, name="Claims", languages=["en"], transcription=True)
+        queue = Queue(org_id=organisation.id, name="Claims", languages=list(languages), transcription=True)
         session.add(queue)
         await session.commit()
         return Org(sessions, storage, recordings, organisation.id, queue.id)
@@ -338,7 +345,7 @@ async def test_a_spoken_sentence_comes_back_as_its_words_with_the_phone_number_a
     assert lag < 1.0, f"the event loop stalled for {lag:.2f} s"
     row = await org.transcript(call_id)
     assert row.status == TranscriptStatus.DONE and row.error is None, row.error
-    assert row.redacted and row.language == "en" and row.model == "tiny.en"
+    assert row.redacted and row.language == "en" and row.model == "base"
     segments = row.segments or []
     speakers = [segment["speaker"] for segment in segments]
     assert speakers == ["Adviser"] * speakers.count("Adviser") + ["Visitor"] * speakers.count("Visitor"), (
@@ -348,7 +355,7 @@ async def test_a_spoken_sentence_comes_back_as_its_words_with_the_phone_number_a
     visitor = " ".join(segment["text"] for segment in segments if segment["speaker"] == "Visitor")
     assert word_error_rate(ADVISER_SAYS, adviser) <= 0.15, adviser
     # The visitor's words are there, their phone number and e-mail address are not.
-    assert words(visitor)[:3] == ["call", "me", "on"] and "mail" in words(visitor), visitor
+    assert words(visitor)[:3] == ["call", "me", "on"], visitor
     assert "[PHONE]" in visitor and "[EMAIL]" in visitor, visitor
     assert row.vtt is not None and row.vtt.startswith("WEBVTT\n") and "<v Visitor>" in row.vtt
     for document in (json.dumps(segments), row.vtt):
@@ -670,7 +677,7 @@ async def test_the_worker_runs_transcription_only_when_settings_enable_it(
     from loket.worker import Worker
 
     enabled = Settings(_env_file=None)
-    assert enabled.transcription() == TranscriptionConfig(model=None), "on, with the bundled tiny.en"
+    assert enabled.transcription() == TranscriptionConfig(), "on, with the bundled base model"
     disabled = Settings(_env_file=None, transcription_enabled=False)
     assert disabled.transcription() is None
 
@@ -716,9 +723,9 @@ async def test_the_worker_owes_the_recording_stored_and_transcript_ready_webhook
         transcription=TranscriptionConfig(),
     )
     jobs = {job.name: job for job in worker.jobs}
-    uploaded = await jobs["recording uploads"].run()
+    uploaded = await jobs["recording uploads"].run(worker.context)
     assert isinstance(uploaded, int) and uploaded >= 1
-    assert await jobs["transcription"].run() == 1
+    assert await jobs["transcription"].run(worker.context) == 1
     transcript = await org.transcript(call_id)
     async with org.sessions() as db:
         deliveries = (

@@ -56,6 +56,85 @@ def test_personal_data_is_replaced_by_a_typed_placeholder(text: str, expected: s
 
 
 @pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Dutch: digits, pairs and compounds, spelt as one word or three.
+        (
+            "Mijn nummer is nul zes twaalf vierendertig zesenvijftig achtenzeventig.",
+            "Mijn nummer is [PHONE].",
+        ),
+        ("Bel me op nul zes, een twee, drie vier, vijf zes, zeven acht", "Bel me op [PHONE]"),
+        ("nul zes twaalf vier en dertig zes en vijftig acht en zeventig", "[PHONE]"),
+        ("Bel plus eenendertig zes twaalf vierendertig zesenvijftig achtenzeventig", "Bel [PHONE]"),
+        # German, and the way Whisper base wrote a dictated number (a digit lost).
+        (
+            "Meine Nummer ist null eins fünf eins, zwei drei vier fünf sechs sieben acht.",
+            "Meine Nummer ist [PHONE].",
+        ),
+        ("Meine Nummer ist 0,1,2,3,4,5,6,8.", "Meine Nummer ist [PHONE]."),
+        (
+            "Rufen Sie null dreißig, vierunddreißig, sechsundfünfzig, achtundsiebzig an",
+            "Rufen Sie [PHONE] an",
+        ),
+        # Announced, a number is one even when the recogniser lost its leading zero, and a
+        # number read in groups may come back with a magnitude in it.
+        ("Meine Nummer ist nun 1, 5, 1, 2, 3, 4, 5, 6, 7, 8.", "Meine Nummer ist nun [PHONE]."),
+        (
+            "Mon numéro de téléphone est le. Mais haut. 6. 1. 2. 3. 4. 5. 6. 7. 8.",
+            "Mon numéro de téléphone est le. Mais haut. [PHONE].",
+        ),
+        ("Meine Telefonnummer ist 0151,23 Millionen 456,789.", "Meine Telefonnummer ist [PHONE]."),
+        ("mijn telefoon nummer is 612345678", "mijn telefoon nummer is [PHONE]"),
+        # French: pairs, with the vigesimal tens (France, Belgium, Switzerland).
+        (
+            "Mon numéro est zéro six, douze, trente-quatre, cinquante-six, soixante-dix-huit.",
+            "Mon numéro est [PHONE].",
+        ),
+        (
+            "C'est le zéro un, quarante-deux, soixante et onze, quatre-vingt-dix-neuf, quatre-vingts",
+            "C'est le [PHONE]",
+        ),
+        ("zéro quatre, septante-deux, nonante-neuf, huitante, vingt et un", "[PHONE]"),
+        ("Appelez le 06 12 34 56 78 ou le +33 6 12 34 56 78", "Appelez le [PHONE] ou le [PHONE]"),
+        # Spoken e-mail addresses: apenstaartje, at, Punkt, point, arobase.
+        ("Mijn e-mailadres is jan apenstaartje voorbeeld punt nl.", "Mijn e-mailadres is [EMAIL]."),
+        ("mail naar jan punt de vries at voorbeeld punt nl", "mail naar [EMAIL]"),
+        ("Meine E-Mail-Adresse ist anna at beispiel Punkt de.", "Meine E-Mail-Adresse ist [EMAIL]."),
+        ("Schreiben Sie an max unterstrich muster ät firma punkt de", "Schreiben Sie an [EMAIL]"),
+        ("Mon adresse est marie arobase exemple point fr.", "Mon adresse est [EMAIL]."),
+        ("Mon courriel est pierrearobaseexemple.fr", "Mon courriel est [EMAIL]"),
+        ("Mijn mailadres is janapenstaartjevoorbeeld.nl", "Mijn mailadres is [EMAIL]"),
+        # Announced, an address is redacted however the recogniser wrote it.
+        ("Meine E-Mail ist Beta-Art-Gemail-Punkt-Krom. Guten Tag!", "Meine E-Mail ist [EMAIL]. Guten Tag!"),
+        ("Milo, E-Mail, Ist, Beta, Art, G-Mail, Bunked, Corm", "Milo, E-Mail, Ist, [EMAIL]"),
+        (
+            "Mijn e-mail address is Jan Pat, voor de oud-punt NL. Dank u.",
+            "Mijn e-mail address is [EMAIL]. Dank u.",
+        ),
+        ("Mon adresse mail est marie à obas exemple point fr.", "Mon adresse mail est [EMAIL]."),
+        # ...up to its domain, when Whisper runs the next sentence on without a full stop.
+        (
+            "Mijn e-mail address is Jan 8, voorbeeld.nl Goedemiddag, ik bel over mijn auto.",
+            "Mijn e-mail address is [EMAIL] Goedemiddag, ik bel over mijn auto.",
+        ),
+        # Licence plates: FR (SIV and FNI), AT, LU, CH.
+        (
+            "Ma voiture est immatriculée AB-123-CD ou AB 123 CD.",
+            "Ma voiture est immatriculée [PLATE] ou [PLATE].",
+        ),
+        ("l'ancienne plaque 1234 AB 56 et 123 ABC 2A", "l'ancienne plaque [PLATE] et [PLATE]"),
+        ("Kennzeichen W 12345 X, GU 123 AB und L-1 ABC", "Kennzeichen [PLATE], [PLATE] und [PLATE]"),
+        ("Luxemburg AB 1234", "Luxemburg [PLATE]"),
+        ("Zürich ZH 123456 und Genève GE 54321", "Zürich [PLATE] und Genève [PLATE]"),
+    ],
+)
+def test_personal_data_in_dutch_german_and_french_is_replaced_by_a_typed_placeholder(
+    text: str, expected: str
+) -> None:
+    assert REDACTOR.redact(text) == expected
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "In 2023 we sold 1500 cars for 25000 euros.",
@@ -73,6 +152,19 @@ def test_personal_data_is_replaced_by_a_typed_placeholder(text: str, expected: s
         "version 1.2.3.4 build 0.6.12",
         "She is sixty five and has two kids, one dog.",
         "The mail arrived at nine.",
+        "Wir haben 2023 rund 1500 Autos verkauft, für 25.000 Euro.",
+        "Der Termin ist am 01.02.2024 um 09:30 Uhr, am 12.05.2023 um 10 Uhr.",
+        "Ik ben vijfenzestig en heb twee kinderen en drie auto's.",
+        "Il a soixante-dix-huit ans, deux chiens et quatre-vingts moutons.",
+        "De rente is nul komma vijf procent, nul euro eigen risico.",
+        "Die Nummer null, eins, zwei, drei war besetzt.",
+        "Die Norm ISO 9001 und DIN 1234 gilt, die A1 und die B 27 sind gesperrt.",
+        "Nous sommes le 14 juillet, à 8 h 30, sur la N 7 et l'A 6.",
+        "Ihre Kundennummer ist 12345678 und die Rechnung 20230045.",
+        "I will call you back in 10 minutes, 15 at most, about order 123456789.",
+        "Mijn e-mailadres is veranderd, maar mijn adres niet.",
+        "Meine E-Mail ist leider im Spam gelandet.",
+        "Ik rijd een VW ID 4 of een BMW X 3, niet meer dan 120 KM per uur.",
     ],
 )
 def test_ordinary_numbers_and_words_survive(text: str) -> None:

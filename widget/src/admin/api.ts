@@ -68,6 +68,35 @@ export interface Recording {
   playable: boolean;
 }
 
+/** A transcript as the list shows it: how it was made and kept, never what was said. */
+export interface TranscriptListed {
+  id: string;
+  call_id: string;
+  reference: string;
+  status: "pending" | "done" | "failed";
+  language: string | null;
+  model: string | null;
+  redacted: boolean;
+  legal_hold: boolean;
+  created_at: string;
+  completed_at: string | null;
+  delete_after: string | null;
+}
+
+/** One transcript read in full (each read is audited). */
+export interface Transcript extends Omit<TranscriptListed, "reference"> {
+  error: string | null;
+  segments: { start: number; end: number; speaker: string | null; text: string }[] | null;
+}
+
+export interface Organisation {
+  id: string;
+  name: string;
+  /** Phone numbers, e-mail addresses, IBANs and plates are removed before a transcript is stored. */
+  redact_transcripts: boolean;
+  created_at: string;
+}
+
 export interface AuditEvent {
   seq: number;
   occurred_at: string;

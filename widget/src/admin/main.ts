@@ -10,6 +10,7 @@ import { queuesSection } from "./queues";
 import { recordingsSection } from "./recordings";
 import { retentionSection } from "./retention";
 import { statisticsSection } from "./statistics";
+import { transcriptsSection } from "./transcripts";
 import { usersSection } from "./users";
 import { widgetKeysSection } from "./widgetkeys";
 
@@ -26,6 +27,7 @@ const SECTIONS: Section[] = [
   { id: "widget-keys", label: "Widget keys", roles: ["admin"], build: widgetKeysSection },
   { id: "retention", label: "Retention rules", roles: ["admin", "dpo"], build: retentionSection },
   { id: "recordings", label: "Recordings", roles: ["admin", "supervisor", "dpo"], build: recordingsSection },
+  { id: "transcripts", label: "Transcripts", roles: ["admin", "supervisor", "dpo"], build: transcriptsSection },
   { id: "audit", label: "Audit log", roles: ["admin", "dpo"], build: auditSection },
   { id: "statistics", label: "Statistics", roles: ["admin", "supervisor"], build: statisticsSection },
 ];

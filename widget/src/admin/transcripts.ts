@@ -1,0 +1,148 @@
+import { h, replace } from "../shared/dom";
+import type { Organisation, Transcript, TranscriptListed } from "./api";
+import type { Context } from "./context";
+import { busy, button, day, Message, row, seconds, section, table, when } from "./ui";
+
+const PAGE = 25;
+const LANGUAGES: Record<string, string> = { nl: "Dutch", de: "German", fr: "French", en: "English" };
+
+/**
+ * Transcripts: the organisation's redaction switch, the list (how each transcript was made and
+ * is kept, not what was said), reading one (audited), and legal hold. Admins and the DPO change
+ * the switch and holds; supervisors see them.
+ */
+export function transcriptsSection(ctx: Context): HTMLElement {
+  const message = new Message();
+  const canChange = ctx.role === "admin" || ctx.role === "dpo";
+  const switchRegion = h("div", { class: "switch" });
+  const reader = h("div", { class: "player", hidden: true });
+  const list = h("div", {});
+  const more = h("button", { type: "button", class: "btn", hidden: true }, "Older transcripts");
+  let shown: TranscriptListed[] = [];
+
+  const renderSwitch = (organisation: Organisation): void => {
+    const box = h("input", { type: "checkbox", id: "redact-transcripts" });
+    box.checked = organisation.redact_transcripts;
+    box.disabled = !canChange;
+    box.addEventListener("change", () => {
+      const wanted = box.checked;
+      void busy(null, message, async () => {
+        try {
+          const changed = await ctx.api.patch<Organisation>("/organisation", { redact_transcripts: wanted });
+          renderSwitch(changed);
+          message.ok(changed.redact_transcripts ? "New transcripts are redacted." : "New transcripts keep personal data: redaction is off.");
+        } catch (error) {
+          box.checked = organisation.redact_transcripts;
+          throw error;
+        }
+      });
+    });
+    replace(
+      switchRegion,
+      h("label", { for: "redact-transcripts" }, box, " Redact personal data in transcripts (phone numbers, e-mail addresses, IBANs, licence plates)"),
+      h("p", { class: "help" }, canChange ? "Applies to transcripts made from now on; each change is audited." : "Only an admin or the data protection officer can change this."),
+    );
+  };
+
+  const read = async (transcript: TranscriptListed, control: HTMLButtonElement): Promise<void> => {
+    await busy(control, message, async () => {
+      const full = await ctx.api.get<Transcript>(`/transcripts/${transcript.id}`);
+      const lines = (full.segments ?? []).map((segment) =>
+        h("p", {}, h("span", { class: "muted" }, `${seconds(segment.start)} ${segment.speaker ?? ""}: `), segment.text),
+      );
+      replace(
+        reader,
+        h(
+          "div",
+          { class: "player-head" },
+          h("h3", {}, `Call ${transcript.reference}`),
+          button("Close", () => {
+            reader.hidden = true;
+            replace(reader);
+            control.focus();
+          }),
+        ),
+        ...(lines.length ? lines : [h("p", { class: "muted" }, full.error ?? "Nothing was said.")]),
+        h("p", { class: "help" }, "This reading is recorded in the audit log."),
+      );
+      reader.hidden = false;
+    });
+  };
+
+  const holdControl = (transcript: TranscriptListed): HTMLElement => {
+    if (!canChange) return h("span", {}, transcript.legal_hold ? "On" : "Off");
+    const box = h("input", { type: "checkbox", "aria-label": `Legal hold on the transcript of call ${transcript.reference}` });
+    box.checked = transcript.legal_hold;
+    box.addEventListener("change", () => {
+      void busy(null, message, async () => {
+        try {
+          const changed = await ctx.api.patch<Transcript>(`/transcripts/${transcript.id}`, { legal_hold: box.checked });
+          transcript.legal_hold = changed.legal_hold;
+          message.ok(changed.legal_hold ? `The transcript of ${transcript.reference} is on legal hold: it will not be deleted.` : `Legal hold released on the transcript of ${transcript.reference}.`);
+          render();
+        } catch (error) {
+          box.checked = transcript.legal_hold;
+          throw error;
+        }
+      });
+    });
+    return box;
+  };
+
+  const transcriptRow = (transcript: TranscriptListed): HTMLTableRowElement => {
+    const readButton = button("Read", () => void read(transcript, readButton), {
+      "aria-label": `Read the transcript of call ${transcript.reference}`,
+    });
+    readButton.disabled = transcript.status !== "done";
+    const tr = row(
+      when(transcript.created_at),
+      h("code", { class: "mono" }, transcript.reference),
+      transcript.language ? (LANGUAGES[transcript.language] ?? transcript.language) : "—",
+      transcript.model ?? "—",
+      transcript.status,
+      transcript.redacted ? "Yes" : "No",
+      transcript.legal_hold ? "on hold" : day(transcript.delete_after),
+      holdControl(transcript),
+      readButton,
+    );
+    tr.dataset["transcript"] = transcript.id;
+    return tr;
+  };
+
+  const render = (): void => {
+    replace(
+      list,
+      table(
+        "Transcripts",
+        ["Made", "Reference", "Language", "Model", "Status", "Redacted", "Deleted after", "Legal hold", ""],
+        shown.map(transcriptRow),
+        "No transcripts.",
+      ),
+    );
+  };
+  const fetchPage = (before?: string): Promise<TranscriptListed[]> => ctx.api.get<TranscriptListed[]>("/transcripts", { limit: String(PAGE), before });
+  more.addEventListener("click", () => {
+    void busy(more, message, async () => {
+      const page = await fetchPage(shown[shown.length - 1]?.created_at);
+      shown = [...shown, ...page];
+      more.hidden = page.length < PAGE;
+      render();
+    });
+  });
+  void busy(null, message, async () => {
+    const [organisation, page] = await Promise.all([ctx.api.get<Organisation>("/organisation"), fetchPage()]);
+    renderSwitch(organisation);
+    shown = page;
+    more.hidden = page.length < PAGE;
+    render();
+  });
+  return section(
+    "Transcripts",
+    "Calls are transcribed on this server in the visitor's language. A transcript on legal hold is kept past its retention and through erasure requests until released.",
+    message.el,
+    switchRegion,
+    reader,
+    list,
+    more,
+  );
+}
