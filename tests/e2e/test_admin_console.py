@@ -247,6 +247,7 @@ async def test_an_admin_sets_up_a_queue_and_a_user_and_a_supervisor_sees_only_th
         "Queues",
         "Users and roles",
         "Recordings",
+        "Transcripts",
         "Statistics",
     ]
     await supervisor.page.get_by_role("cell", name="Sales", exact=True).wait_for()
