@@ -58,19 +58,20 @@ class TranscriptionConfig:
     Accuracy first: transcription runs in the worker after the call, where a right word matters
     more than a second. The defaults were chosen on the held-out sets of ``bench/transcribe.py``
     (figures in README.md, "Transcription"): base for every language (English too: 0.039 against
-    tiny.en's 0.109), beam search (5), float32 (int8 is about twice as fast and lost up to 0.15
-    of WER in French), one thread per transcription (run more workers for more cores).
+    tiny.en's 0.097), beam search (5), float32 (int8 is twice as fast and moved the WER by -0.06
+    to +0.10 depending on the language), one thread per transcription (run more workers for
+    more cores).
 
     Against hallucination: voice-activity detection cuts out silences of ``vad_min_silence_seconds``
     or more (the minutes a participant listens while the other party talks, where Whisper invents
     captions), and nothing is decoded where there is no speech at all; speech with its ordinary
-    pauses is decoded whole, since cutting every 2-second pause cost accuracy. The compression-
-    ratio and log-probability thresholds make a looping or unsure window be decoded again at a
-    higher temperature, and above 0.5 faster-whisper drops the previous text from the prompt, so
-    a loop cannot feed itself; conditioning on the previous text otherwise stays on (turning it
-    off cost 0.02 to 0.11 of WER on three languages). ``transcription.guards`` then collapses any
-    loop left and drops caption hallucinations. ``device`` "cuda" (with a ``compute_type`` such
-    as float16) uses a GPU where there is one.
+    pauses is decoded whole (cutting every 2-second pause took French from 0.316 to 0.414). The
+    compression-ratio and log-probability thresholds make a looping or unsure window be decoded
+    again at a higher temperature, and above 0.5 faster-whisper drops the previous text from the
+    prompt, so a loop cannot feed itself; conditioning on the previous text otherwise stays on
+    (turning it off cost 0.004 to 0.11 of WER). ``transcription.guards`` then collapses any loop
+    left and drops caption hallucinations. ``device`` "cuda" (with a ``compute_type`` such as
+    float16) uses a GPU where there is one.
     """
 
     models: Mapping[str, str] = field(default_factory=lambda: {"*": DEFAULT_MODEL})

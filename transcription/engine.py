@@ -200,9 +200,9 @@ class WhisperEngine:
     @property
     def _vad_parameters(self) -> Any:
         # Only silences this long are cut out: speech with its ordinary pauses is decoded as plain
-        # Whisper would decode it (cutting every 2-second pause cost accuracy on the held-out
-        # sets), while the minutes a participant listens to the other party are skipped. An
-        # object, not a dict: detect_language passes it to the VAD as it is.
+        # Whisper would decode it (cutting every 2-second pause moved the held-out WER by up to
+        # 0.1 either way), while the minutes a participant listens to the other party are
+        # skipped. An object, not a dict: detect_language passes it to the VAD as it is.
         from faster_whisper.vad import VadOptions
 
         return VadOptions(min_silence_duration_ms=round(self._config.vad_min_silence_seconds * 1000))
@@ -262,6 +262,7 @@ class WhisperEngine:
                     text=text,
                     avg_logprob=float(piece.avg_logprob),
                     no_speech_prob=float(piece.no_speech_prob),
+                    temperature=float(piece.temperature),
                 )
             )
         return Transcript(

@@ -36,6 +36,8 @@ def transcript_to_dict(transcript: Transcript) -> dict[str, Any]:
             item["avg_logprob"] = round(segment.avg_logprob, 4)
         if segment.no_speech_prob is not None:
             item["no_speech_prob"] = round(segment.no_speech_prob, 4)
+        if segment.temperature is not None:
+            item["temperature"] = round(segment.temperature, 2)
         segments.append(item)
     return {
         "version": FORMAT_VERSION,
@@ -66,6 +68,7 @@ def from_json(document: str | bytes) -> Transcript:
                 speaker=None if item.get("speaker") is None else str(item["speaker"]),
                 avg_logprob=None if item.get("avg_logprob") is None else float(item["avg_logprob"]),
                 no_speech_prob=None if item.get("no_speech_prob") is None else float(item["no_speech_prob"]),
+                temperature=None if item.get("temperature") is None else float(item["temperature"]),
             )
             for item in data["segments"]
         )

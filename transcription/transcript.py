@@ -10,7 +10,9 @@ from dataclasses import dataclass
 class Segment:
     """A stretch of recognised speech; times in seconds from the start of the recording (or of the
     call, once placed on a call's timeline). ``speaker`` is a label such as "Visitor" once merged.
-    ``avg_logprob`` and ``no_speech_prob`` are Whisper's confidence figures, where known."""
+    ``avg_logprob`` and ``no_speech_prob`` are Whisper's confidence figures, where known;
+    ``temperature`` is the one it was decoded at (above 0: the window was decoded again, by
+    sampling, because the first try looped or was unsure)."""
 
     start: float
     end: float
@@ -18,6 +20,7 @@ class Segment:
     speaker: str | None = None
     avg_logprob: float | None = None
     no_speech_prob: float | None = None
+    temperature: float | None = None
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.start) and math.isfinite(self.end)):

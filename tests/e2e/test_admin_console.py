@@ -1,6 +1,7 @@
 """The admin console (/admin/) in real Chromium: an admin logs in, changes a retention rule that
 persists, creates a widget key whose snippet is exactly the one to paste, plays a stored
-recording through its short-lived link (audited), and reads the statistics; a supervisor sees
+recording through its short-lived link (audited), and reads the statistics; a DPO turns the
+transcript redaction switch and puts a transcript on legal hold (both audited); a supervisor sees
 only their part."""
 
 from __future__ import annotations
@@ -262,3 +263,41 @@ async def test_an_admin_sets_up_a_queue_and_a_user_and_a_supervisor_sees_only_th
 async def _value(page: Page, label: str, expected: str) -> bool:
     field = page.get_by_label(label)
     return await field.count() == 1 and await field.input_value() == expected
+
+
+@pytest.mark.timeout(120)
+async def test_a_dpo_turns_redaction_off_and_holds_a_transcript_and_reads_it(
+    loket: TestServer, backend: Backend, open_visitor: Callable[..., Awaitable[Visitor]]
+) -> None:
+    from tests.api.test_admin_transcripts import add_transcript
+
+    url = base_url(loket)
+    world: World = await make_world(backend)
+    email, _ = await world.add_user("dpo", display_name="Dana DPO")
+    ids = await add_transcript(backend, world)
+    api = await api_as(url, email)
+    dpo = await open_visitor(f"{url}/admin/", viewport=DESKTOP, shots="admin")
+    page = dpo.page
+    await log_in(page, email)
+    await open_section(page, "Transcripts")
+    switch = page.get_by_label("Redact personal data in transcripts", exact=False)
+    await eventually(switch.is_checked, 10, "redaction is on by default")
+    await switch.uncheck()
+    await page.get_by_text("New transcripts keep personal data: redaction is off.").wait_for()
+    assert (await api.get("/organisation")).body["redact_transcripts"] is False
+
+    row = page.locator(f'tr[data-transcript="{ids["transcript_id"]}"]')
+    await row.get_by_text("tiny.en").wait_for()
+    await row.get_by_label("Legal hold on the transcript of call", exact=False).check()
+    await page.get_by_text("is on legal hold: it will not be deleted.", exact=False).wait_for()
+    assert (await api.get(f"/transcripts/{ids['transcript_id']}")).body["legal_hold"] is True
+    await (
+        page.locator(f'tr[data-transcript="{ids["transcript_id"]}"]')
+        .get_by_role("button", name="Read")
+        .click()
+    )
+    await page.get_by_text("Call me on [PHONE].").wait_for()
+    await dpo.shot("14-transcript-on-hold")
+    actions = {e["action"] for e in (await api.get("/audit-events", limit="200")).body}
+    assert {"organisation.redaction_off", "transcript.legal_hold_set", "transcript.read"} <= actions, actions
+    assert not dpo.errors, dpo.errors

@@ -83,6 +83,8 @@ def test_each_visitor_language_is_transcribed_offline_with_the_bundled_model(
     assert (document["language"], document["model"]) == (language, "base")
     said = " ".join(segment["text"] for segment in document["segments"]).lower()
     assert all(words in said for words in heard), said
+    # Heard at temperature 0, without the sampled fallback: the same words every run.
+    assert {segment["temperature"] for segment in document["segments"]} == {0.0}, said
 
 
 @pytest.mark.parametrize(

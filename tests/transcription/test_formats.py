@@ -82,7 +82,15 @@ def test_vtt_escapes_markup_and_keeps_cues_intact() -> None:
 
 def test_json_round_trips() -> None:
     original = transcript(
-        Segment(0.0, 1.23456, "One & two", speaker="Visitor", avg_logprob=-0.25, no_speech_prob=0.01),
+        Segment(
+            0.0,
+            1.23456,
+            "One & two",
+            speaker="Visitor",
+            avg_logprob=-0.25,
+            no_speech_prob=0.01,
+            temperature=0.2,
+        ),
         Segment(1.5, 2.0, "Drie <vier>"),
     )
     document = to_json(original)
@@ -95,9 +103,11 @@ def test_json_round_trips() -> None:
         "text": "One & two",
         "avg_logprob": -0.25,
         "no_speech_prob": 0.01,
+        "temperature": 0.2,
     }
     restored = from_json(document)
     assert restored.segments[1] == original.segments[1]
+    assert restored.segments[0].temperature == 0.2
     assert restored.segments[0].end == 1.235
     assert (restored.language, restored.model, restored.redacted) == ("en", "tiny.en", True)
 
