@@ -22,7 +22,7 @@ import socketio
 from aiohttp.test_utils import TestServer
 
 from accounts import directory
-from db import create_engine, create_session_factory, migrate
+from db import SessionFactory, create_engine, create_session_factory, migrate
 from loket.app import create_app
 from loket.settings import Settings
 
@@ -88,6 +88,21 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'loket.db'}"
     migrate.upgrade_sync(url)
     return url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """The test session's migrated SQLite and PostgreSQL databases, in turn."""
+    url: str = request.getfixturevalue(f"{request.param}_url")
+    return url
+
+
+@pytest.fixture
+async def sessions(database_url: str) -> AsyncIterator[SessionFactory]:
+    """Sessions on ``database_url``; a test module or folder with its own ``sessions`` overrides it."""
+    engine = create_engine(database_url)
+    yield create_session_factory(engine)
+    await engine.dispose()
 
 
 @pytest.fixture

@@ -23,8 +23,6 @@ from db import (
     SessionFactory,
     backoff,
     claim_rows,
-    create_engine,
-    create_session_factory,
     lease_kept,
     update_if_held,
     utcnow,
@@ -94,20 +92,6 @@ def test_the_jittered_retry_delay_lies_in_the_upper_half_of_the_plain_one() -> N
 
 
 # -- on a real database -----------------------------------------------------------------------
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest) -> str:
-    """The test session's migrated SQLite and PostgreSQL databases, in turn."""
-    url: str = request.getfixturevalue(f"{request.param}_url")
-    return url
-
-
-@pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[SessionFactory]:
-    engine = create_engine(database_url)
-    yield create_session_factory(engine)
-    await engine.dispose()
 
 
 @pytest.fixture

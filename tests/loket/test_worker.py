@@ -30,20 +30,6 @@ from transcription import TranscriptionConfig
 LEASE = 0.6  # seconds: renewed every 0.2 s while an upload runs
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest) -> str:
-    """The test session's migrated SQLite and PostgreSQL databases, in turn."""
-    url: str = request.getfixturevalue(f"{request.param}_url")
-    return url
-
-
-@pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[SessionFactory]:
-    engine = create_engine(database_url)
-    yield create_session_factory(engine)
-    await engine.dispose()
-
-
 @pytest.fixture
 async def call_id(sessions: SessionFactory) -> AsyncIterator[uuid.UUID]:
     """A call of a fresh organisation; deleting it afterwards takes the recordings along."""

@@ -1,14 +1,12 @@
-"""Fixtures of the privacy suites: the recordings suites' databases (SQLite and PostgreSQL),
-storage backends (local and S3 on moto) and master key, and an organisation to seed."""
+"""Fixtures of the privacy suites (the SQLite and PostgreSQL ``sessions`` come from tests/conftest.py):
+the recordings suites' storage backends (local and S3 on moto) and master key, and an organisation to seed."""
 
 from tests.privacy.seeding import org  # noqa: F401
 from tests.recordings.conftest import (  # noqa: F401
     bucket,
     config,
-    database_url,
     master_key,
     moto_endpoint,
     s3,
-    sessions,
     storage,
 )

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import delete
 
 from accounts.models import Organisation
-from db import SessionFactory, create_engine, create_session_factory
+from db import SessionFactory
 from recordings import LocalStorage, RecordingsConfig, S3Storage, Storage
 from signaling.models import Call
 from tests.conftest import service_missing
@@ -139,20 +139,6 @@ def config(tmp_path: Path, master_key: bytes) -> RecordingsConfig:
         retry_base_seconds=10.0,
         retry_max_seconds=80.0,
     )
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest) -> str:
-    """The migrated SQLite and PostgreSQL databases of the session, in turn."""
-    url: str = request.getfixturevalue(f"{request.param}_url")
-    return url
-
-
-@pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[SessionFactory]:
-    engine = create_engine(database_url)
-    yield create_session_factory(engine)
-    await engine.dispose()
 
 
 @pytest.fixture
