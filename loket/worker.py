@@ -64,11 +64,14 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class JobContext:
-    """What every run of every job of one worker shares: the id it claims rows as, and the
-    clock its leases and deadlines are set by (tests pass one that starts later)."""
+    """What every run of every job of one worker shares: the id it claims rows as, the clock
+    its leases and deadlines are set by (tests pass one that starts later), and whether the
+    worker is stopping. A run cancelled while ``stopping`` is set was stopped (hand its rows
+    back as untouched); one cancelled while it is clear overstayed its timeout (count it)."""
 
     worker_id: str = field(default_factory=default_worker_id)
     clock: Clock = field(default_factory=Clock)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event, compare=False)
 
     def __post_init__(self) -> None:
         # claimed_by is String(100) on every job table.
@@ -108,13 +111,13 @@ class JobRunner:
         self.context = context
         self._grace = stop_grace_seconds
         self._retry = (retry_base_seconds, retry_max_seconds)
-        self._stopping = asyncio.Event()
+        self._stopping = context.stopping
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         if self._tasks:
             return
-        self._stopping = asyncio.Event()
+        self._stopping.clear()
         self._tasks = [asyncio.create_task(self._loop(job), name=f"worker: {job.name}") for job in self.jobs]
 
     async def stop(self) -> None:
@@ -259,7 +262,7 @@ class Worker:
                 )
 
                 async def transcribe(ctx: JobContext) -> int:
-                    return await transcriber.run(ctx.clock())
+                    return await transcriber.run(ctx.clock(), stopping=ctx.stopping.is_set)
 
                 table.append(job("transcription", config.transcription, transcribe))
 

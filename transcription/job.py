@@ -19,7 +19,9 @@ its lease, which runs out; the next worker starts the job again from the recordi
 Attempts: every claim counts as one, so that a job whose work kills the worker process (out of
 memory, a crash in Whisper) still runs out of them; after ``max_attempts`` claims without an
 outcome it is failed ("gave_up") instead of being claimed again. A clean stop (SIGTERM) hands
-the job back with its attempt. Untrusted media that cannot be decoded (or a language the model
+the job back with its attempt; a run cancelled for overstaying its timeout hands it back too,
+but keeps the attempt counted, so that a call too long for the timeout ends as failed instead of
+being claimed forever. Untrusted media that cannot be decoded (or a language the model
 cannot do) fails the job for good, with the reason; a passing problem (storage away) is retried
 with backoff. A missing Whisper model is the worker's problem, not the job's: the job is handed
 back with its attempt and this worker stops claiming, trying the model again with the capped
@@ -213,11 +215,17 @@ class TranscriptionJob:
         # The model could not be loaded this many times in a row; no claims before ``_model_retry_at``.
         self._model_failures = 0
         self._model_retry_at: datetime | None = None
+        self._stopping: Callable[[], bool] = lambda: True
 
-    async def run(self, now: datetime | None = None, *, limit: int = 10) -> int:
+    async def run(
+        self, now: datetime | None = None, *, limit: int = 10, stopping: Callable[[], bool] | None = None
+    ) -> int:
         """One pass: enqueue what is ready, then transcribe up to ``limit`` calls, one at a time
         (each already uses ``config.cpu_threads``; run more workers for more). Returns how many
-        transcripts it completed."""
+        transcripts it completed. ``stopping`` tells, when the pass is cancelled, whether the
+        worker is stopping (the claim is given back) or the pass overstayed its timeout (the
+        claim counts); without it every cancellation is a stop."""
+        self._stopping = stopping or (lambda: True)
         clock = Clock.starting(now)
         orphans = await asyncio.to_thread(_remove_orphaned_scratch, self._policy.scratch_dir)
         if orphans:
@@ -293,8 +301,12 @@ class TranscriptionJob:
                     return False
                 return await self._store(job, media, result, clock())
         except asyncio.CancelledError:
-            # Stopping (SIGTERM): hand the job back at once instead of when the lease runs out.
-            await asyncio.shield(self._release(job))
+            # Hand the job back at once instead of when the lease runs out; a timeout keeps the
+            # attempt its claim counted (see the module doc).
+            if self._stopping():
+                await asyncio.shield(self._release(job))
+            else:
+                await asyncio.shield(self._release(job, attempts=TranscriptRow.attempts, error="timed out"))
             raise
         except ModelUnavailable as exc:
             await self._model_missing(job, exc, clock())
@@ -306,19 +318,12 @@ class TranscriptionJob:
             return False
 
     async def _release(self, job: _Claimed, **values: object) -> None:
-        """Hand the job back with the attempt its claim counted: nothing went wrong with it."""
+        """Hand the job back, by default giving back the attempt its claim counted: nothing
+        went wrong with it. ``values`` may say otherwise (``attempts``, ``error``)."""
+        handed_back = {"claimed_by": None, "lease_until": None, "attempts": TranscriptRow.attempts - 1}
         try:
             async with self._sessions() as session:
-                await update_if_held(
-                    session,
-                    TranscriptRow,
-                    job.id,
-                    self.worker_id,
-                    claimed_by=None,
-                    lease_until=None,
-                    attempts=TranscriptRow.attempts - 1,
-                    **values,
-                )
+                await update_if_held(session, TranscriptRow, job.id, self.worker_id, **(handed_back | values))
                 await session.commit()
         except Exception:
             logger.exception("could not release transcript %s; its lease will run out", job.id)

@@ -229,6 +229,37 @@ async def test_a_run_past_its_timeout_is_cancelled_and_retried_after_a_backoff()
     assert starts[1] - starts[0] >= 0.29
 
 
+async def test_a_run_cancelled_by_stop_sees_stopping_and_one_cancelled_by_its_timeout_does_not() -> None:
+    """Jobs hand their rows back as untouched only when stopped: an overstaying run counts."""
+    seen: dict[str, bool] = {}
+    timed_out = asyncio.Event()
+
+    def hanging(name: str, timeout: float) -> Job:
+        async def run(ctx: JobContext) -> None:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                seen.setdefault(name, ctx.stopping.is_set())
+                if name == "overstays":
+                    timed_out.set()
+                raise
+
+        return Job(name, every=60.0, timeout=timeout, run=run)
+
+    context = JobContext("w")
+    runner = JobRunner(
+        [hanging("overstays", 0.1), hanging("stopped", 60.0)], context=context, stop_grace_seconds=0.1
+    )
+    await runner.start()
+    await wait_for(timed_out)
+    assert not context.stopping.is_set()
+    await runner.stop()
+    assert seen == {"overstays": False, "stopped": True}
+    await runner.start()  # a restarted runner is not stopping any more
+    assert not context.stopping.is_set()
+    await runner.stop()
+
+
 async def test_a_step_longer_than_the_grace_period_is_cancelled_and_one_within_it_finishes() -> None:
     finished: list[str] = []
     started = {"quick": asyncio.Event(), "slow": asyncio.Event()}

@@ -542,6 +542,36 @@ async def test_a_stopped_worker_hands_its_job_back_at_once(
     assert row.attempts == 0, "a stop is not a failed attempt"
 
 
+async def test_a_job_that_overstays_the_run_timeout_uses_up_its_attempts_and_fails(
+    local_org: Org, speech: dict[str, Path], tmp_path: Path
+) -> None:
+    """A call too long for the worker's run timeout: each cancelled run counts its claim, so
+    the job ends as failed instead of being claimed (and cancelled) forever."""
+    org = local_org
+    call_id = await org.call()
+    await org.record(call_id, "adviser", speech["adviser"], offset=0.0)
+    policy = JobPolicy(max_attempts=2, retry_base_seconds=0.01, retry_max_seconds=0.01)
+    for attempt in (1, 2):
+        marker = tmp_path / f"transcribing-{attempt}"
+        job = org.job(HangingEngine(TranscriptionConfig(), marker), worker_id="slow", policy=policy)
+        running = asyncio.create_task(job.run(stopping=lambda: False))
+        async with asyncio.timeout(30):
+            while not marker.exists():
+                assert not running.done(), "the job ended before transcribing"
+                await asyncio.sleep(0.05)
+        running.cancel()  # what the worker's asyncio.timeout does to an overstaying run
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        row = await org.transcript(call_id)
+        assert (row.status, row.attempts, row.claimed_by) == (TranscriptStatus.PENDING, attempt, None)
+        assert row.error == "timed out"
+        await asyncio.sleep(0.05)  # past the backoff
+    assert await org.job(HangingEngine(TranscriptionConfig(), tmp_path / "never"), policy=policy).run() == 0
+    row = await org.transcript(call_id)
+    assert row.status == TranscriptStatus.FAILED and row.attempts == 2
+    assert not (tmp_path / "never").exists(), "not claimed a third time"
+
+
 async def test_a_job_that_kills_every_worker_claiming_it_is_given_up_after_max_attempts(
     local_org: Org, speech: dict[str, Path], engine: WhisperEngine
 ) -> None:
