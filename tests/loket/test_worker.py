@@ -12,39 +12,18 @@ import secrets
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete
 
-from accounts.models import Organisation
 from db import SessionFactory, create_engine, create_session_factory
 from loket.settings import Schedule, Settings, WorkerConfig
 from loket.worker import Job, JobContext, JobRunner, Worker
 from recordings import LocalStorage, RecordingsConfig, RecordingStatus, StoredObject
-from signaling.models import Call
 from tests.recordings.conftest import load, spool_recording
 from transcription import TranscriptionConfig
 
 LEASE = 0.6  # seconds: renewed every 0.2 s while an upload runs
-
-
-@pytest.fixture
-async def call_id(sessions: SessionFactory) -> AsyncIterator[uuid.UUID]:
-    """A call of a fresh organisation; deleting it afterwards takes the recordings along."""
-    async with sessions() as session:
-        org = Organisation(name="Worker Test")
-        session.add(org)
-        await session.flush()
-        call = Call(org_id=org.id, reference=secrets.token_hex(6), visitor_id=secrets.token_hex(8))
-        session.add(call)
-        await session.commit()
-        org_id, new_call_id = org.id, call.id
-    yield new_call_id
-    async with sessions() as session:
-        await session.execute(delete(Organisation).where(Organisation.id == org_id))
-        await session.commit()
 
 
 @pytest.fixture
