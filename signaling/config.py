@@ -22,6 +22,11 @@ class SignalingConfig:
     resume_window_seconds: float = 60.0
     # How often each node looks for due rings and expired disconnections.
     tick_seconds: float = 0.5
+    # A signalling node's heartbeat lapses after this long; the other nodes then count its
+    # connections gone (their sessions get the resume window to come back elsewhere).
+    node_ttl_seconds: float = 10.0
+    # queue:position and queue:snapshot are sent at most this often to one session.
+    queue_update_seconds: float = 1.0
     trusted_proxies: tuple[str, ...] = ()
     ice_servers: tuple[dict[str, Any], ...] = ()
     turn_secret: str | None = None

@@ -19,6 +19,7 @@ over what may be a media node's restart would throw away their wait for nothing.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -35,6 +36,8 @@ from signaling.models import CallStatus
 from signaling.queue import Queue
 from signaling.state import Activity, AdviserState, CallState, Presence
 from signaling.store import keys
+
+logger = logging.getLogger(__name__)
 
 
 class Ringing:
@@ -137,12 +140,20 @@ class Ringing:
                 continue
             org_id, call_id = keys.split_org_member(member)
             mail: Mail = []
-            async with self._live.locked(org_id):
-                call = await self._live.call(call_id)
-                if call and call.status == CallStatus.RINGING and call.ring_deadline <= now:
-                    await self._ring_missed(call, mail)
-                    await self.dispatch(org_id, mail)
-            await self._live.deliver(mail)
+            try:
+                async with self._live.locked(org_id):
+                    call = await self._live.call(call_id)
+                    if call and call.status == CallStatus.RINGING and call.ring_deadline <= now:
+                        await self._ring_missed(call, mail)
+                        await self.dispatch(org_id, mail)
+            except Exception:
+                # Taken off and dropped, the call would ring for ever: put the entry back so
+                # the next tick tries again (a missed ring changes nothing until its database
+                # write succeeded, so trying again is safe).
+                logger.exception("could not end a ring; trying again on the next tick")
+                await self._store.zadd(keys.RINGS, member, now)
+            finally:
+                await self._live.deliver(mail)
 
     # -- transitions (caller holds the organisation's lock) --------------------------------
 
@@ -181,12 +192,13 @@ class Ringing:
 
     async def unring(self, call: CallState, adviser: AdviserState, mail: Mail, *, reason: str) -> None:
         """Take a ringing call back from ``adviser`` and put it back in the queue."""
+        # The database first: when it fails, the live state is still untouched.
+        await self._set_call_status(call.id, CallStatus.WAITING)
         call.status, call.adviser_id, call.ring_deadline = CallStatus.WAITING, "", 0.0
         call.declined.append(adviser.user_id)
         adviser.activity, adviser.call_id = Activity.IDLE, ""
         await self.clear(call)
         await self._live.save_call(call)
-        await self._set_call_status(call.id, CallStatus.WAITING)
         mail.append(
             (adviser_session(adviser.user_id), "call:withdrawn", {"call_id": call.id, "reason": reason})
         )

@@ -21,6 +21,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
+import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -68,7 +71,10 @@ class Switchboard:
         media: MediaPlacement | None = None,
         recording: RecordingControl | None = None,
         clock: Callable[[], float] = time.time,
+        node_id: str | None = None,
     ) -> None:
+        # Each process is a node of its own: a restarted process's connections are new ones.
+        self.node_id = node_id or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
         self._store = store
         self._sessions = sessions
         self._config = config
@@ -97,12 +103,14 @@ class Switchboard:
             sessions=sessions,
             config=config,
             clock=clock,
+            node_id=self.node_id,
         )
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
+        await self._attendance.heartbeat(self._clock())
         self._tasks.append(asyncio.create_task(self._tick_forever(), name="switchboard-ticker"))
         if self._media is not None:
             self._tasks.append(
@@ -116,6 +124,10 @@ class Switchboard:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        try:
+            await self._attendance.leave_cluster()
+        except Exception:  # the store may be gone: the heartbeat then lapses by itself
+            logger.exception("could not say this node stops")
 
     async def _tick_forever(self) -> None:
         while True:
@@ -128,8 +140,11 @@ class Switchboard:
             await asyncio.sleep(self._config.tick_seconds)
 
     async def tick(self) -> None:
-        """Handle rings that went unanswered and connections that did not come back in time."""
+        """Beat this node's heart, let dead nodes' connections go, and handle rings that went
+        unanswered and sessions that did not come back in time."""
         now = self._clock()
+        await self._attendance.heartbeat(now)
+        await self._attendance.bury_dead_nodes(now)
         await self._ringing.expire(now)
         await self._attendance.expire(now)
 

@@ -12,7 +12,14 @@ Pairing (the switchboard):
 - ``rings``                   zset     ``{org}|{call}`` -> ring deadline
 - ``detached``                zset     ``{org}|{room}`` -> end of the resume window
 - ``session:{room}``          hash     a visitor session's call id and org (``ended`` once used)
-- ``conns:{room}``            counter  the session's open connections
+- ``conns:{room}:{node}``     counter  the session's open connections on one signalling node
+- ``signal-nodes``            zset     signalling node id -> heartbeat deadline (a node whose
+                                       deadline passed is dead: its connections are counted gone)
+- ``node:{id}:rooms``         zset     ``{org}|{room}`` -> attach time: the sessions a node has
+                                       connections of (what to detach when it dies)
+- ``queue:{id}:sent``         hash     call id -> the ``queue:position`` figures last sent
+- ``queues:dirty``            zset     ``{org}|{queue}`` -> when its positions are next due
+- ``snapshots:dirty``         zset     org id -> when its advisers' ``queue:snapshot`` is next due
 - ``aht:{queue}``             string   mean handle time of the queue's calls (seconds)
 
 Resume log (the outbox):
@@ -43,6 +50,9 @@ import hashlib
 
 RINGS = "rings"
 DETACHED = "detached"
+SIGNAL_NODES = "signal-nodes"
+DIRTY_QUEUES = "queues:dirty"
+DIRTY_SNAPSHOTS = "snapshots:dirty"
 
 
 # -- pairing ---------------------------------------------------------------------------------
@@ -68,8 +78,17 @@ def session(room: str) -> str:
     return f"session:{room}"
 
 
-def connections(room: str) -> str:
-    return f"conns:{room}"
+def connections(room: str, node: str) -> str:
+    """The session's open connections on signalling node ``node``."""
+    return f"conns:{room}:{node}"
+
+
+def node_rooms(node: str) -> str:
+    return f"node:{node}:rooms"
+
+
+def position_sent(queue_id: str) -> str:
+    return f"queue:{queue_id}:sent"
 
 
 def handle_time(queue_id: str) -> str:
