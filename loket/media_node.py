@@ -65,11 +65,6 @@ class NodeWithUploads:
             retry_base_seconds=worker.retry_base_seconds,
             retry_max_seconds=worker.retry_max_seconds,
         )
-        if settings.media_udp_ports or settings.media_public_address:
-            logger.warning(
-                "LOKET_MEDIA_UDP_PORTS and LOKET_MEDIA_PUBLIC_ADDRESS are not honoured yet: aioice "
-                "binds each ICE candidate to an ephemeral port of every local address"
-            )
 
     async def start(self) -> None:
         await self._refuse_a_twin()

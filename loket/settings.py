@@ -6,6 +6,7 @@ The shell reads these once and hands each domain package its own small config da
 from __future__ import annotations
 
 import base64
+import ipaddress
 import logging
 import secrets
 import socket
@@ -179,10 +180,10 @@ class Settings(BaseSettings):
     media_bind_port: int = Field(0, ge=0, le=65535)
     # How signalling nodes reach this node (http://host:port); unset: from the bind address.
     media_internal_url: str | None = None
-    # The UDP port range ("40000-40199") and public address of the media's ICE candidates.
-    # Parsed and checked, but NOT honoured yet: aioice 0.13 binds every candidate to an
-    # ephemeral port on each interface and has no public API for a range or an announced
-    # address (see media_udp_port_range and the start-up warning).
+    # The UDP port range ("40000-40199") the media's ICE candidates bind in (each leg takes
+    # one port per local address), and the public IP address that range is reachable at,
+    # announced beside the host candidates (media/_aiortc_hooks.py, "ICE ports"). Both apply
+    # to `loket media` and to the media of `loket serve`.
     media_udp_ports: str | None = None
     media_public_address: str | None = None
 
@@ -232,6 +233,11 @@ class Settings(BaseSettings):
             self.media_udp_port_range()
         except ValueError as exc:
             raise SettingsError(f"LOKET_MEDIA_UDP_PORTS: {exc}") from exc
+        if self.media_public_address is not None:
+            try:
+                ipaddress.ip_address(self.media_public_address)
+            except ValueError as exc:
+                raise SettingsError("LOKET_MEDIA_PUBLIC_ADDRESS is an IP address, like 203.0.113.7") from exc
 
     def _check_ice_servers(self) -> None:
         """Browsers refuse the whole RTCPeerConnection over one bad ICE server entry
@@ -352,8 +358,7 @@ class Settings(BaseSettings):
         )
 
     def media_udp_port_range(self) -> tuple[int, int] | None:
-        """``LOKET_MEDIA_UDP_PORTS`` as (first, last), or None when unset. Not honoured yet:
-        aioice has no public API for it (the media node logs a warning when it is set)."""
+        """``LOKET_MEDIA_UDP_PORTS`` as (first, last), or None when unset."""
         if not self.media_udp_ports:
             return None
         first, sep, last = self.media_udp_ports.partition("-")
@@ -409,7 +414,12 @@ class Settings(BaseSettings):
             for server in self.ice_servers
             if any(url.startswith(("stun:", "stuns:")) for url in _urls(server))
         )
-        return MediaConfig(ice_servers=stun, allow_private_candidates=allow_private)
+        return MediaConfig(
+            ice_servers=stun,
+            allow_private_candidates=allow_private,
+            udp_ports=self.media_udp_port_range(),
+            public_address=self.media_public_address or None,
+        )
 
 
 def _urls(server: dict[str, Any]) -> list[str]:

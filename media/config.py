@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 _ICE_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
@@ -35,6 +36,12 @@ class MediaConfig:
     ``allow_private_candidates`` lets remote ICE candidates point at private, loopback and
     link-local addresses (and mDNS ``.local`` names). It is off in production: a visitor must
     not make the media server probe the server's own network. Tests on loopback turn it on.
+
+    ``udp_ports`` (first, last) is the UDP range the media's ICE candidates bind in (each leg
+    takes one port per local address; unset: any free port), and ``public_address`` the IP
+    address that range is reachable at from outside (a NAT, a container's published ports),
+    announced as a server-reflexive candidate beside the host ones (``media._aiortc_hooks``,
+    "ICE ports").
     """
 
     ice_servers: tuple[IceServer, ...] = ()
@@ -54,8 +61,19 @@ class MediaConfig:
     # console offer again a few seconds after their side notices (widget/src/shared/rtc.ts).
     rejoin_grace_s: float = 20.0
     codec_preferences: tuple[str, ...] = FORWARDABLE_CODECS
+    udp_ports: tuple[int, int] | None = None
+    public_address: str | None = None
 
     def __post_init__(self) -> None:
+        if self.udp_ports is not None:
+            first, last = self.udp_ports
+            if not 1024 <= first <= last <= 65535:
+                raise ValueError("udp_ports: ports between 1024 and 65535, the first not above the last")
+        if self.public_address is not None:
+            try:
+                ipaddress.ip_address(self.public_address)
+            except ValueError as exc:
+                raise ValueError(f"public_address must be an IP address: {self.public_address!r}") from exc
         if self.max_queued_video_frames < 1 or self.max_queued_audio_frames < 1:
             raise ValueError("queue sizes must be at least 1")
         if self.pli_min_interval_s < 0 or self.keyframe_retry_s <= 0:

@@ -77,3 +77,8 @@ class NodeError(MediaError):
 
     code = "media_node_error"
     status = 502
+
+
+class IcePortsExhausted(MediaUnavailable):
+    """Every UDP port of the media's configured range (``MediaConfig.udp_ports``) is taken on
+    one of its addresses: this process cannot answer another leg until a call ends."""

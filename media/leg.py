@@ -142,6 +142,9 @@ class Leg:
                 await self._pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
                 self._tap_receivers()
                 self._watch_ice_transports()
+                hooks.bind_ice_candidates(
+                    self._pc, udp_ports=self._config.udp_ports, public_address=self._config.public_address
+                )
                 early, self._early_candidates = self._early_candidates, []
                 for candidate in early:
                     await self._pc.addIceCandidate(candidate)

@@ -63,6 +63,14 @@ def test_the_node_settings_build_its_config_and_the_port_range_is_checked() -> N
         settings(media_node_id="no spaces")
 
 
+def test_the_udp_range_and_public_address_reach_the_media_config() -> None:
+    media = settings(media_udp_ports="40000-40199", media_public_address="203.0.113.7").media()
+    assert (media.udp_ports, media.public_address) == ((40000, 40199), "203.0.113.7")
+    assert (settings().media().udp_ports, settings().media().public_address) == (None, None)
+    with pytest.raises(SettingsError, match="LOKET_MEDIA_PUBLIC_ADDRESS is an IP address"):
+        settings(media_public_address="media.example.com")
+
+
 @pytest.mark.parametrize(
     ("args", "env", "message"),
     [
