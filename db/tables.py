@@ -28,6 +28,7 @@ CALLS = table(
     column("accepted_at", UTCDateTime()),
     column("ended_at", UTCDateTime()),
     column("rating", Integer),
+    column("context", JSON),
 )
 CONSENTS = table(
     "consents",

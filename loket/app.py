@@ -31,6 +31,7 @@ from api.keys import (
     TRUSTED_PROXIES,
 )
 from api.middlewares import access_log, error_response, errors_as_json, parse_networks
+from api.routes import attachments as attachment_routes
 from api.routes import audit_events as audit_event_routes
 from api.routes import auth as auth_routes
 from api.routes import calls as call_routes
@@ -53,6 +54,7 @@ from loket.worker import Worker
 from media.placement import InProcessPlacement, MediaPlacement
 from media.remote import RemotePlacement
 from recordings import RecordingsConfig, Storage, storage_from_config
+from signaling.attachments import Attachments
 from signaling.chat import Chat
 from signaling.metrics import Metrics
 from signaling.outbox import Outbox
@@ -160,11 +162,19 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
     app[STORAGE] = storage
     app[RECORDINGS_CONFIG] = recordings
     app[webhook_routes.WEBHOOK_CONFIG] = settings.webhooks()
+    app[attachment_routes.ATTACHMENTS] = Attachments(
+        calls=switchboard,
+        outbox=outbox,
+        sessions=sessions,
+        master_key=recordings.master_key,
+        master_keys=(recordings.master_key, *recordings.retired_master_keys),
+    )
 
     api = Api()
     for module_routes in (
         auth_routes.routes,
         widget_routes.routes,
+        attachment_routes.routes,
         queue_routes.routes,
         user_routes.routes,
         widget_key_routes.routes,
@@ -183,6 +193,7 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
     app[API] = api
     for widget_path in widget_routes.CORS_PATHS:
         app.router.add_route("OPTIONS", "/api/v1" + widget_path, widget_routes.preflight)
+    attachment_routes.install_preflights(app)
     app.router.add_get("/api/v1/openapi.json", openapi)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

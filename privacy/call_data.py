@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.tables import CHAT_MESSAGES, TRANSCRIPTS
+from privacy.attachments import ATTACHMENT_ROWS
 from privacy.models import RetentionKind
 
 
@@ -45,6 +46,7 @@ class CallData:
 CALL_DATA: dict[RetentionKind, CallData] = {
     RetentionKind.TRANSCRIPTS: CallData(RetentionKind.TRANSCRIPTS, TRANSCRIPTS, "transcript", True),
     RetentionKind.CHAT: CallData(RetentionKind.CHAT, CHAT_MESSAGES, "chat_message", False),
+    RetentionKind.ATTACHMENTS: CallData(RetentionKind.ATTACHMENTS, ATTACHMENT_ROWS, "attachment", False),
 }
 
 

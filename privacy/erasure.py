@@ -27,6 +27,7 @@ from db import SessionFactory
 from db.access_log import AccessLogEntry
 from db.jobs import Clock, default_worker_id
 from db.tables import CALLS
+from privacy.attachments import count_for_call
 from privacy.call_data import CALL_DATA
 from privacy.models import RetentionKind
 from privacy.purge import DEFAULT_LEASE_SECONDS, MAX_BATCH, _claim, _Purge, _purge
@@ -116,11 +117,18 @@ async def erase_call_data(
             delete(AccessLogEntry).where(AccessLogEntry.visitor_id == visitor_id)
         )
         access_log_rows = int(access_log.rowcount)  # type: ignore[attr-defined]
+        # The call's photos go with its row (ON DELETE CASCADE); the receipt counts them.
+        attachments = await count_for_call(session, call_id)
         gone = await _delete_calls(
             session,
             select(CALLS.c.id).where(CALLS.c.id == call_id),
             actor=actor,
-            details={"reason": reason, "access_log_rows": access_log_rows, "recordings": recordings},
+            details={
+                "reason": reason,
+                "access_log_rows": access_log_rows,
+                "recordings": recordings,
+                "attachments": attachments,
+            },
             # A hold put on the transcript since the check above: the transcript would go
             # with the call (ON DELETE CASCADE).
             unless_held=True,

@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import SessionFactory, audit, utcnow
 from db.tables import CALLS, CHAT_MESSAGES, CONSENTS, QUEUES, TRANSCRIPTS
+from privacy.attachments import export_entries
 from privacy.models import PrivacyRequest
 from privacy.plaintext import plaintext_dir, remove_plaintext
 from recordings.config import RecordingsConfig
@@ -112,6 +113,8 @@ async def call_document(
         "outcome": {"status": call.status, "end_reason": call.end_reason},
         # The visitor's own 1-5 rating of the call, if they gave one.
         "rating": call.rating,
+        # What the host page passed (allowlisted keys only; signaling.context).
+        "context": call.context,
         "consents": [
             {
                 "party": row.party,
@@ -141,7 +144,13 @@ async def call_document(
     return document, (transcript.vtt if transcript is not None and done else None)
 
 
-def _write_zip(path: Path, document: dict[str, Any], vtt: str | None, media: list[tuple[str, Path]]) -> None:
+def _write_zip(
+    path: Path,
+    document: dict[str, Any],
+    vtt: str | None,
+    media: list[tuple[str, Path]],
+    files: list[tuple[str, bytes]] | None = None,
+) -> None:
     """The archive (blocking). Media is stored as is: WebM is compressed already."""
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr(
@@ -153,6 +162,8 @@ def _write_zip(path: Path, document: dict[str, Any], vtt: str | None, media: lis
             archive.writestr("transcript.vtt", vtt, compress_type=zipfile.ZIP_DEFLATED)
         for name, source in media:
             archive.write(source, name, compress_type=zipfile.ZIP_STORED)
+        for name, data in files or []:
+            archive.writestr(name, data, compress_type=zipfile.ZIP_STORED)
 
 
 async def build_export(
@@ -168,6 +179,10 @@ async def build_export(
     """
     async with sessions() as session:
         found = await call_document(session, call_id)
+        # Photos are decrypted into memory only (each is a few hundred kB after re-encoding).
+        attachment_list, attachment_files = await export_entries(
+            session, (config.master_key, *config.retired_master_keys), call_id
+        )
         recordings = list(
             await session.scalars(
                 select(Recording)
@@ -178,6 +193,7 @@ async def build_export(
     if found is None:
         return None
     document, vtt = found
+    document["attachments"] = attachment_list
     folder = await asyncio.to_thread(plaintext_dir, config)
     try:
         media: list[tuple[str, Path]] = []
@@ -201,7 +217,7 @@ async def build_export(
             )
         document["recordings"] = listed
         archive, encrypted = folder / "export.zip", folder / "export.zip.enc"
-        await asyncio.to_thread(_write_zip, archive, document, vtt, media)
+        await asyncio.to_thread(_write_zip, archive, document, vtt, media, attachment_files)
         data_key = new_data_key()
         wrapped = wrap_data_key(config.master_key, data_key, context=_context(request_id))
         sealed = await asyncio.to_thread(
@@ -221,6 +237,7 @@ async def build_export(
         "consents": len(document["consents"]),
         "chat_messages": len(document["chat_messages"]),
         "transcripts": int(document["transcript"] is not None),
+        "attachments": len(attachment_list),
     }
     return StoredExport(key, wrapped.wrapped, wrapped.key_id, sealed.bytes, counts)
 

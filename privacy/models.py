@@ -33,6 +33,8 @@ class RetentionKind(enum.StrEnum):
     TRANSCRIPTS = "transcripts"
     CALL_METADATA = "call_metadata"
     CHAT = "chat"
+    # Photos sent or taken in a call (privacy.attachments).
+    ATTACHMENTS = "attachments"
     # Access-log rows belong to no organisation: their retention is the installation-wide
     # LOKET_ACCESS_LOG_DAYS, and organisations cannot set rules of this kind (yet).
     ACCESS_LOG = "access_log"

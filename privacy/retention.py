@@ -42,6 +42,7 @@ DEFAULT_RETENTION_DAYS: Mapping[RetentionKind, int] = MappingProxyType(
         RetentionKind.TRANSCRIPTS: 30,
         RetentionKind.CALL_METADATA: 365,
         RetentionKind.CHAT: 30,
+        RetentionKind.ATTACHMENTS: 30,
         RetentionKind.ACCESS_LOG: 7,
     }
 )

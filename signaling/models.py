@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     CheckConstraint,
     ForeignKey,
@@ -56,6 +57,9 @@ class Call(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What the host page said (allowlisted keys, short non-personal values; signaling.context):
+    # call metadata, kept and erased with the row.
+    context: Mapped[dict[str, str] | None] = mapped_column(JSON)
     # 1..5 stars from the visitor once the answered call has ended (signaling.rating); call
     # metadata, not personal data, and erased with the row.
     rating: Mapped[int | None] = mapped_column(

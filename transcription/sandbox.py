@@ -43,8 +43,13 @@ os.execv(sys.argv[3], sys.argv[3:])
 """
 
 
-async def run_limited(argv: Sequence[str], limits: DecodeLimits, *, max_output_bytes: int) -> bytes:
+async def run_limited(
+    argv: Sequence[str], limits: DecodeLimits, *, max_output_bytes: int, input_bytes: bytes | None = None
+) -> bytes:
     """Run ``argv`` (``argv[0]`` an absolute executable) under ``limits`` and return its stdout.
+
+    ``input_bytes``, when given, is fed to the child's stdin (then closed), so untrusted bytes
+    received over the network reach the decoder without ever being written to disk.
 
     Raises ``DecodeFailed`` with a one-line reason when the child exits non-zero (its last line on
     stderr), is killed by a signal (a CPU limit shows as SIGXCPU), runs past
@@ -62,7 +67,7 @@ async def run_limited(argv: Sequence[str], limits: DecodeLimits, *, max_output_b
     ]
     process = await asyncio.create_subprocess_exec(
         *command,
-        stdin=asyncio.subprocess.DEVNULL,
+        stdin=asyncio.subprocess.DEVNULL if input_bytes is None else asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env={},
@@ -72,10 +77,11 @@ async def run_limited(argv: Sequence[str], limits: DecodeLimits, *, max_output_b
     overflow = asyncio.Event()
     try:
         async with asyncio.timeout(limits.timeout_seconds):
-            output, tail, returncode = await asyncio.gather(
+            output, tail, returncode, _ = await asyncio.gather(
                 _read_capped(process, process.stdout, max_output_bytes, overflow),
                 _read_tail(process.stderr),
                 process.wait(),
+                _feed(process, input_bytes),
             )
     except TimeoutError:
         raise DecodeFailed(f"timed out after {limits.timeout_seconds:g} s") from None
@@ -102,6 +108,17 @@ async def _read_capped(
             break
         data += chunk
     return bytes(data)
+
+
+async def _feed(process: asyncio.subprocess.Process, data: bytes | None) -> None:
+    if data is None or process.stdin is None:
+        return
+    # A child that stops reading (it refused the input, or died) must not fail the caller here:
+    # its exit status and stderr say why.
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        process.stdin.write(data)
+        await process.stdin.drain()
+    process.stdin.close()
 
 
 async def _read_tail(stream: asyncio.StreamReader) -> bytes:

@@ -120,7 +120,7 @@ async def test_rule_changes_move_transcript_and_chat_deadlines_and_the_sweep_del
 
     # 8 days on: the sales chat (3 + 10 days) is due; the repairs chat keeps the 30-day default.
     swept = await sweep_expired_call_data(sessions, utcnow() + timedelta(days=8))
-    assert swept == {RetentionKind.TRANSCRIPTS: 0, RetentionKind.CHAT: 3}
+    assert swept == {RetentionKind.TRANSCRIPTS: 0, RetentionKind.CHAT: 3, RetentionKind.ATTACHMENTS: 0}
     for message_id in chats["sales"]:
         assert not await exists(sessions, ChatMessage, message_id)
         [receipt] = await receipts(sessions, f"chat_message:{message_id}")
@@ -131,6 +131,7 @@ async def test_rule_changes_move_transcript_and_chat_deadlines_and_the_sweep_del
     assert await sweep_expired_call_data(sessions, utcnow() + timedelta(days=8)) == {
         RetentionKind.TRANSCRIPTS: 0,
         RetentionKind.CHAT: 0,
+        RetentionKind.ATTACHMENTS: 0,
     }
     async with sessions() as session:
         assert (await audit.verify(session)).ok

@@ -1,4 +1,5 @@
-"""Reserved for issue 13: attachments, context, transfers. Empty until that work lands.
+"""Issue 13: photos in a call (``call_attachments``, retention kind ``attachments``) and context
+from the host page (``widget_keys.context_keys``, the allowlist; ``calls.context``).
 
 Revision ID: 0012
 Revises: 0011
@@ -7,15 +8,62 @@ Create Date: 2026-12-07 00:00:00.000000
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+from alembic import op
+
 revision: str = "0012"
 down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+_KINDS_BEFORE = ("recordings", "transcripts", "call_metadata", "chat", "access_log")
+_KINDS_AFTER = ("recordings", "transcripts", "call_metadata", "chat", "attachments", "access_log")
+
+
+def _known_kind(kinds: tuple[str, ...]) -> str:
+    return "kind IN (" + ", ".join(f"'{kind}'" for kind in kinds) + ")"
+
 
 def upgrade() -> None:
-    pass
+    op.create_table(
+        "call_attachments",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("call_id", sa.Uuid(), nullable=False),
+        sa.Column("party", sa.String(length=16), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("content_type", sa.String(length=32), nullable=False),
+        sa.Column("width", sa.Integer(), nullable=False),
+        sa.Column("height", sa.Integer(), nullable=False),
+        sa.Column("bytes", sa.Integer(), nullable=False),
+        sa.Column("ciphertext", sa.LargeBinary(), nullable=False),
+        sa.Column("wrapped_key", sa.LargeBinary(), nullable=True),
+        sa.Column("key_id", sa.String(length=32), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("delete_after", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["call_id"], ["calls.id"], name=op.f("fk_call_attachments_call_id_calls"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_call_attachments")),
+    )
+    with op.batch_alter_table("call_attachments", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_call_attachments_call_id"), ["call_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_call_attachments_delete_after"), ["delete_after"], unique=False)
+    with op.batch_alter_table("retention_rules", schema=None) as batch_op:
+        batch_op.drop_constraint(op.f("ck_retention_rules_known_kind"), type_="check")
+        batch_op.create_check_constraint(op.f("ck_retention_rules_known_kind"), _known_kind(_KINDS_AFTER))
+    with op.batch_alter_table("widget_keys", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("context_keys", sa.JSON(), nullable=False, server_default="[]"))
+    with op.batch_alter_table("calls", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("context", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("calls", schema=None) as batch_op:
+        batch_op.drop_column("context")
+    with op.batch_alter_table("widget_keys", schema=None) as batch_op:
+        batch_op.drop_column("context_keys")
+    op.execute("DELETE FROM retention_rules WHERE kind = 'attachments'")
+    with op.batch_alter_table("retention_rules", schema=None) as batch_op:
+        batch_op.drop_constraint(op.f("ck_retention_rules_known_kind"), type_="check")
+        batch_op.create_check_constraint(op.f("ck_retention_rules_known_kind"), _known_kind(_KINDS_BEFORE))
+    op.drop_table("call_attachments")

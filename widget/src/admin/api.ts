@@ -43,7 +43,7 @@ export interface WidgetKey {
   embed_snippet: string;
 }
 
-export type RetentionKind = "recordings" | "transcripts" | "call_metadata" | "chat";
+export type RetentionKind = "recordings" | "transcripts" | "call_metadata" | "chat" | "attachments";
 
 export interface RetentionRule {
   id: string;

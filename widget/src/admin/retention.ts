@@ -8,6 +8,7 @@ export const KINDS: [RetentionKind, string][] = [
   ["transcripts", "Transcripts"],
   ["call_metadata", "Call details (times, outcome)"],
   ["chat", "Chat messages"],
+  ["attachments", "Photos (sent and snapshots)"],
 ];
 
 const kindName = (kind: string): string => KINDS.find(([value]) => value === kind)?.[1] ?? kind;

@@ -2,10 +2,17 @@ import { ChatPanel } from "../shared/chat";
 import { h, icon, videoElement } from "../shared/dom";
 import { CallMedia, type MediaState } from "../shared/rtc";
 import type { SequencedSocket } from "../shared/socket";
-import type { AdviserEvents, AdviserResumed, Answer, CandidatePayload, ChatMessage } from "../shared/wire";
+import type { AdviserEvents, AdviserResumed, Answer, AttachmentEvent, CandidatePayload, ChatMessage } from "../shared/wire";
+import { still } from "./attachments";
 
 /** The adviser's session on ``/adviser``. */
 export type AdviserSocket = SequencedSocket<AdviserEvents, AdviserResumed>;
+
+/** Photos of the call: store a snapshot, fetch an image (both with the staff token). */
+export interface CallPhotos {
+  snapshot(image: Blob): Promise<string | null>;
+  load(id: string): Promise<Blob | null>;
+}
 
 export interface CallInfo {
   callId: string;
@@ -52,6 +59,7 @@ export class CallView {
     iceServers: RTCIceServer[],
     private readonly socket: AdviserSocket,
     onEnd: () => void,
+    private readonly photos: CallPhotos,
   ) {
     this.remote = videoElement("remote", "Video of the visitor", false);
     this.remote.setAttribute("data-part", "remote-video");
@@ -90,6 +98,8 @@ export class CallView {
     );
     const audio = local?.getAudioTracks() ?? [];
     const video = local?.getVideoTracks() ?? [];
+    const snapshot = h("button", { type: "button", class: "btn", "data-part": "snapshot" }, icon("photo"), "Take snapshot");
+    snapshot.addEventListener("click", () => void this.takeSnapshot(snapshot));
     const end = h("button", { type: "button", class: "btn danger", "data-part": "end" }, icon("hangUp"), "End call");
     end.addEventListener("click", () => {
       end.disabled = true;
@@ -117,6 +127,7 @@ export class CallView {
         toggle(audio, "mic", "micOff", "Mute microphone"),
         toggle(video, "camera", "cameraOff", "Turn camera off"),
         this.record,
+        snapshot,
         end,
       ),
       this.problem,
@@ -148,6 +159,12 @@ export class CallView {
 
   addMessage(message: ChatMessage): void {
     this.chat.add(message);
+  }
+
+  /** A photo of the visitor or a snapshot of ours, in the chat thread. */
+  addAttachment(event: AttachmentEvent): void {
+    const caption = event.kind === "snapshot" ? "Snapshot of the visitor's video (the visitor was told)" : "Photo from the visitor";
+    this.chat.addImage(event, caption, () => this.photos.load(event.id));
   }
 
   addCandidate(candidate: CandidatePayload): void {
@@ -190,6 +207,15 @@ export class CallView {
       this.problem.textContent = RECORDING_ERRORS[ack.error.code] ?? ack.error.message;
       this.problem.hidden = false;
     }
+  }
+
+  private async takeSnapshot(button: HTMLButtonElement): Promise<void> {
+    button.disabled = true;
+    const image = await still(this.remote);
+    const error = image ? await this.photos.snapshot(image) : "no_video";
+    button.disabled = false;
+    this.problem.textContent = error === null ? "" : error === "no_video" ? "There is no video of the visitor to take a snapshot of." : `The snapshot could not be stored (${error}).`;
+    this.problem.hidden = error === null;
   }
 
   private startPlayback(): void {

@@ -3,6 +3,7 @@ import { h } from "../shared/dom";
 import { SequencedSocket } from "../shared/socket";
 import type { Ack, AdviserEvents, AdviserResumed, EndedEvent, Incoming, Snapshot, Waiting } from "../shared/wire";
 import { type Me, type StaffSession, staffSocket } from "../staff";
+import { loadCallImage, sendSnapshot } from "./attachments";
 import { type AdviserSocket, type CallInfo, CallView } from "./call";
 import { duration } from "./format";
 import { HistoryView } from "./history";
@@ -129,6 +130,9 @@ export class Desk {
         },
         "recording:state": (data) => this.call?.setRecording(data.active),
         "chat:message": (data) => this.call?.addMessage(data),
+        "attachment:added": (data) => {
+          if (this.call?.info.callId === data.call_id) this.call.addAttachment(data);
+        },
         "rtc:candidate": (data) => this.call?.addCandidate(data),
       },
       {
@@ -332,7 +336,10 @@ export class Desk {
   }
 
   private openCall(info: CallInfo, local: MediaStream | null): CallView {
-    const call = new CallView(info, local, this.iceServers, this.socket, () => void this.end());
+    const call = new CallView(info, local, this.iceServers, this.socket, () => void this.end(), {
+      snapshot: (image) => sendSnapshot(this.session, info.callId, image),
+      load: (id) => loadCallImage(this.session, info.callId, id),
+    });
     this.call = call;
     this.idle.hidden = true;
     this.stage.append(call.el);

@@ -94,6 +94,34 @@ export class ChatPanel {
     this.log.scrollTop = this.log.scrollHeight;
   }
 
+  /** Show a photo line (``attachment:added``; a repeat is ignored): ``caption`` above the image,
+   * which ``load`` fetches (it needs the party's token, so it cannot be a plain ``src``). */
+  addImage(entry: { id: string; from: "visitor" | "adviser"; sent_at: string }, caption: string, load: () => Promise<Blob | null>): void {
+    if (this.seen.has(entry.id)) return;
+    this.seen.add(entry.id);
+    const mine = entry.from === this.me;
+    const image = h("img", { class: "chat-image", alt: caption, "data-part": "chat-image" });
+    const link = h("a", { target: "_blank", rel: "noopener", hidden: true }, image);
+    this.log.append(
+      h(
+        "li",
+        { class: mine ? "line mine" : "line theirs", "data-from": entry.from, "data-attachment": entry.id },
+        h("span", { class: "from" }, mine ? this.t.chatYou : this.t.chatThem),
+        h("span", { class: "sr" }, ": "),
+        h("span", { class: "text" }, caption),
+        link,
+      ),
+    );
+    void load().then((blob) => {
+      if (!blob) return;
+      const url = URL.createObjectURL(blob);
+      image.src = link.href = url;
+      link.hidden = false;
+      image.addEventListener("load", () => (this.log.scrollTop = this.log.scrollHeight), { once: true });
+    });
+    this.log.scrollTop = this.log.scrollHeight;
+  }
+
   private async submit(): Promise<void> {
     const text = this.input.value.trim();
     if (!text) return;

@@ -93,6 +93,9 @@ const PATHS: Record<string, string> = {
   hangUp:
     "M12 9c-4.2 0-8 1.3-9.6 3.1-.5.6-.5 1.4 0 2l1.3 1.5c.4.5 1.1.6 1.7.3l2.4-1.2c.5-.3.8-.8.7-1.4l-.2-1.4c2.4-.7 5-.7 7.4 0l-.2 1.4c-.1.6.2 1.1.7 1.4l2.4 1.2c.6.3 1.3.2 1.7-.3l1.3-1.5c.5-.6.5-1.4 0-2C20 10.3 16.2 9 12 9z",
   close: "M6 6l12 12M18 6L6 18",
+  // A camera body with its lens (a photo), and two arrows round each other (switch camera).
+  photo: "M4 8h3l2-3h6l2 3h3a1 1 0 0 1 1 1v9a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1V9a1 1 0 0 1 1-1zM12 10.5a3 3 0 1 0 0 6 3 3 0 0 0 0-6z",
+  flip: "M4 12a8 8 0 0 1 14-5.3M20 4v4h-4M20 12a8 8 0 0 1-14 5.3M4 20v-4h4",
   star: "M12 3l2.8 5.7 6.2.9-4.5 4.4 1 6.2L12 17.3 6.5 20.2l1-6.2L3 9.6l6.2-.9z",
 };
 

@@ -82,6 +82,16 @@ export class CallMedia {
     this.recoverIfBroken();
   }
 
+  /** Send ``track`` in place of the local track of its kind (a camera switch): ``replaceTrack``
+   * needs no renegotiation (W3C WebRTC §5.2); later connections take it from the stream. */
+  async replaceTrack(track: MediaStreamTrack): Promise<void> {
+    for (const pc of [this.pc, this.previous]) {
+      for (const sender of pc?.getSenders() ?? []) {
+        if (sender.track?.kind === track.kind) await sender.replaceTrack(track).catch(() => undefined);
+      }
+    }
+  }
+
   addRemoteCandidate(candidate: CandidatePayload): void {
     if (this.closed || !candidate.candidate) return;
     const init: RTCIceCandidateInit = {

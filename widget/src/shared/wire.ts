@@ -34,6 +34,20 @@ export interface ChatMessage {
   sent_at: string;
 }
 
+/** ``attachment:added``: a photo (visitor) or snapshot (adviser) in the call, already stripped of
+ * metadata on the server; its bytes are fetched over REST. */
+export interface AttachmentEvent {
+  id: string;
+  call_id: string;
+  from: "visitor" | "adviser";
+  kind: "photo" | "snapshot";
+  content_type: string;
+  width: number;
+  height: number;
+  bytes: number;
+  sent_at: string;
+}
+
 export interface RecordingEvent {
   active: boolean;
   reason?: string;
@@ -50,6 +64,8 @@ export interface EndedEvent {
   call_id: string;
   reason: string;
   reference: string;
+  /** Only ever to the visitor: their privacy key (docs/architecture.md, "Identities"). */
+  privacy_key?: string;
 }
 
 // -- the visitor (widget) ------------------------------------------------------------------
@@ -110,6 +126,7 @@ export interface VisitorEvents {
   "recording:state": RecordingEvent;
   "rtc:candidate": CandidatePayload;
   "chat:message": ChatMessage;
+  "attachment:added": AttachmentEvent;
 }
 
 // -- the adviser (console) -----------------------------------------------------------------
@@ -155,5 +172,6 @@ export interface AdviserEvents {
   "presence:state": { status: "available" | "away"; reason?: string };
   "recording:state": RecordingEvent;
   "chat:message": ChatMessage;
+  "attachment:added": AttachmentEvent;
   "rtc:candidate": CandidatePayload;
 }

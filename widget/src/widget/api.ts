@@ -34,6 +34,41 @@ export async function createSession(base: string, key: string): Promise<WidgetSe
 }
 
 /**
+ * Send a photo into the token's active call (the server strips its metadata); ``null`` when it
+ * was taken, else the server's error code (``unreachable`` when Loket could not be reached).
+ */
+export async function sendPhoto(base: string, token: string, file: Blob): Promise<string | null> {
+  try {
+    const response = await fetch(`${base}/api/v1/widget/attachments`, {
+      method: "POST",
+      headers: { "Content-Type": file.type || "application/octet-stream", Authorization: `Bearer ${token}` },
+      body: file,
+      credentials: "omit",
+      mode: "cors",
+    });
+    if (response.ok) return null;
+    const body = (await response.json().catch(() => null)) as { error?: { code?: string } } | null;
+    return body?.error?.code ?? `http_${response.status}`;
+  } catch {
+    return "unreachable";
+  }
+}
+
+/** An image of the token's own call, or ``null`` when it cannot be had. */
+export async function loadImage(base: string, token: string, id: string): Promise<Blob | null> {
+  try {
+    const response = await fetch(`${base}/api/v1/widget/attachments/${encodeURIComponent(id)}`, {
+      headers: { Authorization: `Bearer ${token}` },
+      credentials: "omit",
+      mode: "cors",
+    });
+    return response.ok ? await response.blob() : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
  * Rate the visitor token's own call (1–5) once it has ended; true when it was stored. Never
  * throws: a rating that cannot be stored must not trouble the visitor.
  */

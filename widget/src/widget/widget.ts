@@ -15,7 +15,8 @@ import type {
   VisitorResumed,
   WidgetSession,
 } from "../shared/wire";
-import { ApiError, createSession, rateCall } from "./api";
+import { ApiError, createSession, loadImage, rateCall, sendPhoto } from "./api";
+import { hasSeveralCameras, switchCamera } from "./camera";
 import type { WidgetConfig } from "./config";
 import type { Emitter } from "./emitter";
 import { type Catalogue, catalogue } from "./i18n";
@@ -241,6 +242,8 @@ export class Widget {
         "media:renegotiate": () => this.media?.renegotiate(),
         "recording:state": (data) => this.recordingChanged(data.active),
         "chat:message": (data) => this.chatMessage(data),
+        "attachment:added": (data) =>
+          this.callView?.addAttachment(data, () => loadImage(this.config.base, session.visitor_token, data.id)),
         "rtc:candidate": (data) => this.media?.addRemoteCandidate(data),
       },
       {
@@ -296,7 +299,12 @@ export class Widget {
         const ack = await socket.request("chat:send", { text });
         return ack.ok ? null : ack.error.code;
       },
+      photo: (file) => sendPhoto(this.config.base, session.visitor_token, file),
+      switchCamera: () => void this.switchCamera(),
     });
+    if (stream?.getVideoTracks().length) {
+      void hasSeveralCameras().then((several) => this.callView?.showCameraSwitch(several));
+    }
     this.callView.setRecording(this.recording);
     this.callView.setOnline(this.online);
     this.panel.visible = true;
@@ -316,6 +324,15 @@ export class Widget {
     );
     void this.media.start();
     this.emitter.emit("call:accepted", { adviser: { display_name: data.adviser.display_name } });
+  }
+
+  /** Front/rear: the next camera's track replaces the current one on the connection. */
+  private async switchCamera(): Promise<void> {
+    const stream = this.local?.stream;
+    if (!stream) return;
+    await switchCamera(stream, async (track) => {
+      await this.media?.replaceTrack(track);
+    }).catch(() => false);
   }
 
   private recordingChanged(active: boolean): void {

@@ -59,6 +59,13 @@ export interface Catalogue extends ChatTexts {
   end: string;
   playBlocked: string;
   chatNew: string;
+  photoSend: string;
+  photoSending: string;
+  photoSent: string;
+  photoFailed: string;
+  photoRefused: string;
+  snapshotTaken: string;
+  cameraSwitch: string;
 
   endedTitle: string;
   leftTitle: string;

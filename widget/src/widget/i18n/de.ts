@@ -65,6 +65,13 @@ export const de: Catalogue = {
   chatThem: "Beratung",
   chatFailed: "Die Nachricht konnte nicht gesendet werden. Bitte versuchen Sie es erneut.",
   chatNew: "Neue Nachricht",
+  photoSend: "Foto senden",
+  photoSending: "Das Foto wird gesendet…",
+  photoSent: "Foto",
+  photoFailed: "Das Foto konnte nicht gesendet werden. Bitte versuchen Sie es erneut.",
+  photoRefused: "Diese Datei kann nicht gesendet werden. Senden Sie ein JPEG-, PNG- oder WebP-Foto bis 10 MB.",
+  snapshotTaken: "Die Beraterin oder der Berater hat ein Standbild Ihres Videos aufgenommen.",
+  cameraSwitch: "Kamera wechseln",
 
   endedTitle: "Das Gespräch ist beendet",
   leftTitle: "Sie haben die Warteschlange verlassen",

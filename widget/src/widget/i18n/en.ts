@@ -63,6 +63,13 @@ export const en: Catalogue = {
   chatThem: "Adviser",
   chatFailed: "The message could not be sent. Try again.",
   chatNew: "New message",
+  photoSend: "Send a photo",
+  photoSending: "Sending the photo…",
+  photoSent: "Photo",
+  photoFailed: "The photo could not be sent. Try again.",
+  photoRefused: "This file cannot be sent. Send a JPEG, PNG or WebP photo of at most 10 MB.",
+  snapshotTaken: "The adviser took a snapshot of your video.",
+  cameraSwitch: "Switch camera",
 
   endedTitle: "The call has ended",
   leftTitle: "You left the queue",

@@ -65,6 +65,13 @@ export const fr: Catalogue = {
   chatThem: "Conseiller",
   chatFailed: "Le message n’a pas pu être envoyé. Réessayez.",
   chatNew: "Nouveau message",
+  photoSend: "Envoyer une photo",
+  photoSending: "Envoi de la photo…",
+  photoSent: "Photo",
+  photoFailed: "La photo n'a pas pu être envoyée. Réessayez.",
+  photoRefused: "Ce fichier ne peut pas être envoyé. Envoyez une photo JPEG, PNG ou WebP de 10 Mo au plus.",
+  snapshotTaken: "Le conseiller a pris une capture de votre vidéo.",
+  cameraSwitch: "Changer de caméra",
 
   endedTitle: "L'appel est terminé",
   leftTitle: "Vous avez quitté la file d'attente",

@@ -63,6 +63,13 @@ export const nl: Catalogue = {
   chatThem: "Adviseur",
   chatFailed: "Het bericht kon niet worden verstuurd. Probeer het opnieuw.",
   chatNew: "Nieuw bericht",
+  photoSend: "Stuur een foto",
+  photoSending: "De foto wordt verstuurd…",
+  photoSent: "Foto",
+  photoFailed: "De foto kon niet worden verstuurd. Probeer het opnieuw.",
+  photoRefused: "Dit bestand kan niet worden verstuurd. Stuur een JPEG-, PNG- of WebP-foto van hoogstens 10 MB.",
+  snapshotTaken: "De adviseur heeft een momentopname van uw video gemaakt.",
+  cameraSwitch: "Wissel van camera",
 
   endedTitle: "Het gesprek is beëindigd",
   leftTitle: "U heeft de wachtrij verlaten",

@@ -1,7 +1,7 @@
 import { ChatPanel, type ChatSender } from "../../shared/chat";
 import { h, icon, videoElement } from "../../shared/dom";
 import type { MediaState } from "../../shared/rtc";
-import type { ChatMessage } from "../../shared/wire";
+import type { AttachmentEvent, ChatMessage } from "../../shared/wire";
 import type { Catalogue } from "../i18n";
 import type { View } from "./panel";
 
@@ -9,7 +9,14 @@ export interface CallHandlers {
   end(): void;
   stopRecording(): void;
   chat: ChatSender;
+  /** Send a photo; resolves to an error code, or ``null`` when the server took it. */
+  photo(file: File): Promise<string | null>;
+  /** Turn to the next camera (front/rear); offered only when there is more than one. */
+  switchCamera(): void;
 }
+
+// Refusals that mean "this file", not "try again" (api/routes/attachments.py).
+const FILE_REFUSALS = new Set(["unsupported_type", "type_mismatch", "too_large", "too_many_pixels", "unreadable_image", "empty_file", "image_limits"]);
 
 /** In the call: the adviser's video, the self view, mute, camera off, end, the recording indicator and the chat. */
 export class CallView implements View {
@@ -20,6 +27,9 @@ export class CallView implements View {
   private readonly play: HTMLButtonElement;
   private readonly recording: HTMLDivElement;
   private readonly chat: ChatPanel;
+  private readonly switcher: HTMLButtonElement;
+  private readonly photoButton: HTMLButtonElement;
+  private readonly photoState: HTMLParagraphElement;
   private mediaState: MediaState = "connecting";
   private online = true;
 
@@ -47,24 +57,64 @@ export class CallView implements View {
     );
     this.focus = h("p", { class: "who", tabindex: "-1" }, t.callWith(name));
 
-    const audio = local?.getAudioTracks() ?? [];
-    const video = local?.getVideoTracks() ?? [];
-    const mute = this.toggle(audio, "mic", "micOff", t.mute, t.unmute);
-    const camera = this.toggle(video, "camera", "cameraOff", t.cameraOff, t.cameraOn);
+    // Read when clicked: a camera switch puts a new video track in the stream.
+    const mute = this.toggle(() => local?.getAudioTracks() ?? [], "mic", "micOff", t.mute, t.unmute);
+    const camera = this.toggle(() => local?.getVideoTracks() ?? [], "camera", "cameraOff", t.cameraOff, t.cameraOn);
     const end = h("button", { type: "button", class: "round end", "aria-label": t.end, onclick: () => handlers.end() }, icon("hangUp"));
+    this.switcher = h(
+      "button",
+      { type: "button", class: "round", "aria-label": t.cameraSwitch, title: t.cameraSwitch, hidden: true, "data-part": "camera-switch", onclick: () => handlers.switchCamera() },
+      icon("flip"),
+    );
+    // On phones ``capture=environment`` opens the rear camera; on desktops it is a file picker.
+    const picker = h("input", { type: "file", accept: "image/*", capture: "environment", hidden: true, "data-part": "photo-input" });
+    picker.addEventListener("change", () => {
+      const file = picker.files?.[0];
+      picker.value = "";
+      if (file) void this.sendPhoto(file, handlers);
+    });
+    this.photoButton = h(
+      "button",
+      { type: "button", class: "round", "aria-label": t.photoSend, title: t.photoSend, "data-part": "photo", onclick: () => picker.click() },
+      icon("photo"),
+    );
+    this.photoState = h("p", { class: "chat-problem", role: "status", hidden: true, "data-part": "photo-state" });
 
     this.el = h(
       "div",
       {},
       h("div", { class: "stage" }, this.remote, self, this.state, this.play, this.recording),
       this.focus,
-      h("div", { class: "controls" }, mute, camera, end),
+      h("div", { class: "controls" }, mute, camera, this.switcher, this.photoButton, end),
+      picker,
+      this.photoState,
       (this.chat = new ChatPanel(t, "visitor", handlers.chat)).el,
     );
   }
 
   addMessage(message: ChatMessage): void {
     this.chat.add(message);
+  }
+
+  /** A photo of either party in the chat thread; an adviser's snapshot says it was taken. */
+  addAttachment(event: AttachmentEvent, load: () => Promise<Blob | null>): void {
+    const caption = event.kind === "snapshot" ? this.t.snapshotTaken : this.t.photoSent;
+    this.chat.addImage(event, caption, load);
+  }
+
+  /** Offer front/rear when the device has more than one camera. */
+  showCameraSwitch(visible: boolean): void {
+    this.switcher.hidden = !visible;
+  }
+
+  private async sendPhoto(file: File, handlers: CallHandlers): Promise<void> {
+    this.photoButton.disabled = true;
+    this.photoState.textContent = this.t.photoSending;
+    this.photoState.hidden = false;
+    const error = await handlers.photo(file);
+    this.photoButton.disabled = false;
+    this.photoState.textContent = error === null ? "" : FILE_REFUSALS.has(error) ? this.t.photoRefused : this.t.photoFailed;
+    this.photoState.hidden = error === null;
   }
 
   setRemote(stream: MediaStream): void {
@@ -116,7 +166,7 @@ export class CallView implements View {
   }
 
   private toggle(
-    tracks: MediaStreamTrack[],
+    tracks: () => MediaStreamTrack[],
     onIcon: "mic" | "camera",
     offIcon: "micOff" | "cameraOff",
     offLabel: string,
@@ -128,12 +178,12 @@ export class CallView implements View {
       "aria-pressed": "false",
       "aria-label": offLabel,
       title: offLabel,
-      disabled: tracks.length === 0,
+      disabled: tracks().length === 0,
     });
     button.append(icon(onIcon));
     button.addEventListener("click", () => {
       const off = button.getAttribute("aria-pressed") !== "true";
-      for (const track of tracks) track.enabled = !off;
+      for (const track of tracks()) track.enabled = !off;
       button.setAttribute("aria-pressed", String(off));
       // The label names the action; aria-pressed says the state ("Mute microphone, pressed").
       button.title = off ? onLabel : offLabel;

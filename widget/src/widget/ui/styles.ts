@@ -137,6 +137,7 @@ select { display: block; width: 100%; height: 46px; margin-top: 6px; padding: 0 
 .line { max-width: 86%; padding: 6px 10px; border-radius: 10px; background: var(--wash); font-size: 14px; overflow-wrap: anywhere; white-space: pre-wrap; }
 .line.mine { align-self: flex-end; background: #e3e9fb; }
 .line .from { display: block; font-size: 12px; color: var(--soft); }
+.chat-image { display: block; max-width: 100%; max-height: 160px; margin-top: 4px; border-radius: 6px; }
 .chat-problem { color: #b42318; font-size: 14px; margin: 0 0 6px; }
 .chat-form { display: flex; gap: 8px; }
 .chat-input { flex: 1; min-width: 0; min-height: 44px; resize: none; padding: 10px 12px; border: 1px solid #c3cbe0; border-radius: 10px; font: inherit; color: inherit; background: #fff; }
@@ -144,6 +145,7 @@ select { display: block; width: 100%; height: 46px; margin-top: 6px; padding: 0 
 
 .reference { display: flex; align-items: center; justify-content: space-between; gap: 10px; margin: 6px 0 10px; padding: 12px 12px 12px 16px; border-radius: 12px; background: var(--wash); border: 1px solid var(--line); }
 .reference code { font: 700 24px/1.2 ui-monospace, "SF Mono", Menlo, Consolas, monospace; letter-spacing: 1px; color: var(--ink); }
+.reference code.key { font-size: 15px; letter-spacing: 0; word-break: break-all; }
 .reference .btn { min-height: 40px; padding: 0 14px; font-size: 14px; }
 .label { margin: 16px 0 0; font-size: 14px; font-weight: 600; }
 .help { font-size: 14px; color: var(--soft); }
