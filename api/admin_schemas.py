@@ -148,6 +148,20 @@ class PageQuery(Payload):
     before: AwareDatetime | None = None
 
 
+class KeysetQuery(PageQuery):
+    """Pages over ``(created_at, id)``, newest first: pass the last row's ``created_at`` as
+    ``before`` and its ``id`` as ``before_id`` and the next page starts right after it, also
+    when rows share a timestamp (``before`` alone skips the rest of that instant's rows)."""
+
+    before_id: uuid.UUID | None = None
+
+    @model_validator(mode="after")
+    def _before_id_needs_before(self) -> Self:
+        if self.before_id is not None and self.before is None:
+            raise ValueError("before_id goes with before (the same row's created_at)")
+        return self
+
+
 class CallsQuery(PageQuery):
     # Only the caller's own calls (the console's history), whatever their role.
     mine: bool = False

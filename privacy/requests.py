@@ -21,7 +21,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db import audit, utcnow
+from db import audit, paging, utcnow
 from db.tables import CALLS
 from privacy.models import PrivacyRequest, PrivacyRequestKind, PrivacyRequestStatus
 
@@ -101,13 +101,21 @@ async def find_request(
 
 
 async def org_requests(
-    session: AsyncSession, org_id: uuid.UUID, *, limit: int = 100, before: datetime | None = None
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    *,
+    limit: int = 100,
+    before: datetime | None = None,
+    before_id: uuid.UUID | None = None,
 ) -> list[PrivacyRequest]:
-    """The organisation's requests, newest first (requests for unknown codes belong to nobody)."""
-    query = select(PrivacyRequest).where(PrivacyRequest.result["org_id"].as_string() == str(org_id))
-    if before is not None:
-        query = query.where(PrivacyRequest.created_at < before)
-    return list(await session.scalars(query.order_by(PrivacyRequest.created_at.desc()).limit(limit)))
+    """The organisation's requests, newest first (requests for unknown codes belong to nobody),
+    paged over ``(created_at, id)`` (``db.paging``)."""
+    query = select(PrivacyRequest).where(
+        PrivacyRequest.result["org_id"].as_string() == str(org_id),
+        paging.older_than(PrivacyRequest.created_at, PrivacyRequest.id, before, before_id),
+    )
+    order = paging.newest_first(PrivacyRequest.created_at, PrivacyRequest.id)
+    return list(await session.scalars(query.order_by(*order).limit(limit)))
 
 
 def call_of(request: PrivacyRequest) -> uuid.UUID | None:

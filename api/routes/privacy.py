@@ -21,7 +21,7 @@ from pydantic import StringConstraints
 
 from accounts import ratelimit
 from accounts.models import Role
-from api.admin_schemas import PageQuery
+from api.admin_schemas import KeysetQuery
 from api.api import Api, body, query
 from api.errors import ExportExpired
 from api.keys import CONFIG, RECORDINGS_CONFIG, SESSIONS, STORAGE, STORE
@@ -278,17 +278,20 @@ async def request_erasure(request: web.Request) -> ErasureCreated:
 @routes.route(
     "GET",
     "/privacy/requests",
-    summary="The organisation's privacy requests, newest first (?limit=1..200, ?before=ISO timestamp)",
+    summary="The organisation's privacy requests, newest first "
+    "(?limit=1..200, ?before=ISO timestamp and ?before_id=the last row's id)",
     tag="privacy",
     response=list[StaffPrivacyRequestOut],
     roles=PRIVACY_STAFF,
-    query=PageQuery,
+    query=KeysetQuery,
 )
 async def list_privacy_requests(request: web.Request) -> list[StaffPrivacyRequestOut]:
     claims = acting(request)
-    params = query(request, PageQuery)
+    params = query(request, KeysetQuery)
     async with request.app[SESSIONS]() as db:
-        found = await org_requests(db, claims.org_id, limit=params.limit, before=params.before)
+        found = await org_requests(
+            db, claims.org_id, limit=params.limit, before=params.before, before_id=params.before_id
+        )
     return [
         StaffPrivacyRequestOut(
             request_id=row.id,

@@ -21,13 +21,13 @@ from sqlalchemy import select, update
 import privacy
 import recordings
 from accounts.models import Role, User
-from api.admin_schemas import PageQuery
+from api.admin_schemas import KeysetQuery
 from api.api import Api, body, query
 from api.errors import RangeNotSatisfiable
 from api.keys import CONFIG, RECORDINGS_CONFIG, SESSIONS, STORAGE, STORE
 from api.links import LINK_SECONDS, LinkSigner
 from api.routes._common import acting, actor, path_id, public_base
-from db import audit
+from db import audit, paging
 from db.errors import Conflict, Forbidden, NotFound
 from recordings import Recording, RecordingStatus
 from signaling.models import Call
@@ -41,7 +41,7 @@ RECORDING_READERS = frozenset({Role.SUPERVISOR, Role.ADMIN, Role.DPO})
 HOLD_SETTERS = frozenset({Role.ADMIN, Role.DPO})
 
 
-class RecordingsQuery(PageQuery):
+class RecordingsQuery(KeysetQuery):
     status: RecordingStatus | None = None
     call_id: uuid.UUID | None = None
     reference: Annotated[str, Field(min_length=1, max_length=32)] | None = None
@@ -121,7 +121,8 @@ async def _own_recording(
     "GET",
     "/recordings",
     summary="List the organisation's recordings, newest first "
-    "(?limit=1..200, ?before=ISO timestamp, ?status, ?call_id, ?reference)",
+    "(?limit=1..200, ?before=ISO timestamp and ?before_id=the last row's id, ?status, ?call_id, "
+    "?reference)",
     tag="recordings",
     response=list[RecordingOut],
     roles=RECORDING_READERS,
@@ -135,8 +136,9 @@ async def list_recordings(request: web.Request) -> list[RecordingOut]:
         .join(Call, Call.id == Recording.call_id)
         .where(Call.org_id == claims.org_id)
     )
-    if params.before is not None:
-        statement = statement.where(Recording.created_at < params.before)
+    statement = statement.where(
+        paging.older_than(Recording.created_at, Recording.id, params.before, params.before_id)
+    )
     if params.status is not None:
         statement = statement.where(Recording.status == params.status.value)
     if params.call_id is not None:
@@ -146,7 +148,9 @@ async def list_recordings(request: web.Request) -> list[RecordingOut]:
         statement = statement.where(
             Call.reference == (normalise_reference(params.reference) or params.reference.strip())
         )
-    statement = statement.order_by(Recording.created_at.desc(), Recording.id).limit(params.limit)
+    statement = statement.order_by(*paging.newest_first(Recording.created_at, Recording.id)).limit(
+        params.limit
+    )
     async with request.app[SESSIONS]() as db:
         rows = (await db.execute(statement)).all()
     return [recording_out(recording, reference) for recording, reference in rows]

@@ -1,7 +1,12 @@
 """Simple call statistics per day for supervisors and admins: calls answered and abandoned, and
 how long visitors waited, computed by the database (SQLite and PostgreSQL alike).
 
-Days are UTC days of the moment the visitor joined the queue. The wait of an answered call runs
+Days are the organisation's days: calendar days in its time zone (``?timezone=`` asks for
+another) of the moment the visitor joined the queue. An organisation's time zone is the one
+its queues keep their opening hours in (the most common one; ``Europe/Amsterdam``, the queues'
+default, when it has none). SQLite knows no time zones, so the database sums the figures per
+quarter of an hour (UTC), which every time zone's midnight falls on, and the quarters are
+added up into local days here. The wait of an answered call runs
 from joining to being accepted; the wait of an abandoned call from joining to giving up. Ratings
 are the visitors' optional 1-5 stars after an answered call (signaling.rating), counted on the
 call's day.
@@ -9,15 +14,17 @@ call's day.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
-from pydantic import Field
-from sqlalchemy import ColumnElement, Float, case, cast, func, select
+from pydantic import Field, field_validator
+from sqlalchemy import BigInteger, ColumnElement, Float, Integer, case, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accounts.models import Role
+from accounts.models import Queue, Role
 from api.api import Api, query
 from api.keys import SESSIONS
 from api.routes._common import acting
@@ -28,10 +35,25 @@ routes = Api()
 
 STATISTICS_READERS = frozenset({Role.SUPERVISOR, Role.ADMIN})
 MAX_DAYS = 366
+# Every time zone's offset from UTC is a whole number of quarter hours.
+BUCKET_SECONDS = 900
+DEFAULT_TIMEZONE = "Europe/Amsterdam"
 
 
 class StatisticsQuery(Payload):
     days: Annotated[int, Field(ge=1, le=MAX_DAYS)] = 14
+    # An IANA time zone; default: the organisation's.
+    timezone: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(f"unknown time zone {value!r} (an IANA name such as Europe/Paris)") from exc
+        return value
 
 
 class DayStatistics(Payload):
@@ -62,13 +84,15 @@ def _seconds_between(dialect: str, later: Any, earlier: Any) -> ColumnElement[An
     return cast(func.extract("epoch", later - earlier), Float)
 
 
-def _day_of(dialect: str, moment: Any) -> ColumnElement[Any]:
+def _bucket_of(dialect: str, moment: Any) -> ColumnElement[Any]:
+    """The UTC quarter hour of ``moment``, as seconds since the epoch divided by 900."""
     if dialect == "sqlite":
-        return func.date(moment)
-    return func.to_char(func.timezone("UTC", moment), "YYYY-MM-DD")
+        return cast(func.strftime("%s", moment), Integer) / BUCKET_SECONDS
+    return cast(func.floor(func.extract("epoch", moment) / BUCKET_SECONDS), BigInteger)
 
 
 def _measures(dialect: str) -> list[ColumnElement[Any]]:
+    """Sums, counts and maxima only: they add up across quarters into days (a mean does not)."""
     waited = case(
         (Call.accepted_at.is_not(None), _seconds_between(dialect, Call.accepted_at, Call.created_at)),
         (
@@ -83,61 +107,94 @@ def _measures(dialect: str) -> list[ColumnElement[Any]]:
         func.coalesce(func.sum(case((Call.status == CallStatus.ABANDONED.value, 1), else_=0)), 0).label(
             "abandoned"
         ),
-        func.avg(waited).label("average_wait"),
+        func.sum(waited).label("wait_sum"),
+        func.count(waited).label("waits"),
         func.max(waited).label("max_wait"),
         func.count(Call.rating).label("ratings"),
-        # Cast first: PostgreSQL's AVG of an integer is NUMERIC (a Decimal), SQLite's a REAL.
-        func.avg(cast(Call.rating, Float)).label("average_rating"),
+        func.sum(cast(Call.rating, Float)).label("rating_sum"),
     ]
 
 
-def _day(day: date, row: Any | None) -> DayStatistics:
-    if row is None:
+class _Tally:
+    """One day's (or the period's) figures, added up from quarter hours."""
+
+    def __init__(self) -> None:
+        self.total = self.answered = self.abandoned = self.waits = self.ratings = 0
+        self.wait_sum = self.rating_sum = 0.0
+        self.max_wait: float | None = None
+
+    def add(self, row: Any) -> None:
+        self.total += int(row.total)
+        self.answered += int(row.answered)
+        self.abandoned += int(row.abandoned)
+        self.waits += int(row.waits)
+        self.wait_sum += float(row.wait_sum or 0.0)
+        if row.max_wait is not None:
+            self.max_wait = max(float(row.max_wait), self.max_wait or 0.0)
+        self.ratings += int(row.ratings)
+        self.rating_sum += float(row.rating_sum or 0.0)
+
+    def figures(self, day: date) -> DayStatistics:
         return DayStatistics(
             day=day,
-            total=0,
-            answered=0,
-            abandoned=0,
-            average_wait_seconds=None,
-            max_wait_seconds=None,
-            ratings=0,
-            average_rating=None,
+            total=self.total,
+            answered=self.answered,
+            abandoned=self.abandoned,
+            average_wait_seconds=round(self.wait_sum / self.waits, 1) if self.waits else None,
+            max_wait_seconds=round(self.max_wait, 1) if self.max_wait is not None else None,
+            ratings=self.ratings,
+            average_rating=round(self.rating_sum / self.ratings, 2) if self.ratings else None,
         )
-    return DayStatistics(
-        day=day,
-        total=int(row.total),
-        answered=int(row.answered),
-        abandoned=int(row.abandoned),
-        average_wait_seconds=round(float(row.average_wait), 1) if row.average_wait is not None else None,
-        max_wait_seconds=round(float(row.max_wait), 1) if row.max_wait is not None else None,
-        ratings=int(row.ratings),
-        average_rating=round(float(row.average_rating), 2) if row.average_rating is not None else None,
-    )
 
 
-async def call_statistics(db: AsyncSession, org_id: Any, *, days: int, today: date) -> Statistics:
-    """Per-day and total call figures of ``org_id`` for the ``days`` UTC days ending ``today``."""
+async def organisation_timezone(db: AsyncSession, org_id: Any) -> str:
+    """The time zone most of the organisation's queues keep their hours in."""
+    count = func.count().label("queues")
+    row = (
+        await db.execute(
+            select(Queue.timezone, count)
+            .where(Queue.org_id == org_id)
+            .group_by(Queue.timezone)
+            .order_by(count.desc(), Queue.timezone)
+            .limit(1)
+        )
+    ).first()
+    return str(row.timezone) if row is not None else DEFAULT_TIMEZONE
+
+
+async def call_statistics(
+    db: AsyncSession, org_id: Any, *, days: int, now: datetime, timezone: str
+) -> Statistics:
+    """Per-day and total call figures of ``org_id`` for the ``days`` days of ``timezone``
+    ending on the day of ``now`` there."""
     dialect = db.get_bind().dialect.name
+    zone = ZoneInfo(timezone)
+    today = now.astimezone(zone).date()
     first = today - timedelta(days=days - 1)
-    since = datetime.combine(first, time(), tzinfo=UTC)
+    since = datetime.combine(first, time(), tzinfo=zone).astimezone(UTC)
     scope = (Call.org_id == org_id) & (Call.created_at >= since)
-    day = _day_of(dialect, Call.created_at).label("day")
-    rows = (await db.execute(select(day, *_measures(dialect)).where(scope).group_by(day))).all()
-    by_day = {date.fromisoformat(str(row.day)[:10]): row for row in rows}
-    totals = (await db.execute(select(*_measures(dialect)).where(scope))).one()
+    bucket = _bucket_of(dialect, Call.created_at).label("bucket")
+    rows = (await db.execute(select(bucket, *_measures(dialect)).where(scope).group_by(bucket))).all()
+    per_day: dict[date, _Tally] = defaultdict(_Tally)
+    totals = _Tally()
+    for row in rows:
+        start = datetime.fromtimestamp(int(row.bucket) * BUCKET_SECONDS, UTC)
+        per_day[start.astimezone(zone).date()].add(row)
+        totals.add(row)
+    period = [first + timedelta(days=n) for n in range(days)]
     return Statistics(
-        timezone="UTC",
+        timezone=timezone,
         days=days,
-        per_day=[_day(first + timedelta(days=n), by_day.get(first + timedelta(days=n))) for n in range(days)],
-        totals=_day(today, totals),
+        per_day=[per_day.get(day, _Tally()).figures(day) for day in period],
+        totals=totals.figures(today),
     )
 
 
 @routes.route(
     "GET",
     "/statistics",
-    summary="Calls answered and abandoned, waiting times and visitors' ratings per UTC day "
-    "(?days=1..366, default 14)",
+    summary="Calls answered and abandoned, waiting times and visitors' ratings per day in the "
+    "organisation's time zone (?days=1..366, default 14; ?timezone=IANA name)",
     tag="statistics",
     response=Statistics,
     roles=STATISTICS_READERS,
@@ -147,4 +204,7 @@ async def get_statistics(request: web.Request) -> Statistics:
     claims = acting(request)
     params = query(request, StatisticsQuery)
     async with request.app[SESSIONS]() as db:
-        return await call_statistics(db, claims.org_id, days=params.days, today=datetime.now(UTC).date())
+        timezone = params.timezone or await organisation_timezone(db, claims.org_id)
+        return await call_statistics(
+            db, claims.org_id, days=params.days, now=datetime.now(UTC), timezone=timezone
+        )

@@ -1,10 +1,12 @@
-"""``/api/v1/statistics``: calls answered and abandoned and waiting times per UTC day, computed by
-the database; on both backend pairs (SQLite and PostgreSQL), over real HTTP."""
+"""``/api/v1/statistics``: calls answered and abandoned and waiting times per day of the
+organisation's time zone (or the one asked for), computed by the database; on both backend pairs
+(SQLite and PostgreSQL), over real HTTP."""
 
 from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from db import create_engine, create_session_factory
 from signaling.models import Call, CallStatus
@@ -70,7 +72,7 @@ async def test_days_count_answered_and_abandoned_calls_their_waits_and_ratings(
     await add_calls(backend, other, [(midnight + timedelta(minutes=5), 999, CallStatus.ENDED)], ratings=(1,))
 
     supervisor = await as_staff(base_url(server), world, "supervisor")
-    answer = await supervisor.get("/statistics", days="2")
+    answer = await supervisor.get("/statistics", days="2", timezone="UTC")
     assert answer.status == 200, answer.body
     assert answer.body["timezone"] == "UTC" and answer.body["days"] == 2
     first, second = answer.body["per_day"]
@@ -100,7 +102,7 @@ async def test_days_count_answered_and_abandoned_calls_their_waits_and_ratings(
     assert totals["max_wait_seconds"] == 90.0
     assert (totals["ratings"], totals["average_rating"]) == (2, 4.5)
 
-    week = (await supervisor.get("/statistics")).body
+    week = (await supervisor.get("/statistics", timezone="UTC")).body
     assert len(week["per_day"]) == 14 and week["totals"]["total"] == 6
     assert week["per_day"][0]["total"] == 0 and week["per_day"][0]["average_wait_seconds"] is None
     assert (week["per_day"][0]["ratings"], week["per_day"][0]["average_rating"]) == (0, None)
@@ -122,3 +124,33 @@ async def test_an_organisation_without_calls_gets_zeros_and_bad_days_are_422(
         assert bad.status == 422 and bad.error_code == "invalid_input", (days, bad.body)
     unknown = await admin.get("/statistics", since="2026-01-01")
     assert unknown.status == 422
+    nowhere = await admin.get("/statistics", timezone="Mars/Olympus_Mons")
+    assert nowhere.status == 422 and "time zone" in nowhere.body["error"]["message"]
+
+
+async def test_days_are_the_organisations_days_in_its_queues_time_zone(server, backend: Backend) -> None:
+    # UTC+14: a call at half past midnight there is on the day before in UTC.
+    zone = ZoneInfo("Pacific/Kiritimati")
+    world = await make_world(backend, timezone="Pacific/Kiritimati")
+    today = datetime.now(zone).date()
+    yesterday = today - timedelta(days=1)
+    just_after_midnight = datetime.combine(yesterday, time(0, 30), tzinfo=zone).astimezone(UTC)
+    just_before_midnight = datetime.combine(yesterday, time(23, 50), tzinfo=zone).astimezone(UTC)
+    assert just_after_midnight.date() != yesterday
+    await add_calls(
+        backend,
+        world,
+        [(just_after_midnight, 30, CallStatus.ENDED), (just_before_midnight, 10, CallStatus.ABANDONED)],
+    )
+    supervisor = await as_staff(base_url(server), world, "supervisor")
+    answer = await supervisor.get("/statistics", days="3")
+    assert answer.status == 200, answer.body
+    assert answer.body["timezone"] == "Pacific/Kiritimati"
+    by_day = {day["day"]: day for day in answer.body["per_day"]}
+    assert list(by_day) == [(today - timedelta(days=n)).isoformat() for n in (2, 1, 0)]
+    assert (by_day[yesterday.isoformat()]["total"], by_day[yesterday.isoformat()]["abandoned"]) == (2, 1)
+    assert by_day[yesterday.isoformat()]["average_wait_seconds"] == 20.0
+    assert answer.body["totals"]["total"] == 2
+    # The same calls seen in UTC fall on two days.
+    utc = await supervisor.get("/statistics", days="3", timezone="UTC")
+    assert sorted(day["total"] for day in utc.body["per_day"] if day["total"]) == [1, 1]
