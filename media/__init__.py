@@ -1,4 +1,4 @@
-"""Media: aiortc legs and encoded-frame forwarding between them (no decode, no encode).
+"""Media: aiortc legs and RTP packet forwarding between them (no decode, no encode).
 
 Public names only; ``media._aiortc_hooks`` holds every use of aiortc private API.
 """
@@ -9,14 +9,15 @@ from media.config import IceServer, MediaConfig
 from media.errors import AiortcInternalsError, LegClosedError, MediaError, NegotiationError
 from media.forwarder import Forwarder, ForwarderStats
 from media.frames import EncodedFrame
-from media.inbound import InboundStream
 from media.leg import Leg
-from media.outbound import OutboundTrack
 from media.recorder import Recorder, RecordingError, RecordingResult
-from media.types import FrameSource, MediaKind, Party
+from media.rtp_session import RTP_DROPS, RtpSession
+from media.rtp_streams import InboundRtp, OutboundRtp
+from media.types import FrameSource, MediaKind, PacketSource, Party
 
 __all__ = [
     "PARTIES",
+    "RTP_DROPS",
     "VERIFIED_AIORTC_VERSION",
     "AiortcInternalsError",
     "EncodedFrame",
@@ -24,7 +25,7 @@ __all__ = [
     "ForwarderStats",
     "FrameSource",
     "IceServer",
-    "InboundStream",
+    "InboundRtp",
     "Leg",
     "LegClosedError",
     "MediaCall",
@@ -32,10 +33,12 @@ __all__ = [
     "MediaError",
     "MediaKind",
     "NegotiationError",
-    "OutboundTrack",
+    "OutboundRtp",
+    "PacketSource",
     "Party",
     "Recorder",
     "RecordingError",
     "RecordingResult",
+    "RtpSession",
     "check_aiortc_internals",
 ]

@@ -1,21 +1,21 @@
 """Every use of aiortc private API in Loket, in one module.
 
-aiortc decodes what an ``RTCRtpReceiver`` receives and encodes what an ``RTCRtpSender``
-sends. A forwarding server needs neither (nor does the synthetic peer of tests and
-benchmarks), and aiortc has no public API for four things:
+aiortc's ``RTCRtpReceiver`` depacketizes and decodes what arrives, its ``RTCRtpSender``
+encodes and packetizes what it sends. A forwarding server needs neither: it forwards RTP
+packets (``media.forwarder``). aiortc has no public API for what that takes:
 
-(a) taking the encoded frames a receiver reassembles (its jitter buffer output) instead of
-    decoded ones: :func:`tap_encoded_frames`;
-(b) knowing which codec a sender was negotiated to send, so the forwarder only gives it
-    frames of that codec: :func:`negotiated_codec`. (Sending itself needs no hook: a track
-    whose ``recv()`` returns an ``av.Packet`` is packetized by ``encoder.pack()`` without
-    encoding; :func:`check_aiortc_internals` verifies aiortc still does that.)
-(c) keyframe requests both ways: :func:`on_keyframe_request` (a remote peer sent PLI/FIR for
-    one of our senders) and :func:`send_picture_loss_indication` (ask a remote sender for a
-    keyframe).
-(d) counting what arrives without receiving it: :func:`divert_rtp` hands a receiver's RTP
-    packets to a callback, skipping aiortc's whole receive path (the synthetic peer of tests
-    and benchmarks, ``media.synthetic_peer``, counts frames and loss this way).
+(a) **RTP below aiortc**: :class:`SrtpEndpoint` receives every decrypted RTP and RTCP packet
+    of a leg at its ``RTCDtlsTransport`` (before aiortc parses and routes it) and sends
+    packets encrypted with the transport's SRTP session (pylibsrtp) straight to the ICE pair;
+    :func:`bypass_rtp_stack` keeps aiortc's own sender and receiver of a transceiver from
+    starting (no RTP/RTCP loops, no decoder thread), and :func:`stream_parameters` reads what
+    was negotiated (payload types, header extensions, MID, our SSRCs, the party's SSRCs).
+(b) **Frames for recording**: :class:`FrameAssembler` turns one party's packets into encoded
+    frames with aiortc's depayloaders and jitter buffer, for recorded legs only.
+(c) **The synthetic peer** (tests and benchmarks) still uses aiortc's sender and receiver:
+    :func:`on_keyframe_request` (a PLI/FIR for one of its senders), :func:`divert_rtp` (its
+    receivers' packets go to a counter instead of the decoder), :func:`sender_target_bitrate`
+    (what a REMB did to its sender) and :func:`drop_outgoing_rtp` (benchmarks inject loss).
 
 Each hook says which aiortc internal it relies on and why. aiortc is pinned to
 :data:`VERIFIED_AIORTC_VERSION`; :func:`check_aiortc_internals` fails loudly, naming what
@@ -27,50 +27,224 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import queue
+import random
+from asyncio import get_running_loop, sleep
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
 import aiortc
+import pylibsrtp
+from aioice import ice as aioice_ice_module
 from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
-from aiortc import rtcrtpreceiver as aiortc_rtcrtpreceiver
+from aiortc import rtcicetransport as aiortc_rtcicetransport
+from aiortc import sdp as aiortc_sdp
+from aiortc.codecs import depayload, is_rtx
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 
 from media.errors import AiortcInternalsError
+from media.rtp_params import Codec, StreamParameters
 
 logger = logging.getLogger(__name__)
 
 #: The aiortc release these hooks were written against and verified with.
 VERIFIED_AIORTC_VERSION = "1.16.0"
 
-# Name-mangled attributes of RTCRtpReceiver that the hooks read or replace.
-_DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
-_JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
-_STARTED = "_RTCRtpReceiver__started"
-_CODECS = "_RTCRtpReceiver__codecs"
+# Set on a sender/receiver whose send()/receive() :func:`bypass_rtp_stack` replaced.
+_BYPASSED = "_loket_bypassed"
+# Name-mangled attribute of RTCRtpReceiver: payload type to codec.
+_RECEIVER_CODECS = "_RTCRtpReceiver__codecs"
+# Name-mangled attribute of RTCRtpSender holding its encoder (the packetizer for av.Packet).
+_SENDER_ENCODER = "_RTCRtpSender__encoder"
 
 # How long a lost packet may hold up later frames before we skip it. Video packets are
-# NACKed (RFC 4585) and may come back retransmitted within a round trip or two; aiortc does
-# not NACK audio, so only reordering is worth waiting for.
+# NACKed (RFC 4585) and may come back retransmitted within a round trip or two; audio is not
+# NACKed, so only reordering is worth waiting for.
 _VIDEO_MAX_WAIT_S = 0.5
 _AUDIO_MAX_WAIT_S = 0.1
 
 
-@dataclass(frozen=True, slots=True)
-class ReceivedFrame:
-    """An encoded frame as an aiortc receiver reassembled it.
+# --- (a) RTP below aiortc --------------------------------------------------------------------
 
-    ``timestamp`` is the RTP timestamp after aiortc's ``TimestampMapper`` (counted from the
-    stream's first frame, wrap-around unwrapped). ``first_sequence``/``last_sequence`` are the
-    RTP sequence numbers of the frame's first and last packet: a gap to the previous frame
-    means packets were lost.
+PacketCallback = Callable[[bytes], None]
+
+
+class SrtpEndpoint:
+    """A leg's ``RTCDtlsTransport``, used below aiortc's RTP stack.
+
+    :meth:`intercept` replaces, on this one transport instance, ``_handle_rtp_data`` and
+    ``_handle_rtcp_data``: aiortc's ``_recv_next`` calls them with each packet its rx SRTP
+    session decrypted, and they would parse it into an ``RtpPacket``/``RtcpPacket`` and route
+    it to aiortc's receivers and senders. Ours hand the bytes to the callbacks instead.
+
+    :meth:`send` protects a packet with the transport's tx SRTP session (``_tx_srtp``, what
+    ``_send_rtp`` uses) and writes it to the nominated ICE pair's UDP transport at once
+    (aioice's ``Connection._nominated`` and ``StunProtocol.send_data`` do only that, but
+    behind two coroutines per packet). A pair through a TURN server goes through aioice's
+    own ``send_data`` (it wraps the data for the server) in a task.
     """
 
-    codec: RTCRtpCodecParameters
+    def __init__(self, transport: RTCDtlsTransport) -> None:
+        self.transport = transport
+        self._pending: set[Any] = set()
+
+    @property
+    def connected(self) -> bool:
+        return self.transport._state is DtlsState.CONNECTED
+
+    def intercept(self, on_rtp: PacketCallback, on_rtcp: PacketCallback) -> None:
+        async def _handle_rtp_data(data: bytes, arrival_time_ms: int) -> None:
+            on_rtp(data)
+
+        async def _handle_rtcp_data(data: bytes) -> None:
+            on_rtcp(data)
+
+        self.transport._handle_rtp_data = _handle_rtp_data  # type: ignore[method-assign]
+        self.transport._handle_rtcp_data = _handle_rtcp_data  # type: ignore[method-assign]
+
+    def on_state_change(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(state)`` when the DTLS transport changes state ("connected", ...)."""
+        transport = self.transport
+        transport.on("statechange", lambda: callback(transport.state))
+
+    def send(self, data: bytes, *, rtcp: bool = False) -> bool:
+        """Encrypt and send one RTP (or compound RTCP) packet; ``False`` if it could not go."""
+        transport = self.transport
+        if transport._state is not DtlsState.CONNECTED:
+            return False
+        try:
+            protected = transport._tx_srtp.protect_rtcp(data) if rtcp else transport._tx_srtp.protect(data)
+        except pylibsrtp.Error:
+            return False
+        pair = transport.transport._connection._nominated.get(1)
+        if pair is None:
+            return False
+        protocol = pair.protocol
+        if type(protocol) is aioice_ice_module.StunProtocol:
+            udp = protocol.transport
+            if udp is None:
+                return False
+            udp.sendto(protected, pair.remote_addr)
+            return True
+        task = get_running_loop().create_task(protocol.send_data(protected, pair.remote_addr))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+        return True
+
+
+def ice_connection_lost(transport: RTCDtlsTransport) -> bool:
+    """Whether the ICE connection under ``transport`` is gone (closed here, or its consent
+    expired, RFC 7675 section 5.1), as opposed to a party that closed DTLS (close_notify).
+
+    aiortc reports both as a closed DTLS transport, and its ICE transport's own "failed" comes
+    too late when the peer connection closes first. Relies on aioice's ``Connection._closing``
+    (set first thing in ``close()``) and ``Connection._nominated`` (cleared there).
+    """
+    connection = transport.transport._connection
+    return bool(getattr(connection, "_closing", False)) or not connection._nominated
+
+
+async def _not_started(*args: Any, **kwargs: Any) -> None:
+    """Stands in for ``RTCRtpSender.send`` / ``RTCRtpReceiver.receive`` (see below)."""
+
+
+async def _stop_not_started() -> None:
+    """Stands in for ``RTCRtpSender.stop`` / ``RTCRtpReceiver.stop`` of a bypassed one.
+
+    aiortc's own ``stop()`` of a started sender awaits its tasks, and ``RTCPeerConnection.close``
+    runs it before it stops the ICE transports: events already due (the ICE transport's
+    monitor learning that its connection closed, which makes it "failed") are handled first.
+    Yielding once here keeps that order.
+    """
+    await sleep(0)
+
+
+def bypass_rtp_stack(transceiver: RTCRtpTransceiver) -> None:
+    """Keep aiortc's sender and receiver of ``transceiver`` from ever starting.
+
+    ``RTCPeerConnection.__connect`` calls ``sender.send(parameters)`` and
+    ``receiver.receive(parameters)`` once DTLS is up; they register with the transport's RTP
+    router and start the RTP and RTCP loops (and the receiver's decoder thread). We replace
+    both on these instances (and their ``stop()``, which has nothing to stop): packets are
+    handled by :class:`SrtpEndpoint`, and aiortc's sender would send sender reports of its own
+    for the SSRC we forward on.
+    """
+    for obj, name in ((transceiver.sender, "send"), (transceiver.receiver, "receive")):
+        if not getattr(obj, _BYPASSED, False):
+            setattr(obj, name, _not_started)
+            obj.stop = _stop_not_started  # type: ignore[method-assign]
+            setattr(obj, _BYPASSED, True)
+
+
+def is_bypassed(transceiver: RTCRtpTransceiver) -> bool:
+    sender, receiver = transceiver.sender, transceiver.receiver
+    return bool(getattr(sender, _BYPASSED, False) and getattr(receiver, _BYPASSED, False))
+
+
+def dtls_transport(transceiver: RTCRtpTransceiver) -> RTCDtlsTransport:
+    return transceiver.receiver.transport
+
+
+def _codec(parameters: RTCRtpCodecParameters) -> Codec:
+    apt = parameters.parameters.get("apt") if is_rtx(parameters) else None
+    mode = parameters.parameters.get("packetization-mode")
+    feedback = frozenset(
+        f"{fb.type} {fb.parameter}" if fb.parameter else fb.type for fb in parameters.rtcpFeedback
+    )
+    return Codec(
+        payload_type=cast(int, parameters.payloadType),
+        mime_type=parameters.mimeType,
+        clock_rate=parameters.clockRate,
+        rtx_for=int(apt) if apt is not None else None,
+        feedback=feedback,
+        packetization_mode=None if mode is None else str(mode),
+    )
+
+
+def stream_parameters(pc: aiortc.RTCPeerConnection, transceiver: RTCRtpTransceiver) -> StreamParameters:
+    """What ``transceiver`` negotiated, once the answer is set.
+
+    Relies on ``RTCRtpTransceiver._codecs`` and ``._headerExtensions`` (set by
+    ``setRemoteDescription``, what ``__localRtp``/``__remoteRtp`` hand to the sender and
+    receiver), and on ``RTCRtpSender._ssrc``/``._rtx_ssrc`` (the SSRCs our answer announces).
+    The party's SSRCs are read from its offer's ``a=ssrc`` lines for this MID.
+    """
+    remote: set[int] = set()
+    description = pc.remoteDescription
+    if description is not None:
+        for media in aiortc_sdp.SessionDescription.parse(description.sdp).media:
+            if media.rtp.muxId == transceiver.mid:
+                remote = {s.ssrc for s in media.ssrc}
+    sender = transceiver.sender
+    return StreamParameters(
+        kind=transceiver.kind,
+        codecs=tuple(_codec(c) for c in transceiver._codecs),
+        extensions={e.id: e.uri for e in transceiver._headerExtensions},
+        mid=transceiver.mid,
+        local_ssrc=sender._ssrc,
+        local_rtx_ssrc=sender._rtx_ssrc,
+        remote_ssrcs=frozenset(remote),
+    )
+
+
+# --- (b) frames for recording ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedFrame:
+    """An encoded frame reassembled from RTP.
+
+    ``timestamp`` is the frame's RTP timestamp; ``first_sequence``/``last_sequence`` are the
+    RTP sequence numbers of its first and last packet: a gap to the previous frame means
+    packets were lost.
+    """
+
+    mime_type: str
+    clock_rate: int
     data: bytes
     timestamp: int
     first_sequence: int
@@ -98,14 +272,10 @@ class _SequencedJitterBuffer(JitterBuffer):
     without them a lost frame is invisible once the frames are reassembled.
 
     aiortc's buffer waits for a missing packet until the buffer overflows (512 packets, many
-    seconds of video); its decoder then asks for a keyframe. Once the packets behind a gap
-    span more than ``max_wait_s`` (time for NACK and a retransmission, RFC 4588), we give
-    up on the gap with aiortc's ``smart_remove`` (which drops the frame it cuts) and go on;
-    the next frame is then reported after a sequence gap, so the forwarder asks for a
-    keyframe.
-
-    ``prefetch`` is 0: aiortc holds 4 audio frames back for its own decoder; a forwarder
-    would only add 80 ms of delay, the receiving browser has its own jitter buffer.
+    seconds of video). Once the packets behind a gap span more than ``max_wait_s`` (time for
+    NACK and a retransmission, RFC 4588), we give up on the gap with aiortc's
+    ``smart_remove`` (which drops the frame it cuts) and go on; the next frame is then
+    reported after a sequence gap, so the recorder waits for a keyframe.
     """
 
     def __init__(self, capacity: int, is_video: bool, max_wait_s: float, clock_rate: int) -> None:
@@ -151,88 +321,57 @@ class _SequencedJitterBuffer(JitterBuffer):
         return False
 
 
-class _EncodedFrameTap:
-    """Stands in for ``RTCRtpReceiver.__decoder_queue`` (a ``queue.Queue``).
+class FrameAssembler:
+    """Encoded frames from one party's RTP packets of one kind, for a recorder.
 
-    aiortc's ``RTCRtpReceiver._handle_rtp_packet`` runs on the event loop and puts
-    ``(codec, JitterFrame)`` into that queue for its decoder thread (``decoder_worker``),
-    and ``__stop_decoder`` puts ``None`` to end the thread. We hand each frame to the
-    callback instead, so nothing is ever decoded. The decoder thread, still started by
-    ``receive()``, blocks idle in :meth:`get` until the stop marker, then ends the remote
-    track exactly as aiortc does.
+    Each packet (already decrypted, RTX already unwrapped) is parsed by aiortc, its payload
+    depacketized by aiortc's ``depayload`` into ``RtpPacket._data`` (what aiortc's receiver
+    does before its jitter buffer), and put in a :class:`_SequencedJitterBuffer`; each frame
+    it completes goes to ``callback``. Nothing is decoded. Off the forwarding path: only a
+    recorded party's packets come here.
     """
 
-    def __init__(self, callback: Callable[[ReceivedFrame], None]) -> None:
-        self._callback = callback
-        self._stopped: queue.SimpleQueue[None] = queue.SimpleQueue()
-
-    def put(self, item: tuple[RTCRtpCodecParameters, JitterFrame] | None) -> None:
-        if item is None:
-            self._stopped.put(None)
-            return
-        codec, frame = item
-        if not isinstance(frame, _SequencedJitterFrame):
-            # Not from our jitter buffer: the receiver's internals changed under us. Raising
-            # here would end aiortc's RTP handling for the whole connection; drop instead.
-            logger.error("RTCRtpReceiver reassembled a frame outside the tapped jitter buffer")
-            return
-        received = ReceivedFrame(
-            codec=codec,
-            data=frame.data,
-            timestamp=frame.timestamp,
-            first_sequence=frame.first_sequence,
-            last_sequence=frame.last_sequence,
-            ssrc=frame.ssrc,
+    def __init__(self, kind: str, codec: Codec, callback: Callable[[ReceivedFrame], None]) -> None:
+        is_video = kind == "video"
+        self._codec = RTCRtpCodecParameters(
+            mimeType=codec.mime_type, clockRate=codec.clock_rate, payloadType=codec.payload_type
         )
+        self._payload_type = codec.payload_type
+        self._callback = callback
+        self._buffer = _SequencedJitterBuffer(
+            128 if is_video else 16,
+            is_video=is_video,
+            max_wait_s=_VIDEO_MAX_WAIT_S if is_video else _AUDIO_MAX_WAIT_S,
+            clock_rate=codec.clock_rate,
+        )
+
+    def feed(self, data: bytes) -> None:
         try:
-            self._callback(received)
-        except Exception:
-            # Never let a consumer's bug break aiortc's RTP handling for this connection.
-            logger.exception("encoded frame consumer failed")
-
-    def get(self) -> None:
-        # Called by aiortc's decoder thread: park it until the receiver stops.
-        return self._stopped.get()
-
-
-def tap_encoded_frames(
-    receiver: RTCRtpReceiver, kind: str, callback: Callable[[ReceivedFrame], None]
-) -> None:
-    """Deliver the receiver's encoded frames to ``callback`` (on the event loop); never decode.
-
-    Must be called before the receiver starts, i.e. after ``setRemoteDescription`` created
-    it and before the connection is established (``RTCRtpReceiver.receive`` starts the
-    decoder thread with whatever queue is in place then).
-    """
-    if getattr(receiver, _STARTED):
-        raise RuntimeError("tap_encoded_frames() must be called before the receiver starts")
-    if is_tapped(receiver):
-        raise RuntimeError("this receiver is already tapped")
-    old_buffer = cast(JitterBuffer, getattr(receiver, _JITTER_BUFFER))
-    is_video = kind == "video"
-    buffer = _SequencedJitterBuffer(
-        old_buffer.capacity,
-        is_video=is_video,
-        max_wait_s=_VIDEO_MAX_WAIT_S if is_video else _AUDIO_MAX_WAIT_S,
-        # RTP clock rates: 90 kHz for video (RFC 7741 for VP8), 48 kHz for Opus (RFC 7587).
-        clock_rate=90000 if is_video else 48000,
-    )
-    setattr(receiver, _JITTER_BUFFER, buffer)
-    setattr(receiver, _DECODER_QUEUE, _EncodedFrameTap(callback))
+            packet = RtpPacket.parse(data)
+        except ValueError:
+            return
+        if packet.payload_type != self._payload_type:
+            return
+        try:
+            packet._data = depayload(self._codec, packet.payload) if packet.payload else b""  # type: ignore[attr-defined]
+        except Exception:  # a depayloader refusing a damaged payload drops that packet only
+            return
+        _, frame = self._buffer.add(packet)
+        if isinstance(frame, _SequencedJitterFrame):
+            self._callback(
+                ReceivedFrame(
+                    mime_type=self._codec.mimeType,
+                    clock_rate=self._codec.clockRate,
+                    data=frame.data,
+                    timestamp=frame.timestamp,
+                    first_sequence=frame.first_sequence,
+                    last_sequence=frame.last_sequence,
+                    ssrc=frame.ssrc,
+                )
+            )
 
 
-def is_tapped(receiver: RTCRtpReceiver) -> bool:
-    """Whether :func:`tap_encoded_frames` replaced this receiver's decoder path."""
-    return isinstance(getattr(receiver, _DECODER_QUEUE, None), _EncodedFrameTap)
-
-
-async def send_picture_loss_indication(receiver: RTCRtpReceiver, media_ssrc: int) -> None:
-    """Ask the remote sender of ``media_ssrc`` for a keyframe (RFC 4585 section 6.3.1).
-
-    Relies on ``RTCRtpReceiver._send_rtcp_pli``, which aiortc itself calls when its jitter
-    buffer drops packets or its decoder fails; aiortc has no public keyframe request.
-    """
-    await receiver._send_rtcp_pli(media_ssrc)
+# --- (c) the synthetic peer ------------------------------------------------------------------
 
 
 def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> None:
@@ -240,7 +379,7 @@ def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> N
 
     Relies on ``RTCRtpSender._handle_rtcp_packet`` calling ``self._send_keyframe()`` for
     both PLI and FIR (RFC 4585 section 6.3.1, RFC 5104 section 4.3.1). aiortc's own
-    ``_send_keyframe`` only flags its encoder, which a forwarding sender never uses, so
+    ``_send_keyframe`` only flags its encoder, which a pre-encoded sender never uses, so
     the request would be lost; we wrap it on this one instance to pass it on.
     """
     original = sender._send_keyframe
@@ -252,15 +391,30 @@ def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> N
     sender._send_keyframe = _send_keyframe  # type: ignore[method-assign]
 
 
-def negotiated_codec(transceiver: RTCRtpTransceiver) -> RTCRtpCodecParameters | None:
-    """The codec this transceiver's sender sends, once negotiated.
+async def send_picture_loss_indication(receiver: RTCRtpReceiver, media_ssrc: int) -> None:
+    """Ask the remote sender of ``media_ssrc`` for a keyframe (RFC 4585 section 6.3.1).
 
-    Relies on ``RTCRtpTransceiver._codecs``: set by ``setRemoteDescription`` in preference
-    order, passed by ``RTCPeerConnection`` to ``sender.send()``, whose RTP loop sends
-    ``codecs[0]``. aiortc has no ``RTCRtpSender.getParameters()``.
+    Relies on ``RTCRtpReceiver._send_rtcp_pli``, which aiortc itself calls when its jitter
+    buffer drops packets or its decoder fails; aiortc has no public keyframe request.
     """
-    codecs = transceiver._codecs
-    return codecs[0] if codecs else None
+    await receiver._send_rtcp_pli(media_ssrc)
+
+
+async def send_rtcp(transceiver: RTCRtpTransceiver, data: bytes) -> None:
+    """Send a compound RTCP packet as it is over the transceiver's transport (what a browser's
+    NACK or REMB would be, for tests). Relies on ``RTCDtlsTransport._send_rtp``, which
+    protects RTCP with ``protect_rtcp``."""
+    await transceiver.receiver.transport._send_rtp(data)
+
+
+def sender_target_bitrate(sender: RTCRtpSender) -> int | None:
+    """The bitrate this sender's encoder aims at, which a REMB for its SSRC sets.
+
+    Relies on ``RTCRtpSender.__encoder`` and its ``target_bitrate`` (aiortc's VP8 and H.264
+    encoders), which ``_handle_rtcp_packet`` sets from a REMB.
+    """
+    encoder = getattr(sender, _SENDER_ENCODER, None)
+    return cast(int | None, getattr(encoder, "target_bitrate", None))
 
 
 RtpCallback = Callable[[RtpPacket, RTCRtpCodecParameters], None]
@@ -278,7 +432,7 @@ def divert_rtp(receiver: RTCRtpReceiver, callback: RtpCallback) -> None:
     packet, which we replace on this one instance, and on ``RTCRtpReceiver.__codecs`` (payload
     type to codec, filled by ``receive()``). aiortc offers no way to receive RTP undecoded.
     """
-    codecs = cast(dict[int, RTCRtpCodecParameters], getattr(receiver, _CODECS))
+    codecs = cast(dict[int, RTCRtpCodecParameters], getattr(receiver, _RECEIVER_CODECS))
 
     async def _handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
         codec = codecs.get(packet.payload_type)
@@ -287,10 +441,32 @@ def divert_rtp(receiver: RTCRtpReceiver, callback: RtpCallback) -> None:
         try:
             callback(packet, codec)
         except Exception:
-            # As in the frame tap: a consumer's bug must not end the connection's RTP handling.
+            # A consumer's bug must not end the connection's RTP handling.
             logger.exception("RTP consumer failed")
 
     receiver._handle_rtp_packet = _handle_rtp_packet  # type: ignore[method-assign]
+
+
+def drop_outgoing_rtp(pc: aiortc.RTCPeerConnection, fraction: float, rng: random.Random) -> None:
+    """Drop ``fraction`` of the RTP packets ``pc`` sends, at random (RTCP always goes): the
+    benchmarks' lossy client-to-server path. Wraps ``RTCDtlsTransport._send_rtp`` (through
+    which aiortc's senders send RTP, retransmissions and RTCP) on this one transport."""
+    for transceiver in pc.getTransceivers():
+        transport = transceiver.receiver.transport
+        if getattr(transport, "_loket_lossy", False):
+            continue
+        original = transport._send_rtp
+
+        async def _send_rtp(data: bytes, original: Any = original) -> None:
+            if not (len(data) > 1 and 192 <= data[1] <= 208) and rng.random() < fraction:
+                return
+            await original(data)
+
+        transport._send_rtp = _send_rtp  # type: ignore[method-assign]
+        transport._loket_lossy = True  # type: ignore[attr-defined]
+
+
+# --- the check --------------------------------------------------------------------------------
 
 
 class _StubTransport:
@@ -314,35 +490,74 @@ def _verify() -> None:
         if not condition:
             problems.append(what)
 
-    # (a) receiver: decoder queue, jitter buffer, start flag.
-    receiver = RTCRtpReceiver("video", cast(RTCDtlsTransport, _StubTransport()))
-    decoder_queue = getattr(receiver, _DECODER_QUEUE, None)
+    # (a) the DTLS transport: decrypted packets in, encrypted packets out.
+    recv_next = _source(getattr(RTCDtlsTransport, "_recv_next", None))
     expect(
-        hasattr(decoder_queue, "put") and hasattr(decoder_queue, "get"),
-        "RTCRtpReceiver.__decoder_queue (a queue with put/get)",
+        "data = self._rx_srtp.unprotect(data)" in recv_next
+        and "await self._handle_rtp_data(data, arrival_time_ms=arrival_time_ms)" in recv_next,
+        "RTCDtlsTransport._recv_next awaiting self._handle_rtp_data(data, arrival_time_ms=...) "
+        "with the packet its rx SRTP session decrypted",
     )
     expect(
-        isinstance(getattr(receiver, _JITTER_BUFFER, None), JitterBuffer),
-        "RTCRtpReceiver.__jitter_buffer (a JitterBuffer)",
+        "data = self._rx_srtp.unprotect_rtcp(data)" in recv_next
+        and "await self._handle_rtcp_data(data)" in recv_next,
+        "RTCDtlsTransport._recv_next awaiting self._handle_rtcp_data(data) with decrypted RTCP",
     )
-    expect(getattr(receiver, _STARTED, None) is False, "RTCRtpReceiver.__started (False before receive())")
-    handle_rtp = _source(RTCRtpReceiver._handle_rtp_packet)
+    send_rtp = _source(getattr(RTCDtlsTransport, "_send_rtp", None))
     expect(
-        "self.__jitter_buffer.add(packet)" in handle_rtp,
-        "RTCRtpReceiver._handle_rtp_packet feeding self.__jitter_buffer.add(packet)",
-    )
-    expect(
-        "self.__decoder_queue.put((codec, encoded_frame))" in handle_rtp,
-        "RTCRtpReceiver._handle_rtp_packet putting (codec, encoded_frame) in self.__decoder_queue",
+        "self._tx_srtp.protect(data)" in send_rtp and "self._tx_srtp.protect_rtcp(data)" in send_rtp,
+        "RTCDtlsTransport._send_rtp protecting with self._tx_srtp.protect/protect_rtcp",
     )
     expect(
-        "self.__decoder_queue" in _source(RTCRtpReceiver.receive),
-        "RTCRtpReceiver.receive starting the decoder thread on self.__decoder_queue",
+        "self._state = state" in _source(getattr(RTCDtlsTransport, "_set_state", None))
+        and hasattr(DtlsState, "CONNECTED"),
+        "RTCDtlsTransport._state (a State, CONNECTED once SRTP keys exist)",
     )
-    worker = getattr(aiortc_rtcrtpreceiver, "decoder_worker", None)
     expect(
-        worker is not None and "input_q.get()" in _source(worker),
-        "rtcrtpreceiver.decoder_worker reading input_q.get() and stopping on None",
+        "self._connection = Connection(" in _source(aiortc_rtcicetransport.RTCIceGatherer.__init__),
+        "RTCIceGatherer._connection (the aioice Connection)",
+    )
+    expect(
+        "active_pair = self._nominated.get(component)" in _source(aioice_ice_module.Connection.sendto),
+        "aioice Connection.sendto sending on self._nominated[component]",
+    )
+    close = _source(aioice_ice_module.Connection.close)
+    expect(
+        "self._closing = True" in close and "self._nominated.clear()" in close,
+        "aioice Connection.close setting self._closing and clearing self._nominated",
+    )
+    expect(
+        "self.transport.sendto(data, addr)" in _source(aioice_ice_module.StunProtocol.send_data),
+        "aioice StunProtocol.send_data writing self.transport.sendto(data, addr)",
+    )
+    connect = _source(getattr(aiortc.RTCPeerConnection, "_RTCPeerConnection__connect", None))
+    expect(
+        "await transceiver.sender.send(" in connect and "await transceiver.receiver.receive(" in connect,
+        "RTCPeerConnection.__connect starting transceiver.sender.send() and transceiver.receiver.receive()",
+    )
+    expect(
+        "self.__started" in _source(RTCRtpSender.stop) and "self.__started" in _source(RTCRtpReceiver.stop),
+        "RTCRtpSender.stop/RTCRtpReceiver.stop doing nothing unless started",
+    )
+    sender_init = _source(RTCRtpSender.__init__)
+    expect(
+        "self._ssrc = " in sender_init and "self._rtx_ssrc = " in sender_init,
+        "RTCRtpSender._ssrc and ._rtx_ssrc",
+    )
+    transceiver_init = _source(RTCRtpTransceiver.__init__)
+    expect(
+        "self._codecs" in transceiver_init and "self._headerExtensions" in transceiver_init,
+        "RTCRtpTransceiver._codecs and ._headerExtensions",
+    )
+    local_rtp = getattr(aiortc.RTCPeerConnection, "_RTCPeerConnection__localRtp", None)
+    expect(
+        "transceiver._codecs" in _source(local_rtp),
+        "RTCPeerConnection.__localRtp sending transceiver._codecs",
+    )
+    # (b) frames for recording: aiortc's jitter buffer fed with depayloaded packets.
+    expect(
+        "packet._data = depayload(codec, packet.payload)" in _source(RTCRtpReceiver._handle_rtp_packet),
+        "RTCRtpReceiver._handle_rtp_packet setting packet._data = depayload(codec, packet.payload)",
     )
     buffer = JitterBuffer(capacity=16)
     for attribute in ("_origin", "_packets", "_capacity", "smart_remove"):
@@ -356,26 +571,24 @@ def _verify() -> None:
         list(inspect.signature(JitterFrame).parameters) == ["data", "timestamp"],
         "JitterFrame(data, timestamp)",
     )
+    # (c) the synthetic peer: aiortc's sender and receiver, hooked.
+    expect(callable(getattr(RTCRtpSender, "_send_keyframe", None)), "RTCRtpSender._send_keyframe")
+    handle_rtcp = _source(getattr(RTCRtpSender, "_handle_rtcp_packet", None))
+    expect(
+        "self._send_keyframe()" in handle_rtcp,
+        "RTCRtpSender._handle_rtcp_packet calling self._send_keyframe() on PLI/FIR",
+    )
     expect(
         inspect.iscoroutinefunction(getattr(RTCRtpReceiver, "_send_rtcp_pli", None)),
         "RTCRtpReceiver._send_rtcp_pli (async)",
     )
-    # (b) sender: packetize av.Packet without encoding; negotiated codecs.
     expect(
-        ".pack(data)" in _source(getattr(RTCRtpSender, "_next_encoded_frame", None)),
-        "RTCRtpSender._next_encoded_frame packing an av.Packet with encoder.pack()",
+        "self.__encoder.target_bitrate = bitrate" in handle_rtcp,
+        "RTCRtpSender._handle_rtcp_packet setting self.__encoder.target_bitrate from a REMB",
     )
-    expect("self._codecs" in _source(RTCRtpTransceiver.__init__), "RTCRtpTransceiver._codecs")
-    # (c) sender: keyframe requests from the remote peer.
-    expect(callable(getattr(RTCRtpSender, "_send_keyframe", None)), "RTCRtpSender._send_keyframe")
+    receiver = RTCRtpReceiver("video", cast(RTCDtlsTransport, _StubTransport()))
     expect(
-        "self._send_keyframe()" in _source(getattr(RTCRtpSender, "_handle_rtcp_packet", None)),
-        "RTCRtpSender._handle_rtcp_packet calling self._send_keyframe() on PLI/FIR",
-    )
-
-    # (d) receiver: RTP diverted before aiortc's receive path.
-    expect(
-        isinstance(getattr(receiver, _CODECS, None), dict),
+        isinstance(getattr(receiver, _RECEIVER_CODECS, None), dict),
         "RTCRtpReceiver.__codecs (a dict of payload type to codec)",
     )
     expect(
@@ -386,6 +599,10 @@ def _verify() -> None:
         "await receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_time_ms)"
         in _source(getattr(RTCDtlsTransport, "_handle_rtp_data", None)),
         "RTCDtlsTransport._handle_rtp_data awaiting receiver._handle_rtp_packet(packet, arrival_time_ms=...)",
+    )
+    expect(
+        inspect.iscoroutinefunction(getattr(RTCDtlsTransport, "_send_rtp", None)),
+        "RTCDtlsTransport._send_rtp (async)",
     )
 
     if problems:
@@ -401,6 +618,7 @@ def check_aiortc_internals() -> None:
     Cheap after the first call (the result is cached); legs call it before using any hook.
     """
     _verify()
+
 
 # =============================================================================================
 # ICE ports: the UDP port range and public address of the server's candidates.

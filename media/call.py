@@ -11,12 +11,16 @@ place, so a bad offer leaves the call as it was.
 
 *What follows the party.* Forwarders and recorders read a party through its
 ``_PartySource`` (one per kind), which moves to the new leg's inbound streams. The new
-stream's first frame comes after a discontinuity (new SSRC, new timeline), so the forwarder
-and recorder resume at a keyframe, asking the party for one (RFC 4585 section 6.3.1), and
-keep their timestamps rising by wall-clock time (media/rtp.py). What the other party sends
-is forwarded into the new leg's tracks by new forwarders; once the new leg's senders start,
-they ask the other party for a keyframe, so video is back at once. The other party's leg is
-never touched, never renegotiated.
+stream comes with a new SSRC and timeline, so the forwarder resumes at a keyframe, asking the
+party for one (RFC 4585 section 6.3.1), and the other party keeps receiving one continuous
+stream (the same SSRC, sequence numbers and timestamps going on: media/rtp_header.py's
+``StreamMapper``); a recorder resumes at a keyframe too, its timestamps rising by wall-clock
+time (media/rtp.py). What the other party sends is forwarded into the new leg by new
+forwarders; once the new leg is connected, they ask the other party for a keyframe, so video
+is back at once. The other party's leg is never touched, never renegotiated.
+
+*Codecs.* Both legs are answered with the same video codec: the second leg to answer prefers
+the video codec the first one was answered with (packets are forwarded, never transcoded).
 
 *The end.* The replaced leg is closed in the background and its closing ends nothing. A leg
 that *fails* (ICE consent lost, RFC 7675 section 5.1, or DTLS broke) gives its party
@@ -30,18 +34,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import TypeVar
 
+from media import rtcp_packets as rtcp
 from media.config import MediaConfig
 from media.errors import LegClosedError
 from media.forwarder import Forwarder
 from media.frames import EncodedFrame
-from media.inbound import InboundStream
 from media.leg import Leg
-from media.types import FrameCallback, FrameSource, MediaKind, Party
+from media.rtp_header import RtpFields
+from media.rtp_streams import InboundRtp, PacketCallback, ReportCallback
+from media.types import FrameCallback, MediaKind, PacketSource, Party
 
 logger = logging.getLogger(__name__)
 
 PARTIES: tuple[Party, Party] = ("visitor", "adviser")
+_T = TypeVar("_T")
 _KINDS: tuple[MediaKind, MediaKind] = ("audio", "video")
 
 
@@ -50,38 +58,83 @@ def _other(party: Party) -> Party:
 
 
 class _PartySource:
-    """What one party sends of one kind, from whichever leg carries it now (a ``FrameSource``).
+    """What one party sends of one kind, from whichever leg carries it now: packets (a
+    ``PacketSource``, for the forwarder) and frames (a ``FrameSource``, for a recorder).
 
-    Subscribers (the forwarder to the other party, a recorder) stay subscribed here across
-    leg replacements; :meth:`switch` moves the source to the new leg's inbound stream.
+    Subscribers stay subscribed here across leg replacements; :meth:`switch` moves the source
+    to the new leg's inbound stream. Frames are only asked of the stream (which then runs a
+    depacketizer) while someone subscribes to them.
     """
 
-    def __init__(self, stream: InboundStream) -> None:
+    def __init__(self, stream: InboundRtp) -> None:
         self.kind = stream.kind
-        self._subscribers: list[FrameCallback] = []
+        self._packets: list[PacketCallback] = []
+        self._reports: list[ReportCallback] = []
+        self._frames: list[FrameCallback] = []
         self._stream = stream
-        self._unsubscribe = stream.subscribe(self._on_frame)
+        self._unsubscribe: list[Callable[[], None]] = []
+        self._attach()
+
+    def subscribe_packets(self, callback: PacketCallback) -> Callable[[], None]:
+        return self._add(self._packets, callback)
+
+    def subscribe_reports(self, callback: ReportCallback) -> Callable[[], None]:
+        return self._add(self._reports, callback)
 
     def subscribe(self, callback: FrameCallback) -> Callable[[], None]:
-        self._subscribers.append(callback)
+        unsubscribe = self._add(self._frames, callback)
+        self._attach()  # the stream depacketizes while frames are wanted
 
-        def unsubscribe() -> None:
-            if callback in self._subscribers:
-                self._subscribers.remove(callback)
+        def unsubscribe_frames() -> None:
+            unsubscribe()
+            self._attach()
 
-        return unsubscribe
+        return unsubscribe_frames
 
     def request_keyframe(self) -> None:
         self._stream.request_keyframe()
 
-    def switch(self, stream: InboundStream) -> None:
-        """Take frames from ``stream`` from now on, and none from the previous one."""
-        self._unsubscribe()
+    def send_remb(self, bitrate: int) -> None:
+        self._stream.send_remb(bitrate)
+
+    def switch(self, stream: InboundRtp) -> None:
+        """Take packets from ``stream`` from now on, and none from the previous one."""
         self._stream = stream
-        self._unsubscribe = stream.subscribe(self._on_frame)
+        self._attach()
+
+    def _add(self, subscribers: list[_T], callback: _T) -> Callable[[], None]:
+        subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in subscribers:
+                subscribers.remove(callback)
+
+        return unsubscribe
+
+    def _attach(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        stream = self._stream
+        self._unsubscribe = [
+            stream.subscribe_packets(self._on_packet),
+            stream.subscribe_reports(self._on_report),
+        ]
+        if self._frames:
+            self._unsubscribe.append(stream.subscribe(self._on_frame))
+
+    def _on_packet(self, stream: InboundRtp, data: bytes, fields: RtpFields, now: float) -> None:
+        for callback in self._packets:
+            try:
+                callback(stream, data, fields, now)
+            except Exception:
+                logger.exception("%s packet subscriber failed", self.kind)
+
+    def _on_report(self, stream: InboundRtp, report: rtcp.SenderReport) -> None:
+        for callback in list(self._reports):
+            callback(stream, report)
 
     def _on_frame(self, frame: EncodedFrame) -> None:
-        for callback in list(self._subscribers):
+        for callback in list(self._frames):
             try:
                 callback(frame)
             except Exception:
@@ -136,8 +189,9 @@ class MediaCall:
         """The current leg of ``party`` ("visitor" or "adviser")."""
         return self._legs[party]
 
-    def source(self, party: Party, kind: MediaKind) -> FrameSource:
-        """What ``party`` sends of ``kind``, from whichever leg carries it now."""
+    def source(self, party: Party, kind: MediaKind) -> _PartySource:
+        """What ``party`` sends of ``kind``, from whichever leg carries it now (packets, and
+        frames for a recorder)."""
         return self._sources[(party, kind)]
 
     @property
@@ -154,11 +208,12 @@ class MediaCall:
             if self.closed:
                 raise LegClosedError("this call's media is closed")
             leg = self._legs[party]
+            prefer_video = self._legs[_other(party)].negotiated_video()
             if not leg.closed and not leg.is_new_transport(sdp):
-                return await leg.answer(sdp, sdp_type)
+                return await leg.answer(sdp, sdp_type, prefer_video=prefer_video)
             fresh = self._new_leg(party)
             try:
-                answer = await fresh.answer(sdp, sdp_type)
+                answer = await fresh.answer(sdp, sdp_type, prefer_video=prefer_video)
                 if self.closed:
                     raise LegClosedError("this call's media is closed")
             except BaseException:
@@ -195,7 +250,8 @@ class MediaCall:
 
     def _forwarder(self, sender: Party, kind: MediaKind) -> Forwarder:
         sink = self._legs[_other(sender)].outbound[kind]
-        return Forwarder(self._sources[(sender, kind)], sink, keyframe_retry_s=self._config.keyframe_retry_s)
+        source: PacketSource = self._sources[(sender, kind)]
+        return Forwarder(source, sink, keyframe_retry_s=self._config.keyframe_retry_s)
 
     def _replace(self, party: Party, fresh: Leg) -> None:
         """Plug ``fresh`` in where the party's leg was; no await, so no frame falls between."""

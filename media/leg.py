@@ -13,7 +13,6 @@ from aiortc import (
     RTCIceServer,
     RTCPeerConnection,
     RTCRtpSender,
-    RTCRtpTransceiver,
     RTCSessionDescription,
 )
 from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateError, OperationError
@@ -23,8 +22,8 @@ from media import _aiortc_hooks as hooks
 from media.candidates import address_allowed, filter_sdp_candidates, parse_candidate
 from media.config import MediaConfig
 from media.errors import LegClosedError, NegotiationError
-from media.inbound import InboundStream
-from media.outbound import OutboundTrack
+from media.rtp_session import RtpSession
+from media.rtp_streams import InboundRtp, OutboundRtp
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +56,11 @@ class Leg:
 
     The leg's outgoing audio and video (:attr:`outbound`) are added when it answers, so the
     other party's media flows as soon as it is there, without renegotiation; what the party
-    sends arrives encoded in :attr:`inbound`. Codecs are forced to the configured preference
-    (VP8, then H.264, and Opus) so that both legs of a call negotiate the same ones. A new
+    sends arrives as RTP packets in :attr:`inbound`. aiortc negotiates and runs ICE and DTLS;
+    its RTP senders and receivers never start: the leg's packets are handled below them by
+    an :class:`~media.rtp_session.RtpSession` (:attr:`rtp`). Codecs are forced to the
+    configured preference (VP8, then H.264, and Opus; ``prefer_video`` first) so that both
+    legs of a call negotiate the same ones. A new
     offer on the same transport (renegotiation) keeps the media going; an offer on another
     transport (:meth:`is_new_transport`) needs a new leg, because aiortc's
     ``RTCIceTransport`` keeps the first remote credentials it was given and cannot restart
@@ -85,14 +87,10 @@ class Leg:
                 ]
             )
         )
-        self.outbound: dict[str, OutboundTrack] = {
-            "audio": OutboundTrack("audio", max_queued=config.max_queued_audio_frames),
-            "video": OutboundTrack("video", max_queued=config.max_queued_video_frames),
-        }
-        self.inbound: dict[str, InboundStream] = {
-            kind: InboundStream(kind, pli_min_interval_s=config.pli_min_interval_s) for kind in _KINDS
-        }
-        self._hooked_senders: set[int] = set()
+        self.rtp = RtpSession(label, pli_min_interval_s=config.pli_min_interval_s)
+        self.outbound: dict[str, OutboundRtp] = self.rtp.outbound
+        self.inbound: dict[str, InboundRtp] = self.rtp.inbound
+        self._endpoint: hooks.SrtpEndpoint | None = None
         self._watched_transports: set[int] = set()
         # Browsers trickle candidates as soon as they have set their offer, so some may
         # arrive before the offer is applied here; they wait for it.
@@ -127,8 +125,13 @@ class Leg:
         """
         return self._remote_transport is not None and transport_identity(offer_sdp) != self._remote_transport
 
-    async def answer(self, offer_sdp: str, offer_type: str = "offer") -> tuple[str, str]:
-        """Apply the party's offer and return the answer as ``(sdp, type)``."""
+    async def answer(
+        self, offer_sdp: str, offer_type: str = "offer", *, prefer_video: str | None = None
+    ) -> tuple[str, str]:
+        """Apply the party's offer and return the answer as ``(sdp, type)``.
+
+        ``prefer_video``: a video MIME type to answer with if offered (the other leg's).
+        """
         if offer_type != "offer":
             raise NegotiationError(f"the party must send an offer, not {offer_type!r}")
         async with self._lock:
@@ -137,10 +140,10 @@ class Leg:
             offer = filter_sdp_candidates(offer_sdp, allow_private=self._config.allow_private_candidates)
             if not set(_MEDIA_LINE.findall(offer)) & set(_KINDS):
                 raise NegotiationError("the offer has neither audio nor video")
-            self._add_outbound_transceivers(offer)
+            self._add_outbound_transceivers(offer, prefer_video)
             try:
                 await self._pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
-                self._tap_receivers()
+                self._bypass_aiortc_rtp()
                 self._watch_ice_transports()
                 hooks.bind_ice_candidates(
                     self._pc, udp_ports=self._config.udp_ports, public_address=self._config.public_address
@@ -159,7 +162,7 @@ class Leg:
             ) as exc:
                 # aiortc reports unusable SDP (bad syntax, no common codec) this way.
                 raise NegotiationError(f"cannot apply the offer: {exc}") from exc
-            self._configure_senders()
+            self._configure_rtp()
             self._remote_transport = transport_identity(offer)
             local = self._pc.localDescription
             return local.sdp, local.type
@@ -203,11 +206,8 @@ class Leg:
 
     async def _close(self) -> None:
         try:
-            for track in self.outbound.values():
-                track.stop()
             await self._pc.close()
-            for stream in self.inbound.values():
-                await stream.close()
+            await self.rtp.close()
         finally:
             self._notify_closed()
 
@@ -241,11 +241,19 @@ class Leg:
                 self._watched_transports.add(id(ice))
                 ice.on("statechange", lambda ice=ice: self._on_ice_state_change(ice.state))
 
+    def _on_dtls_state_change(self, state: str) -> None:
+        # DTLS ends for a party's goodbye (close_notify) and for a lost network alike; only
+        # the ICE connection under it tells them apart, and must be read right now.
+        # (Not when we close the leg ourselves: that stops ICE too.)
+        endpoint = self._endpoint
+        if state == "closed" and self._close_task is None and endpoint is not None:
+            self._failed = self._failed or hooks.ice_connection_lost(endpoint.transport)
+
     def _on_ice_state_change(self, state: str) -> None:
         if state == "failed":
             self._failed = True
 
-    def _add_outbound_transceivers(self, offer: str) -> None:
+    def _add_outbound_transceivers(self, offer: str, prefer_video: str | None) -> None:
         # Create our sendrecv transceivers before applying the offer, so that
         # setRemoteDescription pairs them with the offer's m-lines (JSEP, RFC 8829 section
         # 5.10) and our codec preferences apply to the negotiation. Only kinds the offer
@@ -254,50 +262,41 @@ class Leg:
         have = {t.kind for t in self._pc.getTransceivers()}
         for kind in _KINDS:
             if kind in offered and kind not in have:
-                transceiver = self._pc.addTransceiver(self.outbound[kind], direction="sendrecv")
-                transceiver.setCodecPreferences(self._codec_preferences(kind))
+                transceiver = self._pc.addTransceiver(kind, direction="sendrecv")
+                transceiver.setCodecPreferences(self._codec_preferences(kind, prefer_video))
 
-    def _codec_preferences(self, kind: str) -> list[RTCRtpCodecCapability]:
+    def _codec_preferences(self, kind: str, prefer_video: str | None) -> list[RTCRtpCodecCapability]:
         capabilities = RTCRtpSender.getCapabilities(kind).codecs
+        mimes = list(self._config.codec_preferences)
+        if kind == "video" and prefer_video is not None:
+            mimes = [prefer_video] + [m for m in mimes if m.lower() != prefer_video.lower()]
         preferred: list[RTCRtpCodecCapability] = []
-        for mime in self._config.codec_preferences:
+        for mime in mimes:
             preferred += [c for c in capabilities if c.mimeType.lower() == mime.lower()]
         if kind == "video":
             # Keep retransmissions (RFC 4588): forwarded video is as loss-prone as any.
             preferred += [c for c in capabilities if c.mimeType.lower() == "video/rtx"]
         return preferred
 
-    def _tap_receivers(self) -> None:
+    def _bypass_aiortc_rtp(self) -> None:
+        # Before the connection starts them: aiortc's senders and receivers never run.
         for transceiver in self._pc.getTransceivers():
-            stream = self.inbound.get(transceiver.kind)
-            if stream is None:
-                continue
-            if not stream.attached:
-                stream.attach(transceiver.receiver)
-            elif not hooks.is_tapped(transceiver.receiver):
-                # A second m-line of the same kind: never decode it, just ignore it.
-                hooks.tap_encoded_frames(transceiver.receiver, transceiver.kind, lambda frame: None)
+            hooks.bypass_rtp_stack(transceiver)
 
-    def _configure_senders(self) -> None:
+    def _configure_rtp(self) -> None:
+        configured: set[str] = set()
         for transceiver in self._pc.getTransceivers():
-            track = self.outbound.get(transceiver.kind)
-            if track is None or transceiver.sender.track is not track:
-                continue
-            self._set_codec(transceiver, track)
-            if id(transceiver.sender) not in self._hooked_senders:
-                self._hooked_senders.add(id(transceiver.sender))
-                hooks.on_keyframe_request(transceiver.sender, track.request_keyframe)
+            kind = transceiver.kind
+            if kind not in self.inbound or kind in configured or transceiver.mid is None:
+                continue  # a second m-line of a kind is not forwarded
+            configured.add(kind)
+            self.rtp.configure(hooks.stream_parameters(self._pc, transceiver))
+            if self._endpoint is None:
+                self._endpoint = endpoint = hooks.SrtpEndpoint(hooks.dtls_transport(transceiver))
+                endpoint.on_state_change(self._on_dtls_state_change)
+                self.rtp.attach(endpoint)
 
-    def _set_codec(self, transceiver: RTCRtpTransceiver, track: OutboundTrack) -> None:
-        codec = hooks.negotiated_codec(transceiver)
-        if track.codec is None:
-            track.codec = codec
-        elif codec is not None and codec.mimeType.lower() != track.codec.mimeType.lower():
-            # aiortc's sender keeps the codec it started with; so do we.
-            logger.warning(
-                "leg %s: renegotiation changed %s codec to %s; still sending %s",
-                self.label,
-                transceiver.kind,
-                codec.mimeType,
-                track.codec.mimeType,
-            )
+    def negotiated_video(self) -> str | None:
+        """The video MIME type this leg was answered with (``None`` before, or without video)."""
+        codec = self.outbound["video"].codec
+        return codec.mime_type if codec is not None else None

@@ -330,6 +330,8 @@ class LoopedVideoTrack(MediaStreamTrack):
         self.loop = loop
         self.frames_sent = 0
         self.keyframe_requests = 0
+        #: When each frame (by number) was handed to the sender (``time.monotonic()``).
+        self.sent_at: dict[int, float] = {}
         self._index = 0
         self._pacer = _Pacer(1 / loop.fps)
 
@@ -347,6 +349,7 @@ class LoopedVideoTrack(MediaStreamTrack):
         packet.time_base = _VIDEO_TIME_BASE
         self._index = (self._index + 1) % len(self.loop.video)
         self.frames_sent += 1
+        self.sent_at[number] = time.monotonic()
         return packet
 
 

@@ -34,6 +34,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 
 from media._aiortc_hooks import check_aiortc_internals, divert_rtp, on_keyframe_request
+from media.rtp_payload import vp8_descriptor_length
 from media.synthetic import (
     FRAME_TRAILER_SIZE,
     EncodedLoop,
@@ -82,39 +83,50 @@ class RtpTally:
         )
 
 
-def vp8_descriptor_length(payload: bytes) -> int:
-    """The length of the VP8 payload descriptor that opens ``payload`` (RFC 7741 section 4.2)."""
-    length = 1
-    if payload[0] & 0x80:  # X: extension byte follows
-        extension = payload[1]
-        length = 2
-        if extension & 0x80:  # I: picture id, 7 or 15 bits (M)
-            length += 2 if payload[length] & 0x80 else 1
-        if extension & 0x40:  # L: TL0PICIDX
-            length += 1
-        if extension & 0x30:  # T or K: TID/KEYIDX byte
-            length += 1
-    return length
-
-
 def _starts_frame(payload: bytes) -> bool:
     # S set and partition index 0: the first packet of a frame (RFC 7741 section 4.2).
     return bool(payload) and payload[0] & 0x17 == 0x10
+
+
+class _PendingFrame:
+    """The packets of one video frame seen so far (by extended sequence number)."""
+
+    __slots__ = ("end", "index", "keyframe", "sequences", "start", "tails")
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.start: int | None = None
+        self.end: int | None = None
+        self.keyframe = False
+        self.sequences: set[int] = set()
+        self.tails: dict[int, bytes] = {}
+
+    def whole(self) -> bool:
+        return (
+            self.start is not None
+            and self.end is not None
+            and len(self.sequences) == self.end - self.start + 1
+        )
 
 
 class RtpCounter:
     """What arrived on one receiver, counted per RTP packet; nothing is decoded.
 
     ``frames`` counts whole frames: for audio every packet (one Opus frame each); for video
-    the packets from one that starts a frame to the one with the marker bit, with no sequence
-    gap between them (``damaged_frames`` counts the others; ``keyframes`` the whole frames
-    that are keyframes, RFC 6386 section 9.1). ``numbers`` holds the numbers of whole video
-    frames that carry a trailer, ``arrivals`` when each frame was counted.
-    ``lost`` is expected minus received packets (RFC 3550 appendix A.3), summed over the
-    streams (SSRCs) seen; RTX packets are not counted (this peer never asks for them).
+    the packets of one RTP timestamp from the one that starts the frame to the one with the
+    marker bit, none missing, in whatever order they came (a retransmitted packet that fills
+    a gap completes its frame). A frame still missing packets once ``reorder_frames`` newer
+    frames have begun is damaged (``damaged_frames``). ``keyframes`` counts the whole frames
+    that are keyframes (RFC 6386 section 9.1). ``numbers`` holds the numbers of whole video
+    frames that carry a trailer, ``number_arrivals`` when each was counted, ``arrivals`` when
+    each frame was counted. ``lost`` is expected minus received packets (RFC 3550 appendix
+    A.3), summed over the streams (SSRCs) seen; RTX packets are not counted (this peer never
+    asks for them).
     """
 
-    def __init__(self, kind: str, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, kind: str, *, clock: Callable[[], float] = time.monotonic, reorder_frames: int = 4
+    ) -> None:
         self.kind = kind
         self.frames = 0
         self.damaged_frames = 0
@@ -122,17 +134,17 @@ class RtpCounter:
         self.packets = 0
         self.first_frame_at: float | None = None
         self.numbers: list[int] = []
+        self.number_arrivals: dict[int, float] = {}
         self.arrivals: list[float] = []
         self._clock = clock
+        self._reorder_frames = reorder_frames
         self._first = asyncio.Event()
         self._ssrc: int | None = None
         self._base = self._highest = 0  # extended sequence numbers of the current stream
         self._stream_packets = 0
         self._closed_expected = self._closed_lost = 0  # of the streams before
-        self._in_frame = False
-        self._frame_whole = False
-        self._keyframe = False
-        self._tail = b""
+        self._pending: dict[int, _PendingFrame] = {}  # by RTP timestamp, oldest first
+        self._frames_begun = 0
 
     @property
     def expected(self) -> int:
@@ -151,29 +163,43 @@ class RtpCounter:
         """Count one packet (the ``divert_rtp`` callback)."""
         if codec.mimeType.lower().endswith("/rtx"):
             return
-        follows = self._sequence(packet)
+        sequence = self._sequence(packet)
         self.packets += 1
         if self.kind != "video":
             self._frame(None)
             return
+        frame = self._pending.get(packet.timestamp)
+        if frame is None:
+            self._frames_begun += 1
+            frame = self._pending[packet.timestamp] = _PendingFrame(self._frames_begun)
+            self._forget_old_frames()
         payload = packet.payload
-        if _starts_frame(payload):
-            self._in_frame, self._frame_whole = True, True
-            self._keyframe = is_vp8_keyframe(payload[vp8_descriptor_length(payload) :])
-        elif not follows:
-            self._frame_whole = False
-        if not packet.marker:
-            self._tail = payload[-FRAME_TRAILER_SIZE:]
+        if sequence in frame.sequences:
             return
-        if self._in_frame and self._frame_whole:
-            data = payload[vp8_descriptor_length(payload) :]
-            if len(data) < FRAME_TRAILER_SIZE:  # the trailer began in the packet before
-                data = self._tail + data
-            self._frame(read_frame_trailer(data))
-            self.keyframes += self._keyframe
-        else:
+        frame.sequences.add(sequence)
+        data = payload[vp8_descriptor_length(payload) :] if payload else b""
+        if _starts_frame(payload):
+            frame.start = sequence
+            frame.keyframe = is_vp8_keyframe(data)
+        if packet.marker:
+            frame.end = sequence
+        frame.tails[sequence] = data[-FRAME_TRAILER_SIZE:]
+        if frame.whole():
+            del self._pending[packet.timestamp]
+            assert frame.end is not None
+            tail = frame.tails[frame.end]
+            if len(tail) < FRAME_TRAILER_SIZE:  # the trailer began in the packet before
+                tail = frame.tails.get(frame.end - 1, b"") + tail
+            self._frame(read_frame_trailer(tail[-FRAME_TRAILER_SIZE:]))
+            self.keyframes += frame.keyframe
+
+    def _forget_old_frames(self) -> None:
+        oldest = self._frames_begun - self._reorder_frames
+        for timestamp, frame in list(self._pending.items()):
+            if frame.index > oldest:
+                break
+            del self._pending[timestamp]
             self.damaged_frames += 1
-        self._in_frame = False
 
     async def wait_first_frame(self, timeout: float) -> float:
         """Wait for the first whole frame; returns when it arrived (``time.monotonic()``)."""
@@ -197,21 +223,23 @@ class RtpCounter:
         self.arrivals.append(now)
         if number is not None:
             self.numbers.append(number)
+            self.number_arrivals.setdefault(number, now)
 
-    def _sequence(self, packet: RtpPacket) -> bool:
-        """Track the sequence; whether ``packet`` directly follows the highest one before."""
+    def _sequence(self, packet: RtpPacket) -> int:
+        """Track the sequence; the packet's extended sequence number (RFC 3550 appendix A.1)."""
         sequence = packet.sequence_number
         if packet.ssrc != self._ssrc:
             # A new stream (the first, or the sender was replaced): its own count.
             self._closed_expected, self._closed_lost = self.expected, self.lost
             self._ssrc, self._base, self._highest, self._stream_packets = packet.ssrc, sequence, sequence, 1
-            return False
+            self._pending.clear()
+            return sequence
         self._stream_packets += 1
         ahead = (sequence - self._highest) & 0xFFFF
-        if 0 < ahead < 0x8000:
-            self._highest += ahead  # extended: goes on past 65535 (RFC 3550 appendix A.1)
-            return ahead == 1
-        return False  # a duplicate or a late packet
+        if ahead < 0x8000:
+            self._highest += ahead  # extended: goes on past 65535
+            return self._highest
+        return self._highest - (0x10000 - ahead)  # a late packet
 
 
 @dataclass(eq=False)

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import aiortc
 import pytest
-from aiortc import RTCRtpReceiver, RTCRtpSender
+from aiortc import RTCRtpSender
+from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtp import RtpPacket
 
 from media import VERIFIED_AIORTC_VERSION, AiortcInternalsError, check_aiortc_internals
@@ -35,8 +36,9 @@ def test_aiortc_is_the_version_the_hooks_were_verified_with() -> None:
     ("owner", "name", "mentioned"),
     [
         (RTCRtpSender, "_send_keyframe", "RTCRtpSender._send_keyframe"),
-        (RTCRtpReceiver, "_send_rtcp_pli", "RTCRtpReceiver._send_rtcp_pli"),
         (RTCRtpSender, "_handle_rtcp_packet", "_handle_rtcp_packet calling self._send_keyframe()"),
+        (RTCDtlsTransport, "_recv_next", "RTCDtlsTransport._recv_next awaiting self._handle_rtp_data"),
+        (RTCDtlsTransport, "_send_rtp", "RTCDtlsTransport._send_rtp protecting with self._tx_srtp"),
     ],
 )
 def test_a_changed_internal_is_named_in_the_error(
@@ -52,8 +54,20 @@ def test_a_changed_internal_is_named_in_the_error(
 def test_a_changed_receiver_attribute_is_named_in_the_error(
     fresh_check: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(hooks, "_DECODER_QUEUE", "_RTCRtpReceiver__renamed_queue")
-    with pytest.raises(AiortcInternalsError, match=r"RTCRtpReceiver\.__decoder_queue"):
+    monkeypatch.setattr(hooks, "_RECEIVER_CODECS", "_RTCRtpReceiver__renamed_codecs")
+    with pytest.raises(AiortcInternalsError, match=r"RTCRtpReceiver\.__codecs"):
+        check_aiortc_internals()
+
+
+def test_a_changed_srtp_path_in_aiortc_is_named_in_the_error(
+    fresh_check: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def _recv_next(self: RTCDtlsTransport) -> None:
+        data = self._rx_srtp.unprotect(b"")
+        await self._route_rtp(data)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(RTCDtlsTransport, "_recv_next", _recv_next)
+    with pytest.raises(AiortcInternalsError, match="decrypted"):
         check_aiortc_internals()
 
 

@@ -44,9 +44,9 @@ async def test_answer_prefers_vp8_and_opus(leg: Leg, new_client: Any) -> None:
     assert set(codecs["video"]) <= {"VP8", "H264", "rtx"}
     assert codecs["audio"] == ["opus"]
     assert leg.outbound["video"].codec is not None
-    assert leg.outbound["video"].codec.mimeType == "video/VP8"
+    assert leg.outbound["video"].codec.mime_type == "video/VP8"
     assert leg.outbound["audio"].codec is not None
-    assert leg.outbound["audio"].codec.mimeType == "audio/opus"
+    assert leg.outbound["audio"].codec.mime_type == "audio/opus"
 
 
 async def test_a_leg_only_answers_offers(leg: Leg) -> None:

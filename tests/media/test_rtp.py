@@ -1,4 +1,5 @@
-"""``RtpTimeline``: RTP timestamps across the 32-bit wrap, alone and in the forwarder."""
+"""``RtpTimeline``: RTP timestamps across the 32-bit wrap (the recorder's timeline; the
+forwarder's sequence numbers and timestamps across the wrap are in test_rtp_header.py)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,8 @@ import itertools
 
 import pytest
 
-from media import Forwarder, OutboundTrack
 from media.rtp import RtpTimeline, timestamp_step
 from media.webm import WEBM_TIME_BASE
-from tests.media.conftest import FakeClock, FakeSource
-from tests.media.test_forwarder import OPUS, VP8, drain, opus_frame, start_consuming, vp8
 
 VIDEO_STEP = 3000  # 90 kHz ticks per frame at 30 fps
 AUDIO_STEP = 960  # 48 kHz ticks per 20 ms Opus frame
@@ -92,36 +90,3 @@ def test_timeline_refuses_a_clock_rate_or_time_base_that_is_not_positive() -> No
         RtpTimeline(0)
     with pytest.raises(ValueError, match="time_base"):
         RtpTimeline(90000, time_base=fractions.Fraction(0))
-
-
-async def test_forwarded_video_keeps_its_spacing_across_the_wrap() -> None:
-    source, sink, clock = FakeSource("video"), OutboundTrack("video", max_queued=20), FakeClock()
-    sink.codec = VP8
-    Forwarder(source, sink, clock=clock).start()
-    first = await start_consuming(sink)
-    timestamps = crossing_the_wrap(VIDEO_STEP, before=4, after=4)
-    for ts in timestamps:
-        source.emit(vp8(ts, key=True))
-        clock.now += 0.1  # arrivals bunch and spread; the RTP timestamps say 1/30 s
-    packets = await drain(sink, first)
-
-    pts = [p.pts for p in packets if p.pts is not None]
-    assert strictly_increasing(pts)
-    assert pts == [n * VIDEO_STEP for n in range(len(timestamps))]
-    assert {p.time_base for p in packets} == {fractions.Fraction(1, 90000)}
-    sink.stop()
-
-
-async def test_forwarded_audio_keeps_its_spacing_across_the_wrap() -> None:
-    source, sink, clock = FakeSource("audio"), OutboundTrack("audio", max_queued=20), FakeClock()
-    sink.codec = OPUS
-    Forwarder(source, sink, clock=clock).start()
-    first = await start_consuming(sink)
-    timestamps = crossing_the_wrap(AUDIO_STEP, before=5, after=5)
-    for ts in timestamps:
-        source.emit(opus_frame(ts))  # all in one burst: no wall-clock time passes
-    packets = await drain(sink, first)
-
-    pts = [p.pts for p in packets if p.pts is not None]
-    assert pts == [n * AUDIO_STEP for n in range(len(timestamps))]
-    sink.stop()

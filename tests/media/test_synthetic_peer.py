@@ -67,7 +67,12 @@ def packets_of(sequence: int, number: int, *, size: int = 2600, keyframe: bool =
     frame = bytes([0x00 if keyframe else 0x01]) + bytes(size - 1) + frame_trailer(number)
     chunks = [frame[i : i + 1296] for i in range(0, len(frame), 1296)]
     return [
-        rtp((sequence + i) & 0xFFFF, (START if i == 0 else MIDDLE) + chunk, marker=int(i == len(chunks) - 1))
+        rtp(
+            (sequence + i) & 0xFFFF,
+            (START if i == 0 else MIDDLE) + chunk,
+            marker=int(i == len(chunks) - 1),
+            timestamp=number * 4500,
+        )
         for i, chunk in enumerate(chunks)
     ]
 
@@ -95,13 +100,23 @@ def test_whole_frames_are_counted_across_a_sequence_wrap_and_a_trailer_split_ove
 
 def test_a_gap_damages_its_frame_and_counts_as_loss_while_rtx_is_not_counted() -> None:
     counter = RtpCounter("video")
-    first, second, third = packets_of(100, 0), packets_of(103, 1), packets_of(106, 2)
-    for packet in [*first, second[0], second[2], *third]:  # second[1] is lost
+    frames = [packets_of(100 + 3 * n, n) for n in range(6)]
+    second = frames[1]
+    for packet in [*frames[0], second[0], second[2], *[p for f in frames[2:] for p in f]]:  # second[1] lost
         counter.add(packet, VP8)
     counter.add(rtp(104, b"\x00\x00" + MIDDLE), RTX)  # a retransmission is not counted
-    assert counter.numbers == [0, 2]
-    assert (counter.frames, counter.damaged_frames) == (2, 1)
-    assert (counter.packets, counter.expected, counter.lost) == (8, 9, 1)
+    assert counter.numbers == [0, 2, 3, 4, 5]
+    assert (counter.frames, counter.damaged_frames) == (5, 1)
+    assert (counter.packets, counter.expected, counter.lost) == (17, 18, 1)
+
+
+def test_a_packet_that_comes_late_completes_its_frame() -> None:
+    counter = RtpCounter("video")
+    first, second, third = packets_of(100, 0), packets_of(103, 1), packets_of(106, 2)
+    for packet in [*first, second[0], second[2], *third, second[1]]:  # second[1] retransmitted late
+        counter.add(packet, VP8)
+    assert sorted(counter.numbers) == [0, 1, 2]
+    assert (counter.frames, counter.damaged_frames, counter.lost) == (3, 0, 0)
 
 
 def test_a_new_stream_keeps_the_counts_of_the_one_before() -> None:
