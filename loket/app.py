@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Any
 
 import socketio
 from aiohttp import web
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 import loket
@@ -48,11 +48,15 @@ from api.routes import widget as widget_routes
 from api.routes import widget_keys as widget_key_routes
 from db import SessionFactory, create_engine, create_session_factory, migrate
 from loket.media_node import NodeWithUploads
+from loket.metrics_server import MetricsServer, Scraper, metrics_server
+from loket.observability import JobState, MediaState, QueueState, Source, WorkerMetrics
 from loket.pages import add_page_routes
+from loket.readiness import READINESS, Readiness, readyz
 from loket.settings import Settings, SettingsError
 from loket.worker import Worker
 from media.placement import InProcessPlacement, MediaPlacement
 from media.remote import RemotePlacement
+from media.stats import MediaStats
 from recordings import RecordingsConfig, Storage, storage_from_config
 from signaling.attachments import Attachments
 from signaling.chat import Chat
@@ -67,6 +71,7 @@ logger = logging.getLogger(__name__)
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
+METRICS_SERVER: web.AppKey[MetricsServer] = web.AppKey("metrics_server", MetricsServer)
 SIO: web.AppKey[socketio.AsyncServer] = web.AppKey("sio")
 API: web.AppKey[Api] = web.AppKey("api", Api)
 
@@ -127,7 +132,13 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
         RecordingControl(sessions=sessions, media=media, spool_dir=recordings.spool_dir) if media else None
     )
     switchboard = Switchboard(
-        store=store, outbox=outbox, sessions=sessions, config=config, media=media, recording=recording
+        store=store,
+        outbox=outbox,
+        sessions=sessions,
+        config=config,
+        media=media,
+        recording=recording,
+        calls=metrics.calls,
     )
     chat = Chat(
         calls=switchboard, outbox=outbox, sessions=sessions, store=store, limit=config.chat_per_session
@@ -197,7 +208,18 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
     app.router.add_get("/api/v1/openapi.json", openapi)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", prometheus)
+    # No /metrics here: it is served on LOKET_METRICS_PORT only (loket.metrics_server says why).
+    readiness = Readiness(
+        sessions=sessions,
+        store=store,
+        storage=storage,
+        media_cluster=settings.cluster() if settings.redis_url else None,
+    )
+    app[READINESS] = readiness
+    scraper = _scraper(metrics, sessions=sessions, store=store, media=media, local_node=local_node)
+    metrics_listener = metrics_server(settings, scraper)
+    if metrics_listener is not None:
+        app[METRICS_SERVER] = metrics_listener
     app.router.add_get("/widget.js", widget_script)
     add_page_routes(app, settings)
 
@@ -208,6 +230,8 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
             _ensure_sqlite_dir(settings.database_url)
             await migrate.upgrade(settings.database_url)
         await store.start()
+        if metrics_listener is not None:
+            await metrics_listener.start()
         if local_node is not None:
             # The node first: calls can be placed on it as soon as signalling takes any.
             await local_node.start()
@@ -223,6 +247,7 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
                 webhooks=settings.webhooks(),
                 transcription=settings.transcription(),
                 config=settings.worker(),
+                metrics=WorkerMetrics(metrics.registry),
             )
             if run_worker
             else None
@@ -251,6 +276,9 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
                     local_node.stop(),
                     seconds=settings.worker_stop_grace_seconds + SHUTDOWN_STEP_SECONDS,
                 )
+            if metrics_listener is not None:
+                await _bounded("metrics", metrics_listener.stop())
+            await _bounded("readiness", readiness.stop())
             await _bounded("storage", storage.stop())
             await _bounded("realtime store", store.stop())
             await _bounded("database", engine.dispose())
@@ -360,26 +388,19 @@ async def healthz(_request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-async def readyz(request: web.Request) -> web.Response:
-    checks: dict[str, str] = {}
-    try:
-        async with request.app[SESSIONS]() as db:
-            await db.execute(text("SELECT 1"))
-        checks["database"] = "ok"
-    except Exception as exc:  # any failure means not ready; say which
-        logger.warning("readiness: database unreachable: %s", exc.__class__.__name__)
-        checks["database"] = "unreachable"
-    checks["realtime"] = "ok" if await request.app[STORE].ping() else "unreachable"
-    if all(value == "ok" for value in checks.values()):
-        return web.json_response({"status": "ready", "checks": checks})
-    return web.json_response(
-        {"error": {"code": "not_ready", "message": "a dependency is unreachable"}, "checks": checks},
-        status=503,
-    )
-
-
-async def prometheus(request: web.Request) -> web.Response:
-    return web.Response(
-        body=request.app[METRICS].render(),
-        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
-    )
+def _scraper(
+    metrics: Metrics,
+    *,
+    sessions: SessionFactory,
+    store: RealtimeStore,
+    media: MediaPlacement | None,
+    local_node: NodeWithUploads | None,
+) -> Scraper:
+    """What this node's /metrics reads when scraped (loket.observability): the queues and
+    advisers, the job rows, and the media of this process, if it has any."""
+    sources: list[Source] = [QueueState(store=store, sessions=sessions), JobState(sessions=sessions)]
+    if local_node is not None:
+        sources.append(MediaState(local_node.stats, node=local_node.node.node_id))
+    elif isinstance(media, InProcessPlacement):
+        sources.append(MediaState(MediaStats(media), node=socket.gethostname().split(".")[0]))
+    return Scraper(metrics.registry, sources)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts import directory
 from accounts.models import RecordingPolicy, Role
 from db import LoketError, audit, create_engine, create_session_factory, migrate
+from loket.logs import configure_logging
 from loket.settings import Settings
 
 T = TypeVar("T")
@@ -99,12 +101,15 @@ def _uuid(_ctx: Any, _param: Any, value: str | None) -> uuid.UUID | None:
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
 def main(verbose: bool) -> None:
     """Loket: self-hosted video assistance."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("alembic").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    configure_logging(verbose=verbose)
+
+
+def _log_as(settings: Settings, process: str) -> None:
+    """Switch to JSON lines when LOKET_LOG_FORMAT=json (loket.logs), naming this node."""
+    if settings.log_format == "json":
+        node = settings.media_node_id or socket.gethostname().split(".")[0]
+        verbose = logging.getLogger().level <= logging.DEBUG
+        configure_logging(verbose=verbose, log_format="json", node=node, process=process)
 
 
 # -- serve / worker / db ---------------------------------------------------------------------
@@ -128,6 +133,7 @@ def serve(host: str, port: int, demo: bool, no_worker: bool, no_media: bool) -> 
     from loket.demo import DemoSetup, add_demo_page, ensure_demo
 
     settings = _settings()
+    _log_as(settings, "serve")
     public = settings.public_url or f"http://{host}:{port}"
     setup: DemoSetup | None = None
     if demo:
@@ -152,7 +158,9 @@ def worker() -> None:
     """Run the background worker alone (production: one or more beside the signalling nodes)."""
     from loket.worker import run_worker
 
-    asyncio.run(run_worker(_settings()))
+    settings = _settings()
+    _log_as(settings, "worker")
+    asyncio.run(run_worker(settings))
 
 
 @main.command()
@@ -165,6 +173,7 @@ def media() -> None:
     from loket.media_node import run_media_node
 
     settings = _settings()
+    _log_as(settings, "media")
     try:
         settings.cluster()
         settings.media_node()

@@ -21,10 +21,15 @@ import asyncio
 import logging
 import signal
 
+from prometheus_client import CollectorRegistry
+
 from db import SessionFactory, create_engine, create_session_factory
+from loket.metrics_server import Scraper, metrics_server
+from loket.observability import MediaState, WorkerMetrics
 from loket.settings import Settings, SettingsError
 from loket.worker import Job, JobContext, JobRunner
 from media.node import MediaNode, Registry
+from media.stats import MediaStats
 from recordings import RecordingsConfig, Storage, retry_pending_uploads, storage_from_config
 from webhooks import enqueue_event
 
@@ -41,9 +46,12 @@ class NodeWithUploads:
         sessions: SessionFactory,
         storage: Storage,
         recordings: RecordingsConfig,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self._cluster = settings.cluster()
         self.node = MediaNode(config=settings.media_node(), cluster=self._cluster, media=settings.media())
+        # What its calls count, for /metrics (loket.observability.MediaState).
+        self.stats = MediaStats(self.node.placement)
         node_id = self.node.node_id
         worker = settings.worker()
 
@@ -64,6 +72,7 @@ class NodeWithUploads:
             stop_grace_seconds=worker.stop_grace_seconds,
             retry_base_seconds=worker.retry_base_seconds,
             retry_max_seconds=worker.retry_max_seconds,
+            metrics=metrics,
         )
 
     async def start(self) -> None:
@@ -103,20 +112,30 @@ async def run_media_node(settings: Settings) -> None:
     engine = create_engine(settings.database_url)
     recordings = settings.recordings()
     storage = storage_from_config(recordings)
+    registry = CollectorRegistry()
     node = NodeWithUploads(
-        settings=settings, sessions=create_session_factory(engine), storage=storage, recordings=recordings
+        settings=settings,
+        sessions=create_session_factory(engine),
+        storage=storage,
+        recordings=recordings,
+        metrics=WorkerMetrics(registry),
     )
+    metrics = metrics_server(settings, Scraper(registry, [MediaState(node.stats, node=node.node.node_id)]))
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     try:
+        if metrics is not None:
+            await metrics.start()
         await node.start()
         # The last line a supervisor (or a test) waits for.
         print(f"media node {node.node.node_id} ready at {node.node.url}", flush=True)
         await stopping.wait()
     finally:
         await node.stop()
+        if metrics is not None:
+            await metrics.stop()
         await storage.stop()
         await engine.dispose()
         logger.info("media node stopped")

@@ -13,7 +13,7 @@ import socket
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import Field, NonNegativeFloat, PositiveFloat, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -186,6 +186,11 @@ class Settings(BaseSettings):
     # to `loket media` and to the media of `loket serve`.
     media_udp_ports: str | None = None
     media_public_address: str | None = None
+    # Observability (README.md, "Operating Loket"): /metrics on its own internal port (unset:
+    # not served; 0: any free port), never on the public app; logs as text or JSON lines.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(None, ge=0, le=65535)
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("database_url")
     @classmethod

@@ -31,10 +31,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import (
@@ -46,6 +48,8 @@ from db import (
     default_worker_id,
     purge_older_than,
 )
+from loket.metrics_server import Scraper, metrics_server
+from loket.observability import JobState, WorkerMetrics
 from loket.settings import Schedule, Settings, WorkerConfig
 from privacy import (
     DataErased,
@@ -60,6 +64,9 @@ from transcription import TranscriptionConfig, TranscriptionJob
 from webhooks import WebhookConfig, WebhookEvent, WebhookSender, enqueue_event
 
 logger = logging.getLogger(__name__)
+
+# As TranscriptionJob.run's default limit: up to this many calls per pass.
+TRANSCRIPTIONS_PER_PASS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +113,10 @@ class JobRunner:
         stop_grace_seconds: float = 5.0,
         retry_base_seconds: float = 1.0,
         retry_max_seconds: float = 60.0,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.jobs = tuple(jobs)
+        self._metrics = metrics
         self.context = context
         self._grace = stop_grace_seconds
         self._retry = (retry_base_seconds, retry_max_seconds)
@@ -140,12 +149,15 @@ class JobRunner:
     async def _loop(self, job: Job) -> None:
         failures = 0
         while not self._stopping.is_set():
+            started = time.monotonic()
             try:
                 async with asyncio.timeout(job.timeout) as limit:
                     await job.run(self.context)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                timed_out = isinstance(exc, TimeoutError) and limit.expired()
+                self._count(job, started, "timeout" if timed_out else "failed")
                 failures += 1
                 delay = backoff(failures, base=self._retry[0], cap=self._retry[1]).total_seconds()
                 if isinstance(exc, TimeoutError) and limit.expired():
@@ -159,9 +171,14 @@ class JobRunner:
                 else:
                     logger.exception("%s failed; retrying in %.0f s", job.name, delay)
             else:
+                self._count(job, started, "ok")
                 failures = 0
                 delay = job.every
             await self._pause(delay)
+
+    def _count(self, job: Job, started: float, result: str) -> None:
+        if self._metrics is not None:
+            self._metrics.job_ran(job.name, time.monotonic() - started, result)
 
     async def _pause(self, seconds: float) -> None:
         """Sleep ``seconds``, or until stop() is called, whichever is first."""
@@ -192,7 +209,9 @@ class Worker:
         transcription: TranscriptionConfig | None = None,
         config: WorkerConfig | None = None,
         context: JobContext | None = None,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._sessions = sessions
         self._access_log_days = access_log_days
         self.config = config or WorkerConfig()
@@ -208,6 +227,7 @@ class Worker:
             stop_grace_seconds=self.config.stop_grace_seconds,
             retry_base_seconds=self.config.retry_base_seconds,
             retry_max_seconds=self.config.retry_max_seconds,
+            metrics=metrics,
         )
 
     def _table(
@@ -262,7 +282,18 @@ class Worker:
                 )
 
                 async def transcribe(ctx: JobContext) -> int:
-                    return await transcriber.run(ctx.clock(), stopping=ctx.stopping.is_set)
+                    # One call per run(), so each transcription's time is measured on its own.
+                    done = 0
+                    for _ in range(TRANSCRIPTIONS_PER_PASS):
+                        started = time.monotonic()
+                        if not await transcriber.run(ctx.clock(), limit=1, stopping=ctx.stopping.is_set):
+                            break
+                        if self._metrics is not None:
+                            self._metrics.transcription_seconds.observe(time.monotonic() - started)
+                        done += 1
+                        if ctx.stopping.is_set():
+                            break
+                    return done
 
                 table.append(job("transcription", config.transcription, transcribe))
 
@@ -305,25 +336,33 @@ async def run_worker(settings: Settings) -> None:
     engine = create_engine(settings.database_url)
     recordings = settings.recordings()
     storage = storage_from_config(recordings)
+    sessions = create_session_factory(engine)
+    registry = CollectorRegistry()
+    metrics = metrics_server(settings, Scraper(registry, [JobState(sessions=sessions)]))
     worker = Worker(
-        sessions=create_session_factory(engine),
+        sessions=sessions,
         access_log_days=settings.access_log_days,
         storage=storage,
         recordings=recordings,
         webhooks=settings.webhooks(),
         transcription=settings.transcription(),
         config=settings.worker(),
+        metrics=WorkerMetrics(registry),
     )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
+    if metrics is not None:
+        await metrics.start()
     await worker.start()
     logger.info("worker running: %s", ", ".join(job.name for job in worker.jobs))
     try:
         await stopping.wait()
     finally:
         await worker.stop()
+        if metrics is not None:
+            await metrics.stop()
         await storage.stop()
         await engine.dispose()
         logger.info("worker stopped")

@@ -16,7 +16,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import webhooks
 from db import SessionFactory
@@ -36,6 +36,10 @@ from signaling.store import keys
 logger = logging.getLogger(__name__)
 
 
+class FinishedHook(Protocol):
+    def __call__(self, call: CallState, *, answered: bool, reason: str, now: float) -> None: ...
+
+
 class Ending:
     """Ends calls and stops their recordings."""
 
@@ -49,7 +53,9 @@ class Ending:
         media: MediaPlacement | None,
         recording: RecordingControl | None,
         clock: Callable[[], float],
+        on_finished: FinishedHook | None = None,
     ) -> None:
+        self._on_finished = on_finished
         self._live = live
         self._store = live.store
         self._queue = queue
@@ -158,6 +164,9 @@ class Ending:
             payload = call_ended_payload(call, outcome=outcome, reason=reason, ended_at=now)
             await webhooks.enqueue_event(db, uuid.UUID(org_id), webhooks.WebhookEvent.CALL_ENDED, payload)
             await db.commit()
+        if self._on_finished is not None:
+            # Metrics and the lifecycle log line (signaling.metrics), once the outcome is stored.
+            self._on_finished(call, answered=answered, reason=reason, now=now)
         ended = {"call_id": call.id, "reason": reason, "reference": call.reference}
         mail.append((visitor_session(call.visitor), "call:ended", ended))
         if call.adviser_id:

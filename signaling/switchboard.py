@@ -42,6 +42,7 @@ from signaling.config import SignalingConfig
 from signaling.ending import Ending
 from signaling.errors import Conflict, Forbidden, InvalidInput, NotFound
 from signaling.live import LiveState, Mail, adviser_session, visitor_session
+from signaling.metrics import CallMetrics
 from signaling.models import Call, CallStatus
 from signaling.outbox import Outbox, SessionId
 from signaling.queue import Queue
@@ -72,6 +73,7 @@ class Switchboard:
         recording: RecordingControl | None = None,
         clock: Callable[[], float] = time.time,
         node_id: str | None = None,
+        calls: CallMetrics | None = None,
     ) -> None:
         # Each process is a node of its own: a restarted process's connections are new ones.
         self.node_id = node_id or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
@@ -86,6 +88,8 @@ class Switchboard:
         self._ringing = Ringing(
             live=self._live, queue=self._queue, sessions=sessions, config=config, clock=clock, media=media
         )
+        # The call lifecycle's counters and log lines (signaling.metrics); None: not counted.
+        self._calls = calls
         self._ending = Ending(
             live=self._live,
             queue=self._queue,
@@ -94,6 +98,7 @@ class Switchboard:
             media=media,
             recording=recording,
             clock=clock,
+            on_finished=calls.call_finished if calls is not None else None,
         )
         self._attendance = Attendance(
             live=self._live,
@@ -168,7 +173,12 @@ class Switchboard:
     # -- ringing and ending (signaling.ringing, signaling.ending) ---------------------------
 
     async def accept(self, staff: StaffClaims, call_id: str) -> dict[str, Any]:
-        return await self._ringing.accept(staff, call_id)
+        accepted = await self._ringing.accept(staff, call_id)
+        if self._calls is not None:
+            call = await self._live.call(call_id)
+            if call is not None and call.accepted_at:
+                self._calls.call_answered(call)
+        return accepted
 
     async def decline(self, staff: StaffClaims, call_id: str | None) -> dict[str, Any]:
         return await self._ringing.decline(staff, call_id)
@@ -230,6 +240,8 @@ class Switchboard:
             await self._ringing.dispatch(org_id, mail)
             await self._queue.changed(org_id, mail)
             position = await self._queue.position(call)
+            if self._calls is not None:
+                self._calls.call_joined(call)
         await self._live.deliver(mail)
         return {"call_id": call.id, "reference": call.reference, "position": position}
 

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from db import AccessLogEntry, create_engine, create_session_factory
-from loket.app import create_app
+from loket.app import METRICS_SERVER, create_app
 from tests.conftest import PASSWORD, Backend, World, base_url
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
@@ -99,7 +99,10 @@ async def test_readyz_reports_the_database_and_realtime_state_reachable(
 ) -> None:
     status, body, _ = await fetch(http, server, "GET", "/readyz")
     assert status == 200, body
-    assert body == {"status": "ready", "checks": {"database": "ok", "realtime": "ok"}}
+    assert body == {
+        "status": "ready",
+        "checks": {"database": "ok", "realtime": "ok", "storage": "ok", "media": "ok"},
+    }
 
 
 async def test_readyz_is_503_when_the_database_is_unreachable(
@@ -113,7 +116,8 @@ async def test_readyz_is_503_when_the_database_is_unreachable(
         status, body, _ = await fetch(http, test_server, "GET", "/readyz")
         assert status == 503, body
         assert body["error"]["code"] == "not_ready"
-        assert body["checks"] == {"database": "unreachable", "realtime": "ok"}
+        assert body["checks"] == {"database": "unreachable", "realtime": "ok", "storage": "ok", "media": "ok"}
+        assert body["error"]["message"] == "not ready: database unreachable"
         status, body, _ = await fetch(http, test_server, "GET", "/healthz")
         assert (status, body) == (200, {"status": "ok"})
     finally:
@@ -188,7 +192,9 @@ async def test_openapi_login_operation_documents_its_body_and_error_shape(
 
 
 async def metric_samples(http: aiohttp.ClientSession, server: TestServer) -> dict[tuple[str, str], float]:
-    status, text, headers = await fetch(http, server, "GET", "/metrics")
+    # On the internal metrics port, never on the public app (tests/loket/test_observability.py).
+    async with http.get(server.app[METRICS_SERVER].url) as response:
+        status, text, headers = response.status, await response.text(), response.headers
     assert status == 200
     assert headers["Content-Type"].split(";")[0] == "text/plain"
     assert "version=0.0.4" in headers["Content-Type"]
@@ -203,8 +209,9 @@ async def metric_samples(http: aiohttp.ClientSession, server: TestServer) -> dic
 
 
 async def test_metrics_are_prometheus_text_counting_requests(
-    server: TestServer, http: aiohttp.ClientSession
+    make_server: ServerFactory, http: aiohttp.ClientSession
 ) -> None:
+    server = await make_server(metrics_port=0)
     for _ in range(3):
         await fetch(http, server, "GET", "/healthz")
     counted = await metric_samples(http, server)
@@ -212,8 +219,9 @@ async def test_metrics_are_prometheus_text_counting_requests(
 
 
 async def test_metrics_count_error_responses_by_status(
-    server: TestServer, http: aiohttp.ClientSession
+    make_server: ServerFactory, http: aiohttp.ClientSession
 ) -> None:
+    server = await make_server(metrics_port=0)
     await fetch(http, server, "GET", "/api/v1/no-such-thing")
     await fetch(http, server, "POST", "/api/v1/auth/login", json={"email": "x@example.test", "password": "x"})
     counted = await metric_samples(http, server)
