@@ -1,7 +1,7 @@
 """Loket's load generator: N concurrent 1:1 calls through the public contract, media included.
 
     python -m bench.load --spawn [--calls 10] [--seconds 30] [--steps [10,20,30,40]]
-                         [--media-nodes K] [--backend services|embedded]
+                         [--media-nodes K] [--backend services|embedded] [--kill-a-node]
     python -m bench.load --url URL --widget-key KEY --origin ORIGIN --queue QUEUE_ID \\
                          --adviser-email 'load-{i}@example.test' --adviser-password PW [...]
 
@@ -27,6 +27,11 @@ waits until all have media, measures ``--seconds`` (``bench.load.run``), and end
 
 (on one line; ``na`` where the tool cannot know). The exit status is 1 when a call failed.
 
-``--kill-a-node`` (SIGKILL a media node mid-call and time the failover) needs media nodes,
-which are not built yet: it says so and exits with 2.
+``--kill-a-node`` (with ``--spawn`` and ``--media-nodes 2`` or more) sets ``--calls`` calls up,
+SIGKILLs the media node holding most of them, has both parties of each moved call negotiate
+afresh when told ``media:renegotiate`` (as the widget and console do), and measures one window
+after (``bench.load.failover``). Its last line::
+
+    failover killed=<node> calls_moved=<k>/<n> not_recovered=<m> media_back_p50_s=<x>
+    media_back_max_s=<y> goal_s=10 others_told=<calls not on that node told to renegotiate>
 """

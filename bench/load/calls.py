@@ -151,6 +151,9 @@ class CallRecord:
     adviser: SyntheticPeer | None = None
     error: str | None = None
     _visitor_session: _Session | None = field(default=None, repr=False)
+    _adviser_session: _Session | None = field(default=None, repr=False)
+    # The ICE servers each party was given (a party negotiating afresh uses them again).
+    _ice: dict[str, list[Json]] = field(default_factory=dict, repr=False)
 
     def media_at(self) -> float | None:
         """When both parties had a whole video frame (``time.monotonic()``), if they have."""
@@ -193,6 +196,7 @@ class CallSet:
         self._sessions: list[_Session] = []
         self._peers: list[SyntheticPeer] = []
         self._adviser_peers: dict[str, SyntheticPeer] = {}
+        self._adviser_sessions: dict[str, tuple[_Session, list[Json]]] = {}
         self._adviser_errors: dict[str, str] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -221,6 +225,8 @@ class CallSet:
         while time.monotonic() < deadline:
             for record in self.records:
                 record.adviser = self._adviser_peers.get(record.call_id or "")
+                if record.call_id in self._adviser_sessions:
+                    record._adviser_session, record._ice["adviser"] = self._adviser_sessions[record.call_id]
                 if record.error is None and record.call_id in self._adviser_errors:
                     record.error = f"adviser: {self._adviser_errors[record.call_id]}"
             pending = [r for r in self.records if r.error is None and r.media_at() is None]
@@ -287,6 +293,7 @@ class CallSet:
         try:
             peer = self._peer(ice["ice_servers"])
             self._adviser_peers[ring["call_id"]] = peer
+            self._adviser_sessions[ring["call_id"]] = session, ice["ice_servers"]
             await self._offer(session, peer)
         except Exception as exc:
             self._adviser_errors[ring["call_id"]] = _describe(exc)
@@ -315,12 +322,44 @@ class CallSet:
         self._tasks.append(asyncio.create_task(self._visitor_media(record, session, widget["ice_servers"])))
 
     async def _visitor_media(self, record: CallRecord, session: _Session, ice_servers: list[Json]) -> None:
+        record._ice["visitor"] = ice_servers
         try:
             await session.next("call:accepted", timeout=self._timeout)
             record.visitor = self._peer(ice_servers)
             await self._offer(session, record.visitor)
         except Exception as exc:
             record.error = _describe(exc)
+
+    async def renegotiate(self, record: CallRecord, timeout: float) -> float:
+        """Wait until both parties are told ``media:renegotiate`` (their call's media node died
+        and the call was placed on another), then do what the widget and the console do: a new
+        peer connection each, offering afresh. When both parties have a whole video frame from
+        the new connections (``time.monotonic()``); :class:`SetupError` past ``timeout``."""
+        deadline = time.monotonic() + timeout
+
+        async def party(role: str, session: _Session | None) -> float:
+            if session is None:
+                raise SetupError(f"call {record.index}: no {role} session")
+            await session.next("media:renegotiate", max(0.0, deadline - time.monotonic()))
+            peer = self._peer(record._ice[role])
+            setattr(record, role, peer)
+            if role == "adviser" and record.call_id is not None:
+                self._adviser_peers[record.call_id] = peer
+            await self._offer(session, peer)
+            try:
+                return await peer.received["video"].wait_first_frame(max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                raise SetupError(f"call {record.index}: no video at the {role} after renegotiating") from None
+
+        times = await asyncio.gather(
+            party("visitor", record._visitor_session), party("adviser", record._adviser_session)
+        )
+        return max(times)
+
+    def told_to_renegotiate(self, record: CallRecord) -> bool:
+        """Whether a party of ``record`` was told ``media:renegotiate`` and has not acted on it."""
+        sessions = (record._visitor_session, record._adviser_session)
+        return any(s is not None and not s._events["media:renegotiate"].empty() for s in sessions)
 
     # -- helpers -------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 
 from bench.load.calls import Credentials, SetupError, Target
 from bench.load.deployment import BACKENDS, Deployment, DeploymentError
+from bench.load.failover import run_failover
 from bench.load.report import StepResult, table
 from bench.load.run import StepPlan, run_step
 from media.synthetic import encoded_loop
@@ -135,6 +136,41 @@ async def run_steps(
     return results
 
 
+def _kill_a_node(args: argparse.Namespace) -> int:
+    """``--kill-a-node``: one deployment, ``--calls`` calls, a node killed; the failover's line last."""
+    media = encoded_loop()
+    print(f"load: {args.calls} calls, kill the media node holding most, then {args.seconds:g} s measured")
+    try:
+        with Deployment(
+            advisers=args.calls, media_nodes=args.media_nodes, backend=args.backend
+        ) as deployment:
+            assert deployment.target is not None
+            print(f"spawned: {deployment.url} ({args.backend}, {args.media_nodes} media nodes)")
+            plan = StepPlan(
+                calls=args.calls,
+                seconds=args.seconds,
+                warmup_s=args.warmup,
+                ramp_s=args.ramp,
+                setup_timeout_s=args.setup_timeout,
+                media_nodes=args.media_nodes,
+                server_cpu=deployment.cpu_seconds,
+            )
+            failover, after = asyncio.run(run_failover(deployment.target, plan, deployment, media=media))
+    except (DeploymentError, SetupError) as exc:
+        print(f"load: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("load: interrupted", file=sys.stderr)
+        return 130
+    print(
+        "media back after the kill, per moved call (s): "
+        + " ".join(f"{s:.2f}" for s in failover.media_back_s)
+    )
+    print(f"after the failover: {after.summary()} failed={after.failed}")
+    print(failover.summary())
+    return 1 if failover.not_recovered or after.failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
@@ -143,10 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     steps: tuple[int, ...] = args.steps or (args.calls,)
     if args.seconds <= 0 or args.media_nodes < 0:
         raise SystemExit("--seconds must be positive and --media-nodes at least 0")
-    if args.kill_a_node:
-        # Needs media nodes (`loket media`) and the server→client event that tells both
-        # parties to negotiate afresh after a failover; neither exists yet (issue 10).
-        print("--kill-a-node needs media nodes: `loket media` and the failover event are not built yet")
+    if args.kill_a_node and (not args.spawn or args.media_nodes < 2 or args.steps):
+        print("--kill-a-node needs --spawn and --media-nodes 2 or more (one to kill, one to take its calls)")
         return 2
     encoded_loop()  # the clients' media, encoded once before anything else
     print(f"load: {', '.join(map(str, steps))} calls, {args.seconds:g} s measured each, VP8 640x480 + Opus")
@@ -167,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
 
+    if args.kill_a_node:
+        return _kill_a_node(args)
     try:
         if args.spawn:
             with Deployment(

@@ -25,6 +25,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -37,6 +38,7 @@ from types import TracebackType
 
 from bench.load.calls import Credentials, Target
 from bench.load.cpu import cpu_seconds
+from media.node import ClusterConfig, Registry
 
 POSTGRES_ADMIN_DSN = os.environ.get("LOKET_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("LOKET_BENCH_REDIS", "redis://127.0.0.1:6379/0")
@@ -133,6 +135,25 @@ class Deployment:
     def cpu_seconds(self) -> float:
         """CPU seconds used so far by the server's processes (and their children)."""
         return cpu_seconds([p.pid for p in self._processes.values()], descendants=True)
+
+    @property
+    def media_node_ids(self) -> list[str]:
+        """The ids of the media nodes started (each also names its process)."""
+        return [f"load-media-{index}" for index in range(self.media_nodes)]
+
+    def cluster(self) -> ClusterConfig:
+        """The media cluster's settings, to read the registry (which node holds which call)."""
+        if self._redis_prefix is None:
+            raise DeploymentError("media nodes need the services backend")
+        return ClusterConfig(
+            redis_url=REDIS_URL, redis_prefix=self._redis_prefix, secret=self._env["LOKET_MEDIA_SECRET"]
+        )
+
+    def kill(self, node_id: str) -> None:
+        """SIGKILL media node ``node_id``, as a crash would (no withdrawal, no goodbye)."""
+        process = self._processes[node_id]
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
 
     def start(self) -> None:
         if self.media_nodes:
@@ -261,8 +282,7 @@ class Deployment:
         if not self.media_nodes:
             return
         # The nodes share the deployment's Redis prefix and media secret; each has its id and spool.
-        for index in range(self.media_nodes):
-            node = f"load-media-{index}"
+        for node in self.media_node_ids:
             self._spawn(
                 node,
                 ["media"],
@@ -271,12 +291,7 @@ class Deployment:
         self._wait_media_nodes()
 
     def _wait_media_nodes(self) -> None:
-        from media.node import ClusterConfig, Registry
-
-        assert self._redis_prefix is not None
-        cluster = ClusterConfig(
-            redis_url=REDIS_URL, redis_prefix=self._redis_prefix, secret=self._env["LOKET_MEDIA_SECRET"]
-        )
+        cluster = self.cluster()
 
         async def registered() -> int:
             registry = Registry(cluster)

@@ -106,25 +106,45 @@ def _tally(peer: SyntheticPeer) -> RtpTally:
     return total
 
 
+def call_set(target: Target, plan: StepPlan, *, media: EncodedLoop, step: int = 0) -> CallSet:
+    """The calls of one step (not started)."""
+    return CallSet(
+        target, plan.calls, media=media, step=step, ramp_s=plan.ramp_s, setup_timeout_s=plan.setup_timeout_s
+    )
+
+
+async def set_up(calls: CallSet, plan: StepPlan) -> list[CallRecord]:
+    """Start the calls and wait for their media; the calls that have it. Raises
+    :class:`SetupError` when none does."""
+    began = time.monotonic()
+    await calls.start()
+    live = await calls.wait_media()
+    logger.info("%d of %d calls have media after %.1f s", len(live), plan.calls, time.monotonic() - began)
+    failed = [r for r in calls.records if r.error is not None]
+    for record in failed[:5]:
+        logger.warning("call %d failed: %s", record.index, record.error)
+    if not live:
+        raise SetupError(f"no call got media ({failed[0].error})")
+    return live
+
+
 async def run_step(target: Target, plan: StepPlan, *, media: EncodedLoop, step: int = 0) -> StepResult:
     """Run ``plan.calls`` calls on ``target`` and measure one window; raises
     :class:`SetupError` when no call got media."""
-    calls = CallSet(
-        target, plan.calls, media=media, step=step, ramp_s=plan.ramp_s, setup_timeout_s=plan.setup_timeout_s
-    )
+    calls = call_set(target, plan, media=media, step=step)
+    try:
+        live = await set_up(calls, plan)
+        await asyncio.sleep(plan.warmup_s)
+        return await measure(calls, live, plan)
+    finally:
+        await calls.stop()
+
+
+async def measure(calls: CallSet, live: list[CallRecord], plan: StepPlan) -> StepResult:
+    """Measure one window of ``plan.seconds`` over the ``live`` calls (after their warm-up)."""
+    failed = [r for r in calls.records if r.error is not None]
     lag = _LagMeter()
     try:
-        began = time.monotonic()
-        await calls.start()
-        live = await calls.wait_media()
-        logger.info("%d of %d calls have media after %.1f s", len(live), plan.calls, time.monotonic() - began)
-        failed = [r for r in calls.records if r.error is not None]
-        for record in failed[:5]:
-            logger.warning("call %d failed: %s", record.index, record.error)
-        if not live:
-            raise SetupError(f"no call got media ({failed[0].error})")
-        await asyncio.sleep(plan.warmup_s)
-
         directions = _directions(live)
         peers = [sender for sender, _ in directions]
         sent0 = {id(p): _sent(p) for p in peers}
@@ -181,4 +201,3 @@ async def run_step(target: Target, plan: StepPlan, *, media: EncodedLoop, step: 
         )
     finally:
         await lag.stop()
-        await calls.stop()
