@@ -1,16 +1,27 @@
-"""Relay CPU per call: Loket's encoded-frame forwarding against aiortc's MediaRelay.
+"""Relay CPU per call: Loket's RTP packet forwarding against aiortc's MediaRelay.
 
-    python -m bench.relay --calls N --seconds S
+    python -m bench.relay --calls N --seconds S [--loss PCT]
 
 Runs N concurrent 1:1 calls of synthetic aiortc clients (``media.synthetic_peer``: VP8
 640x480 at 20 fps plus Opus, both ways, a loop encoded once and counted at the RTP level)
-through (a) Loket's relay (``media.MediaCall``: legs and forwarders, no transcoding) and (b) a
-baseline built the naive way with aiortc's ``MediaRelay`` (every track decoded and
-re-encoded), one after the other in the same run. Each relay runs in its own process, so its
-CPU time (``time.process_time()``: all its threads) is measured apart from the clients'.
-Every video frame carries its number, so the receiving clients count exactly which frames
-Loket delivered; the baseline re-encodes, its frames lose their numbers, and its delivery is
-the frames received over the frames sent in the window.
+through (a) Loket's relay (``media.MediaCall``: legs and packet forwarders, no transcoding) and
+(b) a baseline built the naive way with aiortc's ``MediaRelay`` (every track decoded and
+re-encoded), one after the other in the same run; then (c) the same number of client pairs
+connected directly to each other, without any server, for the latency reference. Each relay
+runs in its own process, so its CPU time (``time.process_time()``: all its threads) is
+measured apart from the clients'. Every video frame carries its number, so the receiving
+clients count exactly which frames Loket delivered; the baseline re-encodes, its frames lose
+their numbers, and its delivery is the frames received over the frames sent in the window.
+
+*Latency.* Each video frame's number tells when its sender handed it to aiortc's packetizer
+and when the receiver counted it whole; the median of those one-way delays through Loket,
+minus the median over the direct connections (c), is ``added_latency_ms_p50``. All clients
+live in this one process, so both share its clock and its load.
+
+*Loss.* ``--loss PCT`` drops that share of every client's outgoing RTP packets at random
+(retransmissions included; RTCP always goes): the client-to-server path of every variant is
+lossy, the server-to-client path is not. Loket asks the sender again (NACK) for what it lost,
+and forwards the retransmission (RFC 4588); ``delivered_pct`` shows what that recovered.
 
 Recording is measured in the Loket relay process, on the same calls, right after its plain
 window: a second window of the same length during which a ``media.Recorder`` records each
@@ -22,6 +33,7 @@ The last line printed is::
 
     relay_cpu_ratio=<baseline/loket> loket_core_per_call=<x> baseline_core_per_call=<y>
     delivered_pct=<frames received / frames sent, Loket> recording_core_per_call=<z>
+    added_latency_ms_p50=<Loket's median one-way video delay minus the direct connections'>
 
 (on one line).
 """
@@ -36,6 +48,8 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import os
+import random
+import statistics
 import tempfile
 import time
 from dataclasses import dataclass
@@ -101,12 +115,19 @@ class _LoketRelay:
         return answers
 
     def stats(self) -> dict[str, int]:
-        totals = {"forwarded": 0, "dropped": 0, "keyframe_requests": 0}
+        totals = dict.fromkeys(
+            ("forwarded", "dropped", "keyframe_requests", "nacks_sent", "recovered", "unrecovered"), 0
+        )
         for call in self.calls:
             for forwarder in call.forwarders:
                 totals["forwarded"] += forwarder.stats.forwarded
                 totals["dropped"] += forwarder.stats.dropped
                 totals["keyframe_requests"] += forwarder.stats.keyframe_requests
+            for party in PARTIES:
+                video = call.leg(party).inbound["video"]
+                totals["nacks_sent"] += video.nacks_sent
+                totals["recovered"] += video.recovered
+                totals["unrecovered"] += video.unrecovered
         return totals
 
     async def close(self) -> None:
@@ -178,7 +199,8 @@ def relay_process(variant: str, conn: Connection, profile: str | None = None) ->
     if profile is None:
         asyncio.run(_serve(variant, conn))
         return
-    with cProfile.Profile() as profiler:
+    # CPU time, not wall-clock time: on a shared machine, waiting for a core is not cost.
+    with cProfile.Profile(time.process_time) as profiler:
         asyncio.run(_serve(variant, conn))
     profiler.dump_stats(profile)
 
@@ -220,8 +242,57 @@ class VariantResult:
     frames_received: int
     client_core: float
     relay_stats: dict[str, int]
+    latency_ms_p50: float | None = None
     recording_core_per_call: float | None = None
     recording_stats: dict[str, float] | None = None
+
+
+def _latencies(pairs: list[tuple[SyntheticPeer, SyntheticPeer]], numbers: dict[int, range]) -> list[float]:
+    """One-way delays (s) of the numbered frames sent in each sender's window and received whole."""
+    delays = []
+    for visitor, adviser in pairs:
+        for sender, receiver in ((visitor, adviser), (adviser, visitor)):
+            sent_at = _video(sender).sent_at
+            counter = receiver.received["video"]
+            arrivals: dict[int, float] = getattr(counter, "number_arrivals", {})
+            delays += [
+                arrivals[n] - sent_at[n] for n in numbers[id(sender)] if n in arrivals and n in sent_at
+            ]
+    return delays
+
+
+def _new_pair(loss: float, rng: random.Random) -> tuple[SyntheticPeer, SyntheticPeer]:
+    pair = (SyntheticPeer.create(), SyntheticPeer.create())
+    if loss > 0:
+        for client in pair:
+            client.drop_outgoing(loss / 100, rng)
+    return pair
+
+
+async def run_direct(calls: int, seconds: float, warmup: float, loss: float) -> float | None:
+    """The median one-way video delay (s) of ``calls`` client pairs connected to each other."""
+    rng = random.Random(7)
+    pairs: list[tuple[SyntheticPeer, SyntheticPeer]] = []
+    try:
+        for _ in range(calls):
+            offerer, answerer = pair = _new_pair(loss, rng)
+            pairs.append(pair)
+            await offerer.negotiate(answerer.answer)
+        clients = [client for pair in pairs for client in pair]
+        async with asyncio.timeout(30):
+            while not all(c.receiving("video") for c in clients):  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(warmup)
+        start = {id(c): _video(c).frames_sent for c in clients}
+        await asyncio.sleep(seconds)
+        window = {id(c): range(start[id(c)], _video(c).frames_sent) for c in clients}
+        await asyncio.sleep(1.5)
+        delays = _latencies(pairs, window)
+        return statistics.median(delays) if delays else None
+    finally:
+        for visitor, adviser in pairs:
+            await visitor.close()
+            await adviser.close()
 
 
 async def run_variant(
@@ -232,12 +303,14 @@ async def run_variant(
     profile: str | None = None,
     *,
     record: bool = False,
+    loss: float = 0.0,
 ) -> VariantResult:
     relay = _RelayHandle(variant, f"{profile}.{variant}.prof" if profile else None)
     pairs: list[tuple[SyntheticPeer, SyntheticPeer]] = []
+    rng = random.Random(7)
     try:
         for index in range(calls):
-            pair = (SyntheticPeer.create(), SyntheticPeer.create())
+            pair = _new_pair(loss, rng)
             pairs.append(pair)
             offers = [(await client.offer()).sdp for client in pair]
             _, answers = await relay.request("call", index, offers)
@@ -261,6 +334,7 @@ async def run_variant(
         frames1 = {id(c): c.received["video"].frames for c in clients}
         await asyncio.sleep(1.5)  # frames sent at the end of the window are still on their way
 
+        delays = _latencies(pairs, {id(c): range(start[id(c)], end[id(c)]) for c in clients})
         sent = received = 0
         for visitor, adviser in pairs:
             for sender, receiver in ((visitor, adviser), (adviser, visitor)):
@@ -295,6 +369,7 @@ async def run_variant(
             frames_received=received,
             client_core=client_core,
             relay_stats=stats,
+            latency_ms_p50=1000 * statistics.median(delays) if delays else None,
             recording_core_per_call=recording_core_per_call,
             recording_stats=recording_stats,
         )
@@ -309,15 +384,19 @@ async def run_variant(
 
 
 async def main_async(
-    calls: int, seconds: float, warmup: float, profile: str | None = None
-) -> list[VariantResult]:
+    calls: int, seconds: float, warmup: float, profile: str | None = None, loss: float = 0.0
+) -> tuple[list[VariantResult], float | None]:
     encoded_loop()  # the clients' media, encoded once before anything is measured
     results = []
     for variant in VARIANTS:
-        result = await run_variant(variant, calls, seconds, warmup, profile, record=variant == "loket")
+        result = await run_variant(
+            variant, calls, seconds, warmup, profile, record=variant == "loket", loss=loss
+        )
+        latency = "na" if result.latency_ms_p50 is None else f"{result.latency_ms_p50:.1f} ms"
         print(
             f"{variant}: {result.core_per_call:.4f} core per call (relay process), "
             f"video delivered {result.frames_received}/{result.frames_sent} = {result.delivered_pct:.2f} %, "
+            f"one-way video delay p50 {latency}, "
             f"clients used {result.client_core:.2f} core" + f", relay {result.relay_stats}",
             flush=True,
         )
@@ -329,7 +408,13 @@ async def main_async(
                 flush=True,
             )
         results.append(result)
-    return results
+    direct = await run_direct(calls, seconds, warmup, loss)
+    print(
+        f"direct (no server): one-way video delay p50 "
+        f"{'na' if direct is None else f'{1000 * direct:.1f} ms'}",
+        flush=True,
+    )
+    return results, direct
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -340,22 +425,37 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--profile", metavar="PREFIX", help="write cProfile stats of each relay to PREFIX.<variant>.prof"
     )
+    parser.add_argument(
+        "--loss",
+        type=float,
+        default=0.0,
+        metavar="PCT",
+        help="random loss on the client-to-server path, in %%",
+    )
     args = parser.parse_args(argv)
     if args.calls < 1 or args.seconds <= 0:
         parser.error("--calls must be at least 1 and --seconds positive")
+    if not 0 <= args.loss < 100:
+        parser.error("--loss is a percentage, 0 to below 100")
     logging.basicConfig(level=logging.WARNING)
 
     print(
         f"{args.calls} calls, {args.seconds:g} s measured per variant, "
-        f"640x480 VP8 at {FPS} fps + Opus both ways"
+        f"640x480 VP8 at {FPS} fps + Opus both ways, {args.loss:g} % loss client to server"
     )
-    loket, baseline = asyncio.run(main_async(args.calls, args.seconds, args.warmup, args.profile))
+    (loket, baseline), direct = asyncio.run(
+        main_async(args.calls, args.seconds, args.warmup, args.profile, args.loss)
+    )
     ratio = baseline.core_per_call / loket.core_per_call if loket.core_per_call > 0 else float("inf")
     recording = loket.recording_core_per_call
+    added = None
+    if loket.latency_ms_p50 is not None and direct is not None:
+        added = loket.latency_ms_p50 - 1000 * direct
     print(
         f"relay_cpu_ratio={ratio:.2f} loket_core_per_call={loket.core_per_call:.4f} "
         f"baseline_core_per_call={baseline.core_per_call:.4f} delivered_pct={loket.delivered_pct:.2f} "
-        f"recording_core_per_call={'na' if recording is None else f'{recording:.4f}'}"
+        f"recording_core_per_call={'na' if recording is None else f'{recording:.4f}'} "
+        f"added_latency_ms_p50={'na' if added is None else f'{added:.1f}'}"
     )
 
 

@@ -97,14 +97,51 @@ class SrtpEndpoint:
         return self.transport._state is DtlsState.CONNECTED
 
     def intercept(self, on_rtp: PacketCallback, on_rtcp: PacketCallback) -> None:
+        """Hand every decrypted RTP/RTCP packet to ``on_rtp``/``on_rtcp`` (on the event loop).
+
+        Two ways in, both on this transport's instances only. The short one: SRTP datagrams
+        are decrypted and handed over from the UDP socket's ``datagram_received`` itself, as
+        soon as the rx SRTP session exists. aioice's ``StunProtocol.datagram_received`` would
+        first try to parse each one as STUN, then ``Connection.data_received`` would queue it
+        for ``RTCDtlsTransport``'s receive task, which wakes up once per packet to decrypt it
+        in ``_recv_next``: three Python layers and a task switch per packet that forwarding
+        does not need. The long one, for datagrams that take aiortc's path all the same (a
+        TURN relay, or packets queued before the keys existed): ``_handle_rtp_data`` and
+        ``_handle_rtcp_data``, which ``_recv_next`` calls with what it decrypted.
+        """
+        transport = self.transport
+
         async def _handle_rtp_data(data: bytes, arrival_time_ms: int) -> None:
             on_rtp(data)
 
         async def _handle_rtcp_data(data: bytes) -> None:
             on_rtcp(data)
 
-        self.transport._handle_rtp_data = _handle_rtp_data  # type: ignore[method-assign]
-        self.transport._handle_rtcp_data = _handle_rtcp_data  # type: ignore[method-assign]
+        transport._handle_rtp_data = _handle_rtp_data  # type: ignore[method-assign]
+        transport._handle_rtcp_data = _handle_rtcp_data  # type: ignore[method-assign]
+
+        connection = transport.transport._connection
+        queue_datagram = connection.data_received
+
+        def data_received(data: bytes, component: int) -> None:
+            session = transport._rx_srtp
+            if session is None or not 127 < data[0] < 192:
+                queue_datagram(data, component)  # DTLS, or SRTP before the keys: aiortc's way
+                return
+            try:
+                if 191 < data[1] < 209:  # RTCP packet types 192..208 (RFC 5761 section 4)
+                    on_rtcp(session.unprotect_rtcp(data))
+                else:
+                    on_rtp(session.unprotect(data))
+            except pylibsrtp.Error:
+                pass  # not authentic, or a replay: dropped, as aiortc's _recv_next does
+            except Exception:
+                logger.exception("handling a packet failed")
+
+        connection.data_received = data_received  # type: ignore[method-assign]
+        for protocol in list(connection._protocols):
+            if type(protocol) is aioice_ice_module.StunProtocol:
+                protocol.datagram_received = _short_cut(protocol, data_received)  # type: ignore[method-assign,assignment]
 
     def on_state_change(self, callback: Callable[[str], None]) -> None:
         """Call ``callback(state)`` when the DTLS transport changes state ("connected", ...)."""
@@ -146,6 +183,22 @@ def ice_connection_lost(transport: RTCDtlsTransport) -> bool:
     """
     connection = transport.transport._connection
     return bool(getattr(connection, "_closing", False)) or not connection._nominated
+
+
+def _short_cut(
+    protocol: aioice_ice_module.StunProtocol, data_received: Callable[[bytes, int], None]
+) -> Callable[[bytes | str, tuple[Any, ...]], None]:
+    """``protocol.datagram_received`` handing RTP and RTCP (first byte 128..191, RFC 7983
+    section 7) straight to ``data_received``; STUN and DTLS take aioice's way."""
+    stun_way = protocol.datagram_received
+
+    def datagram_received(data: bytes | str, addr: tuple[Any, ...]) -> None:
+        if data and 127 < data[0] < 192:  # type: ignore[operator]
+            data_received(cast(bytes, data), 1)
+        else:
+            stun_way(data, addr)
+
+    return datagram_received
 
 
 async def _not_started(*args: Any, **kwargs: Any) -> None:
@@ -525,6 +578,20 @@ def _verify() -> None:
     expect(
         "self._closing = True" in close and "self._nominated.clear()" in close,
         "aioice Connection.close setting self._closing and clearing self._nominated",
+    )
+    expect(
+        "self.receiver.data_received(data, self.local_candidate.component)"
+        in _source(aioice_ice_module.StunProtocol.datagram_received)
+        and "self._queue.put_nowait((data, component))"
+        in _source(aioice_ice_module.Connection.data_received),
+        "aioice StunProtocol.datagram_received passing non-STUN data to Connection.data_received "
+        "(which queues it)",
+    )
+    expect(
+        "self._connection.recv" in _source(aiortc_rtcicetransport.RTCIceTransport.__init__)
+        and "elif first_byte > 127 and first_byte < 192 and self._rx_srtp:" in recv_next,
+        "RTCIceTransport._recv reading the aioice Connection's queue; "
+        "_recv_next decrypting 128..191 with _rx_srtp",
     )
     expect(
         "self.transport.sendto(data, addr)" in _source(aioice_ice_module.StunProtocol.send_data),

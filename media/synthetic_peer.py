@@ -24,6 +24,7 @@ Two aiortc internals are used, both through ``media._aiortc_hooks``:
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSession
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 
-from media._aiortc_hooks import check_aiortc_internals, divert_rtp, on_keyframe_request
+from media._aiortc_hooks import check_aiortc_internals, divert_rtp, drop_outgoing_rtp, on_keyframe_request
 from media.rtp_payload import vp8_descriptor_length
 from media.synthetic import (
     FRAME_TRAILER_SIZE,
@@ -278,6 +279,17 @@ class SyntheticPeer:
             if isinstance(track, LoopedVideoTrack):
                 on_keyframe_request(transceiver.sender, track.request_keyframe)
         return peer
+
+    def drop_outgoing(self, fraction: float, rng: random.Random) -> None:
+        """Lose ``fraction`` of the RTP packets this peer sends, at random (RTCP always goes):
+        a lossy path to the server, for benchmarks. Retransmissions are lost as often."""
+        drop_outgoing_rtp(self.pc, fraction, rng)
+
+    async def answer(self, sdp: str, sdp_type: str = "offer") -> tuple[str, str]:
+        """Answer another peer's offer directly (a direct connection, without the server)."""
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=sdp_type))
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        return self.pc.localDescription.sdp, self.pc.localDescription.type
 
     async def offer(self) -> RTCSessionDescription:
         """Create and apply an offer (aiortc gathers every candidate first: no trickling)."""
