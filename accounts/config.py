@@ -20,8 +20,10 @@ class RateLimit:
 @dataclass(frozen=True, slots=True)
 class AuthConfig:
     """Staff login: how often one address may try, how many failures lock an account for a
-    window, and how long a refresh token lives."""
+    window from one address, how many from all addresses together lock it everywhere but
+    inside its own location, and how long a refresh token lives."""
 
     login_per_ip: RateLimit = field(default_factory=lambda: RateLimit(20, 60))
     login_failures_per_account: RateLimit = field(default_factory=lambda: RateLimit(5, 900))
+    login_failures_anywhere: RateLimit = field(default_factory=lambda: RateLimit(20, 900))
     refresh_token_seconds: int = 14 * 86400

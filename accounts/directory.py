@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accounts import hours
+from accounts import hours, locations
 from accounts.models import (
     Organisation,
     Queue,
@@ -99,6 +99,7 @@ async def create_user(
     display_name: str | None = None,
     languages: list[str] | None = None,
     queue_ids: list[uuid.UUID] | None = None,
+    location_id: uuid.UUID | None = None,
 ) -> User:
     await _org(db, org_id)
     email = email.strip().lower()
@@ -122,6 +123,8 @@ async def create_user(
     await db.flush()
     await set_user_queues(db, user, queue_ids or [])
     await _audited(db, actor, "user.create", user.id, org_id, {"email": email, "role": role})
+    if location_id is not None:
+        await locations.assign(db, user, location_id, actor=actor)
     return user
 
 

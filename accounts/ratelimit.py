@@ -23,6 +23,17 @@ async def hit(store: Counters, name: str, limit: RateLimit) -> None:
         raise RateLimited("too many requests; try again later", retry_after=max(retry_after, 1))
 
 
+async def count(store: Counters, name: str, limit: RateLimit) -> int:
+    """Count one hit of ``name`` without refusing it (failures that a later ``peek`` weighs)."""
+    window = int(time.time() // limit.window_seconds)
+    return await store.incr(f"rate:{name}:{window}", ttl=limit.window_seconds)
+
+
+def seconds_left(limit: RateLimit) -> int:
+    """Seconds until the current window of ``limit`` ends (a ``Retry-After``)."""
+    return max(limit.window_seconds - int(time.time() % limit.window_seconds), 1)
+
+
 async def peek(store: Counters, name: str, limit: RateLimit) -> bool:
     """Whether ``name`` is already over its limit in this window, without counting a hit."""
     window = int(time.time() // limit.window_seconds)

@@ -25,9 +25,18 @@ VISITOR_AUDIENCE = "loket:visitor"
 
 @dataclass(frozen=True, slots=True)
 class StaffClaims:
+    """A staff member's access token. ``session_id`` is the login it came from (the refresh
+    token family): logging out or changing the password denies every access token of that
+    login until it would have expired. ``expires_at`` is the token's ``exp`` (seconds since
+    the epoch), which a socket is closed at."""
+
     user_id: uuid.UUID
     org_id: uuid.UUID
     role: str
+    session_id: uuid.UUID | None = None
+    expires_at: int = 0
+    # Set when an integration's API key made the request (``accounts.api_keys``), not a token.
+    api_key_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +75,14 @@ class TokenService:
             raise Unauthenticated("invalid token", code="invalid_token") from exc
 
     def issue_staff(self, claims: StaffClaims) -> str:
-        return self._encode(
-            {"sub": str(claims.user_id), "org": str(claims.org_id), "role": claims.role},
-            STAFF_AUDIENCE,
-            self.access_seconds,
-        )
+        payload: dict[str, object] = {
+            "sub": str(claims.user_id),
+            "org": str(claims.org_id),
+            "role": claims.role,
+        }
+        if claims.session_id is not None:
+            payload["sid"] = str(claims.session_id)
+        return self._encode(payload, STAFF_AUDIENCE, self.access_seconds)
 
     def verify_staff(self, token: str) -> StaffClaims:
         payload = self._decode(token, STAFF_AUDIENCE)
@@ -79,6 +91,8 @@ class TokenService:
                 user_id=uuid.UUID(str(payload["sub"])),
                 org_id=uuid.UUID(str(payload["org"])),
                 role=str(payload["role"]),
+                session_id=uuid.UUID(str(payload["sid"])) if "sid" in payload else None,
+                expires_at=int(str(payload["exp"])),
             )
         except (KeyError, ValueError) as exc:
             raise Unauthenticated("invalid token", code="invalid_token") from exc

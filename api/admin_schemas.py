@@ -91,15 +91,20 @@ class UserCreate(Payload):
     display_name: Name | None = None
     languages: Languages = []
     queue_ids: Annotated[list[uuid.UUID], Field(max_length=200)] = []
+    # The location whose address ranges this member may work from; none: anywhere.
+    location_id: uuid.UUID | None = None
 
 
 class UserPatch(Patch):
+    nullable = frozenset({"location_id"})
+
     role: Role | None = None
     active: bool | None = None
     display_name: Name | None = None
     languages: Languages | None = None
     queue_ids: Annotated[list[uuid.UUID], Field(max_length=200)] | None = None
     password: Password | None = None
+    location_id: uuid.UUID | None = None
 
 
 class UserOut(Payload):
@@ -115,6 +120,7 @@ class UserOut(Payload):
     queue_ids: list[uuid.UUID]
     totp_enabled: bool
     created_at: datetime
+    location_id: uuid.UUID | None = None
 
 
 # -- widget keys -----------------------------------------------------------------------------

@@ -12,9 +12,10 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from accounts.models import Role, User
+from accounts.models import Role
 from accounts.tokens import StaffClaims
-from api.keys import SESSIONS, TOKENS
+from api.keys import STAFF_SESSIONS, TOKENS
+from api.middlewares import client_ip
 from db.errors import Forbidden, InvalidInput, Unauthenticated
 from signaling.payloads import describe_validation_error
 
@@ -148,15 +149,10 @@ def bearer_claims(request: web.Request) -> StaffClaims:
 
 
 async def current_staff(request: web.Request, claims: StaffClaims) -> StaffClaims:
-    """The token's staff member as they are now: a deactivation or a role change applies to
-    the next request, not when the access token expires."""
-    async with request.app[SESSIONS]() as db:
-        user = await db.get(User, claims.user_id)
-    if user is None or not user.active or user.org_id != claims.org_id:
-        raise Unauthenticated("this account is disabled", code="account_disabled")
-    if user.role == claims.role:
-        return claims
-    return StaffClaims(user_id=user.id, org_id=user.org_id, role=user.role)
+    """The token's staff member as they are now: a deactivation, a role change or a logout
+    applies to the next request, not when the access token expires, and the location's
+    allowlist holds for every request (``accounts.sessions``)."""
+    return await request.app[STAFF_SESSIONS].admit(claims, client_ip(request))
 
 
 def _wrap(endpoint: Endpoint) -> Handler:

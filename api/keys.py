@@ -6,7 +6,9 @@ import ipaddress
 
 from aiohttp import web
 
+from accounts.addresses import Forwarding
 from accounts.auth import StaffAuth
+from accounts.sessions import StaffSessions
 from accounts.tokens import TokenService
 from db import SessionFactory
 from recordings import RecordingsConfig, Storage
@@ -19,6 +21,10 @@ STORE: web.AppKey[RealtimeStore] = web.AppKey("store")
 TOKENS: web.AppKey[TokenService] = web.AppKey("tokens", TokenService)
 AUTH: web.AppKey[StaffAuth] = web.AppKey("auth", StaffAuth)
 SWITCHBOARD: web.AppKey[Switchboard] = web.AppKey("switchboard", Switchboard)
+# Who staff are now (every request re-checks the account, its login and its location).
+STAFF_SESSIONS: web.AppKey[StaffSessions] = web.AppKey("staff_sessions", StaffSessions)
+# Which proxies' forwarding header is believed, and which header (accounts.addresses).
+FORWARDING: web.AppKey[Forwarding] = web.AppKey("forwarding", Forwarding)
 CONFIG: web.AppKey[SignalingConfig] = web.AppKey("config", SignalingConfig)
 TRUSTED_PROXIES: web.AppKey[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]] = web.AppKey(
     "trusted_proxies"

@@ -1,16 +1,22 @@
-"""aiohttp middlewares: every error as ``{"error": {code, message}}``, and the access log."""
+"""aiohttp middlewares: every error as ``{"error": {code, message}}``, the access log, and the
+installation-wide caps on anonymous creation."""
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
-from api.keys import SESSIONS, TRUSTED_PROXIES
+from accounts import addresses, ratelimit
+from accounts.addresses import Forwarding
+from accounts.config import RateLimit
+from accounts.types import Counters
+from api.keys import FORWARDING, SESSIONS
 from db import AccessLogEntry, LoketError, utcnow
 from db.errors import RateLimited
 
@@ -50,25 +56,15 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
 
 
 def client_ip(request: web.Request) -> str:
-    """The caller's address; X-Forwarded-For is believed only from configured proxies."""
-    remote = request.remote or "0.0.0.0"  # noqa: S104 - a placeholder address, not a bind
-    proxies = request.app.get(TRUSTED_PROXIES, ())
-    if not proxies:
-        return remote
-    hops = [hop.strip() for hop in request.headers.get("X-Forwarded-For", "").split(",") if hop.strip()]
-    # Walk from the nearest hop back; the first address that is not our proxy is the client.
-    for address in reversed([*hops, remote]):
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            return remote
-        if not any(ip in network for network in proxies):
-            return address
-    return remote
+    """The caller's address: the forwarding header is believed only from trusted proxies,
+    every line of it counts, and the right-most address that is not a proxy is the client
+    (``accounts.addresses``)."""
+    forwarding = request.app.get(FORWARDING) or Forwarding()
+    return forwarding.client(request.remote, request.headers.getall(forwarding.header, []))
 
 
-def parse_networks(cidrs: Sequence[str]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    return tuple(ipaddress.ip_network(cidr, strict=False) for cidr in cidrs)
+def parse_networks(cidrs: Sequence[str]) -> tuple[addresses.Network, ...]:
+    return addresses.parse_networks(cidrs)
 
 
 # The widget's script loads on every page view of every customer's website, mostly for people who
@@ -118,3 +114,41 @@ async def _write_entry(request: web.Request, status: int, started: float) -> Non
     except Exception:
         # A failed log write must not turn a served request into an error.
         logger.exception("could not write the access log")
+
+
+@dataclass(frozen=True, slots=True)
+class CreationCap:
+    """An installation-wide cap on one anonymous creation endpoint (``method`` ``path``),
+    counted in the realtime store under ``name`` so every node counts together."""
+
+    method: str
+    path: str
+    name: str
+    limit: RateLimit
+
+
+def anonymous_creation_caps(store: Counters, caps: Sequence[CreationCap]) -> Middleware:
+    """Refuse anonymous creation beyond an installation-wide cap with 429 and Retry-After.
+
+    The per-address limits (handlers) stop one caller; this stops many callers together (a
+    botnet, or one IPv6 network with many /64s) from filling the database with visitor
+    sessions or privacy requests. Only creations that succeeded are counted, so a flood of
+    refused or malformed requests does not use up the cap for real visitors; under
+    concurrency the cap may be passed by the requests already under way."""
+    by_route = {(cap.method, cap.path): cap for cap in caps}
+
+    @web.middleware
+    async def capped(request: web.Request, handler: Handler) -> web.StreamResponse:
+        cap = by_route.get((request.method, request.path))
+        if cap is None:
+            return await handler(request)
+        if await ratelimit.peek(store, cap.name, cap.limit):
+            raise RateLimited(
+                "this service is very busy; try again shortly", retry_after=ratelimit.seconds_left(cap.limit)
+            )
+        response = await handler(request)
+        if 200 <= response.status < 300:
+            await ratelimit.count(store, cap.name, cap.limit)
+        return response
+
+    return capped

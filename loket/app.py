@@ -15,26 +15,38 @@ from aiohttp import web
 from sqlalchemy.engine import make_url
 
 import loket
+from accounts.addresses import Forwarding
 from accounts.auth import StaffAuth
 from accounts.config import AuthConfig
+from accounts.sessions import StaffSessions
 from accounts.tokens import TokenService
 from api.api import Api
 from api.keys import (
     AUTH,
     CONFIG,
+    FORWARDING,
     RECORDINGS_CONFIG,
     SESSIONS,
+    STAFF_SESSIONS,
     STORAGE,
     STORE,
     SWITCHBOARD,
     TOKENS,
     TRUSTED_PROXIES,
 )
-from api.middlewares import access_log, error_response, errors_as_json, parse_networks
+from api.middlewares import (
+    CreationCap,
+    access_log,
+    anonymous_creation_caps,
+    error_response,
+    errors_as_json,
+    parse_networks,
+)
 from api.routes import attachments as attachment_routes
 from api.routes import audit_events as audit_event_routes
 from api.routes import auth as auth_routes
 from api.routes import calls as call_routes
+from api.routes import locations as location_routes
 from api.routes import organisation as organisation_routes
 from api.routes import privacy as privacy_routes
 from api.routes import queues as queue_routes
@@ -64,7 +76,9 @@ from signaling.metrics import Metrics
 from signaling.outbox import Outbox
 from signaling.recording import RecordingControl
 from signaling.sockets import AdviserNamespace, VisitorNamespace
+from signaling.staff_watch import StaffWatch
 from signaling.store import MemoryStore, RealtimeStore, RedisStore
+from signaling.store import keys as store_keys
 from signaling.switchboard import Switchboard
 
 logger = logging.getLogger(__name__)
@@ -151,8 +165,14 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
         "metrics": metrics,
         "max_payload_bytes": config.max_payload_bytes,
     }
+    forwarding = Forwarding(parse_networks(config.trusted_proxies), config.forwarded_header)
+    namespace_args["forwarding"] = forwarding
+    staff_sessions = StaffSessions(sessions=sessions, store=store, access_seconds=config.access_token_seconds)
+    staff_watch = StaffWatch(store=store)
     sio.register_namespace(VisitorNamespace(**namespace_args))
-    sio.register_namespace(AdviserNamespace(**namespace_args))
+    sio.register_namespace(
+        AdviserNamespace(**namespace_args, staff_sessions=staff_sessions, staff_watch=staff_watch)
+    )
     sio.attach(app)
 
     app[SETTINGS] = settings
@@ -165,11 +185,34 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
         login_failures_per_account=config.login_failures_per_account,
         refresh_token_seconds=config.refresh_token_seconds,
     )
-    app[AUTH] = StaffAuth(sessions=sessions, store=store, tokens=tokens, config=auth_config)
+    app[AUTH] = StaffAuth(
+        sessions=sessions, store=store, tokens=tokens, config=auth_config, staff_sessions=staff_sessions
+    )
     app[SWITCHBOARD] = switchboard
     app[METRICS] = metrics
     app[SIO] = sio
     app[TRUSTED_PROXIES] = parse_networks(config.trusted_proxies)
+    app[FORWARDING] = forwarding
+    app[STAFF_SESSIONS] = staff_sessions
+    app.middlewares.append(
+        anonymous_creation_caps(
+            store,
+            [
+                CreationCap(
+                    "POST",
+                    "/api/v1/widget/sessions",
+                    store_keys.anonymous_creations("widget-sessions"),
+                    config.widget_sessions_installation,
+                ),
+                CreationCap(
+                    "POST",
+                    "/api/v1/privacy/requests",
+                    store_keys.anonymous_creations("privacy-requests"),
+                    config.privacy_requests_installation,
+                ),
+            ],
+        )
+    )
     app[STORAGE] = storage
     app[RECORDINGS_CONFIG] = recordings
     app[webhook_routes.WEBHOOK_CONFIG] = settings.webhooks()
@@ -198,6 +241,7 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
         statistics_routes.routes,
         transcript_routes.routes,
         organisation_routes.routes,
+        location_routes.routes,
     ):
         api.endpoints.extend(module_routes.endpoints)
     api.install(app)
@@ -238,6 +282,7 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
         if media is not None:
             await media.start()
         await switchboard.start()
+        await staff_watch.start()
         worker = (
             Worker(
                 sessions=sessions,
@@ -266,6 +311,7 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
                 )
             await _bounded("socket.io", sio.shutdown())
             await _bounded("socket.io pub/sub", _stop_pubsub(sio))
+            await _bounded("staff watch", staff_watch.stop())
             await _bounded("switchboard", switchboard.stop())
             if media is not None:
                 await _bounded("media", media.stop())

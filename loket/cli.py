@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accounts import directory
+from accounts import directory, locations
 from accounts.models import RecordingPolicy, Role
 from db import LoketError, audit, create_engine, create_session_factory, migrate
 from loket.logs import configure_logging
@@ -235,6 +235,13 @@ def user() -> None:
     callback=lambda c, p, v: [_uuid(c, p, q) for q in v],
     help="Queue the adviser serves (repeat; none = every queue).",
 )
+@click.option(
+    "--location",
+    "location_id",
+    default=None,
+    callback=_uuid,
+    help="Location whose address ranges the account may work from (none = anywhere).",
+)
 def user_create(
     org_id: uuid.UUID,
     email: str,
@@ -243,6 +250,7 @@ def user_create(
     display_name: str | None,
     languages: tuple[str, ...],
     queue_ids: list[uuid.UUID],
+    location_id: uuid.UUID | None,
 ) -> None:
     """Create a staff account; prints its id."""
     password = sys.stdin.readline().rstrip("\r\n")
@@ -259,6 +267,28 @@ def user_create(
             display_name=display_name,
             languages=list(languages),
             queue_ids=queue_ids,
+            location_id=location_id,
+        )
+    )
+    click.echo(created.id)
+
+
+@main.group()
+def location() -> None:
+    """Locations and the address ranges their staff may work from."""
+
+
+@location.command("create")
+@click.option("--org", "org_id", required=True, callback=_uuid, help="Organisation id.")
+@click.option("--name", required=True)
+@click.option(
+    "--allow", "allowlist", multiple=True, help="Address range (CIDR) staff may work from (repeat)."
+)
+def location_create(org_id: uuid.UUID, name: str, allowlist: tuple[str, ...]) -> None:
+    """Create a location; prints its id."""
+    created = _run(
+        lambda db: locations.create_location(
+            db, org_id=org_id, name=name, allowlist=list(allowlist), actor=CLI_ACTOR
         )
     )
     click.echo(created.id)

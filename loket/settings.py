@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from accounts.config import RateLimit
 from db import LoketError
 from media import IceServer, MediaConfig
 from media.node import ClusterConfig, NodeConfig, valid_id
@@ -138,6 +139,12 @@ class Settings(BaseSettings):
     transcription_enabled: bool = True
     # Addresses of reverse proxies whose X-Forwarded-For is believed (CIDRs).
     trusted_proxies: list[str] = Field(default_factory=list)
+    # The header those proxies write, the only one believed (the other is the client's own).
+    forwarded_header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for"
+    # Installation-wide caps on what anyone may create without an account (a 429 with
+    # Retry-After beyond them), whatever the number of addresses it comes from.
+    widget_sessions_per_minute: int = Field(600, ge=1)
+    privacy_requests_per_hour: int = Field(300, ge=1)
     access_token_minutes: int = 15
     refresh_token_days: int = 14
     visitor_token_minutes: int = 120
@@ -283,6 +290,9 @@ class Settings(BaseSettings):
             ring_timeout_seconds=self.ring_timeout_seconds,
             resume_window_seconds=self.resume_window_seconds,
             trusted_proxies=tuple(self.trusted_proxies),
+            forwarded_header=self.forwarded_header,
+            widget_sessions_installation=RateLimit(self.widget_sessions_per_minute, 60),
+            privacy_requests_installation=RateLimit(self.privacy_requests_per_hour, 3600),
             ice_servers=tuple(self.ice_servers),
             turn_secret=self.turn_secret,
         )

@@ -28,11 +28,16 @@ class SignalingConfig:
     # queue:position and queue:snapshot are sent at most this often to one session.
     queue_update_seconds: float = 1.0
     trusted_proxies: tuple[str, ...] = ()
+    # "x-forwarded-for" or "forwarded" (RFC 7239): the header the trusted proxies write.
+    forwarded_header: str = "x-forwarded-for"
     ice_servers: tuple[dict[str, Any], ...] = ()
     turn_secret: str | None = None
     login_per_ip: RateLimit = field(default_factory=lambda: RateLimit(20, 60))
     login_failures_per_account: RateLimit = field(default_factory=lambda: RateLimit(5, 900))
     widget_sessions_per_ip: RateLimit = field(default_factory=lambda: RateLimit(30, 60))
+    # Installation-wide caps on anonymous creation, whatever the number of addresses.
+    widget_sessions_installation: RateLimit = field(default_factory=lambda: RateLimit(600, 60))
+    privacy_requests_installation: RateLimit = field(default_factory=lambda: RateLimit(300, 3600))
     # Privacy requests by reference code: asking is rare (and guessing codes must stay
     # hopeless); following a request and downloading its export is a page polling.
     privacy_requests_per_ip: RateLimit = field(default_factory=lambda: RateLimit(10, 600))

@@ -13,17 +13,20 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import socketio
 from pydantic import BaseModel, ValidationError
 
+from accounts.addresses import Forwarding
 from accounts.models import CALL_TAKING_ROLES
+from accounts.sessions import StaffSessions
 from accounts.tokens import StaffClaims, TokenService, VisitorClaims
 from db import LoketError
 from signaling.chat import Chat
-from signaling.errors import Forbidden, InvalidInput, PayloadTooLarge
+from signaling.errors import Forbidden, InvalidInput, PayloadTooLarge, Unauthenticated
 from signaling.metrics import Metrics
 from signaling.outbox import Outbox, SessionId
 from signaling.payloads import (
@@ -39,6 +42,7 @@ from signaling.payloads import (
     SessionResume,
     describe_validation_error,
 )
+from signaling.staff_watch import StaffWatch
 from signaling.state import Presence
 from signaling.switchboard import Switchboard
 
@@ -57,6 +61,12 @@ def _error(exc: LoketError) -> Ack:
     return {"ok": False, "error": exc.to_dict()}
 
 
+def _refused(exc: LoketError) -> socketio.exceptions.ConnectionRefusedError:
+    """A refused connection: the client's ``connect_error`` carries ``{code, message}`` as
+    its ``data`` (socket.io-client's ``error.data``), the message as its ``message``."""
+    return socketio.exceptions.ConnectionRefusedError(exc.message, exc.to_dict())
+
+
 class _Namespace(socketio.AsyncNamespace):  # type: ignore[misc]
     """Shared dispatch; subclasses list their events as ``name -> (model, handler)``."""
 
@@ -71,8 +81,10 @@ class _Namespace(socketio.AsyncNamespace):  # type: ignore[misc]
         tokens: TokenService,
         metrics: Metrics,
         max_payload_bytes: int,
+        forwarding: Forwarding | None = None,
     ) -> None:
         super().__init__(f"/{self.kind}")
+        self.forwarding = forwarding or Forwarding()
         self.switchboard = switchboard
         self.chat = chat
         self.outbox = outbox
@@ -85,8 +97,8 @@ class _Namespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         if event == "connect":
-            sid, _environ, auth = (*args, None)[:3]
-            return await self._connect(sid, auth)
+            sid, environ, auth = (*args, None)[:3]
+            return await self._connect(sid, auth, environ)
         if event == "disconnect":
             return await self._disconnect(args[0])
         sid, payload = args[0], (args[1] if len(args) > 1 else None)
@@ -110,7 +122,9 @@ class _Namespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 data = model.model_validate({} if payload is None else payload)
             except ValidationError as exc:
                 raise InvalidInput(describe_validation_error(exc)) from exc
-            claims = (await self.get_session(sid))["claims"]
+            stored = await self.get_session(sid)
+            claims = stored["claims"]
+            await self.still_allowed(sid, claims, stored.get("connected_at", 0.0))
             return _ok(await handler(sid, claims, data))
         except LoketError as exc:
             return _error(exc)
@@ -118,16 +132,15 @@ class _Namespace(socketio.AsyncNamespace):  # type: ignore[misc]
             logger.exception("socket event %s on %s failed", event[:50], self.namespace)
             return _error(LoketError("something went wrong on our side", code="internal_error", status=500))
 
-    async def _connect(self, sid: str, auth: Any) -> None:
+    async def _connect(self, sid: str, auth: Any, environ: Any = None) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
         if not isinstance(token, str) or not token:
-            raise socketio.exceptions.ConnectionRefusedError(
-                {"code": "unauthenticated", "message": "send auth {token}"}
-            )
+            raise _refused(LoketError("send auth {token}", code="unauthenticated", status=401))
+        connected_at = time.time()
         try:
-            claims = self.authenticate(token)
+            claims = await self.admit(self.authenticate(token), environ)
         except LoketError as exc:
-            raise socketio.exceptions.ConnectionRefusedError(exc.to_dict()) from exc
+            raise _refused(exc) from exc
         # Join the session's room first so nothing sent while attaching is lost; events
         # sent before the connection is acknowledged are recovered by session:resume.
         await self.enter_room(sid, self.session_of(claims).room)
@@ -135,8 +148,9 @@ class _Namespace(socketio.AsyncNamespace):  # type: ignore[misc]
             await self.attach(claims)
         except LoketError as exc:
             await self.leave_room(sid, self.session_of(claims).room)
-            raise socketio.exceptions.ConnectionRefusedError(exc.to_dict()) from exc
-        await self.save_session(sid, {"claims": claims})
+            raise _refused(exc) from exc
+        await self.save_session(sid, {"claims": claims, "connected_at": connected_at})
+        self.connected(sid, claims)
         self.metrics.socket_connections.labels(self.namespace).inc()
 
     async def _disconnect(self, sid: str) -> None:
@@ -144,6 +158,7 @@ class _Namespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if "claims" not in stored:
             return
         self.metrics.socket_connections.labels(self.namespace).dec()
+        self.disconnected(sid)
         await self.detach(stored["claims"])
 
     async def resume(self, sid: str, claims: Any, data: SessionResume) -> Ack:
@@ -161,6 +176,27 @@ class _Namespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     def authenticate(self, token: str) -> Any:
         raise NotImplementedError
+
+    async def admit(self, claims: Any, environ: Any) -> Any:
+        """The claims a connection goes on with (after checks beyond the token's own)."""
+        return claims
+
+    async def still_allowed(self, sid: str, claims: Any, connected_at: float) -> None:
+        """Raise when the connection may no longer act (checked before every event)."""
+
+    def connected(self, sid: str, claims: Any) -> None:
+        """A connection was accepted."""
+
+    def disconnected(self, sid: str) -> None:
+        """An accepted connection is gone."""
+
+    def client_address(self, environ: Any) -> str:
+        """The caller's address (``accounts.addresses``), from the HTTP request that opened
+        the connection."""
+        request = environ.get("aiohttp.request") if isinstance(environ, dict) else None
+        if request is None:
+            return "0.0.0.0"  # noqa: S104 - no request known: an address no allowlist holds
+        return self.forwarding.client(request.remote, request.headers.getall(self.forwarding.header, []))
 
     async def attach(self, claims: Any) -> None:
         raise NotImplementedError
@@ -234,13 +270,41 @@ class VisitorNamespace(_Namespace):
 
 
 class AdviserNamespace(_Namespace):
+    """Staff sockets. Each connect is admitted as a REST request is (the account as it is
+    now, its login not logged out, its location's allowlist); each event checks the session
+    was not cut since; ``StaffWatch`` closes the socket when it is, or when its token expires."""
+
     kind = "adviser"
 
+    def __init__(self, *, staff_sessions: StaffSessions, staff_watch: StaffWatch, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.staff_sessions = staff_sessions
+        self.staff_watch = staff_watch
+        staff_watch.bind(self._close)
+
     def authenticate(self, token: str) -> StaffClaims:
-        claims = self.tokens.verify_staff(token)
-        if claims.role not in CALL_TAKING_ROLES:
+        return self.tokens.verify_staff(token)
+
+    async def admit(self, claims: StaffClaims, environ: Any) -> StaffClaims:
+        current = await self.staff_sessions.admit(claims, self.client_address(environ))
+        if current.role not in CALL_TAKING_ROLES:
             raise Forbidden("your role does not take calls", code="forbidden")
-        return claims
+        return current
+
+    async def still_allowed(self, sid: str, claims: StaffClaims, connected_at: float) -> None:
+        if not await self.staff_sessions.still_valid(claims, connected_at):
+            # Closed by the watch within a second, after this refusal is acknowledged.
+            self.staff_watch.expire_now(sid)
+            raise Unauthenticated("your session has ended; log in again", code="session_revoked")
+
+    def connected(self, sid: str, claims: StaffClaims) -> None:
+        self.staff_watch.track(sid, claims)
+
+    def disconnected(self, sid: str) -> None:
+        self.staff_watch.forget(sid)
+
+    async def _close(self, sid: str) -> None:
+        await self.disconnect(sid)
 
     async def attach(self, claims: StaffClaims) -> None:
         await self.switchboard.adviser_connected(claims)

@@ -48,13 +48,14 @@ async def login(request: web.Request) -> TokenPair:
     response=TokenPair,
 )
 async def refresh(request: web.Request) -> TokenPair:
-    return _token_pair(request, await request.app[AUTH].refresh(body(request, RefreshRequest).refresh_token))
+    refresh_token = body(request, RefreshRequest).refresh_token
+    return _token_pair(request, await request.app[AUTH].refresh(refresh_token, client_ip(request)))
 
 
 @routes.route(
     "POST",
     "/auth/logout",
-    summary="Revoke a refresh token and every token rotated from it",
+    summary="Log out: revoke the login's refresh tokens, its access tokens and its sockets",
     tag="auth",
     body=RefreshRequest,
 )

@@ -1,4 +1,8 @@
-"""Staff of the caller's organisation: supervisors and admins read them, admins change them."""
+"""Staff of the caller's organisation: supervisors and admins read them, admins change them.
+
+A deactivation, a role, password or location change takes effect at once: the member's open
+sockets are closed on every node, and a deactivation or a password change also denies the
+access tokens they hold (``accounts.sessions``)."""
 
 from __future__ import annotations
 
@@ -9,11 +13,11 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accounts import directory, queries
+from accounts import directory, locations, queries
 from accounts.models import Role, User, queue_advisers
 from api.admin_schemas import UserCreate, UserOut, UserPatch
 from api.api import ADMINS, SUPERVISORS, Api, body
-from api.keys import SESSIONS
+from api.keys import SESSIONS, STAFF_SESSIONS
 from api.routes._common import acting, actor, own_row, path_id
 from db.errors import Conflict
 
@@ -31,6 +35,7 @@ def user_out(user: User, queue_ids: Sequence[uuid.UUID]) -> UserOut:
         queue_ids=list(queue_ids),
         totp_enabled=user.totp_secret is not None,
         created_at=user.created_at,
+        location_id=user.location_id,
     )
 
 
@@ -86,6 +91,7 @@ async def create_user(request: web.Request) -> UserOut:
             display_name=data.display_name,
             languages=list(data.languages),
             queue_ids=list(data.queue_ids),
+            location_id=data.location_id,
         )
         served = await queries.served_queue_ids(db, user.id)
         await db.commit()
@@ -113,10 +119,34 @@ async def change_user(request: web.Request) -> UserOut:
     ):
         # Ask another admin: an admin who can undo themselves can lock the organisation out.
         raise Conflict("you cannot demote or deactivate yourself", code="self_lockout")
+    moved = "location_id" in changes
+    changes.pop("location_id", None)
     async with request.app[SESSIONS]() as db:
         user = await own_row(db, User, user_id, claims, "user")
+        was = (user.role, user.active, user.location_id)
         if changes:
             await directory.change_user(db, user, actor=actor(claims), changes=changes)
+        if moved:
+            await locations.assign(db, user, data.location_id, actor=actor(claims))
         served = await queries.served_queue_ids(db, user.id)
         await db.commit()
-        return user_out(user, served)
+    reason = _cut_reason(was, user, password_changed="password" in changes)
+    if reason is not None:
+        await request.app[STAFF_SESSIONS].cut(
+            user.id, reason, deny_logins=reason in ("deactivated", "password_changed")
+        )
+    return user_out(user, served)
+
+
+def _cut_reason(was: tuple[str, bool, uuid.UUID | None], user: User, *, password_changed: bool) -> str | None:
+    """Why ``user``'s open sessions must end after this change, or None."""
+    role, active, location_id = was
+    if active and not user.active:
+        return "deactivated"
+    if password_changed:
+        return "password_changed"
+    if role != user.role:
+        return "role_changed"
+    if location_id != user.location_id:
+        return "location_changed"
+    return None

@@ -36,17 +36,25 @@ Rate limits and replay guards (counters with a lifetime):
 - ``rate:{name}:{window}``    counter  a fixed window of ``accounts.ratelimit``, with the names
   ``chat:{room}`` (chat lines per session), ``rating:{visitor}`` (ratings per visitor session),
   ``widget-ip:{ip}`` (widget sessions), ``privacy-ip:{ip}`` (privacy requests) and
-  ``privacy-read-ip:{ip}`` (privacy-request reads) spelled here;
+  ``privacy-read-ip:{ip}`` (privacy-request reads) spelled here, where ``{ip}`` is an IPv4
+  address or an IPv6 /64 (``accounts.addresses.counted_as``), and the installation-wide caps
+  ``anonymous:{kind}`` (``widget-sessions``, ``privacy-requests``);
 - ``playback:{sha256 of the link token}``  counter  the first request of a playback link;
 - spelled in ``accounts`` itself, which sits below signaling and takes the store as
   ``accounts.types.Counters``: the window key ``rate:{name}:{window}`` (``accounts.ratelimit``)
-  and the names ``login-ip:{ip}``, ``login-fail:{email}`` and the key ``totp-used:{user}:{code}``
-  (``accounts.auth``).
+  and the names ``login-ip:{ip}``, ``login-fail:{email}|{ip}`` (per account and address),
+  ``login-fail:{email}`` (per account, everywhere but its location) and the key
+  ``totp-used:{user}:{code}`` (``accounts.auth``);
+- staff sessions, spelled in ``accounts.sessions``: ``revoked-session:{login}`` (a logged-out
+  login's access tokens, until they expire), ``staff-cut:{user}`` (when the account was last
+  cut) and the pub/sub channel ``staff-sessions``.
 """
 
 from __future__ import annotations
 
 import hashlib
+
+from accounts.addresses import counted_as
 
 RINGS = "rings"
 DETACHED = "detached"
@@ -142,15 +150,20 @@ def rating_rate(visitor_id: str) -> str:
 
 
 def widget_sessions_rate(ip: str) -> str:
-    return f"widget-ip:{ip}"
+    return f"widget-ip:{counted_as(ip)}"
 
 
 def privacy_requests_rate(ip: str) -> str:
-    return f"privacy-ip:{ip}"
+    return f"privacy-ip:{counted_as(ip)}"
 
 
 def privacy_reads_rate(ip: str) -> str:
-    return f"privacy-read-ip:{ip}"
+    return f"privacy-read-ip:{counted_as(ip)}"
+
+
+def anonymous_creations(kind: str) -> str:
+    """The installation-wide cap on ``kind`` (``widget-sessions``, ``privacy-requests``)."""
+    return f"anonymous:{kind}"
 
 
 def playback(link_token: str) -> str:

@@ -1,21 +1,32 @@
 """Realtime state in this process, for the embedded single-node mode (the same behaviour as
-``RedisStore``, proven by the shared suite in ``tests/signaling/test_store.py``)."""
+``RedisStore``, proven by the shared suite in ``tests/signaling/test_store.py``).
+
+Like Redis, an expired key is dropped when it is next read, and a sweep every
+``sweep_seconds`` drops the ones never read again (rate-limit windows of addresses that do
+not come back), so memory does not grow with every address ever seen."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from signaling.store.protocol import LockTimeout
 
+logger = logging.getLogger(__name__)
+
 
 class MemoryStore:
     """In-process realtime state for the embedded single-process mode."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, sweep_seconds: float = 30.0) -> None:
+        self._sweep_seconds = sweep_seconds
+        self._sweeper: asyncio.Task[None] | None = None
+        # channel -> the queues of its current subscribers.
+        self._subscribers: dict[str, set[asyncio.Queue[str]]] = {}
         self._values: dict[str, object] = {}
         self._expiry: dict[str, float] = {}
         # name -> (holder's token, when the hold expires); as in Redis, a lock is a value
@@ -25,10 +36,36 @@ class MemoryStore:
         self._released: dict[str, asyncio.Event] = {}
 
     async def start(self) -> None:
-        return None
+        if self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweep_forever(), name="memory-store-sweep")
 
     async def stop(self) -> None:
-        return None
+        sweeper, self._sweeper = self._sweeper, None
+        if sweeper is not None:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._sweep_seconds)
+            try:
+                self.sweep()
+            except Exception:  # the sweep must outlive a bug in one pass
+                logger.exception("sweeping the memory store failed")
+
+    def sweep(self) -> int:
+        """Drop every expired key; returns how many."""
+        now = time.monotonic()
+        expired = [key for key, deadline in self._expiry.items() if deadline <= now]
+        for key in expired:
+            self._values.pop(key, None)
+            self._expiry.pop(key, None)
+        return len(expired)
+
+    def __len__(self) -> int:
+        """How many keys are held (expired ones not yet swept included)."""
+        return len(self._values)
 
     async def ping(self) -> bool:
         return True
@@ -177,3 +214,27 @@ class MemoryStore:
 
     def lock(self, name: str, timeout: float = 10.0) -> AbstractAsyncContextManager[None]:
         return self._locked(name, timeout)
+
+    async def publish(self, channel: str, message: str) -> None:
+        for queue in self._subscribers.get(channel, ()):
+            queue.put_nowait(message)
+
+    @asynccontextmanager
+    async def _subscribed(self, channel: str) -> AsyncIterator[AsyncIterator[str]]:
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        self._subscribers.setdefault(channel, set()).add(queue)
+
+        async def messages() -> AsyncIterator[str]:
+            while True:
+                yield await queue.get()
+
+        try:
+            yield messages()
+        finally:
+            subscribers = self._subscribers.get(channel, set())
+            subscribers.discard(queue)
+            if not subscribers:
+                self._subscribers.pop(channel, None)
+
+    def subscribe(self, channel: str) -> AbstractAsyncContextManager[AsyncIterator[str]]:
+        return self._subscribed(channel)

@@ -1,7 +1,7 @@
 """The realtime store's protocol: the primitives pairing needs, in memory or in Redis.
 
 Both backends offer the same small set of Redis-shaped operations (strings, counters,
-hashes, sorted sets, capped lists, a lock with a timeout); all pairing logic is written once
+hashes, sorted sets, capped lists, a lock with a timeout, pub/sub); all pairing logic is written once
 on top of them. Values are strings; callers encode JSON themselves. Every key is spelled in
 ``signaling.store.keys``. ``tests/signaling/test_store.py`` runs one behaviour suite against
 both backends.
@@ -9,6 +9,7 @@ both backends.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol, runtime_checkable
 
@@ -58,6 +59,16 @@ class RealtimeStore(Protocol):
         ...
 
     async def lrange(self, key: str) -> list[str]: ...
+
+    async def publish(self, channel: str, message: str) -> None:
+        """Deliver ``message`` to every current subscriber of ``channel``, on every node."""
+        ...
+
+    def subscribe(self, channel: str) -> AbstractAsyncContextManager[AsyncIterator[str]]:
+        """Subscribe on entry (nothing published after entering is missed) and iterate the
+        messages. The iteration ends with an exception when the connection is lost; the
+        caller subscribes again (messages published meanwhile are not kept)."""
+        ...
 
     def lock(self, name: str, timeout: float = 10.0) -> AbstractAsyncContextManager[None]:
         """A mutual-exclusion lock shared by every process on this store.

@@ -122,3 +122,25 @@ class RedisStore:
 
     def lock(self, name: str, timeout: float = 10.0) -> AbstractAsyncContextManager[None]:
         return self._locked(name, timeout)
+
+    async def publish(self, channel: str, message: str) -> None:
+        await self._redis.publish(self._k(channel), message)
+
+    @asynccontextmanager
+    async def _subscribed(self, channel: str) -> AsyncIterator[AsyncIterator[str]]:
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            # Awaited here, so a message published once this returns is delivered.
+            await pubsub.subscribe(self._k(channel))
+
+            async def messages() -> AsyncIterator[str]:
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        yield str(message["data"])
+
+            yield messages()
+        finally:
+            await pubsub.aclose()
+
+    def subscribe(self, channel: str) -> AbstractAsyncContextManager[AsyncIterator[str]]:
+        return self._subscribed(channel)

@@ -70,10 +70,13 @@ def assert_refused(verify: Any, token: str, code: str = "invalid_token") -> None
 
 
 def test_staff_token_round_trips_its_claims(tokens: TokenService) -> None:
-    token = tokens.issue_staff(StaffClaims(user_id=USER, org_id=ORG, role=Role.SUPERVISOR))
-    assert tokens.verify_staff(token) == StaffClaims(user_id=USER, org_id=ORG, role="supervisor")
+    login = uuid.uuid4()
+    token = tokens.issue_staff(StaffClaims(user_id=USER, org_id=ORG, role=Role.SUPERVISOR, session_id=login))
     header = jwt.get_unverified_header(token)
     payload = jwt.decode(token, options={"verify_signature": False})
+    assert tokens.verify_staff(token) == StaffClaims(
+        user_id=USER, org_id=ORG, role="supervisor", session_id=login, expires_at=payload["exp"]
+    )
     assert header["alg"] == "HS256"
     assert payload["exp"] - payload["iat"] == 900
     assert payload["iss"] == ISSUER and payload["aud"] == STAFF_AUDIENCE

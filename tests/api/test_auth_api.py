@@ -318,7 +318,7 @@ async def test_logins_from_one_ip_are_rate_limited_with_retry_after(
     assert_error(status, payload, 401, "invalid_credentials")
 
 
-async def test_an_account_locks_after_repeated_failures_even_from_different_ips(
+async def test_failures_from_one_address_lock_the_account_there_but_not_its_owner_elsewhere(
     proxied: TestServer, world: World, backend: Backend, http: aiohttp.ClientSession
 ) -> None:
     await fresh_rate_window(900)
@@ -327,25 +327,66 @@ async def test_an_account_locks_after_repeated_failures_even_from_different_ips(
     for attempt in range(5):
         address = email.upper() if attempt % 2 else email
         status, body, _ = await post(
-            http,
-            proxied,
-            LOGIN,
-            {"email": address, "password": "not the password"},
-            ip=f"198.51.100.{attempt}",
+            http, proxied, LOGIN, {"email": address, "password": "not the password"}, ip="198.51.100.7"
         )
         assert_error(status, body, 401, "invalid_credentials")
 
     status, body, headers = await post(
-        http, proxied, LOGIN, {"email": email, "password": PASSWORD}, ip="198.51.100.200"
+        http, proxied, LOGIN, {"email": email, "password": PASSWORD}, ip="198.51.100.7"
     )
     assert_error(status, body, 429, "rate_limited")
     assert int(headers["Retry-After"]) >= 1
+    # The owner, at their own desk, is not locked out by someone guessing elsewhere.
     status, body, _ = await post(
-        http, proxied, LOGIN, {"email": bystander, "password": PASSWORD}, ip="198.51.100.1"
+        http, proxied, LOGIN, {"email": email, "password": PASSWORD}, ip="192.0.2.10"
+    )
+    assert status == 200, body
+    status, body, _ = await post(
+        http, proxied, LOGIN, {"email": bystander, "password": PASSWORD}, ip="198.51.100.7"
     )
     assert status == 200, body
     failures = await audit_events(backend, target=f"email:{email}")
-    assert [event.actor for event in failures] == [f"ip:198.51.100.{n}" for n in range(5)]
+    assert [event.actor for event in failures] == ["ip:198.51.100.7"] * 5
+
+
+async def test_guessing_spread_over_many_addresses_locks_the_account_except_inside_its_location(
+    proxied: TestServer, world: World, backend: Backend, http: aiohttp.ClientSession
+) -> None:
+    await fresh_rate_window(900, needed=30)
+    email, user_id = await world.add_user()
+    await add_location(backend, world, user_id, ["10.20.0.0/16"])
+    for attempt in range(20):
+        status, body, _ = await post(
+            http, proxied, LOGIN, {"email": email, "password": "not the password"}, ip=f"198.51.100.{attempt}"
+        )
+        assert_error(status, body, 401, "invalid_credentials")
+
+    status, body, _ = await post(
+        http, proxied, LOGIN, {"email": email, "password": PASSWORD}, ip="203.0.113.9"
+    )
+    assert_error(status, body, 429, "rate_limited")
+    status, body, _ = await post(http, proxied, LOGIN, {"email": email, "password": PASSWORD}, ip="10.20.1.2")
+    assert status == 200, body
+
+
+async def test_an_ipv6_guesser_is_one_address_per_64(
+    proxied: TestServer, world: World, http: aiohttp.ClientSession
+) -> None:
+    await fresh_rate_window(900)
+    email, _ = await world.add_user()
+    for attempt in range(5):
+        status, body, _ = await post(
+            http, proxied, LOGIN, {"email": email, "password": "wrong"}, ip=f"2001:db8:1:2::{attempt + 1:x}"
+        )
+        assert_error(status, body, 401, "invalid_credentials")
+    status, body, _ = await post(
+        http, proxied, LOGIN, {"email": email, "password": PASSWORD}, ip="2001:db8:1:2:ffff::1"
+    )
+    assert_error(status, body, 429, "rate_limited")
+    status, body, _ = await post(
+        http, proxied, LOGIN, {"email": email, "password": PASSWORD}, ip="2001:db8:1:3::1"
+    )
+    assert status == 200, body
 
 
 async def add_location(backend: Backend, world: World, user_id: uuid.UUID, allowlist: list[str]) -> None:

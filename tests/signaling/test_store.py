@@ -152,3 +152,40 @@ async def test_redis_store_reports_an_unreachable_server() -> None:
         assert await unreachable.ping() is False
     finally:
         await unreachable.stop()
+
+
+async def test_published_messages_reach_every_subscriber_in_order(
+    make_store: Callable[[], RealtimeStore],
+) -> None:
+    publisher = make_store()
+    # Redis: another connection, as another node has; memory: the one process's own store.
+    listener = publisher if isinstance(publisher, MemoryStore) else make_store()
+    await publisher.start()
+    await listener.start()
+    try:
+        await publisher.publish("news", "before anyone listened")
+        async with listener.subscribe("news") as first, publisher.subscribe("news") as second:
+            await publisher.publish("news", "one")
+            await publisher.publish("other", "elsewhere")
+            await publisher.publish("news", "two")
+            for messages in (first, second):
+                async with asyncio.timeout(2):
+                    assert [await anext(messages), await anext(messages)] == ["one", "two"]
+    finally:
+        await listener.stop()
+        await publisher.stop()
+
+
+async def test_memory_store_sweeps_keys_nobody_reads_again() -> None:
+    store = MemoryStore(sweep_seconds=0.1)
+    await store.start()
+    try:
+        for address in range(100):
+            await store.incr(f"rate:widget-ip:198.51.100.{address}:1", ttl=0.1)
+        await store.set("kept", "1")
+        assert len(store) == 101
+        await asyncio.sleep(0.35)
+        assert len(store) == 1
+        assert await store.get("kept") == "1"
+    finally:
+        await store.stop()
