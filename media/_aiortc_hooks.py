@@ -11,7 +11,8 @@ packets (``media.forwarder``). aiortc has no public API for what that takes:
     starting (no RTP/RTCP loops, no decoder thread), and :func:`stream_parameters` reads what
     was negotiated (payload types, header extensions, MID, our SSRCs, the party's SSRCs).
 (b) **Frames for recording**: :class:`FrameAssembler` turns one party's packets into encoded
-    frames with aiortc's depayloaders and jitter buffer, for recorded legs only.
+    frames with aiortc's depayloaders and jitter buffer, for recorded legs only, in the codecs
+    that ``media.depacketizer`` does not handle itself.
 (c) **The synthetic peer** (tests and benchmarks) still uses aiortc's sender and receiver:
     :func:`on_keyframe_request` (a PLI/FIR for one of its senders), :func:`divert_rtp` (its
     receivers' packets go to a counter instead of the decoder), :func:`sender_target_bitrate`
@@ -30,7 +31,6 @@ import logging
 import random
 from asyncio import get_running_loop, sleep
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, cast
 
 import aiortc
@@ -46,7 +46,9 @@ from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 
+from media.depacketizer import AssembledFrame
 from media.errors import AiortcInternalsError
+from media.rtp_header import RtpFields
 from media.rtp_params import Codec, StreamParameters
 
 logger = logging.getLogger(__name__)
@@ -287,24 +289,6 @@ def stream_parameters(pc: aiortc.RTCPeerConnection, transceiver: RTCRtpTransceiv
 # --- (b) frames for recording ----------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class ReceivedFrame:
-    """An encoded frame reassembled from RTP.
-
-    ``timestamp`` is the frame's RTP timestamp; ``first_sequence``/``last_sequence`` are the
-    RTP sequence numbers of its first and last packet: a gap to the previous frame means
-    packets were lost.
-    """
-
-    mime_type: str
-    clock_rate: int
-    data: bytes
-    timestamp: int
-    first_sequence: int
-    last_sequence: int
-    ssrc: int
-
-
 class _SequencedJitterFrame(JitterFrame):
     """aiortc's ``JitterFrame`` plus the RTP sequence numbers and SSRC it came from."""
 
@@ -375,7 +359,8 @@ class _SequencedJitterBuffer(JitterBuffer):
 
 
 class FrameAssembler:
-    """Encoded frames from one party's RTP packets of one kind, for a recorder.
+    """Encoded frames from one party's RTP packets of one kind, for a recorder, in codecs
+    that :class:`~media.depacketizer.Depacketizer` does not do itself (H.264).
 
     Each packet (already decrypted, RTX already unwrapped) is parsed by aiortc, its payload
     depacketized by aiortc's ``depayload`` into ``RtpPacket._data`` (what aiortc's receiver
@@ -384,7 +369,7 @@ class FrameAssembler:
     recorded party's packets come here.
     """
 
-    def __init__(self, kind: str, codec: Codec, callback: Callable[[ReceivedFrame], None]) -> None:
+    def __init__(self, kind: str, codec: Codec, callback: Callable[[AssembledFrame], None]) -> None:
         is_video = kind == "video"
         self._codec = RTCRtpCodecParameters(
             mimeType=codec.mime_type, clockRate=codec.clock_rate, payloadType=codec.payload_type
@@ -398,7 +383,7 @@ class FrameAssembler:
             clock_rate=codec.clock_rate,
         )
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes, fields: RtpFields | None = None) -> None:
         try:
             packet = RtpPacket.parse(data)
         except ValueError:
@@ -412,7 +397,7 @@ class FrameAssembler:
         _, frame = self._buffer.add(packet)
         if isinstance(frame, _SequencedJitterFrame):
             self._callback(
-                ReceivedFrame(
+                AssembledFrame(
                     mime_type=self._codec.mimeType,
                     clock_rate=self._codec.clockRate,
                     data=frame.data,

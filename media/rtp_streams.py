@@ -11,7 +11,7 @@ is still missing after ``NACK_GIVE_UP_S`` is given up, and for video a keyframe 
 retransmitted on the RTX stream, RFC 4588) is forwarded like any other: its outbound sequence
 number is the one its original would have had. Keyframe requests (PLI) are coalesced to one
 per ``pli_min_interval_s``. Subscribers get each packet; a recorder's frames come from a
-:class:`~media._aiortc_hooks.FrameAssembler` that runs only while a recorder subscribes.
+:class:`~media.depacketizer.Depacketizer` that runs only while a recorder subscribes.
 
 *Outbound*: each forwarded packet gets our SSRC, the negotiated payload type and the
 outbound sequence numbers and timestamps of a :class:`~media.rtp_header.StreamMapper`, and is
@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from media import _aiortc_hooks as hooks
 from media import rtcp_packets as rtcp
+from media.depacketizer import AssembledFrame, Depacketizer
 from media.frames import EncodedFrame, is_complete, is_keyframe
 from media.rtp_header import (
     MalformedPacket,
@@ -72,7 +73,8 @@ class InboundRtp:
         self._packet_subscribers: list[PacketCallback] = []
         self._report_subscribers: list[ReportCallback] = []
         self._frame_subscribers: list[FrameCallback] = []
-        self._assembler: hooks.FrameAssembler | None = None
+        self._assembler: Depacketizer | hooks.FrameAssembler | None = None
+        self._primary_payload_type: int | None = None
         self._last_frame: tuple[int, int] | None = None  # (ssrc, last sequence) for discontinuity
         self._pli_handle: asyncio.TimerHandle | None = None
         self._last_pli_at: float | None = None
@@ -101,6 +103,9 @@ class InboundRtp:
     def configure(self, params: StreamParameters) -> None:
         self.params = params
         self._nack = params.has_feedback("nack")
+        primary = params.primary
+        self._primary_payload_type = primary.payload_type if primary is not None else None
+        self._assembler = None  # the next frame subscriber's packets use the new codec
 
     def subscribe_packets(self, callback: PacketCallback) -> Callable[[], None]:
         self._packet_subscribers.append(callback)
@@ -158,7 +163,7 @@ class InboundRtp:
         for callback in self._packet_subscribers:
             callback(self, data, fields, now)
         if self._frame_subscribers:
-            self._assemble(data)
+            self._assemble(data, fields)
         if self._missing and now >= self._next_retry_at:
             self._retry_nacks(now)
 
@@ -297,15 +302,21 @@ class InboundRtp:
 
     # --- frames for recorders ---------------------------------------------------------------
 
-    def _assemble(self, data: bytes) -> None:
-        if self._assembler is None:
+    def _assemble(self, data: bytes, fields: RtpFields) -> None:
+        assembler = self._assembler
+        if assembler is None:
             codec = self.params.primary if self.params is not None else None
             if codec is None:
                 return
-            self._assembler = hooks.FrameAssembler(self.kind, codec, self._on_frame)
-        self._assembler.feed(data)
+            if codec.mime_type.lower() in Depacketizer.SUPPORTED:
+                assembler = Depacketizer(codec.mime_type, codec.clock_rate, self._on_frame)
+            else:
+                assembler = hooks.FrameAssembler(self.kind, codec, self._on_frame)
+            self._assembler = assembler
+        if fields.payload_type == self._primary_payload_type:
+            assembler.feed(data, fields)
 
-    def _on_frame(self, received: hooks.ReceivedFrame) -> None:
+    def _on_frame(self, received: AssembledFrame) -> None:
         previous = self._last_frame
         discontinuity = (
             previous is None
