@@ -183,7 +183,10 @@ class JobState(Source):
                     select(
                         Recording.spool_node,
                         func.count(),
-                        _count(Recording.attempts > 0),
+                        # Back in the spool after a failed attempt, waiting for the next.
+                        _count(
+                            (Recording.status == RecordingStatus.SPOOLED.value) & (Recording.attempts > 0)
+                        ),
                         func.min(Recording.created_at),
                     )
                     .where(Recording.status.in_(_JOBS["recording_upload"][1]))
