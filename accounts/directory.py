@@ -14,6 +14,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts import hours, locations
+from accounts.context import normalise_keys
 from accounts.models import (
     Organisation,
     Queue,
@@ -240,21 +241,39 @@ async def delete_queue(db: AsyncSession, queue: Queue, *, actor: str) -> None:
 
 
 async def create_widget_key(
-    db: AsyncSession, *, org_id: uuid.UUID, origins: list[str], actor: str
+    db: AsyncSession,
+    *,
+    org_id: uuid.UUID,
+    origins: list[str],
+    actor: str,
+    context_keys: list[str] | None = None,
 ) -> WidgetKey:
     await _org(db, org_id)
     normalised = _origins(origins)
-    key = WidgetKey(org_id=org_id, key="wk_" + secrets.token_urlsafe(24), origins=normalised)
+    allowed = normalise_keys(context_keys or [])
+    key = WidgetKey(
+        org_id=org_id, key="wk_" + secrets.token_urlsafe(24), origins=normalised, context_keys=allowed
+    )
     db.add(key)
     await db.flush()
-    await _audited(db, actor, "widget_key.create", key.id, org_id, {"origins": normalised})
+    details: dict[str, Any] = {"origins": normalised, **({"context_keys": allowed} if allowed else {})}
+    await _audited(db, actor, "widget_key.create", key.id, org_id, details)
     return key
 
 
 async def change_widget_key(
-    db: AsyncSession, key: WidgetKey, *, actor: str, origins: list[str] | None, active: bool | None
+    db: AsyncSession,
+    key: WidgetKey,
+    *,
+    actor: str,
+    origins: list[str] | None,
+    active: bool | None,
+    context_keys: list[str] | None = None,
 ) -> WidgetKey:
     details: dict[str, Any] = {}
+    if context_keys is not None:
+        key.context_keys = normalise_keys(context_keys)
+        details["context_keys"] = key.context_keys
     if origins is not None:
         key.origins = _origins(origins)
         details["origins"] = key.origins

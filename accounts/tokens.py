@@ -12,6 +12,7 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 
@@ -43,6 +44,8 @@ class StaffClaims:
 class VisitorClaims:
     visitor_id: str
     org_id: uuid.UUID
+    # The host page's checked context (``accounts.context``), carried to the call it joins.
+    context: tuple[tuple[str, str], ...] = ()
 
 
 class TokenService:
@@ -97,11 +100,18 @@ class TokenService:
         except (KeyError, ValueError) as exc:
             raise Unauthenticated("invalid token", code="invalid_token") from exc
 
-    def issue_visitor(self, org_id: uuid.UUID) -> tuple[str, VisitorClaims]:
+    def issue_visitor(
+        self, org_id: uuid.UUID, context: dict[str, str] | None = None
+    ) -> tuple[str, VisitorClaims]:
         # A random subject: the visitor is nobody we know, and one token serves one call.
-        claims = VisitorClaims(visitor_id=secrets.token_urlsafe(18), org_id=org_id)
+        claims = VisitorClaims(
+            visitor_id=secrets.token_urlsafe(18), org_id=org_id, context=tuple((context or {}).items())
+        )
+        payload: dict[str, Any] = {"sub": claims.visitor_id, "org": str(org_id), "scope": "visitor"}
+        if context:
+            payload["ctx"] = context
         token = self._encode(
-            {"sub": claims.visitor_id, "org": str(org_id), "scope": "visitor"},
+            payload,
             VISITOR_AUDIENCE,
             self.visitor_seconds,
         )
@@ -112,7 +122,14 @@ class TokenService:
         if payload.get("scope") != "visitor":
             raise Unauthenticated("invalid token", code="invalid_token")
         try:
-            return VisitorClaims(visitor_id=str(payload["sub"]), org_id=uuid.UUID(str(payload["org"])))
+            context = payload.get("ctx") or {}
+            if not isinstance(context, dict):
+                raise ValueError("ctx is an object")
+            return VisitorClaims(
+                visitor_id=str(payload["sub"]),
+                org_id=uuid.UUID(str(payload["org"])),
+                context=tuple((str(k), str(v)) for k, v in context.items()),
+            )
         except (KeyError, ValueError) as exc:
             raise Unauthenticated("invalid token", code="invalid_token") from exc
 

@@ -126,19 +126,26 @@ class UserOut(Payload):
 # -- widget keys -----------------------------------------------------------------------------
 
 
+# Context keys the host page may pass (accounts.context checks their form and number).
+ContextKeys = Annotated[list[Annotated[str, StringConstraints(max_length=64)]], Field(max_length=50)]
+
+
 class WidgetKeyCreate(Payload):
     origins: Origins
+    context_keys: ContextKeys = []
 
 
 class WidgetKeyPatch(Patch):
     origins: Origins | None = None
     active: bool | None = None
+    context_keys: ContextKeys | None = None
 
 
 class WidgetKeyOut(Payload):
     id: uuid.UUID
     key: str
     origins: list[str]
+    context_keys: list[str]
     active: bool
     created_at: datetime
     # The one tag a website pastes into its pages.

@@ -106,7 +106,12 @@ class Ringing:
                 (
                     adviser_session(user_id),
                     "call:accepted",
-                    {**accepted, "queue_id": call.queue_id, "waited_seconds": waited},
+                    {
+                        **accepted,
+                        "queue_id": call.queue_id,
+                        "waited_seconds": waited,
+                        "context": call.context,
+                    },
                 )
             )
             await self._queue.changed(org_id, mail)
@@ -194,6 +199,7 @@ class Ringing:
         """Take a ringing call back from ``adviser`` and put it back in the queue."""
         # The database first: when it fails, the live state is still untouched.
         await self._set_call_status(call.id, CallStatus.WAITING)
+                        "context": call.context,
         call.status, call.adviser_id, call.ring_deadline = CallStatus.WAITING, "", 0.0
         call.declined.append(adviser.user_id)
         adviser.activity, adviser.call_id = Activity.IDLE, ""

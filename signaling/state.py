@@ -38,6 +38,8 @@ class CallState:
     declined: list[str] = field(default_factory=list)
     # party -> recording id while the call is being recorded
     recording: dict[str, str] = field(default_factory=dict)
+    # The host page's checked context (accounts.context), shown to the adviser
+    context: dict[str, str] = field(default_factory=dict)
 
     def to_hash(self) -> dict[str, str]:
         return {
@@ -61,6 +63,7 @@ class CallState:
             accepted_at=float(raw.get("accepted_at", 0)),
             declined=json.loads(raw.get("declined", "[]")),
             recording=json.loads(raw.get("recording", "{}")),
+            context=json.loads(raw.get("context", "{}")),
         )
 
 

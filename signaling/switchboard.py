@@ -145,8 +145,8 @@ class Switchboard:
             await asyncio.sleep(self._config.tick_seconds)
 
     async def tick(self) -> None:
-        """Beat this node's heart, let dead nodes' connections go, and handle rings that went
-        unanswered and sessions that did not come back in time."""
+        """Beat this node's heart, let dead nodes' connections go, handle rings that went
+        unanswered and sessions that did not come back in time, and send the queue updates due."""
         now = self._clock()
         await self._attendance.heartbeat(now)
         await self._attendance.bury_dead_nodes(now)
@@ -220,6 +220,7 @@ class Switchboard:
                 joined_at=self._clock(),
                 language=language or "",
             )
+                context=dict(visitor.context),
             async with self._sessions() as db:
                 db.add(
                     Call(
@@ -231,6 +232,7 @@ class Switchboard:
                         language=language,
                         status=CallStatus.WAITING,
                     )
+                        context=dict(visitor.context) or None,
                 )
                 await db.commit()
             await self._live.save_call(call)

@@ -3,8 +3,13 @@
 //                            on every page of a customer's website, so it must stay small;
 //   apps/<page>.js           the adviser console, the admin console and the privacy-request page,
 //                            served by Loket itself (no budget: staff load them once a day);
-//   pages/<page>.html        their HTML shells, copied from pages/.
-import { copyFileSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+//   pages/<page>.html        their HTML shells, copied from pages/;
+//   loket.d.ts               the TypeScript types of window.Loket, emitted by tsc from
+//                            src/widget/public.ts (the one source of the public API's shape).
+import { spawnSync } from "node:child_process";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { build } from "esbuild";
 
@@ -64,3 +69,21 @@ APPS.forEach((name, index) => {
 for (const page of readdirSync("pages")) {
   copyFileSync(`pages/${page}`, `dist/pages/${page}`);
 }
+
+// dist/loket.d.ts: declarations only, from the same file index.ts builds window.Loket with.
+const declarations = mkdtempSync(join(tmpdir(), "loket-dts-"));
+const tsc = spawnSync(
+  "node_modules/.bin/tsc",
+  ["src/widget/public.ts", "--ignoreConfig", "--declaration", "--emitDeclarationOnly", "--strict",
+   "--target", "ES2020", "--lib", "ES2020,DOM", "--module", "ESNext", "--moduleResolution", "bundler",
+   "--skipLibCheck", "--outDir", declarations],
+  { stdio: "inherit" },
+);
+if (tsc.status !== 0) {
+  console.error("tsc could not emit the declarations of src/widget/public.ts");
+  process.exit(1);
+}
+const types = readFileSync(join(declarations, "public.d.ts"), "utf8");
+rmSync(declarations, { recursive: true, force: true });
+writeFileSync("dist/loket.d.ts", `// Loket widget ${process.env.npm_package_version ?? ""}: types of window.Loket (generated; see README "The widget's JavaScript API").\n${types}`);
+console.log("dist/loket.d.ts: the types of window.Loket");

@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from accounts import hours, queries, ratelimit
+from accounts.context import checked_context
 from accounts.models import RecordingPolicy
 from accounts.tokens import VisitorClaims
 from api.api import Api, body
@@ -66,7 +67,8 @@ async def create_widget_session(request: web.Request) -> web.Response:
         if origin not in key.origins:
             raise Forbidden("this widget key is not allowed on this website", code="origin_not_allowed")
         queues = await queries.org_queues(db, key.org_id)
-    token, claims = request.app[TOKENS].issue_visitor(key.org_id)
+        context = checked_context(key.context_keys or [], data.context)
+    token, claims = request.app[TOKENS].issue_visitor(key.org_id, context)
     request[VISITOR_ID] = claims.visitor_id
     now = utcnow()
     session = WidgetSession(

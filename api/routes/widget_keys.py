@@ -27,6 +27,7 @@ def widget_key_out(key: WidgetKey, base: str) -> WidgetKeyOut:
         id=key.id,
         key=key.key,
         origins=list(key.origins),
+        context_keys=list(key.context_keys or []),
         active=key.active,
         created_at=key.created_at,
         embed_snippet=embed_snippet(base, key.key),
@@ -66,7 +67,11 @@ async def create_widget_key(request: web.Request) -> WidgetKeyOut:
     data = body(request, WidgetKeyCreate)
     async with request.app[SESSIONS]() as db:
         key = await directory.create_widget_key(
-            db, org_id=claims.org_id, origins=list(data.origins), actor=actor(claims)
+            db,
+            org_id=claims.org_id,
+            origins=list(data.origins),
+            actor=actor(claims),
+            context_keys=list(data.context_keys),
         )
         await db.commit()
         return widget_key_out(key, public_base(request))
@@ -75,7 +80,7 @@ async def create_widget_key(request: web.Request) -> WidgetKeyOut:
 @routes.route(
     "PATCH",
     "/widget-keys/{widget_key_id}",
-    summary="Change a widget key's origins or switch it off",
+    summary="Change a widget key's origins or context keys, or switch it off",
     tag="widget-keys",
     body=WidgetKeyPatch,
     response=WidgetKeyOut,
@@ -94,6 +99,7 @@ async def change_widget_key(request: web.Request) -> WidgetKeyOut:
                 actor=actor(claims),
                 origins=list(data.origins) if data.origins is not None else None,
                 active=data.active,
+                context_keys=list(data.context_keys) if data.context_keys is not None else None,
             )
             await db.commit()
         return widget_key_out(key, public_base(request))

@@ -33,7 +33,7 @@ async def test_a_visitor_who_drops_off_the_network_resumes_with_what_they_missed
     page = visitor.page
     await page.wait_for_function("() => window.Loket !== undefined")
     await page.evaluate(
-        "() => { window.accepted = 0; window.Loket.on('call:accepted', () => window.accepted++); }"
+        "() => { window.accepted = 0; window.Loket.on('accepted', () => window.accepted++); }"
     )
     await page.get_by_role("button", name="Video call").click()
     await page.get_by_role("button", name="Start video call").click()

@@ -73,7 +73,7 @@ async def test_a_visitor_calls_an_adviser_from_another_origin_and_keeps_the_refe
     await page.wait_for_function("() => window.Loket !== undefined")
     await page.evaluate(
         """() => { window.loketEvents = [];
-        for (const name of ['call:accepted', 'call:ended'])
+        for (const name of ['accepted', 'ended'])
           window.Loket.on(name, (data) => window.loketEvents.push([name, data])); }"""
     )
     launcher = page.get_by_role("button", name="Video call")

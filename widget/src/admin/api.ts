@@ -38,6 +38,8 @@ export interface WidgetKey {
   id: string;
   key: string;
   origins: string[];
+  /** Keys of the context a page may pass (``Loket.open({context})``, ``data-context-*``). */
+  context_keys: string[];
   active: boolean;
   created_at: string;
   embed_snippet: string;

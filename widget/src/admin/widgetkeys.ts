@@ -43,6 +43,15 @@ function keyCard(ctx: Context, key: WidgetKey, message: Message, refresh: () => 
       await refresh();
     });
   });
+  const contextKeys = h("input", { type: "text", "aria-label": `Context keys of key ${key.key}`, "data-part": "context-keys" });
+  contextKeys.value = key.context_keys.join(", ");
+  const saveContext = button("Save context keys", () => {
+    void busy(saveContext, message, async () => {
+      await ctx.api.patch<WidgetKey>(`/widget-keys/${key.id}`, { context_keys: originsOf(contextKeys.value) });
+      message.ok("Context keys saved.");
+      await refresh();
+    });
+  });
   const toggle = button(key.active ? "Switch off" : "Switch on", () => {
     if (key.active && !confirm("Switch this key off? The video button disappears from its websites.")) return;
     void busy(toggle, message, async () => {
@@ -64,6 +73,14 @@ function keyCard(ctx: Context, key: WidgetKey, message: Message, refresh: () => 
     h("div", { class: "snippet-box" }, h("p", { class: "label" }, "Embed snippet"), h("pre", {}, snippet), copy),
     h("div", { class: "field" }, h("p", { class: "label" }, "Allowed origins (one per line)"), origins),
     h("div", { class: "actions" }, saveOrigins, toggle),
+    h(
+      "div",
+      { class: "field" },
+      h("p", { class: "label" }, "Context keys the page may pass (comma separated; none: no context)"),
+      h("p", { class: "muted" }, "Advisers see them when ringing and in the call, e.g. vehicle, quote. Values that look like e-mail addresses or phone numbers are refused."),
+      contextKeys,
+    ),
+    h("div", { class: "actions" }, saveContext),
   );
   return card;
 }

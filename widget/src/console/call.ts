@@ -19,6 +19,15 @@ export interface CallInfo {
   reference: string;
   queueName: string;
   language: string | null;
+  /** The host page's context (e.g. the car the visitor was looking at). */
+  context?: Record<string, string>;
+}
+
+/** ``vehicle: VW Golf 2019 · quote: Q-2291``: the page context as one line (empty when none). */
+export function contextLine(context: Record<string, string> | undefined): string {
+  return Object.entries(context ?? {})
+    .map(([key, value]) => `${key}: ${value}`)
+    .join(" · ");
 }
 
 const MEDIA_TEXT: Record<MediaState, string> = {
@@ -112,7 +121,13 @@ export class CallView {
       h(
         "div",
         { class: "call-bar" },
-        h("div", {}, h("h2", { id: "call-title", tabindex: "-1" }, "In a call"), h("p", { class: "muted" }, details.join(" · "))),
+        h(
+          "div",
+          {},
+          h("h2", { id: "call-title", tabindex: "-1" }, "In a call"),
+          h("p", { class: "muted" }, details.join(" · ")),
+          contextLine(info.context) ? h("p", { class: "context", "data-part": "context" }, `From the page: ${contextLine(info.context)}`) : null,
+        ),
         this.indicator,
       ),
       h(

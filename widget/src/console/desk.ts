@@ -4,7 +4,7 @@ import { SequencedSocket } from "../shared/socket";
 import type { Ack, AdviserEvents, AdviserResumed, EndedEvent, Incoming, Snapshot, Waiting } from "../shared/wire";
 import { type Me, type StaffSession, staffSocket } from "../staff";
 import { loadCallImage, sendSnapshot } from "./attachments";
-import { type AdviserSocket, type CallInfo, CallView } from "./call";
+import { type AdviserSocket, type CallInfo, CallView, contextLine } from "./call";
 import { duration } from "./format";
 import { HistoryView } from "./history";
 import { RingTone } from "./ring";
@@ -263,7 +263,8 @@ export class Desk {
     const queue = this.queues.get(data.queue_id)?.name ?? "a queue";
     const language = data.language ? `, ${data.language.toUpperCase()}` : "";
     const left = data.ring_seconds === undefined ? "" : ` Rings ${Math.max(0, Math.ceil(data.ring_seconds - elapsed))} s more.`;
-    this.ringText.textContent = `A visitor in ${queue}${language} has waited ${duration(data.waited_seconds + elapsed)}.${left}`;
+    const context = contextLine(data.context);
+    this.ringText.textContent = `A visitor in ${queue}${language} has waited ${duration(data.waited_seconds + elapsed)}.${left}${context ? ` From the page: ${context}.` : ""}`;
   }
 
   private stopRinging(): void {
@@ -330,6 +331,7 @@ export class Desk {
         reference: ack.reference,
         queueName: this.queues.get(call.queue_id)?.name ?? "",
         language: call.language,
+        ...(call.context ? { context: call.context } : {}),
       },
       local.stream,
     );

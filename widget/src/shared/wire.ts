@@ -121,6 +121,8 @@ export interface AcceptedEvent {
 export interface VisitorEvents {
   "queue:position": PositionEvent;
   "call:accepted": AcceptedEvent;
+  /** The call was handed to another adviser or queue (the visitor stays connected). */
+  "call:transferred": { call_id: string };
   "call:ended": EndedEvent;
   "media:renegotiate": RenegotiateEvent;
   "recording:state": RecordingEvent;
@@ -152,6 +154,8 @@ export interface Incoming {
   waited_seconds: number;
   /** How long it rings; unknown when the ring is restored after a reload. */
   ring_seconds?: number;
+  /** What the host page said (allowlisted keys, checked on the server). */
+  context?: Record<string, string>;
 }
 
 /** The answer to the adviser's ``session:resume``. */
@@ -165,7 +169,7 @@ export interface AdviserResumed {
 export interface AdviserEvents {
   "queue:snapshot": Snapshot;
   "call:incoming": Incoming;
-  "call:accepted": { call_id: string; reference: string; queue_id: string; waited_seconds: number };
+  "call:accepted": { call_id: string; reference: string; queue_id: string; waited_seconds: number; context?: Record<string, string> };
   "call:withdrawn": { call_id: string; reason: string };
   "call:ended": EndedEvent;
   "media:renegotiate": RenegotiateEvent;

@@ -11,14 +11,29 @@ export class ApiError extends Error {
   }
 }
 
-/** Trade the page's public widget key for an anonymous visitor session (the Origin is checked). */
-export async function createSession(base: string, key: string): Promise<WidgetSession> {
+/**
+ * Trade the page's public widget key for an anonymous visitor session (the Origin is checked),
+ * with the page's ``context`` for the adviser. A context the server refuses (a key not allowed
+ * on this widget key, a value too long or looking like an e-mail address or phone number) is the
+ * page's mistake: it is reported on the console and the visitor gets a session without it.
+ */
+export async function createSession(base: string, key: string, context: Record<string, string> = {}): Promise<WidgetSession> {
+  try {
+    return await requestSession(base, { widget_key: key, ...(Object.keys(context).length ? { context } : {}) });
+  } catch (error) {
+    if (!(error instanceof ApiError && error.code.startsWith("context_"))) throw error;
+    console.warn(`Loket: the page's context was refused (${error.code}: ${error.message}); calling without it`);
+    return requestSession(base, { widget_key: key });
+  }
+}
+
+async function requestSession(base: string, payload: object): Promise<WidgetSession> {
   let response: Response;
   try {
     response = await fetch(`${base}/api/v1/widget/sessions`, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ widget_key: key }),
+      body: JSON.stringify(payload),
       credentials: "omit",
       mode: "cors",
     });

@@ -4,7 +4,11 @@ export interface WidgetConfig {
   base: string;
   key: string;
   lang: string | null;
+  /** ``data-context-KEY="value"`` attributes: context for the adviser (checked on the server). */
+  context: Record<string, string>;
 }
+
+const CONTEXT_PREFIX = "data-context-";
 
 function ownScript(): HTMLScriptElement | null {
   // currentScript is set while a classic script (async included) runs its top level.
@@ -23,5 +27,9 @@ export function readConfig(): WidgetConfig | null {
   if (!script || !key) return null;
   const url = new URL(script.src, location.href);
   const path = url.pathname.replace(/\/widget\.js$/, "");
-  return { base: url.origin + path, key, lang: script.dataset["lang"] ?? null };
+  const context: Record<string, string> = {};
+  for (const attribute of Array.from(script.attributes)) {
+    if (attribute.name.startsWith(CONTEXT_PREFIX)) context[attribute.name.slice(CONTEXT_PREFIX.length)] = attribute.value;
+  }
+  return { base: url.origin + path, key, lang: script.dataset["lang"] ?? null, context };
 }

@@ -3,26 +3,19 @@
  *
  *   <script src="https://LOKET_HOST/widget.js" data-key="WIDGET_KEY" async></script>
  *
- * It adds one element whose shadow root holds all of its UI, and ``window.Loket``:
- * ``open()``, ``close()`` and ``on(event, listener)`` for ``call:accepted`` and ``call:ended``
- * (``on`` returns a function that removes the listener).
+ * It adds one element whose shadow root holds all of its UI, and ``window.Loket`` (typed in
+ * ``public.ts``, shipped as ``dist/loket.d.ts``): ``open({context?})``, ``close()`` and
+ * ``on(event, listener)`` for ``ready``, ``open``, ``close``, ``queued``, ``accepted``,
+ * ``transferred`` and ``ended`` (``on`` returns a function that removes the listener).
+ * Once ``window.Loket`` exists, ``loket:ready`` is dispatched on ``window`` too.
  */
 import { readConfig } from "./config";
-import { Emitter, type PublicEvent, type PublicEvents } from "./emitter";
+import { Emitter } from "./emitter";
 import { widgetLanguage } from "./i18n";
+import type { LoketApi, LoketEvent, LoketEvents, LoketOpenOptions } from "./public";
 import { Widget } from "./widget";
 
-export interface LoketApi {
-  open(): void;
-  close(): void;
-  on<E extends PublicEvent>(event: E, listener: (data: PublicEvents[E]) => void): () => void;
-}
-
-declare global {
-  interface Window {
-    Loket?: LoketApi;
-  }
-}
+export type { LoketApi } from "./public";
 
 function boot(): void {
   if (window.Loket) return; // the snippet is on the page twice
@@ -33,12 +26,17 @@ function boot(): void {
   }
   const emitter = new Emitter();
   const widget = new Widget(config, widgetLanguage(config.lang), emitter);
-  window.Loket = Object.freeze({
-    open: () => widget.open(),
+  const api: LoketApi = Object.freeze({
+    open: (options?: LoketOpenOptions) => widget.open(options),
     close: () => widget.close(),
-    on: <E extends PublicEvent>(event: E, listener: (data: PublicEvents[E]) => void) => emitter.on(event, listener),
+    on: <E extends LoketEvent>(event: E, listener: (data: LoketEvents[E]) => void) => emitter.on(event, listener),
   });
-  const mount = () => widget.mount();
+  window.Loket = api;
+  const mount = () => {
+    widget.mount();
+    emitter.emit("ready", {});
+    window.dispatchEvent(new CustomEvent("loket:ready", { detail: api }));
+  };
   if (document.body) mount();
   else document.addEventListener("DOMContentLoaded", mount, { once: true });
 }

@@ -19,6 +19,7 @@ import { ApiError, createSession, loadImage, rateCall, sendPhoto } from "./api";
 import { hasSeveralCameras, switchCamera } from "./camera";
 import type { WidgetConfig } from "./config";
 import type { Emitter } from "./emitter";
+import type { LoketOpenOptions } from "./public";
 import { type Catalogue, catalogue } from "./i18n";
 import { CallView } from "./ui/call";
 import { EndedView, type Ending } from "./ui/ended";
@@ -66,6 +67,8 @@ export class Widget {
   private unread = false;
   /** Announces what happens while the panel is closed (its own live region is hidden with it). */
   private readonly notice = h("div", { class: "sr", role: "status", "aria-live": "polite" });
+  /** What the page said (``data-context-*``, then ``Loket.open({context})``); sent with the session. */
+  private context: Record<string, string>;
   /** Counts begin() calls, so that a slow one that was overtaken gives up. */
   private attempt = 0;
 
@@ -75,6 +78,7 @@ export class Widget {
     private readonly emitter: Emitter,
   ) {
     this.t = catalogue(language);
+    this.context = { ...config.context };
     this.panel = new Panel(this.t, () => this.close());
     this.launcher = new Launcher(this.t, this.panel.id, () => this.open());
   }
@@ -98,8 +102,13 @@ export class Widget {
     this.syncLauncher();
   }
 
-  open(): void {
+  open(options?: LoketOpenOptions): void {
     const wasVisible = this.panel.visible;
+    if (options?.context && (this.phase === "idle" || this.phase === "error" || this.phase === "ended")) {
+      // A new context needs a new session (a call's context is fixed when it is created).
+      this.context = { ...this.config.context, ...options.context };
+      this.session = null;
+    }
     this.panel.visible = true;
     this.syncLauncher();
     if (this.phase === "idle" || this.phase === "error" || this.phase === "ended") {
@@ -107,6 +116,7 @@ export class Widget {
     } else if (!wasVisible) {
       this.panel.current?.focus.focus();
     }
+    if (!wasVisible) this.emitter.emit("open", {});
   }
 
   close(): void {
@@ -121,6 +131,7 @@ export class Widget {
     }
     this.syncLauncher();
     this.launcher.el.focus();
+    this.emitter.emit("close", {});
   }
 
   // -- pre-call ------------------------------------------------------------------------
@@ -131,7 +142,7 @@ export class Widget {
     this.panel.show(new MessageView(this.t.joining, ""));
     this.panel.current?.focus.focus();
     try {
-      this.session ??= await createSession(this.config.base, this.config.key);
+      this.session ??= await createSession(this.config.base, this.config.key, this.context);
     } catch (error) {
       if (attempt !== this.attempt) return;
       this.fail(error instanceof ApiError && error.status === 403 ? this.t.errorNotAllowed : this.t.errorUnavailable);
@@ -181,7 +192,7 @@ export class Widget {
     this.precall?.setBusy(true);
     await this.opening;
     // A session refused earlier (expired, already used) is replaced by a fresh one.
-    const session = (this.session ??= await createSession(this.config.base, this.config.key).catch(() => null));
+    const session = (this.session ??= await createSession(this.config.base, this.config.key, this.context).catch(() => null));
     if (this.phase !== "joining") return;
     if (!session) {
       this.phase = "precall";
@@ -225,6 +236,7 @@ export class Widget {
     this.waiting.setOnline(this.online);
     this.panel.show(this.waiting);
     this.panel.announce(`${this.t.position(this.place.position)} ${etaText(this.t, this.place.eta)}`);
+    this.emitter.emit("queued", { position: this.place.position, eta_seconds: this.place.eta });
     this.syncLauncher();
   }
 
@@ -238,6 +250,7 @@ export class Widget {
       {
         "queue:position": (data) => this.positionChanged(data.position, data.eta_seconds),
         "call:accepted": (data) => this.accepted(data),
+        "call:transferred": () => this.emitter.emit("transferred", {}),
         "call:ended": (data) => this.ended(data),
         "media:renegotiate": () => this.media?.renegotiate(),
         "recording:state": (data) => this.recordingChanged(data.active),
@@ -271,6 +284,7 @@ export class Widget {
     const changed = position !== this.place.position || eta !== this.place.eta;
     this.place = { position, eta };
     if (this.phase !== "waiting" || !this.waiting || !changed) return;
+    this.emitter.emit("queued", { position, eta_seconds: eta });
     this.waiting.update(position, eta);
     this.syncLauncher();
   }
@@ -323,7 +337,7 @@ export class Widget {
       (remote) => this.callView?.setRemote(remote),
     );
     void this.media.start();
-    this.emitter.emit("call:accepted", { adviser: { display_name: data.adviser.display_name } });
+    this.emitter.emit("accepted", {});
   }
 
   /** Front/rear: the next camera's track replaces the current one on the connection. */
