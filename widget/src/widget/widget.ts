@@ -414,7 +414,8 @@ export class Widget {
     this.panel.show(view);
     this.panel.announce(view.focus.textContent ?? "");
     this.syncLauncher();
-    if (!ending.left) this.emitter.emit("call:ended", { reason: ending.reason, reference: ending.reference });
+    // The reason only: never the reference or the privacy key (the host page is a third party).
+    this.emitter.emit("ended", { reason: ending.reason });
   }
 
   private fail(text: string): void {
