@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import pyotp
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,6 +32,7 @@ from accounts.models import Location, RefreshToken, User
 from accounts.passwords import verify_password
 from accounts.sessions import StaffSessions
 from accounts.tokens import StaffClaims, TokenService, hash_refresh_token, new_refresh_token
+from accounts.two_factor import SecondFactor, TwoFactor
 from accounts.types import Counters
 from db import SessionFactory, audit, utcnow
 from db.errors import Forbidden, RateLimited, Unauthenticated
@@ -55,12 +55,14 @@ class StaffAuth:
         tokens: TokenService,
         config: AuthConfig,
         staff_sessions: StaffSessions,
+        two_factor: TwoFactor,
     ) -> None:
         self._sessions = sessions
         self._store = store
         self._tokens = tokens
         self._config = config
         self._staff_sessions = staff_sessions
+        self._two_factor = two_factor
 
     async def login(self, email: str, password: str, totp: str | None, ip: str) -> IssuedTokens:
         email = email.strip().lower()
@@ -99,18 +101,12 @@ class StaffAuth:
                 await _audit_user(db, user, "auth.login_denied", {"reason": "ip_not_allowed", "ip": ip})
                 await db.commit()
                 raise Forbidden("logins from this network are not allowed", code="ip_not_allowed")
-            if user.totp_secret:
-                if totp is None:
-                    raise Unauthenticated("enter the code from your authenticator app", code="totp_required")
-                if (
-                    not pyotp.TOTP(user.totp_secret).verify(totp, valid_window=1)
-                    or await self._store.incr(f"totp-used:{user.id}:{totp}", ttl=90) > 1
-                ):
-                    await ratelimit.count(self._store, account_key, self._config.login_failures_per_account)
-                    await ratelimit.count(self._store, anywhere_key, self._config.login_failures_anywhere)
-                    await _audit_user(db, user, "auth.login_failed", {"reason": "bad_totp"})
-                    await db.commit()
-                    raise Unauthenticated("wrong authenticator code", code="invalid_totp")
+            if await self._two_factor.check_login(db, user, totp) is SecondFactor.FAILED:
+                await ratelimit.count(self._store, account_key, self._config.login_failures_per_account)
+                await ratelimit.count(self._store, anywhere_key, self._config.login_failures_anywhere)
+                await _audit_user(db, user, "auth.login_failed", {"reason": "bad_totp"})
+                await db.commit()
+                raise Unauthenticated("wrong authenticator code", code="invalid_totp")
             issued = await self._issue(db, user, family=uuid.uuid4())
             await _audit_user(db, user, "auth.login", {"ip": ip})
             await db.commit()

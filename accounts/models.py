@@ -80,7 +80,8 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(200), nullable=False)
     role: Mapped[str] = mapped_column(String(20), nullable=False)
     password_hash: Mapped[str] = mapped_column(String(200), nullable=False)
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    # Sealed with a key derived from the master key (accounts.totp).
+    totp_secret: Mapped[str | None] = mapped_column(String(255))
     # Languages the adviser speaks (ISO 639-1); empty means any.
     languages: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from accounts.models import Role
 from accounts.tokens import StaffClaims
+from api.api_key_auth import api_key_claims
 from api.keys import STAFF_SESSIONS, TOKENS
 from api.middlewares import client_ip
 from db.errors import Forbidden, InvalidInput, Unauthenticated
@@ -160,7 +161,9 @@ def _wrap(endpoint: Endpoint) -> Handler:
 
     async def handle(request: web.Request) -> web.StreamResponse:
         if endpoint.roles is not None:
-            claims = await current_staff(request, bearer_claims(request))
+            claims = await api_key_claims(
+                request, endpoint.method, endpoint.path, PREFIX
+            ) or await current_staff(request, bearer_claims(request))
             if claims.role not in endpoint.roles:
                 raise Forbidden("your role may not do this")
             request[_STAFF] = claims

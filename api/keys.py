@@ -10,6 +10,7 @@ from accounts.addresses import Forwarding
 from accounts.auth import StaffAuth
 from accounts.sessions import StaffSessions
 from accounts.tokens import TokenService
+from accounts.two_factor import TwoFactor
 from db import SessionFactory
 from recordings import RecordingsConfig, Storage
 from signaling.config import SignalingConfig
@@ -20,6 +21,7 @@ SESSIONS: web.AppKey[SessionFactory] = web.AppKey("sessions")
 STORE: web.AppKey[RealtimeStore] = web.AppKey("store")
 TOKENS: web.AppKey[TokenService] = web.AppKey("tokens", TokenService)
 AUTH: web.AppKey[StaffAuth] = web.AppKey("auth", StaffAuth)
+TWO_FACTOR: web.AppKey[TwoFactor] = web.AppKey("two_factor", TwoFactor)
 SWITCHBOARD: web.AppKey[Switchboard] = web.AppKey("switchboard", Switchboard)
 # Who staff are now (every request re-checks the account, its login and its location).
 STAFF_SESSIONS: web.AppKey[StaffSessions] = web.AppKey("staff_sessions", StaffSessions)

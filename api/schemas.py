@@ -21,7 +21,8 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 class LoginRequest(Payload):
     email: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=320)]
     password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
-    totp: Annotated[str, StringConstraints(pattern=r"^\d{6}$")] | None = None
+    # The authenticator's 6 digits, or one of the recovery codes (``abcde-fghij``).
+    totp: Annotated[str, StringConstraints(pattern=r"^(\d{6}|[A-Za-z2-7]{5}-?[A-Za-z2-7]{5})$")] | None = None
 
 
 class RefreshRequest(Payload):

@@ -20,6 +20,7 @@ from accounts.auth import StaffAuth
 from accounts.config import AuthConfig
 from accounts.sessions import StaffSessions
 from accounts.tokens import TokenService
+from accounts.two_factor import TwoFactor
 from api.api import Api
 from api.keys import (
     AUTH,
@@ -33,6 +34,7 @@ from api.keys import (
     SWITCHBOARD,
     TOKENS,
     TRUSTED_PROXIES,
+    TWO_FACTOR,
 )
 from api.middlewares import (
     CreationCap,
@@ -42,6 +44,7 @@ from api.middlewares import (
     errors_as_json,
     parse_networks,
 )
+from api.routes import api_keys as api_key_routes
 from api.routes import attachments as attachment_routes
 from api.routes import audit_events as audit_event_routes
 from api.routes import auth as auth_routes
@@ -54,6 +57,7 @@ from api.routes import recordings as recording_routes
 from api.routes import retention_rules as retention_rule_routes
 from api.routes import statistics as statistics_routes
 from api.routes import transcripts as transcript_routes
+from api.routes import two_factor as two_factor_routes
 from api.routes import users as user_routes
 from api.routes import webhooks as webhook_routes
 from api.routes import widget as widget_routes
@@ -185,8 +189,15 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
         login_failures_per_account=config.login_failures_per_account,
         refresh_token_seconds=config.refresh_token_seconds,
     )
+    two_factor = TwoFactor(master_key=settings.resolved_master_key(), store=store)
+    app[TWO_FACTOR] = two_factor
     app[AUTH] = StaffAuth(
-        sessions=sessions, store=store, tokens=tokens, config=auth_config, staff_sessions=staff_sessions
+        sessions=sessions,
+        store=store,
+        tokens=tokens,
+        config=auth_config,
+        two_factor=two_factor,
+        staff_sessions=staff_sessions,
     )
     app[SWITCHBOARD] = switchboard
     app[METRICS] = metrics
@@ -242,6 +253,8 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
         transcript_routes.routes,
         organisation_routes.routes,
         location_routes.routes,
+        two_factor_routes.routes,
+        api_key_routes.routes,
     ):
         api.endpoints.extend(module_routes.endpoints)
     api.install(app)

@@ -40,7 +40,9 @@ def acting(request: web.Request) -> StaffClaims:
 
 
 def actor(claims: StaffClaims) -> str:
-    """How audit events name a staff member."""
+    """How audit events name a staff member, or the API key that made the request."""
+    if claims.api_key_id is not None:
+        return f"api_key:{claims.api_key_id}"
     return f"user:{claims.user_id}"
 
 

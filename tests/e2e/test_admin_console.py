@@ -11,13 +11,15 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Page
 
 from tests.api.recording_fixtures import stored_recording, write_test_webm
 from tests.api.test_admin_api import StaffApi
-from tests.conftest import PASSWORD, Backend, World, base_url, login, make_world
+from tests.api.two_factor_fixtures import enrolled
+from tests.conftest import PASSWORD, Backend, World, base_url, make_world
 from tests.e2e.conftest import DESKTOP, Visitor, eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("backend", ["embedded"], indirect=True)]
@@ -35,10 +37,15 @@ CLIPBOARD_STAND_IN = """() => {
 }"""
 
 
-async def log_in(page: Page, email: str) -> None:
+async def log_in(page: Page, email: str, recovery_code: str | None = None) -> None:
+    """Log in; admins and DPOs have two-factor authentication (``enrolled``) and use a recovery
+    code when the console asks for the authenticator code."""
     await page.get_by_label("E-mail address").fill(email)
     await page.get_by_label("Password").fill(PASSWORD)
     await page.get_by_role("button", name="Log in").click()
+    if recovery_code is not None:
+        await page.get_by_label("Authenticator code").fill(recovery_code)
+        await page.get_by_role("button", name="Log in").click()
     await page.get_by_role("button", name="Log out").wait_for()
 
 
@@ -47,8 +54,15 @@ async def open_section(page: Page, name: str) -> None:
     await page.get_by_role("heading", name=name, level=2).wait_for()
 
 
-async def api_as(url: str, email: str) -> StaffApi:
-    tokens = await login(url, email)
+async def api_as(url: str, email: str, recovery_code: str) -> StaffApi:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{url}/api/v1/auth/login", json={"email": email, "password": PASSWORD, "totp": recovery_code}
+        ) as response,
+    ):
+        tokens = await response.json()
+        assert response.status == 200, tokens
     return StaffApi(url, tokens["access_token"], uuid.uuid4(), email)
 
 
@@ -68,7 +82,7 @@ async def test_an_admin_changes_retention_creates_a_widget_key_plays_a_recording
 ) -> None:
     url = base_url(loket)
     world: World = await make_world(backend)
-    email, _ = await world.add_user("admin", display_name="Anna Admin")
+    email, codes = await enrolled(url, world, "admin", display_name="Anna Admin")
     recording = await stored_recording(
         backend,
         world,
@@ -76,13 +90,13 @@ async def test_an_admin_changes_retention_creates_a_widget_key_plays_a_recording
         waited_seconds=42,
         duration_seconds=2,
     )
-    api = await api_as(url, email)
+    api = await api_as(url, email, codes.pop())
 
     admin = await open_visitor(f"{url}/admin/", viewport=DESKTOP, shots="admin")
     page = admin.page
     await page.get_by_role("heading", name="Loket").wait_for()
     await admin.shot("01-login")
-    await log_in(page, email)
+    await log_in(page, email, codes.pop())
     await page.get_by_role("heading", name="Queues", level=2).wait_for()
     await page.get_by_role("cell", name="Sales", exact=True).wait_for()
     await admin.shot("02-queues")
@@ -171,13 +185,13 @@ async def test_an_admin_sets_up_a_queue_and_a_user_and_a_supervisor_sees_only_th
 ) -> None:
     url = base_url(loket)
     world = await make_world(backend)
-    admin_email, _ = await world.add_user("admin")
+    admin_email, codes = await enrolled(url, world, "admin")
     supervisor_email, _ = await world.add_user("supervisor")
-    api = await api_as(url, admin_email)
+    api = await api_as(url, admin_email, codes.pop())
 
     admin = await open_visitor(f"{url}/admin/", viewport=DESKTOP, shots="admin")
     page = admin.page
-    await log_in(page, admin_email)
+    await log_in(page, admin_email, codes.pop())
     await page.get_by_role("button", name="New queue").click()
     form = page.get_by_role("form", name="New queue")
     await form.get_by_label("Name").fill("Werkplaats")
@@ -250,6 +264,7 @@ async def test_an_admin_sets_up_a_queue_and_a_user_and_a_supervisor_sees_only_th
         "Recordings",
         "Transcripts",
         "Statistics",
+        "Two-factor authentication",
     ]
     await supervisor.page.get_by_role("cell", name="Sales", exact=True).wait_for()
     assert await supervisor.page.get_by_role("button", name="New queue").count() == 0
@@ -273,12 +288,12 @@ async def test_a_dpo_turns_redaction_off_and_holds_a_transcript_and_reads_it(
 
     url = base_url(loket)
     world: World = await make_world(backend)
-    email, _ = await world.add_user("dpo", display_name="Dana DPO")
+    email, codes = await enrolled(url, world, "dpo", display_name="Dana DPO")
     ids = await add_transcript(backend, world)
-    api = await api_as(url, email)
+    api = await api_as(url, email, codes.pop())
     dpo = await open_visitor(f"{url}/admin/", viewport=DESKTOP, shots="admin")
     page = dpo.page
-    await log_in(page, email)
+    await log_in(page, email, codes.pop())
     await open_section(page, "Transcripts")
     switch = page.get_by_label("Redact personal data in transcripts", exact=False)
     await eventually(switch.is_checked, 10, "redaction is on by default")

@@ -13,6 +13,10 @@ import { statisticsSection } from "./statistics";
 import { transcriptsSection } from "./transcripts";
 import { usersSection } from "./users";
 import { widgetKeysSection } from "./widgetkeys";
+import { apiKeysSection } from "./apikeys";
+import { securitySection } from "./security";
+import { webhooksSection } from "./webhooks";
+import { twoFactorGate } from "../staff/twofactor";
 
 interface Section {
   id: string;
@@ -30,6 +34,9 @@ const SECTIONS: Section[] = [
   { id: "transcripts", label: "Transcripts", roles: ["admin", "supervisor", "dpo"], build: transcriptsSection },
   { id: "audit", label: "Audit log", roles: ["admin", "dpo"], build: auditSection },
   { id: "statistics", label: "Statistics", roles: ["admin", "supervisor"], build: statisticsSection },
+  { id: "two-factor", label: "Two-factor authentication", roles: ["admin", "supervisor", "dpo"], build: (ctx) => securitySection(ctx, session) },
+  { id: "api-keys", label: "API keys", roles: ["admin"], build: apiKeysSection },
+  { id: "webhooks", label: "Webhooks", roles: ["admin"], build: webhooksSection },
 ];
 
 const root = document.getElementById("app") as HTMLElement;
@@ -39,7 +46,12 @@ let stopHashWatch: (() => void) | null = null;
 function showLogin(notice = ""): void {
   stopHashWatch?.();
   document.title = "Loket — administration";
-  replace(root, loginView(session, showConsole, notice));
+  replace(root, loginView(session, enter, notice));
+}
+
+/** Into the console, through the two-factor enrolment first when the role needs it and has none. */
+function enter(me: Me): void {
+  void twoFactorGate(session, root, me, showConsole);
 }
 
 function showConsole(me: Me): void {
@@ -112,6 +124,6 @@ function showConsole(me: Me): void {
 
 session.onLogout(() => showLogin("You are logged out."));
 session.restore().then(
-  (me) => (me ? showConsole(me) : showLogin()),
+  (me) => (me ? enter(me) : showLogin()),
   () => showLogin("Loket cannot be reached. Reload the page to try again."),
 );

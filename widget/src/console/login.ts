@@ -8,6 +8,9 @@ const MESSAGES: Record<string, string> = {
   rate_limited: "Too many attempts. Wait a few minutes and try again.",
   ip_not_allowed: "Logins from this network are not allowed for your account.",
   account_disabled: "Your account is disabled. Ask an administrator.",
+  totp_enrolment_required:
+    "Your role must use two-factor authentication, and your one login to set it up was used. Ask an administrator to reset it.",
+  totp_secret_unusable: "Your two-factor set-up cannot be used. Ask an administrator to reset it.",
   unreachable: "Loket cannot be reached. Check your connection.",
 };
 
@@ -38,8 +41,8 @@ export class LoginView {
       id: "login-totp",
       name: "totp",
       inputmode: "numeric",
-      pattern: "[0-9]{6}",
-      maxlength: 6,
+      pattern: "[0-9]{6}|[A-Za-z2-7]{5}-?[A-Za-z2-7]{5}",
+      maxlength: 11,
       autocomplete: "one-time-code",
       "aria-describedby": "login-totp-help",
     });
@@ -48,7 +51,7 @@ export class LoginView {
       { class: "field", hidden: true },
       h("label", { for: "login-totp" }, "Authenticator code"),
       this.totp,
-      h("p", { id: "login-totp-help", class: "help" }, "Six digits from your authenticator app."),
+      h("p", { id: "login-totp-help", class: "help" }, "Six digits from your authenticator app, or one of your recovery codes."),
     );
     this.problem = h("p", { class: "problem", role: "alert", hidden: !notice }, notice);
     this.submit = h("button", { type: "submit", class: "btn primary wide" }, "Log in");

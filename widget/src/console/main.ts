@@ -3,6 +3,7 @@
 import { type Me, StaffSession } from "../staff";
 import { Desk } from "./desk";
 import { LoginView } from "./login";
+import { twoFactorGate } from "../staff/twofactor";
 
 const root = document.getElementById("app") as HTMLElement;
 const session = new StaffSession();
@@ -11,7 +12,8 @@ let desk: Desk | null = null;
 function showLogin(notice = ""): void {
   desk?.dispose();
   desk = null;
-  const view = new LoginView(session, (me) => showDesk(me), notice);
+  // Through the two-factor enrolment first when the role (or the organisation) requires it.
+  const view = new LoginView(session, (me) => void twoFactorGate(session, root, me, showDesk), notice);
   root.replaceChildren(view.el);
   view.focus();
 }
