@@ -13,6 +13,7 @@ import { statisticsSection } from "./statistics";
 import { transcriptsSection } from "./transcripts";
 import { usersSection } from "./users";
 import { widgetKeysSection } from "./widgetkeys";
+import { locationsSection } from "./locations";
 import { apiKeysSection } from "./apikeys";
 import { securitySection } from "./security";
 import { webhooksSection } from "./webhooks";
@@ -29,6 +30,7 @@ const SECTIONS: Section[] = [
   { id: "queues", label: "Queues", roles: ["admin", "supervisor"], build: queuesSection },
   { id: "users", label: "Users and roles", roles: ["admin", "supervisor"], build: usersSection },
   { id: "widget-keys", label: "Widget keys", roles: ["admin"], build: widgetKeysSection },
+  { id: "locations", label: "Locations", roles: ["admin"], build: locationsSection },
   { id: "retention", label: "Retention rules", roles: ["admin", "dpo"], build: retentionSection },
   { id: "recordings", label: "Recordings", roles: ["admin", "supervisor", "dpo"], build: recordingsSection },
   { id: "transcripts", label: "Transcripts", roles: ["admin", "supervisor", "dpo"], build: transcriptsSection },

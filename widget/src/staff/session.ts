@@ -86,6 +86,15 @@ export class StaffSession {
     this.emitLogout();
   }
 
+  /**
+   * Forget the access token, so the next ``accessToken()`` refreshes: the server closed a
+   * socket because its token expired or the account changed, and a reconnect must not
+   * offer the same token again.
+   */
+  invalidate(): void {
+    this.expiresAt = 0;
+  }
+
   /** A valid access token (refreshed first when it is about to expire). */
   async accessToken(): Promise<string> {
     if (!this.access || Date.now() > this.expiresAt - REFRESH_MARGIN_MS) await this.refresh();
