@@ -256,8 +256,9 @@ class Recorder:
             self._need_keyframe = False
             if self.capture_started_at is None:
                 self.capture_started_at = now
-        elif frame.discontinuity or not frame.complete:
-            # A frame this one refers to is missing: nothing decodes until the next keyframe.
+        elif (frame.discontinuity and not frame.keyframe) or not frame.complete:
+            # A frame this one refers to is missing: nothing decodes until the next keyframe
+            # (a keyframe after the gap, such as a replaced leg's first frame, refers to none).
             self.skipped += 1
             self._need_keyframe = True
             self._request_keyframe()
