@@ -145,6 +145,10 @@ class InboundRtp:
             self._session.drop("unknown_ssrc")
             return
         if rtx_for is not None:
+            if fields.payload_end == fields.ext_end:
+                # Padding only: a browser probing bandwidth on its RTX stream. Nothing to forward.
+                self._session.drop("padding_only")
+                return
             if self.ssrc is None:
                 self._session.drop("rtx_before_media")
                 return
