@@ -40,6 +40,10 @@ from signaling.store import keys
 logger = logging.getLogger(__name__)
 
 
+def _anyone_free(advisers: dict[str, AdviserState]) -> bool:
+    return any(a.presence == Presence.AVAILABLE and a.activity == Activity.IDLE for a in advisers.values())
+
+
 class Ringing:
     """Rings advisers for waiting calls and carries a ring to its answer, decline or timeout."""
 
@@ -165,7 +169,11 @@ class Ringing:
     async def dispatch(self, org_id: str, mail: Mail) -> None:
         """Ring an adviser for every waiting call that has one, oldest call first."""
         advisers = await self._live.advisers(org_id)
-        for call_id in await self._queue.waiting_ids(org_id):
+        for call_id in await self._queue.waiting_ids(org_id) if _anyone_free(advisers) else []:
+            # Nobody (left) free to ring: no need to look at the waiting calls at all, so a
+            # join into a busy organisation costs the same whatever the length of its queues.
+            if not _anyone_free(advisers):
+                break
             call = await self._live.call(call_id)
             if call is None or call.status != CallStatus.WAITING:
                 continue

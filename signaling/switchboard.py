@@ -152,6 +152,7 @@ class Switchboard:
         await self._attendance.bury_dead_nodes(now)
         await self._ringing.expire(now)
         await self._attendance.expire(now)
+        await self._queue.flush(now)
 
     # -- connections and presence (signaling.attendance) -----------------------------------
 
@@ -240,8 +241,8 @@ class Switchboard:
             await self._store.expire(keys.session(session.room), self._config.visitor_token_seconds)
             await self._queue.add(call)
             await self._ringing.dispatch(org_id, mail)
-            await self._queue.changed(org_id, mail)
-            position = await self._queue.position(call)
+            # Only the one who joined hears of it: a join at the tail moves nobody else.
+            position = await self._queue.joined(call, mail)
             if self._calls is not None:
                 self._calls.call_joined(call)
         await self._live.deliver(mail)

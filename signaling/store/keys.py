@@ -17,9 +17,11 @@ Pairing (the switchboard):
                                        deadline passed is dead: its connections are counted gone)
 - ``node:{id}:rooms``         zset     ``{org}|{room}`` -> attach time: the sessions a node has
                                        connections of (what to detach when it dies)
-- ``queue:{id}:sent``         hash     call id -> the ``queue:position`` figures last sent
+- ``org:{id}:queues``         hash     queue id -> ``1`` for every queue a call of the org waited in
+- ``queue:{id}:sent``         hash     call id -> ``position|eta|language`` last sent in ``queue:position``
 - ``queues:dirty``            zset     ``{org}|{queue}`` -> when its positions are next due
 - ``snapshots:dirty``         zset     org id -> when its advisers' ``queue:snapshot`` is next due
+- ``updates:sent``            hash     ``{org}|{queue}`` or org id -> when its updates were last sent
 - ``aht:{queue}``             string   mean handle time of the queue's calls (seconds)
 
 Resume log (the outbox):
@@ -61,6 +63,7 @@ DETACHED = "detached"
 SIGNAL_NODES = "signal-nodes"
 DIRTY_QUEUES = "queues:dirty"
 DIRTY_SNAPSHOTS = "snapshots:dirty"
+UPDATES_SENT = "updates:sent"
 
 
 # -- pairing ---------------------------------------------------------------------------------
@@ -97,6 +100,10 @@ def node_rooms(node: str) -> str:
 
 def position_sent(queue_id: str) -> str:
     return f"queue:{queue_id}:sent"
+
+
+def org_queues(org_id: str) -> str:
+    return f"org:{org_id}:queues"
 
 
 def handle_time(queue_id: str) -> str:

@@ -165,6 +165,13 @@ class MemoryStore:
     async def zrangebyscore(self, key: str, max_score: float) -> list[str]:
         return [member for member, score in await self.zrange(key) if score <= max_score]
 
+    async def zrank(self, key: str, member: str) -> int | None:
+        zset = self._zset(key)
+        if member not in zset:
+            return None
+        mine = (zset[member], member)
+        return sum(1 for other in zset.items() if (other[1], other[0]) < mine)
+
     async def rpush_capped(self, key: str, value: str, maxlen: int, ttl: float) -> None:
         current = self._live(key)
         items: list[str] = current if isinstance(current, list) else []

@@ -53,6 +53,9 @@ class RealtimeStore(Protocol):
         ...
 
     async def zrangebyscore(self, key: str, max_score: float) -> list[str]: ...
+    async def zrank(self, key: str, member: str) -> int | None:
+        """The member's 0-based place in ``zrange`` order; None when it is not in the set."""
+        ...
 
     async def rpush_capped(self, key: str, value: str, maxlen: int, ttl: float) -> None:
         """Append, keep only the newest ``maxlen`` items, and (re)set the key's lifetime."""

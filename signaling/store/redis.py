@@ -96,6 +96,10 @@ class RedisStore:
     async def zrangebyscore(self, key: str, max_score: float) -> list[str]:
         return [str(m) for m in await self._redis.zrangebyscore(self._k(key), "-inf", max_score)]
 
+    async def zrank(self, key: str, member: str) -> int | None:
+        rank = await self._redis.zrank(self._k(key), member)
+        return None if rank is None else int(rank)  # type: ignore[arg-type]
+
     async def rpush_capped(self, key: str, value: str, maxlen: int, ttl: float) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.rpush(self._k(key), value)
