@@ -220,8 +220,8 @@ class Switchboard:
                 reference=new_reference(),
                 joined_at=self._clock(),
                 language=language or "",
-            )
                 context=dict(visitor.context),
+            )
             async with self._sessions() as db:
                 db.add(
                     Call(
@@ -232,8 +232,8 @@ class Switchboard:
                         visitor_id=visitor.visitor_id,
                         language=language,
                         status=CallStatus.WAITING,
-                    )
                         context=dict(visitor.context) or None,
+                    )
                 )
                 await db.commit()
             await self._live.save_call(call)
