@@ -22,7 +22,7 @@ from api.schemas import (
     WidgetSessionRequest,
 )
 from db import utcnow
-from db.errors import Forbidden, Unauthenticated
+from db.errors import Forbidden, InvalidInput, Unauthenticated
 from signaling import consent
 from signaling.rating import rate_call
 from signaling.store import keys
@@ -67,7 +67,11 @@ async def create_widget_session(request: web.Request) -> web.Response:
         if origin not in key.origins:
             raise Forbidden("this widget key is not allowed on this website", code="origin_not_allowed")
         queues = await queries.org_queues(db, key.org_id)
+    try:
         context = checked_context(key.context_keys or [], data.context)
+    except InvalidInput as exc:
+        # Readable by the page (the origin is allowed), so the widget can say why and call without it.
+        return web.json_response({"error": exc.to_dict()}, status=exc.status, headers=_cors(origin))
     token, claims = request.app[TOKENS].issue_visitor(key.org_id, context)
     request[VISITOR_ID] = claims.visitor_id
     now = utcnow()

@@ -105,7 +105,13 @@ async def test_the_page_hears_each_step_of_a_call_and_nothing_about_the_visitor(
     ended = await adviser.call("call:end")
     assert ended["ok"], ended
     await page.wait_for_function("() => window.loketEvents.some(([name]) => name === 'ended')")
-    await visitor.shot("01-ended")
+    # What the host page heard, printed on the page for the screenshot.
+    await page.evaluate(
+        """() => { const pre = document.createElement('pre'); pre.id = 'heard';
+        pre.textContent = 'Loket.on heard:\\n' + window.loketEvents.map((e) => JSON.stringify(e)).join('\\n');
+        document.querySelector('main').append(pre); }"""
+    )
+    await visitor.shot("01-events-heard-by-the-page")
 
     events = await page.evaluate("() => window.loketEvents")
     names = [name for name, _ in events]
