@@ -199,6 +199,7 @@ class Ringing:
                         "language": call.language or None,
                         "waited_seconds": round(now - call.joined_at, 1),
                         "ring_seconds": self._config.ring_timeout_seconds,
+                        "context": call.context,
                     },
                 )
             )
@@ -207,7 +208,6 @@ class Ringing:
         """Take a ringing call back from ``adviser`` and put it back in the queue."""
         # The database first: when it fails, the live state is still untouched.
         await self._set_call_status(call.id, CallStatus.WAITING)
-                        "context": call.context,
         call.status, call.adviser_id, call.ring_deadline = CallStatus.WAITING, "", 0.0
         call.declined.append(adviser.user_id)
         adviser.activity, adviser.call_id = Activity.IDLE, ""
