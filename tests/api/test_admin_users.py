@@ -39,8 +39,10 @@ async def test_supervisors_list_staff_without_any_secret(server, world: World) -
         "queue_ids",
         "totp_enabled",
         "created_at",
+        "location_id",
     }
     assert adviser["role"] == "adviser" and adviser["languages"] == ["nl"]
+    assert adviser["location_id"] is None
     assert adviser["queue_ids"] == [str(world.queue_id)]
     assert adviser["totp_enabled"] is False
     async with (
