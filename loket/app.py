@@ -70,6 +70,7 @@ from loket.pages import add_page_routes
 from loket.readiness import READINESS, Readiness, readyz
 from loket.settings import Settings, SettingsError
 from loket.worker import Worker
+from media.metrics import RtpDropsCollector
 from media.placement import InProcessPlacement, MediaPlacement
 from media.remote import RemotePlacement
 from media.stats import MediaStats
@@ -123,6 +124,7 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
     )
     metrics = Metrics()
     sio = socketio.AsyncServer(
+    metrics.registry.register(RtpDropsCollector())  # the relay's dropped packets, by reason
         async_mode="aiohttp",
         client_manager=(
             socketio.AsyncRedisManager(settings.redis_url, channel=f"{redis_prefix}socketio")

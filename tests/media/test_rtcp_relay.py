@@ -12,10 +12,13 @@ from typing import Any
 from aiortc import RTCRtpTransceiver
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
+from prometheus_client import CollectorRegistry, generate_latest
 
 from media import RTP_DROPS, MediaCall
 from media import _aiortc_hooks as hooks
 from media import rtcp_packets as rtcp
+from media.metrics import RtpDropsCollector
+from media.rtp_session import RtpSession
 
 
 def video_of(client: Any) -> RTCRtpTransceiver:
@@ -165,3 +168,12 @@ async def test_malformed_packets_are_dropped_and_counted_and_the_leg_goes_on(
         assert RTP_DROPS[reason] - before.get(reason, 0) >= count
     frames = adviser.received["video"].frames
     await until(lambda: adviser.received["video"].frames > frames + 10, 5)
+
+
+def test_drops_are_exported_to_prometheus() -> None:
+    registry = CollectorRegistry()
+    registry.register(RtpDropsCollector())
+    before = RTP_DROPS["bad_version"]
+    RtpSession("metrics-test").on_rtp(struct.pack("!BBHII", 0x40, 96, 1, 2, 3))
+    text = generate_latest(registry).decode()
+    assert f'loket_media_rtp_dropped_total{{reason="bad_version"}} {float(before + 1)}' in text
