@@ -44,8 +44,11 @@ RUN groupadd --system --gid 10001 loket \
 COPY --from=build /opt/loket /opt/loket
 COPY --from=widget /src/widget/dist /opt/loket-widget/dist
 ENV LOKET_WIDGET_DIR=/opt/loket-widget/dist
+# The image is for production: it refuses to start without real secrets, PostgreSQL and an https://
+# public URL (loket/production.py). Trying it out on a laptop: `docker run -e LOKET_ENV=development ...`.
+ENV LOKET_ENV=production
 
-# Embedded mode keeps its SQLite file and recordings under ./data, relative to this directory.
+# Working files (the spool, and in development mode the SQLite file) live under ./data, relative to here.
 WORKDIR /var/lib/loket
 USER loket:loket
 

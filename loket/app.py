@@ -77,6 +77,7 @@ from media.stats import MediaStats
 from recordings import RecordingsConfig, Storage, storage_from_config
 from signaling.attachments import Attachments
 from signaling.chat import Chat
+from signaling.guarded_packet import GuardedPacket
 from signaling.metrics import Metrics
 from signaling.outbox import Outbox
 from signaling.recording import RecordingControl
@@ -135,6 +136,8 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
         # origin grants nothing; the widget-session endpoint is where origins are checked.
         cors_allowed_origins="*",
         max_http_buffer_size=TRANSPORT_MAX_BYTES,
+        # Payloads parsed with limits: a too deep or huge-number packet gets an error ack, not a traceback.
+        serializer=GuardedPacket,
         logger=False,
         engineio_logger=False,
     )

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts import directory, locations
 from accounts.models import RecordingPolicy, Role
 from db import LoketError, audit, create_engine, create_session_factory, migrate
+from loket import production
 from loket.logs import configure_logging
 from loket.settings import Settings
 
@@ -134,6 +135,12 @@ def serve(host: str, port: int, demo: bool, no_worker: bool, no_media: bool) -> 
 
     settings = _settings()
     _log_as(settings, "serve")
+    refused = production.demo_refusal(demo=demo, production=settings.production)
+    if refused:
+        raise click.ClickException(refused)
+    warning = production.bind_warning(host, production=settings.production)
+    if warning:
+        logging.getLogger("loket.serve").warning("%s", warning)
     public = settings.public_url or f"http://{host}:{port}"
     setup: DemoSetup | None = None
     if demo:

@@ -22,6 +22,7 @@ from sqlalchemy.exc import ArgumentError
 
 from accounts.config import RateLimit
 from db import LoketError
+from loket import production
 from media import IceServer, MediaConfig
 from media.node import ClusterConfig, NodeConfig, valid_id
 from recordings import RecordingsConfig, parse_master_key
@@ -227,6 +228,7 @@ class Settings(BaseSettings):
         if self.master_key:
             try:
                 parse_master_key(self.master_key)
+            self._refuse_unsafe_secrets()
             except ValueError as exc:
                 raise SettingsError(str(exc)) from exc
         self._check_ice_servers()
@@ -238,6 +240,18 @@ class Settings(BaseSettings):
             raise SettingsError(f"LOKET_MEDIA_SECRET must be at least {MIN_MEDIA_SECRET_LENGTH} characters")
         if self.media_node_id is not None and not valid_id(self.media_node_id):
             raise SettingsError(
+    def _refuse_unsafe_secrets(self) -> None:
+        """Production's secrets must be real ones (``loket.production`` says what that means)."""
+        try:
+            master_key = parse_master_key(self.master_key) if self.master_key else None
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from exc
+        problems = production.refusals(
+            secret_key=self.secret_key, master_key=master_key, public_url=self.public_url
+        )
+        if problems:
+            raise SettingsError("production mode refuses unsafe settings: " + "; ".join(problems))
+
                 "LOKET_MEDIA_NODE_ID is 1-64 letters, digits, '.', '_' or '-', "
                 "starting with a letter or digit"
             )

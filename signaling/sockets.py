@@ -27,6 +27,7 @@ from accounts.tokens import StaffClaims, TokenService, VisitorClaims
 from db import LoketError
 from signaling.chat import Chat
 from signaling.errors import Forbidden, InvalidInput, PayloadTooLarge, Unauthenticated
+from signaling.guarded_packet import MALFORMED_EVENT
 from signaling.metrics import Metrics
 from signaling.outbox import Outbox, SessionId
 from signaling.payloads import (
@@ -114,6 +115,9 @@ class _Namespace(socketio.AsyncNamespace):  # type: ignore[misc]
         try:
             if size > self.max_payload_bytes:
                 raise PayloadTooLarge(f"payloads are limited to {self.max_payload_bytes} bytes")
+            if event == MALFORMED_EVENT:
+                reason = payload.get("reason") if isinstance(payload, dict) else None
+                raise InvalidInput(f"malformed packet: {reason}", code="malformed_packet")
             known = self.events()
             if event not in known:
                 raise InvalidInput(f"unknown event {event[:50]!r}", code="unknown_event")
