@@ -124,8 +124,8 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
         visitor_seconds=config.visitor_token_seconds,
     )
     metrics = Metrics()
-    sio = socketio.AsyncServer(
     metrics.registry.register(RtpDropsCollector())  # the relay's dropped packets, by reason
+    sio = socketio.AsyncServer(
         async_mode="aiohttp",
         client_manager=(
             socketio.AsyncRedisManager(settings.redis_url, channel=f"{redis_prefix}socketio")
