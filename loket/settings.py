@@ -223,23 +223,18 @@ class Settings(BaseSettings):
                 missing.append("LOKET_DATABASE_URL (PostgreSQL)")
             if missing:
                 raise SettingsError("production mode (LOKET_ENV=production) needs: " + ", ".join(missing))
+            self._refuse_unsafe_secrets()
         if self.secret_key and len(self.secret_key) < 32:
             raise SettingsError("LOKET_SECRET_KEY must be at least 32 characters")
         if self.master_key:
             try:
                 parse_master_key(self.master_key)
-            self._refuse_unsafe_secrets()
             except ValueError as exc:
                 raise SettingsError(str(exc)) from exc
         self._check_ice_servers()
         self._check_media_nodes()
         return self
 
-    def _check_media_nodes(self) -> None:
-        if self.media_secret is not None and len(self.media_secret) < MIN_MEDIA_SECRET_LENGTH:
-            raise SettingsError(f"LOKET_MEDIA_SECRET must be at least {MIN_MEDIA_SECRET_LENGTH} characters")
-        if self.media_node_id is not None and not valid_id(self.media_node_id):
-            raise SettingsError(
     def _refuse_unsafe_secrets(self) -> None:
         """Production's secrets must be real ones (``loket.production`` says what that means)."""
         try:
@@ -252,6 +247,11 @@ class Settings(BaseSettings):
         if problems:
             raise SettingsError("production mode refuses unsafe settings: " + "; ".join(problems))
 
+    def _check_media_nodes(self) -> None:
+        if self.media_secret is not None and len(self.media_secret) < MIN_MEDIA_SECRET_LENGTH:
+            raise SettingsError(f"LOKET_MEDIA_SECRET must be at least {MIN_MEDIA_SECRET_LENGTH} characters")
+        if self.media_node_id is not None and not valid_id(self.media_node_id):
+            raise SettingsError(
                 "LOKET_MEDIA_NODE_ID is 1-64 letters, digits, '.', '_' or '-', "
                 "starting with a letter or digit"
             )
