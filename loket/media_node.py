@@ -28,6 +28,7 @@ from loket.metrics_server import Scraper, metrics_server
 from loket.observability import MediaState, WorkerMetrics
 from loket.settings import Settings, SettingsError
 from loket.worker import Job, JobContext, JobRunner
+from media.metrics import RtpDropsCollector
 from media.node import MediaNode, Registry
 from media.stats import MediaStats
 from recordings import RecordingsConfig, Storage, retry_pending_uploads, storage_from_config
@@ -120,6 +121,7 @@ async def run_media_node(settings: Settings) -> None:
         recordings=recordings,
         metrics=WorkerMetrics(registry),
     )
+    registry.register(RtpDropsCollector())  # the relay's dropped packets, by reason
     metrics = metrics_server(settings, Scraper(registry, [MediaState(node.stats, node=node.node.node_id)]))
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
