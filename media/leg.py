@@ -22,7 +22,7 @@ from media import _aiortc_hooks as hooks
 from media.candidates import address_allowed, filter_sdp_candidates, parse_candidate
 from media.config import MediaConfig
 from media.errors import LegClosedError, NegotiationError
-from media.rtp_session import RtpSession
+from media.rtp_session import LegRtpStatistics, RtpSession
 from media.rtp_streams import InboundRtp, OutboundRtp
 
 logger = logging.getLogger(__name__)
@@ -295,6 +295,11 @@ class Leg:
                 self._endpoint = endpoint = hooks.SrtpEndpoint(hooks.dtls_transport(transceiver))
                 endpoint.on_state_change(self._on_dtls_state_change)
                 self.rtp.attach(endpoint)
+
+    def rtp_statistics(self) -> LegRtpStatistics:
+        """This leg's packets received and lost both ways, and its round-trip time (metrics read
+        this: aiortc's ``getStats()`` knows nothing of packets that bypass its RTP stack)."""
+        return self.rtp.statistics()
 
     def negotiated_video(self) -> str | None:
         """The video MIME type this leg was answered with (``None`` before, or without video)."""

@@ -26,6 +26,7 @@ import random
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from media import _aiortc_hooks as hooks
 from media import rtcp_packets as rtcp
@@ -40,6 +41,19 @@ REPORT_INTERVAL_S = 1.0
 
 #: Packets dropped by every session of this process, by reason (a metric).
 RTP_DROPS: collections.Counter[str] = collections.Counter()
+
+
+@dataclass(frozen=True, slots=True)
+class LegRtpStatistics:
+    """One leg's RTP now: packets received from the party and lost on the way to us (current
+    streams), what the party reports lost of what we send, the largest round-trip time its
+    reports give (``None`` before one), and packets dropped here."""
+
+    packets_received: int
+    packets_lost_inbound: int
+    packets_lost_outbound: int
+    rtt_seconds: float | None
+    dropped: int
 
 
 class RtpSession:
@@ -154,13 +168,33 @@ class RtpSession:
             video = self.outbound["video"]
             if video.ssrc in packet.ssrcs:
                 video.feedback_remb(packet.bitrate)
-        # Receiver reports about what we send, and BYE, end here: the relay terminates RTCP.
+        if isinstance(packet, rtcp.SenderReport | rtcp.ReceiverReport):
+            for block in packet.reports:
+                outbound = next((s for s in self.outbound.values() if s.ssrc == block.ssrc), None)
+                if outbound is not None:
+                    outbound.on_report_block(block, now)
+        # Reports and BYE end here: the relay terminates RTCP.
 
     def _inbound_by_ssrc(self, ssrc: int) -> InboundRtp | None:
         for stream in self.inbound.values():
             if stream.ssrc == ssrc:
                 return stream
         return None
+
+    def statistics(self) -> LegRtpStatistics:
+        """What this leg's packets and the party's reports say now (for metrics)."""
+        received = lost = 0
+        for stream in self.inbound.values():
+            received += stream.packets_received
+            lost += stream.lost
+        rtts = [s.rtt_seconds for s in self.outbound.values() if s.rtt_seconds is not None]
+        return LegRtpStatistics(
+            packets_received=received,
+            packets_lost_inbound=lost,
+            packets_lost_outbound=sum(s.remote_packets_lost for s in self.outbound.values()),
+            rtt_seconds=max(rtts) if rtts else None,
+            dropped=sum(self.drops.values()),
+        )
 
     # --- out --------------------------------------------------------------------------------
 

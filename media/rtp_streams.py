@@ -246,6 +246,11 @@ class InboundRtp:
         for callback in list(self._report_subscribers):
             callback(self, report)
 
+    @property
+    def lost(self) -> int:
+        """Packets of the current stream that never arrived (RFC 3550 appendix A.3)."""
+        return max(0, self._highest - self._base - self.received) if self.ssrc is not None else 0
+
     def report_block(self, now: float) -> rtcp.ReportBlock | None:
         """This stream's reception report (RFC 3550 section 6.4.1), or ``None`` before any packet."""
         if self.ssrc is None or self.received == 0:
@@ -364,6 +369,11 @@ class OutboundRtp:
         self._rtx_sequence = 0
         self.packets_sent = 0
         self.octets_sent = 0
+        # What the party's receiver reports say about this stream (RFC 3550 section 6.4.1).
+        self.remote_packets_lost = 0
+        self.remote_fraction_lost = 0
+        self.rtt_seconds: float | None = None
+        self._reports_sent: dict[int, float] = {}  # the middle 32 bits of an SR's NTP time -> when
         self.retransmitted = 0
         self.not_in_history = 0
         self.send_failures = 0
@@ -446,9 +456,22 @@ class OutboundRtp:
         if timestamp is None:
             return False
         ours = rtcp.SenderReport(self.ssrc, report.ntp, timestamp, self.packets_sent, self.octets_sent)
+        sent = self._reports_sent
+        sent[(report.ntp >> 16) & 0xFFFFFFFF] = self._session.clock()
+        while len(sent) > 8:
+            del sent[next(iter(sent))]
         return self._session.send_rtcp(
             rtcp.sender_report(ours) + rtcp.sdes_cname(self.ssrc, self._session.cname)
         )
+
+    def on_report_block(self, block: rtcp.ReportBlock, now: float) -> None:
+        """The party's reception report on this stream: its losses, and the round-trip time
+        from the sender report it echoes (LSR) and how long it held it (DLSR)."""
+        self.remote_packets_lost = max(0, block.packets_lost)
+        self.remote_fraction_lost = block.fraction_lost
+        sent_at = self._reports_sent.get(block.lsr) if block.lsr else None
+        if sent_at is not None:
+            self.rtt_seconds = max(0.0, now - sent_at - block.dlsr / 65536)
 
     def feedback_keyframe(self) -> None:
         if self.on_keyframe_request is not None:

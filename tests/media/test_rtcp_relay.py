@@ -95,7 +95,8 @@ async def test_what_the_server_lost_upstream_it_asks_for_again_and_forwards(
     assert inbound.nacks_sent > 0 and inbound.recovered > 0
     window = set(range(first_sent, last_sent))
     whole = len(window & set(numbers))
-    assert whole >= 0.9 * len(window), f"{whole} of {len(window)} frames whole at 10 % upstream loss"
+    # Without retransmission about 0.9 ** 5 = 59 % of 5-packet frames would arrive whole.
+    assert whole >= 0.85 * len(window), f"{whole} of {len(window)} frames whole at 10 % upstream loss"
 
 
 async def test_a_constrained_receiver_lowers_the_senders_bitrate(
@@ -177,3 +178,33 @@ def test_drops_are_exported_to_prometheus() -> None:
     RtpSession("metrics-test").on_rtp(struct.pack("!BBHII", 0x40, 96, 1, 2, 3))
     text = generate_latest(registry).decode()
     assert f'loket_media_rtp_dropped_total{{reason="bad_version"}} {float(before + 1)}' in text
+
+
+async def test_the_partys_receiver_reports_give_the_legs_losses_and_round_trip_time(
+    new_call: Any, new_client: Any, until: Any
+) -> None:
+    call, _visitor, adviser = await live_call(new_call, new_client, until)
+    outbound = call.leg("adviser").outbound["video"]
+    reports: list[rtcp.SenderReport] = []
+    transport = video_of(adviser).receiver.transport
+    original = transport._handle_rtcp_data
+
+    async def capture(data: bytes) -> None:
+        reports.extend(
+            p for p in rtcp.parse_rtcp(data) if isinstance(p, rtcp.SenderReport) and p.ssrc == outbound.ssrc
+        )
+        await original(data)
+
+    transport._handle_rtcp_data = capture
+    await until(lambda: bool(reports), 10)
+    assert call.leg("adviser").rtp_statistics().rtt_seconds is None
+
+    # As a browser reports: 5 packets lost, the last SR echoed (LSR) after holding it 10 ms (DLSR).
+    block = rtcp.ReportBlock(outbound.ssrc, 3, 5, 1000, 0, (reports[-1].ntp >> 16) & 0xFFFFFFFF, 655)
+    await hooks.send_rtcp(video_of(adviser), rtcp.receiver_report(rtcp.ReceiverReport(1, [block])))
+
+    await until(lambda: call.leg("adviser").rtp_statistics().rtt_seconds is not None, 5)
+    statistics = call.leg("adviser").rtp_statistics()
+    assert statistics.packets_lost_outbound == 5
+    assert statistics.rtt_seconds is not None and 0 <= statistics.rtt_seconds < 2.0
+    assert statistics.packets_received > 0 and statistics.packets_lost_inbound == 0
