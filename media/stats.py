@@ -11,12 +11,12 @@ changing shape:
   by a call that ended between two reads after the first are lost, at most one scrape
   interval's worth. The forwarding path can make these exact by keeping node-wide totals
   itself (``MediaStats.totals`` is what to feed).
-- *per leg*: the round-trip time and packets lost, from aiortc's ``getStats()`` (RTCP
-  receiver reports, RFC 3550 section 6.4.1): ``inbound`` is what the party sent and we
-  lost, ``outbound`` what we sent and the party reports lost.
+- *per leg*: the round-trip time and packets lost, from the leg's RTP statistics
+  (``Leg.rtp_statistics()``: our reception counts and the party's RTCP receiver reports, RFC
+  3550 section 6.4.1): ``inbound`` is what the party sent and we lost, ``outbound`` what we
+  sent and the party reports lost.
 
-Forwarded counts are encoded frames while the forwarder forwards frames, and RTP packets once
-it forwards packets.
+Forwarded counts are RTP packets (the forwarder forwards packets, not frames).
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import asyncio
 import logging
 import weakref
 from dataclasses import dataclass, field
-from typing import Any
 
 from media.call import PARTIES, MediaCall
 from media.forwarder import Forwarder
@@ -115,26 +114,15 @@ class MediaStats:
         self._forwarders[forwarder] = now
 
     async def _leg(self, call_id: str, party: Party, leg: Leg) -> LegStats:
-        rtt: float | None = None
-        received = lost_in = lost_out = 0
-        if not leg.closed:
-            report: dict[str, Any]
-            try:
-                async with asyncio.timeout(self._leg_timeout_s):
-                    # Package-internal: the leg's RTCPeerConnection.
-                    report = await leg._pc.getStats()
-            except Exception:  # a leg closing under us: report what is known
-                logger.debug("call %s: no stats for the %s's leg", call_id, party, exc_info=True)
-                report = {}
-            for stats in report.values():
-                kind = getattr(stats, "type", "")
-                if kind == "inbound-rtp":
-                    received += int(stats.packetsReceived)
-                    lost_in += max(0, int(stats.packetsLost))
-                elif kind == "remote-inbound-rtp":
-                    lost_out += max(0, int(stats.packetsLost))
-                    if stats.roundTripTime is not None:
-                        rtt = max(rtt or 0.0, float(stats.roundTripTime))
+        # The relay's own RTP statistics (media/rtp_session.py): aiortc's getStats() sees no
+        # packets, since they bypass its RTP stack.
+        rtp = leg.rtp_statistics()
+        rtt = rtp.rtt_seconds
+        received, lost_in, lost_out = (
+            rtp.packets_received,
+            rtp.packets_lost_inbound,
+            rtp.packets_lost_outbound,
+        )
         before = self._legs.get(leg, (0, 0))
         self.totals.packets_lost["inbound"] += max(0, lost_in - before[0])
         self.totals.packets_lost["outbound"] += max(0, lost_out - before[1])
