@@ -18,6 +18,7 @@ serve`` with Redis runs one beside signalling (``loket.app``).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
 
@@ -27,6 +28,7 @@ from db import SessionFactory, create_engine, create_session_factory
 from loket.metrics_server import Scraper, metrics_server
 from loket.observability import MediaState, WorkerMetrics
 from loket.settings import Settings, SettingsError
+from loket.spool_adoption import adopt_dead_nodes_spools
 from loket.worker import Job, JobContext, JobRunner
 from media.metrics import RtpDropsCollector
 from media.node import MediaNode, Registry
@@ -55,6 +57,8 @@ class NodeWithUploads:
         self.stats = MediaStats(self.node.placement)
         node_id = self.node.node_id
         worker = settings.worker()
+        # The node stores what it spools: from its own spool directory (a shared spool's or not).
+        recordings = dataclasses.replace(recordings, spool_dir=self.node.config.spool_dir)
 
         async def uploads(ctx: JobContext) -> int:
             return await retry_pending_uploads(
@@ -67,8 +71,26 @@ class NodeWithUploads:
                 spool_node=node_id,
             )
 
+        jobs = [Job(f"media node {node_id} uploads", worker.uploads.every, worker.uploads.timeout, uploads)]
+        shared_spool = settings.media_shared_spool
+        if shared_spool is not None:
+
+            async def adopt(ctx: JobContext) -> int:
+                return await adopt_dead_nodes_spools(
+                    sessions,
+                    storage,
+                    recordings,
+                    self.node.registry,
+                    shared_spool=shared_spool,
+                    own_id=node_id,
+                    now=ctx.clock(),
+                    worker_id=ctx.worker_id,
+                )
+
+            name = f"media node {node_id} adopts dead nodes' spools"
+            jobs.append(Job(name, worker.uploads.every, worker.uploads.timeout, adopt))
         self._uploads = JobRunner(
-            [Job(f"media node {node_id} uploads", worker.uploads.every, worker.uploads.timeout, uploads)],
+            jobs,
             context=JobContext(),
             stop_grace_seconds=worker.stop_grace_seconds,
             retry_base_seconds=worker.retry_base_seconds,

@@ -194,6 +194,10 @@ class Settings(BaseSettings):
     # to `loket media` and to the media of `loket serve`.
     media_udp_ports: str | None = None
     media_public_address: str | None = None
+    # A directory every media node mounts (NFS, a shared volume): each spools under
+    # {it}/{node id} instead of LOKET_SPOOL_DIR, and a live node stores what a dead node's
+    # spool holds (loket/spool_adoption.py). Unset: a dead node's files wait for it to restart.
+    media_shared_spool: Path | None = None
     # Observability (README.md, "Operating Loket"): /metrics on its own internal port (unset:
     # not served; 0: any free port), never on the public app; logs as text or JSON lines.
     metrics_host: str = "127.0.0.1"
@@ -421,10 +425,11 @@ class Settings(BaseSettings):
             raise SettingsError(
                 f"the host name {node_id!r} cannot name a media node: set LOKET_MEDIA_NODE_ID"
             )
+        shared = self.media_shared_spool
         try:
             return NodeConfig(
                 node_id=node_id,
-                spool_dir=self.spool_dir,
+                spool_dir=self.spool_dir if shared is None else shared / node_id,
                 bind_host=self.media_bind_host,
                 bind_port=self.media_bind_port,
                 internal_url=self.media_internal_url,

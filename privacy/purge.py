@@ -13,6 +13,13 @@ never take the same row. Then, for each claimed batch (``_purge``):
    deletion receipt: what (recording, call, participant, storage key, versions, files), why
    (the rule or the default, its days), when.
 
+A recording whose spool file is on a media node's disk (``spool_node``; not yet uploaded, or
+not yet cleaned up) cannot be unlinked here: after steps 1 and 2 its row stays, shredded and
+released, naming the file, and that node's upload loop deletes the file (``leftover_spools``;
+a dead node's, a node sharing its spool, see ``loket.spool_adoption``). The next sweep, or
+the erasure run again, then deletes the row with its receipt; until then the erasure is not
+complete.
+
 Each step only touches rows this worker still holds. A worker that dies between steps leaves
 its rows claimed; when the lease runs out the next sweep takes them and finishes, and since
 the receipt is committed together with the row's deletion there is exactly one per recording.
@@ -56,6 +63,12 @@ class _Claimed:
     spool_path: str | None
     status: str
     delete_after: datetime | None
+    spool_node: str | None
+
+    @property
+    def spooled_on_a_node(self) -> bool:
+        """Its spool file is on a media node's disk, which only that node's loop can clean."""
+        return self.spool_node is not None and self.spool_path is not None
 
 
 async def _claim(
@@ -82,6 +95,7 @@ async def _claim(
         Recording.spool_path,
         Recording.status,
         Recording.delete_after,
+        Recording.spool_node,
     )
     async with sessions() as session:
         rows = await claim_rows(
@@ -168,7 +182,18 @@ async def _purge(sessions: SessionFactory, storage: Storage, claimed: Sequence[_
         return 0
     # 2. Every stored version, then the spool.
     deletion = await storage.delete_many([row.storage_key for row in rows])
-    done = [row for row in rows if row.storage_key not in deletion.failed]
+    on_nodes = [row for row in rows if row.spooled_on_a_node and row.storage_key not in deletion.failed]
+    if on_nodes:
+        # Released, shredded, for their nodes to delete the spool files (module docstring).
+        async with sessions() as session:
+            await session.execute(
+                update(Recording)
+                .where(Recording.id.in_([row.id for row in on_nodes]), held_by_me)
+                .values(claimed_by=None, lease_until=None)
+                .execution_options(synchronize_session=False)
+            )
+            await session.commit()
+    done = [row for row in rows if row.storage_key not in deletion.failed and not row.spooled_on_a_node]
     spools = {row.id: row.spool_path for row in done if row.spool_path is not None}
     files = await asyncio.to_thread(_remove_spool_files, spools, job.spool_dir) if spools else {}
     if deletion.failed:

@@ -75,6 +75,11 @@ class MediaNode:
         return self.config.node_id
 
     @property
+    def registry(self) -> Registry:
+        """The node's registry client (started and stopped with the node)."""
+        return self._registry
+
+    @property
     def url(self) -> str:
         """The internal URL signalling nodes reach this node at (known once started)."""
         return self._server.url

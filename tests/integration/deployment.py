@@ -157,6 +157,16 @@ async def start_call(
     return call
 
 
+async def renegotiate(sides: tuple[Side, Side], new_peer: Callable[[], Peer]) -> list[Side]:
+    """Both parties make a new peer connection and offer afresh, as the widget and console do
+    when told ``media:renegotiate``."""
+    fresh = [Side(side.client, new_peer()) for side in sides]
+    for side in fresh:
+        ack = await side.peer.offer_through(side.client)
+        assert ack["ok"], ack
+    return fresh
+
+
 def both_receiving(call: PlacedCall) -> bool:
     return all(side.peer.receiving("audio", "video") for side in call.sides)
 

@@ -13,10 +13,10 @@ import pytest
 from tests.conftest import Client
 from tests.integration.deployment import (
     Deploy,
-    Side,
     both_receiving,
     chat_lines,
     owner,
+    renegotiate,
     start_call,
     stored_recordings,
 )
@@ -24,15 +24,6 @@ from tests.media.conftest import eventually
 from tests.signaling.conftest import Peer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
-
-
-async def renegotiate(sides: tuple[Side, Side], new_peer: Callable[[], Peer]) -> list[Side]:
-    """Both parties make a new peer connection and offer afresh, as the widget and console do."""
-    fresh = [Side(side.client, new_peer()) for side in sides]
-    for side in fresh:
-        ack = await side.peer.offer_through(side.client)
-        assert ack["ok"], ack
-    return fresh
 
 
 async def test_a_call_moves_to_another_media_node_when_its_node_is_killed(
