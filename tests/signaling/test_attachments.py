@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
+import subprocess
 import uuid
 import zipfile
 from collections.abc import AsyncIterator
@@ -91,9 +93,25 @@ def master_keys(backend: Backend) -> tuple[bytes, ...]:
     return (config.master_key, *config.retired_master_keys)
 
 
+def exiftool_groups(data: bytes) -> dict[str, Any] | None:
+    """What ``exiftool`` reads in ``data`` (tags by group), or None when it is not installed."""
+    if shutil.which("exiftool") is None:
+        return None
+    found = subprocess.run(
+        ["exiftool", "-j", "-G", "-"], input=data, capture_output=True, check=True, timeout=30
+    )
+    tags: dict[str, Any] = json.loads(found.stdout)[0]
+    return tags
+
+
 def assert_clean_and_upright(data: bytes) -> None:
     """No metadata block of any kind, and the pixels turned by the EXIF orientation."""
     assert SECRET not in data
+    tags = exiftool_groups(data)
+    if tags is not None:
+        groups = {name.split(":", 1)[0] for name in tags}
+        assert groups <= {"SourceFile", "ExifTool", "File", "JFIF", "Composite"}, sorted(groups)
+        assert not any("GPS" in name or "XMP" in name or "ICC" in name for name in tags), tags
     for marker in (b"Exif\x00\x00", b"GPS", b"http://ns.adobe.com/xap/", b"adobe:ns:meta", b"ICC_PROFILE"):
         assert marker not in data, marker
     image = Image.open(io.BytesIO(data))
@@ -112,6 +130,8 @@ async def test_a_visitors_photo_is_stored_clean_upright_and_sealed_and_both_part
     url = base_url(server)
     call = await in_a_call(server, world, clients)
     original = phone_photo()
+    before = exiftool_groups(original)
+    assert before is None or "EXIF:GPSLatitude" in before  # the sample does carry a position
 
     status, added = await post_photo(http, url, call.visitor_token, original, "image/jpeg", world.origin)
 
