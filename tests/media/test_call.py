@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import pytest
+from aiortc import RTCPeerConnection, RTCRtpSender
 from aiortc.codecs import opus, vpx
 
 from media import _aiortc_hooks as hooks
@@ -161,3 +162,28 @@ async def test_renegotiation_keeps_media_flowing(new_call: Any, new_client: Any,
     for client in (visitor, adviser):
         assert client.received["video"].frames - frames[id(client)] >= 0.8 * FPS * 2
     assert call.leg("visitor").connection_state == "connected"
+
+
+async def offer_video(*mimes: str) -> tuple[Any, str]:
+    """An aiortc peer offering video in the codecs ``mimes`` (in that order), and its offer."""
+    pc = RTCPeerConnection()
+    transceiver = pc.addTransceiver("video", direction="sendrecv")
+    capabilities = RTCRtpSender.getCapabilities("video").codecs
+    transceiver.setCodecPreferences([c for m in mimes for c in capabilities if c.mimeType == m])
+    await pc.setLocalDescription(await pc.createOffer())
+    return pc, pc.localDescription.sdp
+
+
+async def test_both_legs_are_answered_with_the_same_video_codec(new_call: Any) -> None:
+    call = new_call()
+    visitor_pc, visitor_offer = await offer_video("video/H264")  # this visitor only has H.264
+    adviser_pc, adviser_offer = await offer_video("video/VP8", "video/H264")  # the adviser prefers VP8
+    try:
+        await call.answer("visitor", visitor_offer)
+        await call.answer("adviser", adviser_offer)
+        # Packets are forwarded, never transcoded: the adviser's leg follows the visitor's codec.
+        assert call.leg("visitor").negotiated_video() == "video/H264"
+        assert call.leg("adviser").negotiated_video() == "video/H264"
+    finally:
+        await visitor_pc.close()
+        await adviser_pc.close()
