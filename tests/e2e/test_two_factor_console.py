@@ -87,3 +87,29 @@ async def test_an_admin_enrols_in_the_console_and_must_use_two_factor_at_the_nex
     await page.get_by_text("On. 10 of 10 recovery codes left.").wait_for()
     await admin.shot("05-two-factor-on")
     assert not admin.errors, admin.errors
+
+
+@pytest.mark.timeout(90)
+async def test_an_adviser_may_enrol_in_the_admin_console_which_shows_them_only_that(
+    loket: TestServer, backend: Backend, open_visitor: Callable[..., Awaitable[Visitor]]
+) -> None:
+    url = base_url(loket)
+    world: World = await make_world(backend)
+    email, _ = await world.add_user("adviser")
+    adviser = await open_visitor(f"{url}/admin/", viewport=DESKTOP, shots="two-factor-adviser")
+    page = adviser.page
+    await fill_login(adviser, email)  # not required for advisers: no enrolment page in between
+    await page.get_by_role("heading", name="Two-factor authentication", level=2).wait_for()
+    nav = page.get_by_role("navigation", name="Sections")
+    assert await nav.get_by_role("link").all_inner_texts() == ["Two-factor authentication"]
+    await page.get_by_text("Not set up.").wait_for()
+    await page.get_by_role("button", name="Set up two-factor authentication").click()
+    secret = (await page.locator("[data-part=totp-secret]").inner_text()).strip()
+    totp = pyotp.TOTP(secret)
+    await page.get_by_label("Enter the 6-digit code the app shows").fill(totp.now())
+    await page.get_by_role("button", name="Confirm").click()
+    await page.locator("[data-part=recovery-codes] li").first.wait_for()
+    await page.get_by_role("button", name="I have stored these codes").click()
+    await page.get_by_text("On. 10 of 10 recovery codes left.").wait_for()
+    await adviser.shot("01-adviser-enrolled")
+    assert not adviser.errors, adviser.errors

@@ -36,7 +36,7 @@ const SECTIONS: Section[] = [
   { id: "transcripts", label: "Transcripts", roles: ["admin", "supervisor", "dpo"], build: transcriptsSection },
   { id: "audit", label: "Audit log", roles: ["admin", "dpo"], build: auditSection },
   { id: "statistics", label: "Statistics", roles: ["admin", "supervisor"], build: statisticsSection },
-  { id: "two-factor", label: "Two-factor authentication", roles: ["admin", "supervisor", "dpo"], build: (ctx) => securitySection(ctx, session) },
+  { id: "two-factor", label: "Two-factor authentication", roles: ["admin", "supervisor", "dpo", "adviser"], build: (ctx) => securitySection(ctx, session) },
   { id: "api-keys", label: "API keys", roles: ["admin"], build: apiKeysSection },
   { id: "webhooks", label: "Webhooks", roles: ["admin"], build: webhooksSection },
 ];
