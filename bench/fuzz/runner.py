@@ -223,7 +223,7 @@ class Checks:
         if not target.control.connected:
             failures.append("the control visitor was disconnected")
         else:
-            state = await target.control.call("session:resume", {"last_seq": 0})
+            state = await target.control.call("session:resume", {"last_seq": target.control.last_seq})
             call = (state or {}).get("call") or {}
             if call.get("call_id") != target.control_call or call.get("status") not in ("waiting", "ringing"):
                 failures.append(f"the control visitor's call changed: {state!r:.300}")

@@ -42,11 +42,15 @@ class Client:
         self.namespace = namespace
         self.sio = socketio.AsyncClient(reconnection=False)
         self.events: list[tuple[str, Any]] = []
+        # The highest seq received: what a resume must start from (older events may be trimmed).
+        self.last_seq = 0
         self.sio.on("*", self._record, namespace=namespace)
         self.url = ""
         self.token = ""
 
     async def _record(self, event: str, data: Any) -> None:
+        if isinstance(data, dict) and isinstance(data.get("seq"), int):
+            self.last_seq = max(self.last_seq, data["seq"])
         self.events.append((event, data))
         del self.events[:-50]
 
