@@ -4,6 +4,7 @@ refused with a 4xx while the server keeps serving; export carries them and erasu
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import shutil
@@ -330,3 +331,29 @@ async def test_an_attachments_rule_moves_the_deadline_and_the_sweep_deletes_with
         assert receipt.details["retention"]["kind"] == "attachments"
     finally:
         await engine.dispose()
+
+
+async def test_hostile_uploads_in_parallel_do_not_stall_the_server(
+    server, world: World, backend: Backend, clients: list[Client], http: aiohttp.ClientSession
+) -> None:
+    url = base_url(server)
+    call = await in_a_call(server, world, clients)
+    bomb, broken = bomb_png(), truncated_photo()
+    uploads = [
+        asyncio.create_task(post_photo(http, url, call.visitor_token, body, kind, world.origin))
+        for body, kind in [(bomb, "image/png"), (broken, "image/jpeg")] * 3
+    ]
+    # While six decodes wait for the sandbox (two at a time), the server answers at once.
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    async with http.get(url + "/healthz") as response:
+        assert response.status == 200
+    sent = await call.visitor.call("chat:send", {"text": "still here"})
+    assert sent["ok"], sent
+    assert loop.time() - started < 2.0
+    answers = await asyncio.gather(*uploads)
+    assert (
+        sorted(error["error"]["code"] for _, error in answers)
+        == ["too_many_pixels"] * 3 + ["unreadable_image"] * 3
+    )
+    assert await stored(backend, call.call_id) == []
