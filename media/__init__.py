@@ -11,8 +11,9 @@ from media.forwarder import Forwarder, ForwarderStats
 from media.frames import EncodedFrame
 from media.leg import Leg
 from media.recorder import Recorder, RecordingError, RecordingResult
+from media.rtp_inbound import InboundRtp
+from media.rtp_outbound import OutboundRtp
 from media.rtp_session import RTP_DROPS, RtpSession
-from media.rtp_streams import InboundRtp, OutboundRtp
 from media.types import FrameSource, MediaKind, PacketSource, Party
 
 __all__ = [

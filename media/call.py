@@ -43,7 +43,7 @@ from media.forwarder import Forwarder
 from media.frames import EncodedFrame
 from media.leg import Leg
 from media.rtp_header import RtpFields
-from media.rtp_streams import InboundRtp, PacketCallback, ReportCallback
+from media.rtp_inbound import InboundRtp, PacketCallback, ReportCallback
 from media.types import FrameCallback, MediaKind, PacketSource, Party
 
 logger = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ party changed streams, starts again) at a keyframe, asked for upstream at once a
 ``keyframe_retry_s`` while waiting; a late joiner sees video within a round trip or so. Going
 the other way, the receiving party's PLI/FIR and REMB reach the sending party (its SSRC
 mapped by its own leg), and the sending party's sender reports reach the receiving party
-rewritten (:meth:`~media.rtp_streams.OutboundRtp.send_sender_report`).
+rewritten (:meth:`~media.rtp_outbound.OutboundRtp.send_sender_report`).
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ from dataclasses import dataclass
 
 from media import rtcp_packets as rtcp
 from media.rtp_header import ExtensionRewriter, RtpFields
+from media.rtp_inbound import InboundRtp
+from media.rtp_outbound import OutboundRtp
 from media.rtp_params import StreamParameters
 from media.rtp_payload import starts_keyframe
-from media.rtp_streams import InboundRtp, OutboundRtp
 from media.types import PacketSource
 
 logger = logging.getLogger(__name__)

@@ -22,8 +22,9 @@ from media import _aiortc_hooks as hooks
 from media.candidates import address_allowed, filter_sdp_candidates, parse_candidate
 from media.config import MediaConfig
 from media.errors import LegClosedError, NegotiationError
+from media.rtp_inbound import InboundRtp
+from media.rtp_outbound import OutboundRtp
 from media.rtp_session import LegRtpStatistics, RtpSession
-from media.rtp_streams import InboundRtp, OutboundRtp
 
 logger = logging.getLogger(__name__)
 

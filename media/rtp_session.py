@@ -31,8 +31,9 @@ from dataclasses import dataclass
 from media import _aiortc_hooks as hooks
 from media import rtcp_packets as rtcp
 from media.rtp_header import MalformedPacket, parse_rtp
+from media.rtp_inbound import InboundRtp
+from media.rtp_outbound import OutboundRtp
 from media.rtp_params import StreamParameters
-from media.rtp_streams import InboundRtp, OutboundRtp
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from media.frames import EncodedFrame
 
 if TYPE_CHECKING:
-    from media.rtp_streams import PacketCallback, ReportCallback
+    from media.rtp_inbound import PacketCallback, ReportCallback
 
 MediaKind = Literal["audio", "video"]
 Party = Literal["visitor", "adviser"]
