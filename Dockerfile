@@ -39,7 +39,8 @@ ENV PATH=/opt/loket/bin:$PATH \
 
 RUN groupadd --system --gid 10001 loket \
     && useradd --system --uid 10001 --gid loket --home-dir /var/lib/loket --create-home \
-       --shell /usr/sbin/nologin loket
+       --shell /usr/sbin/nologin loket \
+    && install -d -o loket -g loket /var/lib/loket-media-spool
 
 COPY --from=build /opt/loket /opt/loket
 COPY --from=widget /src/widget/dist /opt/loket-widget/dist
