@@ -303,7 +303,7 @@ def test_the_cli_creates_a_location_and_a_user_at_it(tmp_path: Path) -> None:
             text=True,
             cwd=tmp_path,
             env={"LOKET_DATABASE_URL": database, "PATH": "/usr/bin:/bin"},
-            timeout=60,
+            timeout=120,
             check=False,
         )
 
