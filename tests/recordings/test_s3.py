@@ -1,5 +1,6 @@
 """What only the S3 backend does: multipart, SSE header, checksum verification, every version
-deleted, and its failures. Against moto's S3 API over real HTTP."""
+deleted, and its failures. Against SeaweedFS (a real S3 server) over HTTP; moto only where a
+test injects S3 behaviour."""
 
 from __future__ import annotations
 
@@ -22,9 +23,9 @@ def versions_of(s3: Any, bucket: str, key: str) -> list[dict[str, Any]]:
 
 
 async def test_a_large_file_goes_up_in_parts_and_s3s_composite_checksum_matches(
-    moto_endpoint: str, bucket: str, s3: Any, tmp_path: Path
+    s3_endpoint: str, bucket: str, s3: Any, tmp_path: Path
 ) -> None:
-    storage = make_s3_storage(moto_endpoint, bucket)
+    storage = make_s3_storage(s3_endpoint, bucket)
     src = write_random(tmp_path / "big", 12 * MIB)
     stored = await storage.put_file("big.enc", src)
     await storage.stop()
@@ -41,24 +42,26 @@ async def test_a_large_file_goes_up_in_parts_and_s3s_composite_checksum_matches(
 
 @pytest.mark.parametrize("size", [1000, 6 * MIB])
 async def test_the_server_side_encryption_header_is_sent_when_configured(
-    moto_endpoint: str, bucket: str, s3: Any, tmp_path: Path, size: int
+    moto_endpoint: str, moto_bucket: str, moto_s3: Any, tmp_path: Path, size: int
 ) -> None:
-    encrypted = make_s3_storage(moto_endpoint, bucket, server_side_encryption="AES256")
+    # moto: SeaweedFS answers SSE-S3 with InternalError unless a key service is configured.
+    s3_endpoint, bucket, s3 = moto_endpoint, moto_bucket, moto_s3
+    encrypted = make_s3_storage(s3_endpoint, bucket, server_side_encryption="AES256")
     await encrypted.put_file("sse.enc", write_random(tmp_path / "in", size))
     await encrypted.stop()
     head = s3.head_object(Bucket=bucket, Key="recordings/sse.enc")
     assert head["ServerSideEncryption"] == "AES256"
 
-    plain = make_s3_storage(moto_endpoint, bucket)
+    plain = make_s3_storage(s3_endpoint, bucket)
     await plain.put_file("plain.enc", write_random(tmp_path / "in", size))
     await plain.stop()
     assert "ServerSideEncryption" not in s3.head_object(Bucket=bucket, Key="recordings/plain.enc")
 
 
 async def test_delete_removes_every_version_and_delete_marker_in_batches(
-    moto_endpoint: str, bucket: str, s3: Any, tmp_path: Path
+    s3_endpoint: str, bucket: str, s3: Any, tmp_path: Path
 ) -> None:
-    storage = make_s3_storage(moto_endpoint, bucket)
+    storage = make_s3_storage(s3_endpoint, bucket)
     storage._delete_batch = 2  # production uses S3's maximum of 1,000 per DeleteObjects request
     for n in range(4):
         await storage.put_file("v.enc", write_random(tmp_path / f"in{n}", 100 + n))
@@ -74,10 +77,12 @@ async def test_delete_removes_every_version_and_delete_marker_in_batches(
 
 
 async def test_delete_many_deletes_every_version_of_a_batch_across_listing_pages_and_requests(
-    moto_endpoint: str, bucket: str, s3: Any, monkeypatch: pytest.MonkeyPatch
+    moto_endpoint: str, moto_bucket: str, moto_s3: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Pages of two entries: the listing's continuation markers are exercised on every key.
+    # Pages of two entries: the listing's continuation markers are exercised on every key
+    # (moto: the page size is injected, which a real server does not let a client do).
     monkeypatch.setenv("MOTO_S3_DEFAULT_MAX_KEYS", "2")
+    bucket, s3 = moto_bucket, moto_s3
     storage = make_s3_storage(moto_endpoint, bucket)
     storage._delete_batch = 4  # production uses S3's maximum of 1,000 per DeleteObjects request
     layout = {"a": 0, "b": 3, "c": 1, "d": 0, "e": 2, "f": 1}  # versions per key (b: with a delete marker)
@@ -110,11 +115,9 @@ async def test_delete_many_reports_the_keys_it_could_not_delete_instead_of_raisi
     assert deletion.versions == {"2026/11/24/a.enc": 0, "2026/11/25/b.enc": 0}
 
 
-async def test_delete_works_on_a_bucket_without_versioning(
-    moto_endpoint: str, s3: Any, tmp_path: Path
-) -> None:
+async def test_delete_works_on_a_bucket_without_versioning(s3_endpoint: str, s3: Any, tmp_path: Path) -> None:
     s3.create_bucket(Bucket="loket-unversioned")
-    storage = make_s3_storage(moto_endpoint, "loket-unversioned")
+    storage = make_s3_storage(s3_endpoint, "loket-unversioned")
     await storage.put_file("u.enc", write_random(tmp_path / "in", 10))
     assert await storage.delete("u.enc") == 1
     assert not await storage.exists("u.enc")
@@ -123,9 +126,9 @@ async def test_delete_works_on_a_bucket_without_versioning(
 
 @pytest.mark.parametrize("size", [1000, 12 * MIB])
 async def test_reading_back_verifies_an_upload_as_well(
-    moto_endpoint: str, bucket: str, tmp_path: Path, size: int
+    s3_endpoint: str, bucket: str, tmp_path: Path, size: int
 ) -> None:
-    storage = make_s3_storage(moto_endpoint, bucket, verify_by_reading=True)
+    storage = make_s3_storage(s3_endpoint, bucket, verify_by_reading=True)
     src = write_random(tmp_path / "in", size)
     stored = await storage.put_file("rb.enc", src)
     assert stored.sha256 == hashlib.sha256(src.read_bytes()).hexdigest()
@@ -145,12 +148,12 @@ class CorruptingS3Storage(S3Storage):
 
 @pytest.mark.parametrize("size", [1000, 12 * MIB])
 async def test_an_upload_that_differs_from_the_hashed_file_is_refused(
-    moto_endpoint: str, bucket: str, tmp_path: Path, size: int
+    s3_endpoint: str, bucket: str, tmp_path: Path, size: int
 ) -> None:
     storage = CorruptingS3Storage(
         bucket,
         "recordings",
-        endpoint_url=moto_endpoint,
+        endpoint_url=s3_endpoint,
         access_key_id="testing",
         secret_access_key="testing",
         multipart_threshold=5 * MIB,
@@ -181,9 +184,9 @@ async def test_an_unreachable_s3_is_reported_as_unavailable(tmp_path: Path) -> N
 
 
 async def test_a_missing_bucket_is_reported_as_unavailable_not_as_a_missing_object(
-    moto_endpoint: str, tmp_path: Path
+    s3_endpoint: str, tmp_path: Path
 ) -> None:
-    storage = make_s3_storage(moto_endpoint, "loket-no-such-bucket")
+    storage = make_s3_storage(s3_endpoint, "loket-no-such-bucket")
     with pytest.raises(StorageUnavailable):
         await storage.put_file("k.enc", write_random(tmp_path / "in", 10))
     with pytest.raises(StorageUnavailable):

@@ -35,5 +35,5 @@ def tiny_engine() -> Iterator[WhisperEngine]:
 
 # -- the transcription job: both databases, both storage backends, one organisation --------------
 
-# The recordings suites' moto S3 API (session-wide) and versioned buckets, shared here.
-from tests.recordings.conftest import bucket, moto_endpoint, s3  # noqa: E402, F401
+# The recordings suites' S3 server (SeaweedFS, session-wide) and versioned buckets, shared here.
+from tests.recordings.conftest import bucket, s3, s3_endpoint  # noqa: E402, F401

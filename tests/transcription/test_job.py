@@ -1,4 +1,4 @@
-"""The transcription job end to end, on SQLite and PostgreSQL, local storage and S3 (moto over
+"""The transcription job end to end, on SQLite and PostgreSQL, local storage and S3 (SeaweedFS over
 HTTP): recordings stored by the real upload pipeline come back as redacted, speaker-labelled
 transcripts, once, whatever happens to the workers; bad media fails only its own job."""
 
@@ -91,7 +91,7 @@ async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     if request.param == "local":
         backend = LocalStorage(tmp_path / "objects")
     else:
-        backend = make_s3_storage(request.getfixturevalue("moto_endpoint"), request.getfixturevalue("bucket"))
+        backend = make_s3_storage(request.getfixturevalue("s3_endpoint"), request.getfixturevalue("bucket"))
     yield backend
     await backend.stop()
 
