@@ -63,7 +63,7 @@ class MemoryStore:
             self._expiry.pop(key, None)
         return len(expired)
 
-    def __len__(self) -> int:
+    def key_count(self) -> int:
         """How many keys are held (expired ones not yet swept included)."""
         return len(self._values)
 
