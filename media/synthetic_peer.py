@@ -133,6 +133,7 @@ class RtpCounter:
         self.damaged_frames = 0
         self.keyframes = 0
         self.packets = 0
+        self.streams = 0  # SSRCs seen one after the other
         self.first_frame_at: float | None = None
         self.numbers: list[int] = []
         self.number_arrivals: dict[int, float] = {}
@@ -233,6 +234,7 @@ class RtpCounter:
             # A new stream (the first, or the sender was replaced): its own count.
             self._closed_expected, self._closed_lost = self.expected, self.lost
             self._ssrc, self._base, self._highest, self._stream_packets = packet.ssrc, sequence, sequence, 1
+            self.streams += 1
             self._pending.clear()
             return sequence
         self._stream_packets += 1

@@ -104,6 +104,12 @@ async def test_a_party_that_replaces_its_peer_connection_gets_media_back_and_the
     # What reaches the adviser now is the new connection's video, in order.
     numbers = adviser.received["video"].numbers
     assert numbers[first_new:] == sorted(numbers[first_new:])
+    # One continuous stream for the adviser across the replacement: the same SSRC, sequence
+    # numbers going on (what the visitor's old path lost while cut off is not a gap: those
+    # packets never reached the server, so they never got outbound numbers).
+    adviser_video = adviser.received["video"]
+    assert adviser_video.streams == 1
+    assert adviser_video.lost <= 0.02 * adviser_video.expected, (adviser_video.lost, adviser_video.expected)
     # The adviser's side: asked for a keyframe for the new leg, and never renegotiated.
     assert adviser_leg.inbound["video"].keyframe_requests_sent > adviser_plis
     assert call.leg("adviser") is adviser_leg
