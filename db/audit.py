@@ -9,11 +9,23 @@ writers (even on two nodes) can never fork the chain.
 ``record`` appends one event; ``record_many`` appends a batch (one deletion receipt per
 recording of a retention sweep) in three statements instead of three per event, on the same
 chain with the same hashes.
+
+**Anchoring.** A plain hash chain only proves that nobody edited it *without recomputing the
+hashes after the edit*: whoever can write the database can rewrite the tail and the head row
+with it. So each event (and the head row) also carries ``anchor``: ``<key id>:<HMAC-SHA256 of
+its hash>`` under a key derived from the master key (``db.keys``, purpose ``audit-hmac/v1``),
+which is never stored in the database. ``verify`` with the keys (the session's ``info``, as
+``loket audit verify`` makes it) requires every event and the head to carry a valid anchor, so
+a tail rewritten with SQL fails even when the head row was rewritten too. What the anchor cannot
+tell: a tail cut off together with a head put back exactly as it was at that seq (an old copy
+of the head row, e.g. from a backup) — the ledger of erasures in storage (``privacy.ledger``)
+keeps what matters of those.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -26,8 +38,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base, UTCDateTime, utcnow
+from db.keys import InstallationKeys, derived_key_id, keys_of
 
 GENESIS_HASH = "0" * 64
+AUDIT_KEY_PURPOSE = "audit-hmac/v1"
+# "<16 hex key id>:<64 hex HMAC>"
+ANCHOR_LENGTH = 81
 
 
 class AuditHead(Base):
@@ -38,6 +54,8 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
     hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    # HMAC of "seq:hash" under the audit key (NULL while the chain is empty or unkeyed).
+    anchor: Mapped[str | None] = mapped_column(String(ANCHOR_LENGTH))
 
 
 class AuditEvent(Base):
@@ -52,6 +70,8 @@ class AuditEvent(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
     prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    # HMAC of ``hash`` under the audit key; NULL only when written by a session without keys.
+    anchor: Mapped[str | None] = mapped_column(String(ANCHOR_LENGTH))
 
 
 def _event_hash(
@@ -84,6 +104,29 @@ def _event_hash(
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def _anchor(key: bytes, message: str) -> str:
+    digest = hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
+    return f"{derived_key_id(key)}:{digest}"
+
+
+def _anchored(keys: tuple[bytes, ...], message: str, anchor: str | None) -> bool:
+    """Whether ``anchor`` is a valid HMAC of ``message`` under one of ``keys``."""
+    if not anchor:
+        return False
+    key_id = anchor.split(":", 1)[0]
+    key = next((k for k in keys if derived_key_id(k) == key_id), None)
+    return key is not None and hmac.compare_digest(_anchor(key, message), anchor)
+
+
+def _head_message(seq: int, hash_: str) -> str:
+    return f"head:{seq}:{hash_}"
+
+
+def _audit_key(session: AsyncSession) -> bytes | None:
+    keys = keys_of(session.info)
+    return keys.current(AUDIT_KEY_PURPOSE) if keys is not None else None
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     """One event to append: who (``actor``) did what (``action``) to which ``target``, in which
@@ -112,8 +155,9 @@ async def _take_seqs(session: AsyncSession, count: int) -> tuple[int, str]:
     return int(head.seq) - count, str(head.hash)
 
 
-def _link(entries: Sequence[Entry], seq: int, prev_hash: str) -> list[dict[str, Any]]:
-    """The rows of ``entries``, numbered after ``seq`` and each hashed over the one before."""
+def _link(entries: Sequence[Entry], seq: int, prev_hash: str, key: bytes | None) -> list[dict[str, Any]]:
+    """The rows of ``entries``, numbered after ``seq``, each hashed over the one before and
+    anchored with ``key`` (if any)."""
     rows = []
     for entry in entries:
         seq += 1
@@ -129,12 +173,14 @@ def _link(entries: Sequence[Entry], seq: int, prev_hash: str) -> list[dict[str, 
             "details": entry.details,
         }
         prev_hash = _event_hash(**content)
-        rows.append({**content, "hash": prev_hash})
+        anchor = _anchor(key, prev_hash) if key is not None else None
+        rows.append({**content, "hash": prev_hash, "anchor": anchor})
     return rows
 
 
-async def _set_head_hash(session: AsyncSession, newest_hash: str) -> None:
-    await session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=newest_hash))
+async def _set_head_hash(session: AsyncSession, newest_seq: int, newest_hash: str, key: bytes | None) -> None:
+    anchor = _anchor(key, _head_message(newest_seq, newest_hash)) if key is not None else None
+    await session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=newest_hash, anchor=anchor))
 
 
 async def record(
@@ -147,11 +193,12 @@ async def record(
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Append an event to the chain inside the caller's transaction (the caller commits)."""
+    key = _audit_key(session)
     seq, prev_hash = await _take_seqs(session, 1)
-    [row] = _link([Entry(actor, action, target, org_id, details or {})], seq, prev_hash)
+    [row] = _link([Entry(actor, action, target, org_id, details or {})], seq, prev_hash, key)
     event = AuditEvent(**row)
     session.add(event)
-    await _set_head_hash(session, event.hash)
+    await _set_head_hash(session, event.seq, event.hash, key)
     await session.flush()
     return event
 
@@ -161,10 +208,11 @@ async def record_many(session: AsyncSession, entries: Sequence[Entry]) -> None:
     commits): the same events ``record`` would append one by one, in three statements."""
     if not entries:
         return
+    key = _audit_key(session)
     seq, prev_hash = await _take_seqs(session, len(entries))
-    rows = _link(entries, seq, prev_hash)
+    rows = _link(entries, seq, prev_hash, key)
     await session.execute(insert(AuditEvent), rows)
-    await _set_head_hash(session, rows[-1]["hash"])
+    await _set_head_hash(session, rows[-1]["seq"], rows[-1]["hash"], key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +222,8 @@ class ChainReport:
     checked: int
     broken_at: int | None = None
     reason: str | None = None
+    # Whether the anchors (HMACs under the audit key) were checked too.
+    anchored: bool = False
 
     @property
     def ok(self) -> bool:
@@ -195,14 +245,25 @@ async def _events_in_order(session: AsyncSession, batch: int = 1000) -> AsyncIte
         last = rows[-1].seq
 
 
-async def verify(session: AsyncSession) -> ChainReport:
-    """Walk the whole chain and report the first event whose link or hash is wrong."""
+async def verify(session: AsyncSession, keys: InstallationKeys | None = None) -> ChainReport:
+    """Walk the whole chain and report the first event whose link, hash or anchor is wrong.
+
+    With ``keys`` (by default the session's own), every event and the head must carry an anchor
+    made with a key derived from one of the master keys; without, only the hashes are checked.
+    """
+    keys = keys or keys_of(session.info)
+    audit_keys = keys.all(AUDIT_KEY_PURPOSE) if keys is not None else None
+    anchored = audit_keys is not None
+
+    def report(checked: int, seq: int, reason: str) -> ChainReport:
+        return ChainReport(checked, seq, reason, anchored)
+
     expected_prev, expected_seq, checked = GENESIS_HASH, 1, 0
     async for event in _events_in_order(session):
         if event.seq != expected_seq:
-            return ChainReport(checked, expected_seq, f"event {expected_seq} is missing")
+            return report(checked, expected_seq, f"event {expected_seq} is missing")
         if event.prev_hash != expected_prev:
-            return ChainReport(checked, event.seq, "previous-hash link does not match")
+            return report(checked, event.seq, "previous-hash link does not match")
         recomputed = _event_hash(
             seq=event.seq,
             prev_hash=event.prev_hash,
@@ -214,9 +275,21 @@ async def verify(session: AsyncSession) -> ChainReport:
             details=event.details,
         )
         if recomputed != event.hash:
-            return ChainReport(checked, event.seq, "content does not match its hash")
+            return report(checked, event.seq, "content does not match its hash")
+        if audit_keys is not None and not _anchored(audit_keys, event.hash, event.anchor):
+            reason = (
+                "its anchor (HMAC) is missing" if not event.anchor else "its anchor (HMAC) does not match"
+            )
+            return report(checked, event.seq, f"{reason}: rewritten by someone without the master key")
         expected_prev, expected_seq, checked = event.hash, expected_seq + 1, checked + 1
     head = await session.get(AuditHead, 1)
     if head is not None and (head.seq != expected_seq - 1 or head.hash != expected_prev):
-        return ChainReport(checked, expected_seq, "newest events are missing (head does not match)")
-    return ChainReport(checked)
+        return report(checked, expected_seq, "newest events are missing (head does not match)")
+    if (
+        audit_keys is not None
+        and head is not None
+        and head.seq > 0
+        and not _anchored(audit_keys, _head_message(head.seq, head.hash), head.anchor)
+    ):
+        return report(checked, expected_seq, "the head's anchor (HMAC) does not match")
+    return ChainReport(checked, anchored=anchored)

@@ -113,7 +113,7 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
     redis_prefix = settings.redis_prefix
     app = web.Application(middlewares=[access_log, errors_as_json], client_max_size=config.max_payload_bytes)
     engine = create_engine(settings.database_url)
-    sessions = create_session_factory(engine)
+    sessions = create_session_factory(engine, keys=settings.installation_keys())
     store: RealtimeStore = (
         RedisStore(settings.redis_url, prefix=redis_prefix) if settings.redis_url else MemoryStore()
     )

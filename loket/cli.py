@@ -55,7 +55,9 @@ async def _with_db(settings: Settings, work: Callable[[AsyncSession], Awaitable[
         await migrate.upgrade(settings.database_url)
     engine = create_engine(settings.database_url)
     try:
-        async with create_session_factory(engine)() as db:
+        # The keys on first use: a development master key is made then, and a database that
+        # cannot be reached or is not upgraded stays the one thing the command says.
+        async with create_session_factory(engine, keys=settings.installation_keys)() as db:
             result = await work(db)
             await db.commit()
             return result

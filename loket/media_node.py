@@ -138,7 +138,7 @@ async def run_media_node(settings: Settings) -> None:
     registry = CollectorRegistry()
     node = NodeWithUploads(
         settings=settings,
-        sessions=create_session_factory(engine),
+        sessions=create_session_factory(engine, keys=settings.installation_keys()),
         storage=storage,
         recordings=recordings,
         metrics=WorkerMetrics(registry),

@@ -22,6 +22,7 @@ from sqlalchemy.exc import ArgumentError
 
 from accounts.config import RateLimit
 from db import LoketError
+from db.keys import InstallationKeys
 from loket import production
 from media import IceServer, MediaConfig
 from media.node import ClusterConfig, NodeConfig, valid_id
@@ -328,6 +329,10 @@ class Settings(BaseSettings):
             key_file.chmod(0o600)
             logger.warning("no LOKET_MASTER_KEY: generated a development key in %s", key_file)
         return parse_master_key(key_file.read_text())
+
+    def installation_keys(self) -> InstallationKeys:
+        """The master key from which the keys at rest derive (audit HMAC, privacy keys, ...)."""
+        return InstallationKeys(master_key=self.resolved_master_key())
 
     def recordings(self) -> RecordingsConfig:
         return RecordingsConfig(

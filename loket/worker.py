@@ -54,6 +54,7 @@ from loket.settings import Schedule, Settings, WorkerConfig
 from privacy import (
     DataErased,
     expire_exports,
+    expire_unmatched,
     process_requests,
     remove_stale_plaintext,
     sweep_expired,
@@ -262,6 +263,8 @@ class Worker:
             async def export_expiry(ctx: JobContext) -> int:
                 # Also the decrypted copies (exports, playbacks) of processes that died mid-use.
                 await asyncio.to_thread(remove_stale_plaintext, rec)
+                # And requests that matched no call, a day after they were answered.
+                await expire_unmatched(sessions, ctx.clock())
                 return await expire_exports(sessions, store, ctx.clock())
 
             table += [
@@ -336,7 +339,7 @@ async def run_worker(settings: Settings) -> None:
     engine = create_engine(settings.database_url)
     recordings = settings.recordings()
     storage = storage_from_config(recordings)
-    sessions = create_session_factory(engine)
+    sessions = create_session_factory(engine, keys=settings.installation_keys())
     registry = CollectorRegistry()
     metrics = metrics_server(settings, Scraper(registry, [JobState(sessions=sessions)]))
     worker = Worker(

@@ -1,10 +1,11 @@
 """Privacy: retention rules and the sweeps that delete on time, call-data expiry, erasure of one
-call, privacy requests by reference code, export archives and their receipts.
+call, the visitor's privacy key, privacy requests, export archives and their receipts.
 """
 
 from privacy.call_data_sweep import sweep_expired_call_data
 from privacy.erasure import CallErasure, erase_call_data
 from privacy.export import EXPORT_LIFETIME, expire_exports, fetch_export, org_of
+from privacy.keys import PrivacyKey, issue_privacy_key, new_privacy_key, normalise_privacy_key
 from privacy.models import (
     MAX_RETENTION_DAYS,
     MIN_RETENTION_DAYS,
@@ -16,7 +17,14 @@ from privacy.models import (
 )
 from privacy.plaintext import plaintext_dir, remove_plaintext, remove_stale_plaintext
 from privacy.request_worker import process_requests
-from privacy.requests import CreatedRequest, call_of, create_request, find_request, org_requests
+from privacy.requests import (
+    CreatedRequest,
+    call_of,
+    create_request,
+    expire_unmatched,
+    find_request,
+    org_requests,
+)
 from privacy.retention import (
     DEFAULT_RETENTION_DAYS,
     ORG_RETENTION_KINDS,
@@ -49,6 +57,7 @@ __all__ = [
     "CreatedRequest",
     "DataErased",
     "OnErased",
+    "PrivacyKey",
     "PrivacyRequest",
     "PrivacyRequestKind",
     "PrivacyRequestStatus",
@@ -63,11 +72,15 @@ __all__ = [
     "delete_rule",
     "erase_call_data",
     "expire_exports",
+    "expire_unmatched",
     "fetch_export",
     "find_request",
     "find_rule",
     "get_rule",
+    "issue_privacy_key",
     "list_rules",
+    "new_privacy_key",
+    "normalise_privacy_key",
     "org_of",
     "org_requests",
     "plaintext_dir",

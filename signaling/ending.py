@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import webhooks
 from db import SessionFactory
 from media.placement import MEDIA_NODE_LOST, MediaPlacement
+from privacy import issue_privacy_key
 from signaling import queries
 from signaling.call_events import call_ended_payload
 from signaling.errors import Conflict
@@ -76,10 +77,11 @@ class Ending:
             if session.kind == "adviser" and call.status != CallStatus.ACTIVE:
                 raise Conflict("decline a ringing call instead of ending it", code="not_active")
             reason = "visitor_ended" if session.kind == "visitor" else "adviser_ended"
-            await self.finish(call, mail, reason=reason)
+            privacy_key = await self.finish(call, mail, reason=reason)
             await self._ringing.dispatch(org, mail)
         await self._live.deliver(mail)
-        return {"call_id": call.id, "reference": call.reference}
+        ack = {"call_id": call.id, "reference": call.reference}
+        return {**ack, "privacy_key": privacy_key} if session.kind == "visitor" else ack
 
     async def watch_media(self, media: MediaPlacement) -> None:
         """End calls whose media ended by itself (a party closed its connection, ICE failed)."""
@@ -137,7 +139,7 @@ class Ending:
 
     # -- transitions (caller holds the organisation's lock) --------------------------------
 
-    async def finish(self, call: CallState, mail: Mail, *, reason: str) -> None:
+    async def finish(self, call: CallState, mail: Mail, *, reason: str) -> str:
         """End ``call`` for good: store the outcome, free the adviser, tell both sides."""
         now = self._clock()
         answered = call.status == CallStatus.ACTIVE
@@ -163,12 +165,13 @@ class Ending:
             # In the same transaction: the webhook is owed exactly when the outcome is stored.
             payload = call_ended_payload(call, outcome=outcome, reason=reason, ended_at=now)
             await webhooks.enqueue_event(db, uuid.UUID(org_id), webhooks.WebhookEvent.CALL_ENDED, payload)
+            privacy_key = await issue_privacy_key(db, uuid.UUID(call.id))
             await db.commit()
         if self._on_finished is not None:
             # Metrics and the lifecycle log line (signaling.metrics), once the outcome is stored.
             self._on_finished(call, answered=answered, reason=reason, now=now)
         ended = {"call_id": call.id, "reason": reason, "reference": call.reference}
-        mail.append((visitor_session(call.visitor), "call:ended", ended))
+        mail.append((visitor_session(call.visitor), "call:ended", {**ended, "privacy_key": privacy_key}))
         if call.adviser_id:
             adviser = await self._live.adviser(org_id, call.adviser_id)
             if adviser is not None and adviser.call_id == call.id:
@@ -190,6 +193,7 @@ class Ending:
             if self._media is not None:
                 await self._media.close_call(call.id)
         await self._queue.changed(org_id, mail)
+        return privacy_key
 
     async def stop_recording(self, call: CallState, mail: Mail, *, reason: str) -> None:
         """Stop the call's recording and tell both parties why."""

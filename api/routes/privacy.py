@@ -1,9 +1,12 @@
-"""Privacy requests: a visitor asks, with the reference code of their call, for its erasure or
-an export, and follows the request with its id and one-time secret; staff ask for erasure of
-a call and follow their organisation's requests.
+"""Privacy requests: a visitor asks, with the privacy key given to them (only) at the end of
+their call, for its erasure or an export, and follows the request with its id and one-time
+secret; staff (admin, dpo) ask for erasure or an export of a call of their organisation on the
+staff routes, as themselves in the audit trail, and follow their organisation's requests.
 
-The anonymous endpoints answer the same whatever the code: a code that matches no call gets
-the same 202, and only the holder of the request's secret later reads ``not_found``. An
+The reference code is shown to staff, so it is no credential: ``POST /privacy/requests`` takes
+only the privacy key. The anonymous endpoints answer the same whatever the key: a key that
+matches no call gets the same 202, and only the holder of the request's secret later reads
+``not_found``. An
 unknown request id and a wrong secret are the same 404. The privacy page is served by Loket
 itself, so these are same-origin requests and need no CORS headers.
 """
@@ -37,6 +40,7 @@ from privacy import (
     create_request,
     fetch_export,
     find_request,
+    normalise_privacy_key,
     org_of,
     org_requests,
     plaintext_dir,
@@ -45,7 +49,6 @@ from privacy import (
 from recordings import KeyUnavailable, ObjectNotFound
 from signaling.models import Call
 from signaling.payloads import Payload
-from signaling.reference import normalise_reference
 from signaling.store import keys
 
 routes = Api()
@@ -60,7 +63,8 @@ _STREAM_CHUNK = 256 * 1024
 
 
 class PrivacyRequestIn(Payload):
-    reference: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    # The visitor's privacy key (``PK-…``); the call's reference code is not accepted.
+    privacy_key: Annotated[str, StringConstraints(min_length=1, max_length=80)]
     kind: Literal["erase", "export"]
 
 
@@ -87,6 +91,11 @@ class PrivacyRequestOut(Payload):
 
 
 class ErasureCreated(Payload):
+    request_id: uuid.UUID
+    status: str
+
+
+class ExportCreated(Payload):
     request_id: uuid.UUID
     status: str
 
@@ -118,7 +127,7 @@ def _export_of(request: PrivacyRequest) -> ExportOut | None:
 @routes.route(
     "POST",
     "/privacy/requests",
-    summary="Ask for erasure or export of a call's data by its reference code (anonymous)",
+    summary="Ask for erasure or export of a call's data with the visitor's privacy key (anonymous)",
     tag="privacy",
     body=PrivacyRequestIn,
     response=PrivacyRequestCreated,
@@ -130,12 +139,15 @@ async def create_privacy_request(request: web.Request) -> PrivacyRequestCreated:
         request.app[STORE], keys.privacy_requests_rate(client_ip(request)), config.privacy_requests_per_ip
     )
     data = body(request, PrivacyRequestIn)
-    reference = normalise_reference(data.reference)
-    if reference is None:
-        # Says nothing about which codes exist: this one cannot be a code at all.
-        raise InvalidInput("reference: ten letters and digits, like ABCDE-12345", code="invalid_reference")
+    privacy_key = normalise_privacy_key(data.privacy_key)
+    if privacy_key is None:
+        # Says nothing about which keys exist: this one cannot be a key at all.
+        raise InvalidInput(
+            "privacy_key: the key shown at the end of the call, like PK-ABCD-EFGH-…",
+            code="invalid_privacy_key",
+        )
     async with request.app[SESSIONS]() as db:
-        created = await create_request(db, kind=PrivacyRequestKind(data.kind), reference=reference)
+        created = await create_request(db, kind=PrivacyRequestKind(data.kind), privacy_key=privacy_key)
         await db.commit()
     return PrivacyRequestCreated(
         request_id=created.id, secret=created.secret, kind=created.kind.value, status=created.status.value
@@ -188,10 +200,15 @@ async def get_privacy_request(request: web.Request) -> PrivacyRequestOut:
 )
 async def download_export(request: web.Request) -> web.StreamResponse:
     found = await _own_request(request)
+    return await _stream_export(request, found, actor="visitor")
+
+
+async def _stream_export(request: web.Request, found: PrivacyRequest, *, actor: str) -> web.StreamResponse:
+    """Send the request's archive, with an audit event naming ``actor`` (the visitor or staff)."""
     if found.kind != PrivacyRequestKind.EXPORT:
         raise NotFound("an erasure request has no export", code="no_export")
     if found.status != PrivacyRequestStatus.DONE:
-        # Not found (the code matched no call), failed, or still being made: the status says which.
+        # Not found (the key matched no call), failed, or still being made: the status says which.
         raise Conflict(
             f"there is no export to download: the request is {found.status}", code="export_not_ready"
         )
@@ -210,7 +227,7 @@ async def download_export(request: web.Request) -> web.StreamResponse:
             await audit.record(
                 db,
                 org_id=org_of(found),
-                actor="visitor",
+                actor=actor,
                 action="privacy_export.downloaded",
                 target=f"privacy_request:{found.id}",
                 details={"bytes": size},
@@ -273,6 +290,58 @@ async def request_erasure(request: web.Request) -> ErasureCreated:
         )
         await db.commit()
     return ErasureCreated(request_id=created.id, status=created.status.value)
+
+
+@routes.route(
+    "POST",
+    "/calls/{call_id}/export",
+    summary="Ask for an export of a call (made by the worker; then GET /calls/{call_id}/export/{request_id})",
+    tag="privacy",
+    response=ExportCreated,
+    roles=PRIVACY_STAFF,
+    status=202,
+)
+async def request_export(request: web.Request) -> ExportCreated:
+    claims = acting(request)
+    call_id = path_id(request, "call_id")
+    async with request.app[SESSIONS]() as db:
+        await own_row(db, Call, call_id, claims, "call")
+        created = await create_request(
+            db, kind=PrivacyRequestKind.EXPORT, call_id=call_id, requested_by=claims.user_id
+        )
+        await audit.record(
+            db,
+            org_id=claims.org_id,
+            actor=actor(claims),
+            action="call.export_requested",
+            target=f"call:{call_id}",
+            details={"request_id": str(created.id)},
+        )
+        await db.commit()
+    return ExportCreated(request_id=created.id, status=created.status.value)
+
+
+@routes.route(
+    "GET",
+    "/calls/{call_id}/export/{request_id}",
+    summary="Download an export a staff member asked for (ZIP, for 24 hours; audited)",
+    tag="privacy",
+    roles=PRIVACY_STAFF,
+)
+async def download_staff_export(request: web.Request) -> web.StreamResponse:
+    claims = acting(request)
+    call_id, request_id = path_id(request, "call_id"), path_id(request, "request_id")
+    async with request.app[SESSIONS]() as db:
+        found = await db.get(PrivacyRequest, request_id)
+    # Only a staff request of this organisation for this call; anything else is the same 404.
+    if (
+        found is None
+        or found.requested_by is None
+        or org_of(found) != claims.org_id
+        or call_of(found) != call_id
+    ):
+        raise NotFound("no such export", code="privacy_request_not_found")
+    return await _stream_export(request, found, actor=actor(claims))
 
 
 @routes.route(

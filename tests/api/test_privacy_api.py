@@ -10,6 +10,7 @@ import secrets
 import uuid
 import zipfile
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -26,7 +27,7 @@ from db import SessionFactory, create_engine, create_session_factory, utcnow
 from db.audit import AuditEvent
 from loket.app import create_app
 from loket.worker import Worker
-from privacy import PrivacyRequest, expire_exports
+from privacy import PrivacyRequest, expire_exports, issue_privacy_key, new_privacy_key
 from recordings import LocalStorage, store_recording
 from signaling.models import Call
 from signaling.reference import new_reference
@@ -36,12 +37,14 @@ from tests.recordings.conftest import spool_recording
 from webhooks import WebhookDelivery, create_endpoint
 
 SECRET_HEADER = "X-Loket-Request-Secret"
+KEY = "PK-ABCD-EFGH-IJKL-MNOP-QRST-UVWX-YZ23-4567"
 
 
 @pytest.fixture
 async def sessions(backend: Backend) -> AsyncIterator[SessionFactory]:
+    """Sessions with the app's own installation keys (the privacy keys' HMAC derives from them)."""
     engine = create_engine(backend.database_url)
-    yield create_session_factory(engine)
+    yield create_session_factory(engine, keys=backend.settings().installation_keys())
     await engine.dispose()
 
 
@@ -77,9 +80,9 @@ async def call(
         return Answer(response.status, body), response.headers, raw
 
 
-async def ask(url: str, reference: str, kind: str) -> dict[str, Any]:
+async def ask(url: str, privacy_key: str, kind: str) -> dict[str, Any]:
     answer, _, _ = await call(
-        url, "POST", "/privacy/requests", json_body={"reference": reference, "kind": kind}
+        url, "POST", "/privacy/requests", json_body={"privacy_key": privacy_key, "kind": kind}
     )
     assert answer.status == 202, answer.body
     body: dict[str, Any] = answer.body
@@ -93,7 +96,16 @@ async def status(url: str, created: dict[str, Any], secret: str | None = None) -
     return answer
 
 
-async def new_call(sessions: SessionFactory, world: World) -> tuple[uuid.UUID, str]:
+@dataclass(frozen=True)
+class Ended:
+    """An ended call as its visitor knows it: the reference staff see too, and the privacy key."""
+
+    id: uuid.UUID
+    reference: str
+    privacy_key: str
+
+
+async def new_call(sessions: SessionFactory, world: World) -> Ended:
     async with sessions() as db:
         made = Call(
             org_id=world.org_id,
@@ -103,8 +115,11 @@ async def new_call(sessions: SessionFactory, world: World) -> tuple[uuid.UUID, s
             status="ended",
         )
         db.add(made)
+        await db.flush()
+        # What ending the call gives its visitor (signaling.ending).
+        privacy_key = await issue_privacy_key(db, made.id)
         await db.commit()
-        return made.id, made.reference
+        return Ended(made.id, made.reference, privacy_key)
 
 
 async def audit_events(sessions: SessionFactory, action: str, target: str) -> list[AuditEvent]:
@@ -116,13 +131,14 @@ async def audit_events(sessions: SessionFactory, action: str, target: str) -> li
         )
 
 
-async def test_a_reference_code_gets_the_same_answer_whether_or_not_it_exists(
+async def test_a_privacy_key_gets_the_same_answer_whether_or_not_it_exists(
     server: TestServer, world: World, backend: Backend, sessions: SessionFactory, storage: LocalStorage
 ) -> None:
     url = base_url(server)
-    call_id, reference = await new_call(sessions, world)
-    known = await ask(url, reference.lower().replace("-", " "), "erase")
-    unknown = await ask(url, new_reference(), "erase")
+    ended = await new_call(sessions, world)
+    call_id = ended.id
+    known = await ask(url, ended.privacy_key.lower().replace("-", " "), "erase")
+    unknown = await ask(url, new_privacy_key(), "erase")
     for created in (known, unknown):
         assert set(created) == {"request_id", "secret", "kind", "status"}
         assert (created["kind"], created["status"]) == ("erase", "received")
@@ -159,14 +175,16 @@ async def test_bad_input_gets_a_clear_error_never_a_500(server: TestServer) -> N
     url = base_url(server)
     cases: list[dict[str, Any]] = [
         {"data": b"{not json", "headers": {"Content-Type": "application/json"}},
-        {"data": b"reference=ABCDE-12345", "headers": {"Content-Type": "text/plain"}},
+        {"data": b"privacy_key=PK-ABCD", "headers": {"Content-Type": "text/plain"}},
         {"json": []},
-        {"json": {"reference": "ABCDE-12345"}},
-        {"json": {"reference": "ABCDE-12345", "kind": "delete"}},
-        {"json": {"reference": "ABCDE-12345", "kind": "erase", "email": "a@b.example"}},
-        {"json": {"reference": "x" * 65, "kind": "erase"}},
-        {"json": {"reference": 12345, "kind": "export"}},
-        {"json": {"reference": "not a code!", "kind": "export"}},
+        {"json": {"privacy_key": KEY}},
+        {"json": {"privacy_key": KEY, "kind": "delete"}},
+        {"json": {"privacy_key": KEY, "kind": "erase", "email": "a@b.example"}},
+        {"json": {"privacy_key": "x" * 81, "kind": "erase"}},
+        {"json": {"privacy_key": 12345, "kind": "export"}},
+        {"json": {"privacy_key": "not a key!", "kind": "export"}},
+        # The reference code is no credential any more.
+        {"json": {"reference": "ABCDE-12345", "kind": "export"}},
     ]
     for case in cases:
         async with (
@@ -177,9 +195,9 @@ async def test_bad_input_gets_a_clear_error_never_a_500(server: TestServer) -> N
             assert 400 <= response.status < 500, (case, response.status, body)
             assert Answer(response.status, body).error_code, case
     answer, _, _ = await call(
-        url, "POST", "/privacy/requests", json_body={"reference": "!!", "kind": "erase"}
+        url, "POST", "/privacy/requests", json_body={"privacy_key": "ABCDE-12345", "kind": "erase"}
     )
-    assert (answer.status, answer.error_code) == (422, "invalid_reference")
+    assert (answer.status, answer.error_code) == (422, "invalid_privacy_key")
 
 
 async def test_asking_or_reading_too_often_from_one_address_is_refused(backend: Backend) -> None:
@@ -191,9 +209,9 @@ async def test_asking_or_reading_too_often_from_one_address_is_refused(backend: 
     await server.start_server()
     try:
         url = base_url(server)
-        created = [await ask(url, new_reference(), "export") for _ in range(3)]
+        created = [await ask(url, new_privacy_key(), "export") for _ in range(3)]
         answer, headers, _ = await call(
-            url, "POST", "/privacy/requests", json_body={"reference": new_reference(), "kind": "export"}
+            url, "POST", "/privacy/requests", json_body={"privacy_key": new_privacy_key(), "kind": "export"}
         )
         assert (answer.status, answer.error_code) == (429, "rate_limited")
         assert int(headers["Retry-After"]) >= 1
@@ -209,12 +227,13 @@ async def test_an_export_is_downloaded_with_the_secret_and_is_gone_after_24_hour
     server: TestServer, world: World, backend: Backend, sessions: SessionFactory, storage: LocalStorage
 ) -> None:
     url = base_url(server)
-    call_id, reference = await new_call(sessions, world)
+    ended = await new_call(sessions, world)
+    call_id, reference = ended.id, ended.reference
     config = backend.settings().recordings()
     config.spool_dir.mkdir(parents=True, exist_ok=True)
     recording_id, media = await spool_recording(sessions, config, call_id, 20_000)
     assert await store_recording(sessions, storage, config, recording_id)
-    created = await ask(url, reference, "export")
+    created = await ask(url, ended.privacy_key, "export")
     assert (await status(url, created)).body["export"] is None
     path = f"/privacy/requests/{created['request_id']}/export"
     early, _, _ = await call(url, "GET", path, secret=created["secret"])
@@ -270,9 +289,10 @@ async def test_staff_ask_for_erasure_of_their_organisations_calls_and_follow_the
     server: TestServer, world: World, backend: Backend, sessions: SessionFactory, storage: LocalStorage
 ) -> None:
     url = base_url(server)
-    call_id, reference = await new_call(sessions, world)
+    ended = await new_call(sessions, world)
+    call_id, reference = ended.id, ended.reference
     other = await make_world(backend)
-    foreign_call, _ = await new_call(sessions, other)
+    foreign_call = (await new_call(sessions, other)).id
     async with sessions() as db:
         endpoint = await create_endpoint(
             db,
@@ -334,3 +354,67 @@ async def test_staff_ask_for_erasure_of_their_organisations_calls_and_follow_the
         assert reference not in json.dumps(delivery.payload)
         await db.execute(delete(Organisation).where(Organisation.id == other.org_id))
         await db.commit()
+
+
+async def test_a_staff_member_can_no_longer_export_a_call_through_its_reference(
+    server: TestServer, world: World, backend: Backend, sessions: SessionFactory, storage: LocalStorage
+) -> None:
+    """The reference code is on every staff screen; it used to be all the anonymous route asked
+    for, so an adviser could get a call's data as a visitor "export". Now only the visitor's
+    privacy key opens that route, and staff export through their own route, as themselves."""
+    url = base_url(server)
+    ended = await new_call(sessions, world)
+    adviser = await as_staff(url, world, "adviser")
+    supervisor = await as_staff(url, world, "supervisor")
+    listed = await supervisor.get("/calls")
+    assert ended.reference in {row["reference"] for row in listed.body}, "staff do see the reference"
+
+    # The anonymous route with the reference: refused, as a field and as a key.
+    for field in ("reference", "privacy_key"):
+        answer, _, _ = await call(
+            url, "POST", "/privacy/requests", json_body={field: ended.reference, "kind": "export"}
+        )
+        assert answer.status == 422, (field, answer.body)
+    await run_privacy_job(backend, sessions, storage)
+    async with sessions() as db:
+        exports = list(await db.scalars(select(PrivacyRequest).where(PrivacyRequest.call_id == ended.id)))
+    assert exports == [], "no request for the call was made through its reference"
+
+    # The staff route: admin and dpo only.
+    for member in (adviser, supervisor):
+        refused = await member.post(f"/calls/{ended.id}/export", None)
+        assert (refused.status, refused.error_code) == (403, "forbidden")
+    dpo = await as_staff(url, world, "dpo")
+    asked = await dpo.post(f"/calls/{ended.id}/export", None)
+    assert asked.status == 202, asked.body
+    request_id = asked.body["request_id"]
+    [event] = await audit_events(sessions, "call.export_requested", f"call:{ended.id}")
+    assert event.actor == f"user:{dpo.user_id}"
+    # A staff request cannot be followed with a visitor's means (it has no secret to give).
+    anonymous, _, _ = await call(url, "GET", f"/privacy/requests/{request_id}/export", secret="x")
+    assert anonymous.status == 404
+
+    await run_privacy_job(backend, sessions, storage)
+
+    path = f"/calls/{ended.id}/export/{request_id}"
+    refused, _, _ = await call(url, "GET", path, headers={"Authorization": f"Bearer {adviser.token}"})
+    assert refused.status == 403
+    download, headers, raw = await call(url, "GET", path, headers={"Authorization": f"Bearer {dpo.token}"})
+    assert download.status == 200, download.body
+    assert headers["Content-Type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+        assert json.loads(archive.read("call.json"))["reference"] == ended.reference
+    [downloaded] = await audit_events(sessions, "privacy_export.downloaded", f"privacy_request:{request_id}")
+    assert downloaded.actor == f"user:{dpo.user_id}", "the staff member, not 'visitor'"
+    wrong, _, _ = await call(
+        url,
+        "GET",
+        f"/calls/{uuid.uuid4()}/export/{request_id}",
+        headers={"Authorization": f"Bearer {dpo.token}"},
+    )
+    assert wrong.status == 404
+
+    # The visitor's own key still works, and is the only thing that does.
+    created = await ask(url, ended.privacy_key, "export")
+    await run_privacy_job(backend, sessions, storage)
+    assert (await status(url, created)).body["status"] == "done"

@@ -1,10 +1,11 @@
 """The privacy-request page (/privacy/request) in real Chromium: a visitor asks with their
-reference code, keeps the request number and secret, follows the status live and downloads the
+privacy key, keeps the request number and secret, follows the status live and downloads the
 export; a returning visitor checks with number and secret; nothing lands in browser storage."""
 
 from __future__ import annotations
 
 import io
+import uuid
 import zipfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ from aiohttp.test_utils import TestServer
 
 import recordings
 from db import create_engine, create_session_factory
+from privacy import issue_privacy_key, new_privacy_key
 from privacy.request_worker import process_requests
 from tests.api.recording_fixtures import stored_recording, write_test_webm
 from tests.conftest import Backend, base_url, make_world
@@ -22,6 +24,18 @@ from tests.e2e.conftest import DESKTOP, PHONE, Visitor
 pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("backend", ["embedded"], indirect=True)]
 
 STORAGE_USED = "() => [localStorage.length, sessionStorage.length, document.cookie]"
+
+
+async def privacy_key_for(backend: Backend, call_id: uuid.UUID) -> str:
+    """What ending the call gave its visitor (signaling.ending): a key whose HMAC is stored."""
+    engine = create_engine(backend.database_url)
+    try:
+        async with create_session_factory(engine, keys=backend.settings().installation_keys())() as db:
+            key = await issue_privacy_key(db, call_id)
+            await db.commit()
+            return key
+    finally:
+        await engine.dispose()
 
 
 async def run_worker_pass(backend: Backend) -> None:
@@ -46,13 +60,14 @@ async def test_a_visitor_asks_for_a_copy_keeps_id_and_secret_and_downloads_it_wh
     url = base_url(loket)
     world = await make_world(backend)
     recording = await stored_recording(backend, world, write_test_webm(tmp_path / "media.webm"))
-    # As the widget's "ended" screen links it: the code in the fragment (never sent), in Dutch.
+    key = await privacy_key_for(backend, recording.call_id)
+    # As the widget's "ended" screen links it: the key in the fragment (never sent), in Dutch.
     visitor = await open_visitor(
-        f"{url}/privacy/request?lang=nl#reference={recording.reference}", viewport=DESKTOP, shots="privacy"
+        f"{url}/privacy/request?lang=nl#key={key}", viewport=DESKTOP, shots="privacy"
     )
     page = visitor.page
     await page.get_by_role("heading", name="Gegevens van uw videogesprek").wait_for()
-    assert await page.get_by_label("Referentiecode").input_value() == recording.reference
+    assert await page.get_by_label("Privacysleutel").input_value() == key
     # Read once, then gone from the address bar and history.
     assert page.url == f"{url}/privacy/request?lang=nl"
     assert await page.get_by_role("radio", name="Een kopie van mijn gegevens").is_checked()
@@ -100,7 +115,7 @@ async def test_a_visitor_asks_for_a_copy_keeps_id_and_secret_and_downloads_it_wh
     assert not again.errors, again.errors
 
 
-async def test_a_mistyped_code_is_caught_before_sending_and_erasure_asks_for_confirmation(
+async def test_a_mistyped_key_is_caught_before_sending_and_erasure_asks_for_confirmation(
     loket: TestServer, backend: Backend, open_visitor: Callable[..., Awaitable[Visitor]]
 ) -> None:
     url = base_url(loket)
@@ -108,12 +123,16 @@ async def test_a_mistyped_code_is_caught_before_sending_and_erasure_asks_for_con
     page = visitor.page
     # No ?lang: the browser's language (Chromium's default here is English).
     await page.get_by_role("heading", name="Your video call data").wait_for()
-    await page.get_by_label("Reference code").fill("ABC")
+    await page.get_by_label("Privacy key").fill("ABC")
     await page.get_by_role("button", name="Send request").click()
-    await page.get_by_text("This does not look like a reference code").wait_for()
-    assert await page.get_by_label("Reference code").get_attribute("aria-invalid") == "true"
+    await page.get_by_text("This does not look like a privacy key").wait_for()
+    assert await page.get_by_label("Privacy key").get_attribute("aria-invalid") == "true"
+    # The call's reference code, which staff see too, is no privacy key.
+    await page.get_by_label("Privacy key").fill("7KQ2M-XW9FD")
+    await page.get_by_role("button", name="Send request").click()
+    await page.get_by_text("The reference code of the call is not a privacy key").wait_for()
 
-    await page.get_by_label("Reference code").fill("abcde 12345")
+    await page.get_by_label("Privacy key").fill(new_privacy_key().lower().replace("-", " "))
     await page.get_by_role("radio", name="Erase my data").check()
     await page.get_by_role("button", name="Send request").click()
     await page.get_by_text("Please tick the box").wait_for()

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
 from db import create_engine, create_session_factory
+from privacy.keys import call_for_privacy_key
 from signaling.models import Call, Consent
 from tests.conftest import Backend, Client, base_url, connect_adviser
 from tests.e2e.conftest import DESKTOP, PHONE, HostSite, Visitor, eventually, world_for
@@ -32,6 +33,15 @@ SELF_VIDEO = """(root) => {
   const video = root.querySelector('video');
   return video ? video.videoWidth : 0;
 }"""
+
+
+async def call_of_key(backend: Backend, privacy_key: str) -> uuid.UUID | None:
+    engine = create_engine(backend.database_url)
+    try:
+        async with create_session_factory(engine, keys=backend.settings().installation_keys())() as db:
+            return await call_for_privacy_key(db, privacy_key)
+    finally:
+        await engine.dispose()
 
 
 async def stored(backend: Backend, call_id: str) -> tuple[Call, list[Consent]]:
@@ -131,19 +141,22 @@ async def test_a_visitor_calls_an_adviser_from_another_origin_and_keeps_the_refe
     await indicator.wait_for(state="hidden")
     assert (await adviser.wait_for("recording:state", active=False))["reason"] == "consent_withdrawn"
 
-    # Ending shows the reference code the server stored for this call.
+    # Ending shows the visitor's privacy key (its HMAC is what the server stored for this call)
+    # and the call's reference.
     await page.get_by_role("button", name="End call").click()
-    code = page.locator("[data-part=reference]")
-    await code.wait_for()
+    key_shown = page.locator("[data-part=privacy-key]")
+    await key_shown.wait_for()
+    privacy_key = await key_shown.inner_text()
     call, _ = await stored(backend, ring["call_id"])
-    assert await code.inner_text() == call.reference
+    assert await call_of_key(backend, privacy_key) == call.id
+    assert await page.locator("[data-part=reference]").inner_text() == call.reference
     assert call.status == "ended"
     await adviser.wait_for("call:ended", timeout=5)
     await page.get_by_role("button", name="4 stars").click()
     await page.get_by_text("Thank you for your rating!").wait_for()
     assert (await stored(backend, ring["call_id"]))[0].rating == 4  # thanked once stored
     link = page.get_by_role("link", name="Request a copy or erasure")
-    assert await link.get_attribute("href") == f"{url}/privacy/request#reference={call.reference}"
+    assert await link.get_attribute("href") == f"{url}/privacy/request#key={privacy_key}"
     await visitor.shot("05-ended")
 
     events = await page.evaluate("() => window.loketEvents")

@@ -1,4 +1,14 @@
-"""Reserved for issue 12 (privacy governance): privacy key, DPA, audit HMAC, data at rest. Empty until that work lands.
+"""Privacy governance (issue 12): the visitor's privacy key and the audit chain's anchors.
+
+- ``privacy_keys``: the HMAC of the privacy key given to a call's visitor (``privacy.keys``),
+  gone with the call;
+- ``audit_events.anchor``, ``audit_head.anchor``: the HMAC of each event's hash (and of the
+  head) under a key derived from the master key (``db.audit``). Events written before this
+  revision have none: ``loket audit verify`` names the first of them until they are anchored
+  (``loket audit anchor``).
+
+``op.add_column`` on purpose, not a batch (see 0006): SQLite and PostgreSQL both add a nullable
+column in place.
 
 Revision ID: 0009
 Revises: 0008
@@ -7,6 +17,9 @@ Create Date: 2026-12-07 00:00:00.000000
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+from alembic import op
+
 revision: str = "0009"
 down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
@@ -14,8 +27,22 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_table(
+        "privacy_keys",
+        sa.Column("call_id", sa.Uuid(), nullable=False),
+        sa.Column("digest", sa.String(length=64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["call_id"], ["calls.id"], name=op.f("fk_privacy_keys_call_id_calls"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("call_id", name=op.f("pk_privacy_keys")),
+        sa.UniqueConstraint("digest", name=op.f("uq_privacy_keys_digest")),
+    )
+    op.add_column("audit_events", sa.Column("anchor", sa.String(length=81), nullable=True))
+    op.add_column("audit_head", sa.Column("anchor", sa.String(length=81), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    op.drop_column("audit_head", "anchor")
+    op.drop_column("audit_events", "anchor")
+    op.drop_table("privacy_keys")

@@ -50,11 +50,11 @@ async function send(path: string, init: RequestInit): Promise<Response> {
   return response;
 }
 
-export async function createRequest(reference: string, kind: RequestKind): Promise<CreatedRequest> {
+export async function createRequest(privacyKey: string, kind: RequestKind): Promise<CreatedRequest> {
   const response = await send(BASE, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ reference, kind }),
+    body: JSON.stringify({ privacy_key: privacyKey, kind }),
   });
   return (await response.json()) as CreatedRequest;
 }
@@ -74,12 +74,16 @@ export async function downloadExport(requestId: string, secret: string): Promise
   return response.blob();
 }
 
-const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-const CONFUSABLE: Record<string, string> = { O: "0", I: "1", L: "1" };
+const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+// Base32 has no 0, 1 or 8: typed for O, I and B.
+const CONFUSABLE: Record<string, string> = { "0": "O", "1": "I", "8": "B" };
 
-/** A reference code as the server issues it (``XXXXX-XXXXX``), or null if it cannot be one. */
-export function normaliseReference(text: string): string | null {
-  const symbols = [...text.toUpperCase().replace(/[\s-]/g, "")].map((c) => CONFUSABLE[c] ?? c).join("");
-  if (symbols.length !== 10 || [...symbols].some((c) => !ALPHABET.includes(c))) return null;
-  return `${symbols.slice(0, 5)}-${symbols.slice(5)}`;
+/** A privacy key as the server issues it (``PK-XXXX-…``, 32 base32 symbols in groups of four),
+ * or null if it cannot be one. The ``PK`` prefix, case, spaces and dashes do not matter. */
+export function normalisePrivacyKey(text: string): string | null {
+  let symbols = text.toUpperCase().replace(/[\s-]/g, "");
+  if (symbols.startsWith("PK") && symbols.length === 34) symbols = symbols.slice(2);
+  symbols = [...symbols].map((c) => CONFUSABLE[c] ?? c).join("");
+  if (symbols.length !== 32 || [...symbols].some((c) => !ALPHABET.includes(c))) return null;
+  return `PK-${symbols.match(/.{4}/g)!.join("-")}`;
 }

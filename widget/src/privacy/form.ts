@@ -1,25 +1,25 @@
 import { field, h, uid } from "../shared/dom";
-import { createRequest, normaliseReference, PrivacyApiError, type CreatedRequest, type RequestKind } from "./api";
+import { createRequest, normalisePrivacyKey, PrivacyApiError, type CreatedRequest, type RequestKind } from "./api";
 import { describeError } from "./errors";
 import type { PrivacyTexts } from "./texts";
 
-/** The new-request form: reference code, export or erasure (each explained), send. */
+/** The new-request form: the privacy key, export or erasure (each explained), send. */
 export function requestForm(
   t: PrivacyTexts,
-  initialReference: string,
+  initialKey: string,
   onCreated: (created: CreatedRequest) => void,
 ): HTMLElement {
-  const reference = h("input", {
-    name: "reference",
+  const privacyKey = h("input", {
+    name: "privacy_key",
     autocomplete: "off",
     autocapitalize: "characters",
     spellcheck: "false",
     inputmode: "text",
-    maxlength: 20,
+    maxlength: 60,
     class: "mono",
     required: true,
   });
-  reference.value = initialReference;
+  privacyKey.value = initialKey;
   const group = uid("kind");
   const option = (kind: RequestKind, title: string, text: string) => {
     const id = uid(`kind-${kind}`);
@@ -54,7 +54,7 @@ export function requestForm(
     "form",
     { class: "card", novalidate: true, "aria-labelledby": "new-request-title" },
     h("h2", { id: "new-request-title" }, t.newRequest),
-    field(t.referenceLabel, reference, t.referenceHelp),
+    field(t.keyLabel, privacyKey, t.keyHelp),
     h("fieldset", { class: "choices" }, h("legend", {}, t.kindLegend), exportChoice.element, eraseChoice.element),
     confirmRow,
     problem,
@@ -63,15 +63,15 @@ export function requestForm(
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     problem.textContent = "";
-    const code = normaliseReference(reference.value);
-    if (!code) {
-      problem.textContent = t.badReference;
-      reference.setAttribute("aria-invalid", "true");
-      reference.focus();
+    const key = normalisePrivacyKey(privacyKey.value);
+    if (!key) {
+      problem.textContent = t.badKey;
+      privacyKey.setAttribute("aria-invalid", "true");
+      privacyKey.focus();
       return;
     }
-    reference.removeAttribute("aria-invalid");
-    reference.value = code;
+    privacyKey.removeAttribute("aria-invalid");
+    privacyKey.value = key;
     const kind = chosen();
     if (kind === "erase" && !confirm.checked) {
       problem.textContent = t.needConfirm;
@@ -80,7 +80,7 @@ export function requestForm(
     }
     submit.disabled = true;
     submit.textContent = t.sending;
-    createRequest(code, kind).then(onCreated, (error: unknown) => {
+    createRequest(key, kind).then(onCreated, (error: unknown) => {
       submit.disabled = false;
       submit.textContent = t.submit;
       problem.textContent = error instanceof PrivacyApiError ? describeError(t, error) : String(error);

@@ -1,6 +1,7 @@
 // The privacy-request page at /privacy/request: a visitor asks for a copy or the erasure of one
-// call's data with the reference code they were shown, keeps the request number and secret, and
-// follows the request here. Nothing is stored in the browser.
+// call's data with the privacy key they were shown at the end of the call (not the reference
+// code, which staff see too), keeps the request number and secret, and follows the request here.
+// Nothing is stored in the browser.
 import { h, replace } from "../shared/dom";
 import { supportedLanguage } from "../shared/i18n";
 import type { CreatedRequest } from "./api";
@@ -14,16 +15,16 @@ class PrivacyPage {
   private t: PrivacyTexts;
   private view: View = { name: "forms" };
   private status: StatusView | null = null;
-  private readonly reference: string;
+  private readonly privacyKey: string;
 
   constructor(private readonly root: HTMLElement) {
     const search = new URLSearchParams(location.search);
     this.t = pickTexts(search, navigator.languages ?? [navigator.language]);
-    // The widget puts the code in the fragment (never sent to a server); read it once and drop
+    // The widget puts the key in the fragment (never sent to a server); read it once and drop
     // it from the address bar and history, where the next person at this computer would see it.
     const fragment = new URLSearchParams(location.hash.slice(1));
-    this.reference = fragment.get("reference") ?? search.get("reference") ?? "";
-    if (this.reference) {
+    this.privacyKey = fragment.get("key") ?? "";
+    if (location.hash || search.has("reference")) {
       search.delete("reference");
       const query = search.toString();
       history.replaceState(null, "", location.pathname + (query ? `?${query}` : ""));
@@ -43,7 +44,7 @@ class PrivacyPage {
       main.append(this.status.element);
     } else {
       main.append(
-        requestForm(t, this.reference, (created: CreatedRequest) =>
+        requestForm(t, this.privacyKey, (created: CreatedRequest) =>
           this.show({ name: "status", requestId: created.request_id, secret: created.secret, fresh: true }),
         ),
         checkForm(t, (requestId, secret) => this.show({ name: "status", requestId, secret, fresh: false })),

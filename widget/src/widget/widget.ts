@@ -292,8 +292,8 @@ export class Widget {
   private async leave(): Promise<void> {
     this.leaving = true;
     this.waiting?.setLeaving();
-    const ack = await this.socket?.request<{ reference: string }>("queue:leave");
-    if (ack?.ok) this.ended({ call_id: "", reason: "visitor_ended", reference: ack.reference });
+    const ack = await this.socket?.request<{ reference: string; privacy_key: string }>("queue:leave");
+    if (ack?.ok) this.ended({ call_id: "", reason: "visitor_ended", reference: ack.reference, privacy_key: ack.privacy_key });
   }
 
   // -- call ----------------------------------------------------------------------------
@@ -362,8 +362,8 @@ export class Widget {
   }
 
   private async hangUp(): Promise<void> {
-    const ack = await this.socket?.request<{ reference: string }>("call:end");
-    if (ack?.ok) this.ended({ call_id: "", reason: "visitor_ended", reference: ack.reference });
+    const ack = await this.socket?.request<{ reference: string; privacy_key: string }>("call:end");
+    if (ack?.ok) this.ended({ call_id: "", reason: "visitor_ended", reference: ack.reference, privacy_key: ack.privacy_key });
   }
 
   // -- reconnects ----------------------------------------------------------------------
@@ -396,6 +396,7 @@ export class Widget {
     if (this.phase === "ended" || this.phase === "idle" || this.phase === "precall") return;
     const ending: Ending = {
       reference: data.reference || this.reference,
+      privacyKey: data.privacy_key ?? "",
       reason: data.reason,
       left: this.leaving && this.phase === "waiting",
       answered: this.phase === "call",

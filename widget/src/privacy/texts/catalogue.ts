@@ -6,8 +6,8 @@ export interface PrivacyTexts {
   title: string;
   intro: string;
   newRequest: string;
-  referenceLabel: string;
-  referenceHelp: string;
+  keyLabel: string;
+  keyHelp: string;
   kindLegend: string;
   exportTitle: string;
   exportText: string;
@@ -16,7 +16,7 @@ export interface PrivacyTexts {
   eraseConfirm: string;
   submit: string;
   sending: string;
-  badReference: string;
+  badKey: string;
   needConfirm: string;
   receivedTitle: string;
   keepNote: string;

@@ -6,10 +6,10 @@ export const de: PrivacyTexts = {
   languageLabel: "Sprache",
   title: "Daten Ihres Videogesprächs",
   intro:
-    "Am Ende Ihres Videogesprächs wurde Ihnen ein Referenzcode angezeigt. Damit können Sie eine Kopie dessen anfordern, was von diesem Gespräch gespeichert wurde, oder es löschen lassen. Sie brauchen kein Konto.",
+    "Am Ende Ihres Videogesprächs wurde Ihnen ein Datenschutzschlüssel angezeigt (er beginnt mit PK-). Damit können Sie eine Kopie dessen anfordern, was von diesem Gespräch gespeichert wurde, oder es löschen lassen. Sie brauchen kein Konto. Der Referenzcode des Gesprächs genügt nicht: Ihn sehen auch die Mitarbeitenden.",
   newRequest: "Antrag stellen",
-  referenceLabel: "Referenzcode",
-  referenceHelp: "Zehn Buchstaben und Ziffern, zum Beispiel 7KQ2M-X9D4T. Groß- oder Kleinschreibung, mit oder ohne Bindestrich.",
+  keyLabel: "Datenschutzschlüssel",
+  keyHelp: "PK- und 32 Buchstaben und Ziffern, zum Beispiel PK-ABCD-EFGH-IJKL-MNOP-QRST-UVWX-YZ23-4567. Groß- oder Kleinschreibung, mit oder ohne Bindestriche.",
   kindLegend: "Was möchten Sie?",
   exportTitle: "Eine Kopie meiner Daten",
   exportText:
@@ -20,7 +20,7 @@ export const de: PrivacyTexts = {
   eraseConfirm: "Mir ist bewusst, dass das Löschen nicht rückgängig gemacht werden kann.",
   submit: "Antrag senden",
   sending: "Wird gesendet…",
-  badReference: "Das sieht nicht wie ein Referenzcode aus: Er hat zehn Buchstaben und Ziffern, wie 7KQ2M-X9D4T.",
+  badKey: "Das sieht nicht wie ein Datenschutzschlüssel aus: Er beginnt mit PK- und hat 32 Buchstaben und Ziffern. Der Referenzcode des Gesprächs ist kein Datenschutzschlüssel.",
   needConfirm: "Bitte bestätigen Sie mit dem Kästchen, dass das Löschen nicht rückgängig gemacht werden kann.",
   receivedTitle: "Ihr Antrag ist eingegangen",
   keepNote:
@@ -35,7 +35,7 @@ export const de: PrivacyTexts = {
     received: "Eingegangen — wartet auf Bearbeitung.",
     processing: "Wird bearbeitet…",
     not_found:
-      "Zu diesem Referenzcode wurde kein Gespräch gefunden. Prüfen Sie den Code und stellen Sie einen neuen Antrag, falls er vertippt war.",
+      "Zu diesem Datenschutzschlüssel wurde kein Gespräch gefunden. Prüfen Sie den Schlüssel und stellen Sie einen neuen Antrag, falls er vertippt war.",
     failed: "Dieser Antrag konnte nicht abgeschlossen werden. Bitte wenden Sie sich an das Unternehmen, mit dem Sie gesprochen haben.",
   },
   doneExport: "Ihre Kopie ist bereit.",

@@ -6,10 +6,10 @@ export const en: PrivacyTexts = {
   languageLabel: "Language",
   title: "Your video call data",
   intro:
-    "At the end of your video call you were shown a reference code. With it you can get a copy of what was kept of that call, or have it erased. You do not need an account.",
+    "At the end of your video call you were shown a privacy key (it starts with PK-). With it you can get a copy of what was kept of that call, or have it erased. You do not need an account. The reference code of the call is not enough: the staff see it too.",
   newRequest: "Make a request",
-  referenceLabel: "Reference code",
-  referenceHelp: "Ten letters and digits, for example 7KQ2M-X9D4T. Upper or lower case, with or without the dash.",
+  keyLabel: "Privacy key",
+  keyHelp: "PK- and 32 letters and digits, for example PK-ABCD-EFGH-IJKL-MNOP-QRST-UVWX-YZ23-4567. Upper or lower case, with or without the dashes.",
   kindLegend: "What would you like?",
   exportTitle: "A copy of my data",
   exportText:
@@ -20,7 +20,7 @@ export const en: PrivacyTexts = {
   eraseConfirm: "I understand that erasure cannot be undone.",
   submit: "Send request",
   sending: "Sending…",
-  badReference: "This does not look like a reference code: it has ten letters and digits, like 7KQ2M-X9D4T.",
+  badKey: "This does not look like a privacy key: it starts with PK- and has 32 letters and digits. The reference code of the call is not a privacy key.",
   needConfirm: "Please tick the box to confirm that erasure cannot be undone.",
   receivedTitle: "Your request was received",
   keepNote:
@@ -35,7 +35,7 @@ export const en: PrivacyTexts = {
     received: "Received — waiting to be processed.",
     processing: "Being processed…",
     not_found:
-      "No call was found with this reference code. Check the code and make a new request if it was mistyped.",
+      "No call was found with this privacy key. Check the key and make a new request if it was mistyped.",
     failed: "This request could not be completed. Please contact the company you called.",
   },
   doneExport: "Your copy is ready.",

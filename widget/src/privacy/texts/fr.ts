@@ -6,10 +6,10 @@ export const fr: PrivacyTexts = {
   languageLabel: "Langue",
   title: "Les données de votre appel vidéo",
   intro:
-    "À la fin de votre appel vidéo, un code de référence vous a été affiché. Avec ce code, vous pouvez obtenir une copie de ce qui a été conservé de cet appel, ou le faire effacer. Aucun compte n’est nécessaire.",
+    "À la fin de votre appel vidéo, une clé de confidentialité vous a été affichée (elle commence par PK-). Avec cette clé, vous pouvez obtenir une copie de ce qui a été conservé de cet appel, ou le faire effacer. Aucun compte n’est nécessaire. Le code de référence de l’appel ne suffit pas : le personnel le voit aussi.",
   newRequest: "Faire une demande",
-  referenceLabel: "Code de référence",
-  referenceHelp: "Dix lettres et chiffres, par exemple 7KQ2M-X9D4T. Majuscules ou minuscules, avec ou sans tiret.",
+  keyLabel: "Clé de confidentialité",
+  keyHelp: "PK- et 32 lettres et chiffres, par exemple PK-ABCD-EFGH-IJKL-MNOP-QRST-UVWX-YZ23-4567. Majuscules ou minuscules, avec ou sans tirets.",
   kindLegend: "Que souhaitez-vous ?",
   exportTitle: "Une copie de mes données",
   exportText:
@@ -20,7 +20,7 @@ export const fr: PrivacyTexts = {
   eraseConfirm: "Je comprends que l’effacement est irréversible.",
   submit: "Envoyer la demande",
   sending: "Envoi en cours…",
-  badReference: "Ceci ne ressemble pas à un code de référence : il compte dix lettres et chiffres, comme 7KQ2M-X9D4T.",
+  badKey: "Ceci ne ressemble pas à une clé de confidentialité : elle commence par PK- et compte 32 lettres et chiffres. Le code de référence de l’appel n’est pas une clé de confidentialité.",
   needConfirm: "Cochez la case pour confirmer que l’effacement est irréversible.",
   receivedTitle: "Votre demande a été reçue",
   keepNote:
@@ -35,7 +35,7 @@ export const fr: PrivacyTexts = {
     received: "Reçue — en attente de traitement.",
     processing: "En cours de traitement…",
     not_found:
-      "Aucun appel ne correspond à ce code de référence. Vérifiez le code et faites une nouvelle demande s’il a été mal saisi.",
+      "Aucun appel ne correspond à cette clé de confidentialité. Vérifiez la clé et faites une nouvelle demande si elle a été mal saisie.",
     failed: "Cette demande n’a pas pu aboutir. Veuillez contacter l’entreprise que vous avez appelée.",
   },
   doneExport: "Votre copie est prête.",

@@ -6,10 +6,10 @@ export const nl: PrivacyTexts = {
   languageLabel: "Taal",
   title: "Gegevens van uw videogesprek",
   intro:
-    "Aan het eind van uw videogesprek kreeg u een referentiecode. Daarmee vraagt u een kopie aan van wat er van dat gesprek bewaard is, of laat u het wissen. U hebt geen account nodig.",
+    "Aan het eind van uw videogesprek kreeg u een privacysleutel (die begint met PK-). Daarmee vraagt u een kopie aan van wat er van dat gesprek bewaard is, of laat u het wissen. U hebt geen account nodig. De referentiecode van het gesprek is niet genoeg: die zien de medewerkers ook.",
   newRequest: "Verzoek indienen",
-  referenceLabel: "Referentiecode",
-  referenceHelp: "Tien letters en cijfers, bijvoorbeeld 7KQ2M-X9D4T. Hoofd- of kleine letters, met of zonder streepje.",
+  keyLabel: "Privacysleutel",
+  keyHelp: "PK- en 32 letters en cijfers, bijvoorbeeld PK-ABCD-EFGH-IJKL-MNOP-QRST-UVWX-YZ23-4567. Hoofd- of kleine letters, met of zonder streepjes.",
   kindLegend: "Wat wilt u?",
   exportTitle: "Een kopie van mijn gegevens",
   exportText:
@@ -20,7 +20,7 @@ export const nl: PrivacyTexts = {
   eraseConfirm: "Ik begrijp dat wissen niet ongedaan kan worden gemaakt.",
   submit: "Verzoek versturen",
   sending: "Bezig met versturen…",
-  badReference: "Dit lijkt geen referentiecode: die heeft tien letters en cijfers, zoals 7KQ2M-X9D4T.",
+  badKey: "Dit lijkt geen privacysleutel: die begint met PK- en heeft 32 letters en cijfers. De referentiecode van het gesprek is geen privacysleutel.",
   needConfirm: "Vink het vakje aan om te bevestigen dat wissen niet ongedaan kan worden gemaakt.",
   receivedTitle: "Uw verzoek is ontvangen",
   keepNote:
@@ -35,7 +35,7 @@ export const nl: PrivacyTexts = {
     received: "Ontvangen — wacht op verwerking.",
     processing: "Wordt verwerkt…",
     not_found:
-      "Er is geen gesprek gevonden met deze referentiecode. Controleer de code en dien een nieuw verzoek in als er een tikfout in zat.",
+      "Er is geen gesprek gevonden met deze privacysleutel. Controleer de sleutel en dien een nieuw verzoek in als er een tikfout in zat.",
     failed: "Dit verzoek kon niet worden afgerond. Neem contact op met het bedrijf dat u sprak.",
   },
   doneExport: "Uw kopie staat klaar.",

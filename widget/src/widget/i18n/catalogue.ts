@@ -74,6 +74,11 @@ export interface Catalogue extends ChatTexts {
   referenceLabel: string;
   referenceHelp: string;
   privacyLink: string;
+  /** The privacy key shown once at the end of a call: the visitor's only privacy credential. */
+  privacyKeyLabel: string;
+  privacyKeyHelp: string;
+  /** What the reference code is still for, now that the privacy key is the credential. */
+  referenceNote: string;
   copy: string;
   copied: string;
   rateTitle: string;

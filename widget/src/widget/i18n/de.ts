@@ -81,6 +81,10 @@ export const de: Catalogue = {
   referenceHelp:
     "Bewahren Sie diesen Code auf. Damit können Sie ohne Konto eine Kopie der Daten dieses Gesprächs anfordern oder sie löschen lassen.",
   privacyLink: "Kopie oder Löschung anfordern",
+  privacyKeyLabel: "Ihr Datenschutzschlüssel",
+  privacyKeyHelp:
+    "Behalten Sie diesen Schlüssel für sich; er wird nur jetzt angezeigt. Nur damit können Sie ohne Konto eine Kopie der Daten dieses Gesprächs anfordern oder sie löschen lassen.",
+  referenceNote: "Referenz dieses Gesprächs, falls Sie das Unternehmen dazu kontaktieren:",
   copy: "Kopieren",
   copied: "Kopiert",
   rateTitle: "Wie war das Gespräch?",

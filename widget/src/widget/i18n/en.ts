@@ -79,6 +79,10 @@ export const en: Catalogue = {
   referenceHelp:
     "Keep this code. With it you can ask for a copy of this call's data, or have it erased, without an account.",
   privacyLink: "Request a copy or erasure",
+  privacyKeyLabel: "Your privacy key",
+  privacyKeyHelp:
+    "Keep this key to yourself; it is shown only now. With it, and only with it, you can ask for a copy of this call's data, or have it erased, without an account.",
+  referenceNote: "Reference of this call, if you contact the company about it:",
   copy: "Copy",
   copied: "Copied",
   rateTitle: "How was the call?",

@@ -81,6 +81,10 @@ export const fr: Catalogue = {
   referenceHelp:
     "Conservez ce code. Il vous permet, sans compte, de demander une copie des données de cet appel ou leur effacement.",
   privacyLink: "Demander une copie ou l'effacement",
+  privacyKeyLabel: "Votre clé de confidentialité",
+  privacyKeyHelp:
+    "Gardez cette clé pour vous ; elle n'est affichée que maintenant. Elle seule vous permet, sans compte, de demander une copie des données de cet appel ou de les faire effacer.",
+  referenceNote: "Référence de cet appel, si vous contactez l'entreprise à son sujet :",
   copy: "Copier",
   copied: "Copié",
   rateTitle: "Comment s'est passé l'appel ?",

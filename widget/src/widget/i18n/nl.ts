@@ -79,6 +79,10 @@ export const nl: Catalogue = {
   referenceHelp:
     "Bewaar deze code. Hiermee kunt u zonder account een kopie van de gegevens van dit gesprek opvragen of ze laten wissen.",
   privacyLink: "Kopie of wissing aanvragen",
+  privacyKeyLabel: "Uw privacysleutel",
+  privacyKeyHelp:
+    "Houd deze sleutel voor uzelf; hij wordt alleen nu getoond. Alleen hiermee vraagt u zonder account een kopie aan van de gegevens van dit gesprek, of laat u ze wissen.",
+  referenceNote: "Referentie van dit gesprek, als u er contact over opneemt met het bedrijf:",
   copy: "Kopiëren",
   copied: "Gekopieerd",
   rateTitle: "Hoe was het gesprek?",

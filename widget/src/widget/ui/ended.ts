@@ -4,6 +4,8 @@ import type { View } from "./panel";
 
 export interface Ending {
   reference: string;
+  /** The visitor's privacy key from ``call:ended`` (or the end acknowledgement); "" if none came. */
+  privacyKey: string;
   reason: string;
   /** The visitor left the queue before anyone answered. */
   left: boolean;
@@ -18,7 +20,8 @@ export interface EndedHandlers {
   rate: ((rating: number) => Promise<boolean>) | null;
 }
 
-/** After the call: the reference code to keep, the privacy-request link, an optional rating. */
+/** After the call: the privacy key to keep (the visitor's only privacy credential, shown once),
+ * the privacy-request link, the call's reference, an optional rating. */
 export class EndedView implements View {
   readonly el: HTMLElement;
   readonly focus: HTMLElement;
@@ -35,39 +38,49 @@ export class EndedView implements View {
           ? t.endedConnection
           : null;
 
-    const code = h("code", { "data-part": "reference" }, ending.reference);
-    const copy = h("button", { type: "button", class: "btn secondary" }, t.copy);
-    copy.addEventListener("click", () => {
-      navigator.clipboard?.writeText(ending.reference).then(
-        () => {
-          copy.textContent = t.copied;
-        },
-        () => undefined,
-      );
-    });
-    // In the fragment, which browsers never send: the code stays out of every server's logs.
+    // In the fragment, which browsers never send: the key stays out of every server's logs.
     const privacy = new URL(`${base}/privacy/request`);
-    privacy.hash = new URLSearchParams({ reference: ending.reference }).toString();
+    if (ending.privacyKey) privacy.hash = new URLSearchParams({ key: ending.privacyKey }).toString();
 
     this.el = h(
       "div",
       {},
       this.focus,
       because ? h("p", { class: "muted" }, because) : null,
-      ending.left ? null : this.referenceBlock(t, code, copy, privacy.href),
+      ending.left ? null : this.privacyBlock(t, ending, privacy.href),
       ending.answered && handlers.rate ? this.ratingBlock(t, handlers.rate) : null,
       h("button", { type: "button", class: "btn primary block", onclick: () => handlers.again() }, t.again),
       h("button", { type: "button", class: "btn secondary block", onclick: () => handlers.close() }, t.done),
     );
   }
 
-  private referenceBlock(t: Catalogue, code: HTMLElement, copy: HTMLElement, href: string): HTMLElement {
+  private privacyBlock(t: Catalogue, ending: Ending, href: string): HTMLElement {
+    const link = h("a", { href, target: "_blank", rel: "noopener noreferrer" }, t.privacyLink);
+    const reference = h(
+      "p",
+      { class: "help" },
+      t.referenceNote,
+      " ",
+      h("code", { "data-part": "reference" }, ending.reference),
+    );
+    if (!ending.privacyKey) return h("div", {}, h("p", { class: "help" }, link), reference);
+    const key = h("code", { "data-part": "privacy-key", class: "key" }, ending.privacyKey);
+    const copy = h("button", { type: "button", class: "btn secondary" }, t.copy);
+    copy.addEventListener("click", () => {
+      navigator.clipboard?.writeText(ending.privacyKey).then(
+        () => {
+          copy.textContent = t.copied;
+        },
+        () => undefined,
+      );
+    });
     return h(
       "div",
       {},
-      h("p", { class: "label" }, t.referenceLabel),
-      h("div", { class: "reference" }, code, copy),
-      h("p", { class: "help" }, t.referenceHelp, " ", h("a", { href, target: "_blank", rel: "noopener noreferrer" }, t.privacyLink)),
+      h("p", { class: "label" }, t.privacyKeyLabel),
+      h("div", { class: "reference" }, key, copy),
+      h("p", { class: "help" }, t.privacyKeyHelp, " ", link),
+      reference,
     );
   }
 
