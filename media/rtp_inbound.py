@@ -38,6 +38,9 @@ NACK_RETRY_S = 0.03
 NACK_TRIES = 4
 NACK_GIVE_UP_S = 0.6
 _MAX_GAP = 300  # a jump further than this is a new start, not loss worth NACKing
+# More packets than this missing at once is an overloaded path, not a few lost: asking for
+# them all would only add load (the sender's history is shorter anyway); a keyframe is cheaper.
+_MAX_MISSING = 100
 
 PacketCallback = Callable[["InboundRtp", bytes, RtpFields, float], None]
 ReportCallback = Callable[["InboundRtp", rtcp.SenderReport], None]
@@ -173,6 +176,7 @@ class InboundRtp:
             extended = self._highest + ahead
             if ahead > 1 and self._nack:
                 if ahead > _MAX_GAP:
+                    self.unrecovered += ahead - 1
                     self._request_keyframe_after_loss()
                 else:
                     self._ask_for(range(self._highest + 1, extended), now)
@@ -192,6 +196,11 @@ class InboundRtp:
         return True
 
     def _ask_for(self, missing: range, now: float) -> None:
+        if len(self._missing) + len(missing) > _MAX_MISSING:
+            self.unrecovered += len(self._missing) + len(missing)
+            self._missing.clear()
+            self._request_keyframe_after_loss()
+            return
         for extended in missing:
             self._missing[extended] = [now, now, 1.0]
         self._send_nack(list(missing))
