@@ -30,12 +30,15 @@ from accounts.models import Role, User
 from accounts.recovery_codes import RecoveryCodes, looks_like_code
 from accounts.types import Counters
 from db import audit, utcnow
-from db.errors import Conflict, Forbidden, InvalidInput, Unauthenticated
+from db.errors import Conflict, Forbidden, InvalidInput, RateLimited, Unauthenticated
 
 # Roles that may never work without a second factor (DESIGN.md, "Identities").
 ALWAYS_REQUIRED = frozenset({Role.ADMIN, Role.DPO})
 # A used code is remembered a little longer than the three 30 s steps it is valid in.
 REPLAY_SECONDS = 90
+# Wrong codes at enrolment or for new recovery codes (a logged-in session guessing): this many per window.
+CODE_FAILURES = 10
+CODE_FAILURE_WINDOW_SECONDS = 900
 
 
 class SecondFactor(enum.StrEnum):
@@ -132,8 +135,7 @@ class TwoFactor:
         if state is None or state.pending_secret is None:
             raise Conflict("start the enrolment first", code="totp_not_started")
         secret = self._box.open(user.id, state.pending_secret)
-        if not totp.verify_code(secret, code) or not await self._first_use(user.id, code):
-            raise InvalidInput("that code is not the current one; try the next", code="invalid_totp")
+        await self._check_code(user, secret, code)
         user.totp_secret = state.pending_secret
         state.pending_secret = None
         state.pending_since = None
@@ -147,8 +149,7 @@ class TwoFactor:
         if user.totp_secret is None:
             raise Conflict("two-factor authentication is not set up", code="totp_not_enabled")
         secret = self._box.open(user.id, user.totp_secret)
-        if not totp.verify_code(secret, code) or not await self._first_use(user.id, code):
-            raise InvalidInput("that code is not the current one; try the next", code="invalid_totp")
+        await self._check_code(user, secret, code)
         codes = await self._codes.replace(db, user.id)
         await _audit_own(db, user, "auth.recovery_codes_replaced", {})
         return codes
@@ -208,6 +209,19 @@ class TwoFactor:
             # Set by hand before secrets were sealed: seal it now.
             user.totp_secret = self._box.seal(user.id, secret)
         return passed
+
+    async def _check_code(self, user: User, secret: str, code: str) -> None:
+        """A current, unused code of ``secret``, or a 422; more than ``CODE_FAILURES`` wrong ones in
+        the window is a 429, so a stolen session cannot guess its way to new recovery codes."""
+        failures_key = f"totp-code-fail:{user.id}"
+        failures = await self._store.get(failures_key)
+        if failures is not None and int(failures) >= CODE_FAILURES:
+            raise RateLimited(
+                "too many wrong codes; try again later", retry_after=CODE_FAILURE_WINDOW_SECONDS
+            )
+        if not totp.verify_code(secret, code) or not await self._first_use(user.id, code):
+            await self._store.incr(failures_key, ttl=CODE_FAILURE_WINDOW_SECONDS)
+            raise InvalidInput("that code is not the current one; try the next", code="invalid_totp")
 
     async def _first_use(self, user_id: uuid.UUID, code: str) -> bool:
         return await self._store.incr(f"totp-used:{user_id}:{code}", ttl=REPLAY_SECONDS) == 1

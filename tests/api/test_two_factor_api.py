@@ -232,3 +232,22 @@ async def patch(server: TestServer, path: str, data: dict[str, Any], token: str)
         ) as response,
     ):
         return response.status, await response.json()
+
+
+async def test_guessing_codes_in_a_session_is_rate_limited(server: TestServer, world: World) -> None:
+    email, _ = await world.add_user("adviser")
+    token = (await log_in(server, email))[1]["access_token"]
+    status, started = await post(server, "/api/v1/auth/two-factor/enrolment", {}, token)
+    assert status == 200, started
+    wrong = f"{(int(pyotp.TOTP(started['secret']).now()) + 500_000) % 1_000_000:06d}"
+    statuses = [
+        (await post(server, "/api/v1/auth/two-factor/confirmation", {"code": wrong}, token))[0]
+        for _ in range(11)
+    ]
+    assert statuses == [422] * 10 + [429]
+    status, body = await post(
+        server, "/api/v1/auth/two-factor/confirmation", {"code": pyotp.TOTP(started["secret"]).now()}, token
+    )
+    assert (status, body["error"]["code"]) == (429, "rate_limited"), (
+        "even the right code waits for the window"
+    )
