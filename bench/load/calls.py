@@ -341,11 +341,15 @@ class CallSet:
             if session is None:
                 raise SetupError(f"call {record.index}: no {role} session")
             await session.next("media:renegotiate", max(0.0, deadline - time.monotonic()))
+            old: SyntheticPeer | None = getattr(record, role)
             peer = self._peer(record._ice[role])
             setattr(record, role, peer)
             if role == "adviser" and record.call_id is not None:
                 self._adviser_peers[record.call_id] = peer
             await self._offer(session, peer)
+            if old is not None:
+                # As the widget does once the new answer is applied: the old one stops sending.
+                await old.close()
             try:
                 return await peer.received["video"].wait_first_frame(max(0.0, deadline - time.monotonic()))
             except TimeoutError:
