@@ -34,9 +34,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-NACK_RETRY_S = 0.03
-NACK_TRIES = 4
-NACK_GIVE_UP_S = 0.6
+NACK_RETRY_S = 0.08  # about a round trip (libwebrtc waits its RTT estimate, 100 ms by default)
+NACK_TRIES = 5
+NACK_GIVE_UP_S = 0.8
 _MAX_GAP = 300  # a jump further than this is a new start, not loss worth NACKing
 # More packets than this missing at once is an overloaded path, not a few lost: asking for
 # them all would only add load (the sender's history is shorter anyway); a keyframe is cheaper.
