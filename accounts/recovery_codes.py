@@ -68,9 +68,6 @@ class RecoveryCodes:
         )
         return int(count or 0)
 
-    async def drop(self, db: AsyncSession, user_id: uuid.UUID) -> None:
-        await db.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
-
 
 def looks_like_code(text: str) -> bool:
     return bool(_CODE.match(text.strip().lower()))

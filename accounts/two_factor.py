@@ -22,10 +22,11 @@ import enum
 import uuid
 from dataclasses import dataclass
 
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts import totp
-from accounts.credential_models import TwoFactorPolicy, TwoFactorState
+from accounts.credential_models import RecoveryCode, TwoFactorPolicy, TwoFactorState
 from accounts.models import Role, User
 from accounts.recovery_codes import RecoveryCodes, looks_like_code
 from accounts.types import Counters
@@ -155,22 +156,7 @@ class TwoFactor:
         return codes
 
     async def reset(self, db: AsyncSession, user: User, *, actor: str) -> None:
-        """Remove ``user``'s secret and recovery codes; they get a new grace login to enrol."""
-        user.totp_secret = None
-        await self._codes.drop(db, user.id)
-        state = await self._state(db, user.id)
-        state.pending_secret = None
-        state.pending_since = None
-        state.grace_used_at = None
-        state.confirmed_at = None
-        await audit.record(
-            db,
-            actor=actor,
-            action="auth.2fa_reset",
-            target=f"user:{user.id}",
-            org_id=user.org_id,
-            details={},
-        )
+        await reset(db, user, actor=actor)
 
     # -- login -------------------------------------------------------------------------------
 
@@ -242,4 +228,27 @@ async def _audit_own(db: AsyncSession, user: User, action: str, details: dict[st
         target=f"user:{user.id}",
         org_id=user.org_id,
         details=details,
+    )
+
+
+async def reset(db: AsyncSession, user: User, *, actor: str) -> None:
+    """Remove ``user``'s secret and recovery codes; they get a new grace login to enrol. Needs no
+    key, so ``loket user reset-two-factor`` can rescue an installation whose admins are locked out."""
+    user.totp_secret = None
+    await db.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    state = await db.get(TwoFactorState, user.id)
+    if state is None:
+        state = TwoFactorState(user_id=user.id)
+        db.add(state)
+    state.pending_secret = None
+    state.pending_since = None
+    state.grace_used_at = None
+    state.confirmed_at = None
+    await audit.record(
+        db,
+        actor=actor,
+        action="auth.2fa_reset",
+        target=f"user:{user.id}",
+        org_id=user.org_id,
+        details={},
     )

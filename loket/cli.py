@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accounts import directory, locations
+from accounts import directory, locations, queries, two_factor
 from accounts.models import RecordingPolicy, Role
 from db import LoketError, audit, create_engine, create_session_factory, migrate
 from loket import production
@@ -280,6 +280,22 @@ def user_create(
         )
     )
     click.echo(created.id)
+
+
+@user.command("reset-two-factor")
+@click.option("--email", required=True)
+def user_reset_two_factor(email: str) -> None:
+    """Remove a staff member's two-factor authentication (lost phone and recovery codes): they get
+    one login without it, to enrol again. Prints their id."""
+
+    async def reset(db: AsyncSession) -> uuid.UUID:
+        found = await queries.user_by_email(db, email.strip().lower())
+        if found is None:
+            raise LoketError(f"no staff member with e-mail address {email}")
+        await two_factor.reset(db, found, actor=CLI_ACTOR)
+        return found.id
+
+    click.echo(_run(reset))
 
 
 @main.group()
