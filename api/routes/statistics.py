@@ -14,9 +14,11 @@ call's day.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
@@ -24,12 +26,14 @@ from pydantic import Field, field_validator
 from sqlalchemy import BigInteger, ColumnElement, Float, Integer, case, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accounts.models import Queue, Role
+from accounts.models import Role
 from api.api import Api, query
 from api.keys import SESSIONS
-from api.routes._common import acting
+from api.routes._common import acting, actor
+from db import audit
 from signaling.models import Call, CallStatus
 from signaling.payloads import Payload
+from signaling.queries import organisation_timezone
 
 routes = Api()
 
@@ -37,11 +41,12 @@ STATISTICS_READERS = frozenset({Role.SUPERVISOR, Role.ADMIN})
 MAX_DAYS = 366
 # Every time zone's offset from UTC is a whole number of quarter hours.
 BUCKET_SECONDS = 900
-DEFAULT_TIMEZONE = "Europe/Amsterdam"
 
 
 class StatisticsQuery(Payload):
     days: Annotated[int, Field(ge=1, le=MAX_DAYS)] = 14
+    # csv: the per-day rows and a totals row, for a spreadsheet.
+    format: Literal["json", "csv"] = "json"
     # An IANA time zone; default: the organisation's.
     timezone: Annotated[str, Field(min_length=1, max_length=64)] | None = None
 
@@ -147,21 +152,6 @@ class _Tally:
         )
 
 
-async def organisation_timezone(db: AsyncSession, org_id: Any) -> str:
-    """The time zone most of the organisation's queues keep their hours in."""
-    count = func.count().label("queues")
-    row = (
-        await db.execute(
-            select(Queue.timezone, count)
-            .where(Queue.org_id == org_id)
-            .group_by(Queue.timezone)
-            .order_by(count.desc(), Queue.timezone)
-            .limit(1)
-        )
-    ).first()
-    return str(row.timezone) if row is not None else DEFAULT_TIMEZONE
-
-
 async def call_statistics(
     db: AsyncSession, org_id: Any, *, days: int, now: datetime, timezone: str
 ) -> Statistics:
@@ -194,17 +184,62 @@ async def call_statistics(
     "GET",
     "/statistics",
     summary="Calls answered and abandoned, waiting times and visitors' ratings per day in the "
-    "organisation's time zone (?days=1..366, default 14; ?timezone=IANA name)",
+    "organisation's time zone (?days=1..366, default 14; ?timezone=IANA name; ?format=csv for CSV, "
+    "audited as an export)",
     tag="statistics",
     response=Statistics,
     roles=STATISTICS_READERS,
     query=StatisticsQuery,
 )
-async def get_statistics(request: web.Request) -> Statistics:
+async def get_statistics(request: web.Request) -> Statistics | web.Response:
     claims = acting(request)
     params = query(request, StatisticsQuery)
     async with request.app[SESSIONS]() as db:
         timezone = params.timezone or await organisation_timezone(db, claims.org_id)
-        return await call_statistics(
+        figures = await call_statistics(
             db, claims.org_id, days=params.days, now=datetime.now(UTC), timezone=timezone
         )
+        if params.format == "json":
+            return figures
+        await audit.record(
+            db,
+            org_id=claims.org_id,
+            actor=actor(claims),
+            action="statistics.exported",
+            target=f"organisation:{claims.org_id}",
+            details={"format": "csv", "days": params.days, "timezone": timezone},
+        )
+        await db.commit()
+    return web.Response(
+        body=statistics_csv(figures),
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="statistics-{datetime.now(UTC):%Y%m%d}.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+CSV_COLUMNS = (
+    "day",
+    "total",
+    "answered",
+    "abandoned",
+    "average_wait_seconds",
+    "max_wait_seconds",
+    "ratings",
+    "average_rating",
+)
+
+
+def statistics_csv(figures: Statistics) -> bytes:
+    """One row per day, oldest first, then a ``total`` row for the period (its ``day`` column
+    says ``total``); empty cells where the JSON has null."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for day in [*figures.per_day, figures.totals]:
+        values = day.model_dump()
+        values["day"] = "total" if day is figures.totals else day.day.isoformat()
+        writer.writerow(["" if values[column] is None else values[column] for column in CSV_COLUMNS])
+    return buffer.getvalue().encode()

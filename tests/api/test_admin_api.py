@@ -136,7 +136,12 @@ async def test_query_parameters_are_documented_from_the_models_that_check_them(s
         return {p["name"]: p for p in parameters if p["in"] == "query"}
 
     calls = query_parameters("/calls")
-    assert set(calls) == {"limit", "before", "mine"}
+    assert set(calls) == {"limit", "before", "before_id", "mine", "queue_id", "adviser_id", "outcome"} | {
+        "end_reason",
+        "from",
+        "to",
+        "format",
+    }
     assert not any(parameter["required"] for parameter in calls.values())
     assert calls["limit"]["schema"]["maximum"] == 200
     media = query_parameters("/recordings/{recording_id}/media")

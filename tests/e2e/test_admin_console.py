@@ -263,6 +263,7 @@ async def test_an_admin_sets_up_a_queue_and_a_user_and_a_supervisor_sees_only_th
         "Users and roles",
         "Recordings",
         "Transcripts",
+        "Calls",
         "Statistics",
         "Two-factor authentication",
     ]

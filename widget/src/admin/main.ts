@@ -4,6 +4,7 @@ import { h, replace } from "../shared/dom";
 import { type Me, StaffSession } from "../staff/session";
 import { AdminApi, type Role } from "./api";
 import { auditSection } from "./audit";
+import { callsSection } from "./calls";
 import type { Context } from "./context";
 import { loginView } from "./login";
 import { queuesSection } from "./queues";
@@ -34,6 +35,7 @@ const SECTIONS: Section[] = [
   { id: "retention", label: "Retention rules", roles: ["admin", "dpo"], build: retentionSection },
   { id: "recordings", label: "Recordings", roles: ["admin", "supervisor", "dpo"], build: recordingsSection },
   { id: "transcripts", label: "Transcripts", roles: ["admin", "supervisor", "dpo"], build: transcriptsSection },
+  { id: "calls", label: "Calls", roles: ["admin", "supervisor"], build: (ctx) => callsSection(ctx, session) },
   { id: "audit", label: "Audit log", roles: ["admin", "dpo"], build: auditSection },
   { id: "statistics", label: "Statistics", roles: ["admin", "supervisor"], build: statisticsSection },
   { id: "two-factor", label: "Two-factor authentication", roles: ["admin", "supervisor", "dpo", "adviser"], build: (ctx) => securitySection(ctx, session) },

@@ -1,0 +1,166 @@
+import { field, h, replace } from "../shared/dom";
+import type { StaffSession } from "../staff/session";
+import { ApiError, type Queue, type User } from "./api";
+import type { Context } from "./context";
+import { busy, button, Message, row, seconds, section, table, when } from "./ui";
+
+const PAGE = 50;
+
+/** A call as ``GET /calls`` lists it: metadata only, nothing about the visitor. */
+interface CallListed {
+  id: string;
+  queue_id: string | null;
+  adviser_id: string | null;
+  reference: string;
+  language: string | null;
+  status: string;
+  end_reason: string | null;
+  created_at: string;
+  accepted_at: string | null;
+  ended_at: string | null;
+  waited_seconds: number | null;
+}
+
+const OUTCOMES: [string, string][] = [
+  ["", "Any outcome"],
+  ["ended", "Answered"],
+  ["abandoned", "Abandoned"],
+  ["active", "In progress"],
+  ["waiting", "Waiting"],
+  ["ringing", "Ringing"],
+];
+
+/**
+ * The call history with filters (queue, adviser, outcome, period) and a CSV download of every
+ * call the filters select. Dates are the organisation's days (the server reads bare dates so).
+ */
+export function callsSection(ctx: Context, session: StaffSession): HTMLElement {
+  const message = new Message();
+  const list = h("div", {});
+  const more = h("button", { type: "button", class: "btn", hidden: true }, "Older calls");
+  const queue = h("select", { name: "queue_id" }, h("option", { value: "" }, "All queues"));
+  const adviser = h("select", { name: "adviser_id" }, h("option", { value: "" }, "All advisers"));
+  const outcome = h("select", { name: "outcome" }, ...OUTCOMES.map(([value, label]) => h("option", { value }, label)));
+  const from = h("input", { type: "date", name: "from" });
+  const to = h("input", { type: "date", name: "to" });
+  const queueNames = new Map<string, string>();
+  const adviserNames = new Map<string, string>();
+  let shown: CallListed[] = [];
+
+  const filters = (): Record<string, string | undefined> => ({
+    queue_id: queue.value || undefined,
+    adviser_id: adviser.value || undefined,
+    outcome: outcome.value || undefined,
+    from: from.value || undefined,
+    to: to.value || undefined,
+  });
+  const fetchPage = (after?: CallListed): Promise<CallListed[]> =>
+    ctx.api.get<CallListed[]>("/calls", { ...filters(), limit: String(PAGE), before: after?.created_at, before_id: after?.id });
+  const render = (): void => {
+    replace(
+      list,
+      table(
+        "Calls",
+        ["Joined", "Reference", "Queue", "Adviser", "Outcome", "End reason", "Waited", "Length"],
+        shown.map((call) => {
+          const tr = row(
+            when(call.created_at),
+            h("code", { class: "mono" }, call.reference),
+            call.queue_id ? (queueNames.get(call.queue_id) ?? "—") : "—",
+            call.adviser_id ? (adviserNames.get(call.adviser_id) ?? "—") : "—",
+            outcomeLabel(call.status),
+            call.end_reason ?? "—",
+            seconds(call.waited_seconds),
+            call.accepted_at && call.ended_at ? seconds((Date.parse(call.ended_at) - Date.parse(call.accepted_at)) / 1000) : "—",
+          );
+          tr.dataset["call"] = call.id;
+          return tr;
+        }),
+        "No calls match.",
+      ),
+    );
+  };
+  const reload = (): Promise<void> =>
+    busy(null, message, async () => {
+      shown = await fetchPage();
+      more.hidden = shown.length < PAGE;
+      render();
+    });
+  more.addEventListener("click", () => {
+    void busy(more, message, async () => {
+      const page = await fetchPage(shown[shown.length - 1]);
+      shown = [...shown, ...page];
+      more.hidden = page.length < PAGE;
+      render();
+    });
+  });
+  const download = button("Download CSV", () => void busy(download, message, () => downloadCsv(session, filters())));
+
+  const form = h(
+    "form",
+    { class: "filters", role: "search", "aria-label": "Filter calls" },
+    field("Queue", queue),
+    field("Adviser", adviser),
+    field("Outcome", outcome),
+    field("From", from),
+    field("To", to),
+    h("button", { type: "submit", class: "btn small" }, "Filter"),
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    void reload();
+  });
+
+  void busy(null, message, async () => {
+    const [queues, users] = await Promise.all([ctx.api.get<Queue[]>("/queues"), ctx.api.get<User[]>("/users")]);
+    for (const q of queues) {
+      queueNames.set(q.id, q.name);
+      queue.append(h("option", { value: q.id }, q.name));
+    }
+    for (const user of users) {
+      const name = user.display_name || user.email;
+      adviserNames.set(user.id, name);
+      if (user.role === "adviser" || user.role === "supervisor") adviser.append(h("option", { value: user.id }, name));
+    }
+  }).then(reload);
+
+  return section(
+    "Calls",
+    "Every call of the organisation, newest first: when the visitor joined, the outcome and how long they waited. Dates are the organisation's days. The CSV holds the calls the filters select; each download is recorded in the audit log.",
+    message.el,
+    form,
+    h("p", {}, download),
+    list,
+    more,
+  );
+}
+
+function outcomeLabel(status: string): string {
+  return OUTCOMES.find(([value]) => value === status)?.[1] ?? status;
+}
+
+/** The export needs the bearer token, which a plain link cannot send: fetch it and save the blob. */
+async function downloadCsv(session: StaffSession, filters: Record<string, string | undefined>): Promise<void> {
+  const params = new URLSearchParams({ format: "csv" });
+  for (const [name, value] of Object.entries(filters)) if (value !== undefined) params.set(name, value);
+  let response: Response;
+  try {
+    response = await fetch(`/api/v1/calls?${params.toString()}`, {
+      headers: { Authorization: `Bearer ${await session.accessToken()}` },
+      credentials: "omit",
+    });
+  } catch {
+    throw new ApiError(0, "unreachable", "Loket cannot be reached");
+  }
+  if (!response.ok) {
+    const body = (await response.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
+    throw new ApiError(response.status, body?.error?.code ?? `http_${response.status}`, body?.error?.message ?? "");
+  }
+  const name = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") ?? "")?.[1] ?? "calls.csv";
+  const url = URL.createObjectURL(await response.blob());
+  const link = h("a", { href: url, download: name, hidden: true });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
