@@ -156,6 +156,7 @@ class _Namespace(socketio.AsyncNamespace):  # type: ignore[misc]
         await self.save_session(sid, {"claims": claims, "connected_at": connected_at})
         self.connected(sid, claims)
         self.metrics.socket_connections.labels(self.namespace).inc()
+        await self.recheck(sid, claims, connected_at)
 
     async def _disconnect(self, sid: str) -> None:
         stored = await self.get_session(sid)
@@ -190,6 +191,9 @@ class _Namespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     def connected(self, sid: str, claims: Any) -> None:
         """A connection was accepted."""
+
+    async def recheck(self, sid: str, claims: Any, connected_at: float) -> None:
+        """Once accepted: what may have changed while the connection was being admitted."""
 
     def disconnected(self, sid: str) -> None:
         """An accepted connection is gone."""
@@ -303,6 +307,11 @@ class AdviserNamespace(_Namespace):
 
     def connected(self, sid: str, claims: StaffClaims) -> None:
         self.staff_watch.track(sid, claims)
+
+    async def recheck(self, sid: str, claims: StaffClaims, connected_at: float) -> None:
+        # A cut published while this connection was being admitted found no socket to close.
+        if not await self.staff_sessions.still_valid(claims, connected_at):
+            self.staff_watch.expire_now(sid)
 
     def disconnected(self, sid: str) -> None:
         self.staff_watch.forget(sid)

@@ -259,3 +259,18 @@ async def test_a_deactivation_on_one_node_closes_the_socket_on_another(
     await asyncio.sleep(0.5)
     assert adviser.received("call:incoming") == []
     assert await refused_code(base_url(second_node), tokens["access_token"]) == "account_disabled"
+
+
+async def test_a_cut_that_lands_while_a_socket_connects_still_closes_it(
+    server: TestServer, world: World, clients: list[Client]
+) -> None:
+    """The cut is in the store but was published before this socket was tracked (it arrived
+    while the connection was being admitted): the socket is closed right after connecting."""
+    url = base_url(server)
+    email, user_id = await world.add_user("adviser")
+    tokens = await login(url, email)
+    await server.app[STORE].set(cut_key(user_id), repr(time.time() + 30), ttl=60)
+    adviser = Client("/adviser")
+    clients.append(adviser)
+    await adviser.connect(url, tokens["access_token"])
+    await closed_within(adviser, CUT_SECONDS)
