@@ -74,6 +74,7 @@ from media.metrics import RtpDropsCollector
 from media.placement import InProcessPlacement, MediaPlacement
 from media.remote import RemotePlacement
 from media.stats import MediaStats
+from privacy import publish_dpa
 from recordings import RecordingsConfig, Storage, storage_from_config
 from signaling.attachments import Attachments
 from signaling.chat import Chat
@@ -291,6 +292,10 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
             # (`loket db upgrade`) so several nodes never race on a migration.
             _ensure_sqlite_dir(settings.database_url)
             await migrate.upgrade(settings.database_url)
+        async with sessions() as db:
+            # The DPA this installation asks organisations to accept (privacy.dpa).
+            await publish_dpa(db, settings.dpa())
+            await db.commit()
         await store.start()
         if metrics_listener is not None:
             await metrics_listener.start()

@@ -9,6 +9,7 @@ import socket
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,6 +25,8 @@ from db import LoketError, audit, create_engine, create_session_factory, migrate
 from loket import production
 from loket.logs import configure_logging
 from loket.settings import Settings
+from privacy import Replay, replay_erasures
+from recordings import storage_from_config
 
 T = TypeVar("T")
 CLI_ACTOR = "cli"
@@ -394,6 +397,50 @@ def audit_verify() -> None:
             f"({report.checked} events good before it)"
         )
     click.echo(f"audit chain intact: {report.checked} events")
+
+
+# -- privacy ---------------------------------------------------------------------------------
+
+
+@main.group("privacy")
+def privacy_group() -> None:
+    """Privacy: erasures that must survive a database restore."""
+
+
+def _since(_ctx: Any, _param: Any, value: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter("an ISO time, like 2026-12-01T03:00:00Z") from exc
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+@privacy_group.command("replay")
+@click.option("--since", required=True, callback=_since, help="ISO time of the restored backup.")
+def privacy_replay(since: datetime) -> None:
+    """After restoring a database backup: erase again every call the ledger in storage says was
+    erased since TIME (privacy.ledger)."""
+    settings = _settings()
+
+    async def replay() -> Replay:
+        if _is_sqlite(settings.database_url):
+            _ensure_sqlite_dir(settings.database_url)
+            await migrate.upgrade(settings.database_url)
+        engine = create_engine(settings.database_url)
+        recordings = settings.recordings()
+        storage = storage_from_config(recordings)
+        try:
+            sessions = create_session_factory(engine, keys=settings.installation_keys)
+            return await replay_erasures(sessions, storage, since=since, spool_dir=recordings.spool_dir)
+        finally:
+            await storage.stop()
+            await engine.dispose()
+
+    done = _guarded(lambda: asyncio.run(replay()))
+    click.echo(
+        f"replayed {done.receipts} erasure receipts since {since.isoformat()}: "
+        f"{done.erased_again} calls erased again, {done.already_gone} already gone"
+    )
 
 
 # -- transcription ---------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts import directory
 from accounts.models import Organisation, Queue, User, WidgetKey
 from api.middlewares import error_response
+from privacy import accept_for_fixture
 
 DEMO_ORG = "Demo Autohaus"
 ADVISER_EMAIL = "adviser@demo.loket.test"
@@ -78,6 +79,8 @@ async def ensure_demo(db: AsyncSession, public_url: str, data_dir: Path) -> Demo
         data_dir.mkdir(parents=True, exist_ok=True)
         credentials_file.write_text(json.dumps({"passwords": passwords, "widget_key": key.key}))
         os.chmod(credentials_file, 0o600)
+    # The demo records calls: its organisation accepts the DPA without a dpo (privacy.dpa).
+    await accept_for_fixture(db, org.id, actor=ACTOR)
     saved = json.loads(credentials_file.read_text())
     key_row = await db.scalar(select(WidgetKey).where(WidgetKey.key == saved["widget_key"]))
     queue_row = await db.scalar(select(Queue).where(Queue.org_id == org.id))

@@ -26,6 +26,7 @@ from db.keys import InstallationKeys
 from loket import production
 from media import IceServer, MediaConfig
 from media.node import ClusterConfig, NodeConfig, valid_id
+from privacy.dpa import DEFAULT_DPA, DpaText
 from recordings import RecordingsConfig, parse_master_key
 from signaling import SignalingConfig
 from transcription import DEFAULT_MODEL, TranscriptionConfig
@@ -115,6 +116,9 @@ class Settings(BaseSettings):
     widget_dir: Path = Path(__file__).resolve().parent.parent / "widget" / "dist"
     secret_key: str | None = None
     master_key: str | None = None
+    # The data processing agreement organisations' DPOs accept (privacy.dpa); unset: the template.
+    dpa_file: Path | None = None
+    dpa_version: str | None = None
     public_url: str | None = None
     # No default STUN server: a third-party one would learn every visitor's address.
     ice_servers: list[dict[str, Any]] = Field(default_factory=list)
@@ -329,6 +333,14 @@ class Settings(BaseSettings):
             key_file.chmod(0o600)
             logger.warning("no LOKET_MASTER_KEY: generated a development key in %s", key_file)
         return parse_master_key(key_file.read_text())
+
+    def dpa(self) -> DpaText:
+        """The current DPA text: LOKET_DPA_FILE with LOKET_DPA_VERSION, else the bundled template."""
+        if self.dpa_file is None:
+            return DEFAULT_DPA
+        if not self.dpa_version:
+            raise SettingsError("LOKET_DPA_FILE needs LOKET_DPA_VERSION (a new text needs a new version)")
+        return DpaText.from_file(self.dpa_file, self.dpa_version)
 
     def installation_keys(self) -> InstallationKeys:
         """The master key from which the keys at rest derive (audit HMAC, privacy keys, ...)."""

@@ -3,9 +3,24 @@ call, the visitor's privacy key, privacy requests, export archives and their rec
 """
 
 from privacy.call_data_sweep import sweep_expired_call_data
+from privacy.dpa import (
+    DEFAULT_DPA,
+    DpaAcceptance,
+    DpaNotAccepted,
+    DpaText,
+    DpaVersion,
+    accept_dpa,
+    accept_for_fixture,
+    current_dpa,
+    dpa_acceptance,
+    dpa_accepted_by,
+    publish_dpa,
+    require_dpa_accepted,
+)
 from privacy.erasure import CallErasure, erase_call_data
 from privacy.export import EXPORT_LIFETIME, expire_exports, fetch_export, org_of
 from privacy.keys import PrivacyKey, issue_privacy_key, new_privacy_key, normalise_privacy_key
+from privacy.ledger import ErasureReceipt, Replay, append_receipt, read_receipts, replay_erasures
 from privacy.models import (
     MAX_RETENTION_DAYS,
     MIN_RETENTION_DAYS,
@@ -48,6 +63,7 @@ from privacy.sweep import sweep_expired, sweep_expired_calls
 from privacy.types import DataErased, OnErased
 
 __all__ = [
+    "DEFAULT_DPA",
     "DEFAULT_RETENTION_DAYS",
     "EXPORT_LIFETIME",
     "MAX_RETENTION_DAYS",
@@ -56,20 +72,32 @@ __all__ = [
     "CallErasure",
     "CreatedRequest",
     "DataErased",
+    "DpaAcceptance",
+    "DpaNotAccepted",
+    "DpaText",
+    "DpaVersion",
+    "ErasureReceipt",
     "OnErased",
     "PrivacyKey",
     "PrivacyRequest",
     "PrivacyRequestKind",
     "PrivacyRequestStatus",
+    "Replay",
     "Retention",
     "RetentionKind",
     "RetentionRule",
+    "accept_dpa",
+    "accept_for_fixture",
+    "append_receipt",
     "call_of",
     "calls_past_retention",
     "change_rule",
     "create_request",
     "create_rule",
+    "current_dpa",
     "delete_rule",
+    "dpa_acceptance",
+    "dpa_accepted_by",
     "erase_call_data",
     "expire_exports",
     "expire_unmatched",
@@ -85,10 +113,14 @@ __all__ = [
     "org_requests",
     "plaintext_dir",
     "process_requests",
+    "publish_dpa",
     "queue_in_org",
+    "read_receipts",
     "recording_deadline",
     "remove_plaintext",
     "remove_stale_plaintext",
+    "replay_erasures",
+    "require_dpa_accepted",
     "reschedule",
     "resolve_retention",
     "retention_for_call",

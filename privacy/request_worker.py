@@ -6,7 +6,9 @@ PostgreSQL, one conditional ``UPDATE`` on SQLite) and does each one's idempotent
 - *erase*: once the call is over, the counts of what is there are committed first (so a
   resumed run reports what was erased, not what was left); ``erase_call_data`` removes the
   recordings (every copy), the call with its consents, chat and transcript, and the visitor's
-  access-log rows, with receipts; the call's export archives are shredded; then, in one
+  access-log rows, with receipts; the erasure's receipt is appended to the ledger in storage
+  (``privacy.ledger``: a restored backup is erased again by ``loket privacy replay``); the
+  call's export archives are shredded; then, in one
   transaction that only the lease holder can commit, the request is marked done with its own
   receipt and the ``data.erased`` webhook (``on_erased``: recordings knows no webhooks).
 - *export*: once no upload of the call is pending, the archive is built, encrypted and
@@ -40,6 +42,7 @@ from privacy.export import (
     org_of,
     shred_export,
 )
+from privacy.ledger import ErasureReceipt, append_receipt
 from privacy.models import PrivacyRequest, PrivacyRequestKind, PrivacyRequestStatus
 from privacy.requests import call_of
 from privacy.types import DataErased, OnErased
@@ -303,6 +306,19 @@ async def _erase(sessions: SessionFactory, request: PrivacyRequest, job: _Job) -
             sessions, request, job, RETRY_BASE_SECONDS, "waiting for a recording another worker holds"
         )
         return
+    # Outside the database too, so that a restored backup cannot bring the call back for good
+    # (``privacy.ledger``; ``loket privacy replay``). Written before the request is marked
+    # done: a storage failure retries the (idempotent) erasure and writes it then.
+    await append_receipt(
+        job.storage,
+        ErasureReceipt(
+            call_id=call_id,
+            org_id=org_of(request),
+            erased_at=job.clock(),
+            reason=REASON,
+            request_id=request.id,
+        ),
+    )
     # Archives made for export requests hold the call's data too. Looked for after the call
     # is gone: an export finishing later sees that itself (``_export``), so none slips through.
     async with sessions() as session:

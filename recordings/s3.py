@@ -425,6 +425,15 @@ class S3Storage:
     async def head(self, key: str) -> StoredObject:
         return await self._run("head", key, self._head, key)
 
+    def _list(self, prefix: str) -> list[str]:
+        start = self._object_key(prefix.rstrip("/")) + "/"
+        pages = self._s3().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=start)
+        cut = len(self.prefix) + 1 if self.prefix else 0
+        return sorted(item["Key"][cut:] for page in pages for item in page.get("Contents", []))
+
+    async def list_keys(self, prefix: str) -> list[str]:
+        return await self._run("list", prefix, self._list, prefix)
+
     async def stop(self) -> None:
         with self._client_lock:
             client, self._client = self._client, None

@@ -91,6 +91,10 @@ class Storage(Protocol):
 
     async def exists(self, key: str) -> bool: ...
 
+    async def list_keys(self, prefix: str) -> list[str]:
+        """Every key under ``prefix`` (a folder, ``a/b/``), sorted; for the privacy ledger."""
+        ...
+
     async def head(self, key: str) -> StoredObject:
         """Size and checksum of the object; ``ObjectNotFound`` if there is none."""
         ...
@@ -207,6 +211,16 @@ class LocalStorage:
 
     async def head(self, key: str) -> StoredObject:
         return await asyncio.to_thread(self._head, key)
+
+    def _list(self, prefix: str) -> list[str]:
+        folder = self._path(prefix.rstrip("/"))
+        if not folder.is_dir():
+            return []
+        keys = (path.relative_to(self.root).as_posix() for path in folder.rglob("*") if path.is_file())
+        return sorted(key for key in keys if not key.rsplit("/", 1)[-1].startswith("."))
+
+    async def list_keys(self, prefix: str) -> list[str]:
+        return await asyncio.to_thread(self._list, prefix)
 
     async def stop(self) -> None:
         return None

@@ -3,8 +3,10 @@
 A call that was never answered is *abandoned*, an answered one *ended*. Ending stops a
 running recording, takes the call out of the live state, frees its adviser, learns the
 queue's handle time from an answered call, and stores the outcome in the database together
-with the ``call.ended`` webhook it owes. The visitor's session stays marked as used: a
-visitor token is good for one call.
+with the ``call.ended`` webhook it owes and the HMAC of a fresh privacy key: the visitor's
+``call:ended`` (and the acknowledgement of their own ``call:end`` or ``queue:leave``) carries
+``privacy_key``, their one credential for erasure or export (``privacy.keys``); the adviser's
+never does. The visitor's session stays marked as used: a visitor token is good for one call.
 
 The transitions expect the caller to hold the organisation's lock (``signaling.live``);
 ``end`` and ``watch_media`` take it themselves.
@@ -140,7 +142,8 @@ class Ending:
     # -- transitions (caller holds the organisation's lock) --------------------------------
 
     async def finish(self, call: CallState, mail: Mail, *, reason: str) -> str:
-        """End ``call`` for good: store the outcome, free the adviser, tell both sides."""
+        """End ``call`` for good: store the outcome, free the adviser, tell both sides.
+        Returns the visitor's privacy key (sent to the visitor only)."""
         now = self._clock()
         answered = call.status == CallStatus.ACTIVE
         outcome = CallStatus.ENDED if answered else CallStatus.ABANDONED

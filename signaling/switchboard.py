@@ -36,6 +36,7 @@ from accounts.tokens import StaffClaims, VisitorClaims
 from db import SessionFactory, utcnow
 from media.placement import MediaPlacement
 from media.types import Party
+from privacy import require_dpa_accepted
 from signaling import consent
 from signaling.attendance import Attendance
 from signaling.config import SignalingConfig
@@ -320,6 +321,8 @@ class Switchboard:
                 queue = await account_queries.queue_by_id(db, uuid.UUID(call.queue_id))
                 if queue is None or queue.recording_policy != RecordingPolicy.ASK:
                     raise Forbidden("this queue does not record calls", code="recording_not_allowed")
+                # Off until the organisation's dpo accepted the current DPA (privacy.dpa).
+                await require_dpa_accepted(db, staff.org_id)
                 if not await consent.granted(db, call_id=uuid.UUID(call.id), party="visitor"):
                     raise Forbidden("the visitor has not consented to recording", code="no_consent")
             call.recording = await self._recording.start(call.id)

@@ -25,6 +25,7 @@ from accounts import directory
 from db import SessionFactory, create_engine, create_session_factory, migrate
 from loket.app import create_app
 from loket.settings import Settings
+from privacy import accept_for_fixture
 
 POSTGRES_ADMIN_DSN = os.environ.get("LOKET_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("LOKET_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -202,6 +203,8 @@ async def make_world(backend: Backend, *, languages: list[str] | None = None, **
                 db, org_id=org.id, actor="test", name="Sales", languages=languages or ["nl", "en"], **queue
             )
             key = await directory.create_widget_key(db, org_id=org.id, origins=[origin], actor="test")
+            # Its calls record: the organisation has accepted the DPA (privacy.dpa).
+            await accept_for_fixture(db, org.id, actor="test")
             await db.commit()
             return World(org.id, q.id, key.key, origin, backend)
     finally:

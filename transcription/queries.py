@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import claim_rows, new_id
 from db.tables import CALLS, ORGANISATIONS, QUEUES
-from privacy import RetentionKind, calls_past_retention, retention_for_call
+from privacy import RetentionKind, calls_past_retention, current_dpa, dpa_accepted_by, retention_for_call
 from recordings import Recording, RecordingStatus
 from transcription.models import Transcript as TranscriptRow
 from transcription.models import TranscriptStatus
@@ -77,13 +77,16 @@ def _language(call_language: str | None, queue_languages: object) -> str | None:
 
 async def calls_due(session: AsyncSession, *, now: datetime, limit: int = 100) -> list[DueCall]:
     """Ended calls in a queue with transcription on that have stored recordings, none still
-    being recorded or uploaded, and no transcript (job) yet; oldest ended first.
+    being recorded or uploaded, and no transcript (job) yet, of organisations that accepted the
+    current DPA (``privacy.dpa``); oldest ended first.
 
     A call older than its transcript retention is left out: its transcript was made and swept
     (recordings may be kept longer), or would be due at once; making it again would undo the sweep.
     """
     of_call = Recording.call_id == CALLS.c.id
     expired = await calls_past_retention(session, RetentionKind.TRANSCRIPTS, now)
+    # Transcription stays off for an organisation until its dpo accepted the current DPA.
+    current = await current_dpa(session)
     rows = await session.execute(
         select(CALLS.c.id, CALLS.c.language, QUEUES.c.languages)
         .join(QUEUES, QUEUES.c.id == CALLS.c.queue_id)
@@ -94,6 +97,7 @@ async def calls_due(session: AsyncSession, *, now: datetime, limit: int = 100) -
             ~exists().where(of_call, Recording.status.in_([status.value for status in _UNFINISHED])),
             ~exists().where(TranscriptRow.call_id == CALLS.c.id),
             CALLS.c.id.not_in(expired),
+            dpa_accepted_by(CALLS.c.org_id, current),
         )
         .order_by(CALLS.c.ended_at)
         .limit(limit)

@@ -10,6 +10,7 @@ from api.admin_schemas import QueueCreate, QueueOut, QueuePatch
 from api.api import ADMINS, ANY_STAFF, Api, body
 from api.keys import SESSIONS
 from api.routes._common import acting, actor, own_row, path_id
+from privacy import require_dpa_accepted
 
 routes = Api()
 
@@ -55,6 +56,9 @@ async def create_queue(request: web.Request) -> QueueOut:
     claims = acting(request)
     data = body(request, QueueCreate)
     async with request.app[SESSIONS]() as db:
+        if data.recording_policy == "ask" or data.transcription:
+            # Recording and transcription stay off until the dpo accepted the DPA (privacy.dpa).
+            await require_dpa_accepted(db, claims.org_id)
         queue = await directory.create_queue(
             db, org_id=claims.org_id, actor=actor(claims), **data.model_dump(mode="json")
         )
@@ -77,6 +81,8 @@ async def change_queue(request: web.Request) -> QueueOut:
     changes = body(request, QueuePatch).changes()
     async with request.app[SESSIONS]() as db:
         queue = await own_row(db, Queue, queue_id, claims, "queue")
+        if changes.get("recording_policy") == "ask" or changes.get("transcription") is True:
+            await require_dpa_accepted(db, claims.org_id)
         if changes:  # an empty PATCH changes nothing and so is not audited
             await directory.change_queue(db, queue, actor=actor(claims), changes=changes)
             await db.commit()

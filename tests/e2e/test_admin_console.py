@@ -266,6 +266,7 @@ async def test_an_admin_sets_up_a_queue_and_a_user_and_a_supervisor_sees_only_th
         "Calls",
         "Statistics",
         "Two-factor authentication",
+        "Data processing agreement",
     ]
     await supervisor.page.get_by_role("cell", name="Sales", exact=True).wait_for()
     assert await supervisor.page.get_by_role("button", name="New queue").count() == 0

@@ -1,7 +1,10 @@
-"""Privacy governance (issue 12): the visitor's privacy key and the audit chain's anchors.
+"""Privacy governance (issue 12): the visitor's privacy key, the DPA and its acceptances, and the
+audit chain's anchors.
 
 - ``privacy_keys``: the HMAC of the privacy key given to a call's visitor (``privacy.keys``),
   gone with the call;
+- ``dpa_versions``, ``dpa_acceptances``: the published versions of the data processing agreement
+  (text and SHA-256) and which dpo accepted which for an organisation, and when (``privacy.dpa``);
 - ``audit_events.anchor``, ``audit_head.anchor``: the HMAC of each event's hash (and of the
   head) under a key derived from the master key (``db.audit``). Events written before this
   revision have none: ``loket audit verify`` names the first of them until they are anchored
@@ -38,6 +41,37 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("call_id", name=op.f("pk_privacy_keys")),
         sa.UniqueConstraint("digest", name=op.f("uq_privacy_keys_digest")),
     )
+    op.create_table(
+        "dpa_versions",
+        sa.Column("version", sa.String(length=32), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("version", name=op.f("pk_dpa_versions")),
+    )
+    op.create_table(
+        "dpa_acceptances",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("org_id", sa.Uuid(), nullable=False),
+        sa.Column("version", sa.String(length=32), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("accepted_by", sa.Uuid(), nullable=True),
+        sa.Column("accepted_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organisations.id"],
+            name=op.f("fk_dpa_acceptances_org_id_organisations"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["accepted_by"],
+            ["users.id"],
+            name=op.f("fk_dpa_acceptances_accepted_by_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_dpa_acceptances")),
+    )
+    op.create_index(op.f("ix_dpa_acceptances_org_id"), "dpa_acceptances", ["org_id"])
     op.add_column("audit_events", sa.Column("anchor", sa.String(length=81), nullable=True))
     op.add_column("audit_head", sa.Column("anchor", sa.String(length=81), nullable=True))
 
@@ -45,4 +79,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_column("audit_head", "anchor")
     op.drop_column("audit_events", "anchor")
+    op.drop_index(op.f("ix_dpa_acceptances_org_id"), table_name="dpa_acceptances")
+    op.drop_table("dpa_acceptances")
+    op.drop_table("dpa_versions")
     op.drop_table("privacy_keys")

@@ -4,6 +4,7 @@ import { h, replace } from "../shared/dom";
 import { type Me, StaffSession } from "../staff/session";
 import { AdminApi, type Role } from "./api";
 import { auditSection } from "./audit";
+import { dpaSection } from "./dpa";
 import { callsSection } from "./calls";
 import type { Context } from "./context";
 import { loginView } from "./login";
@@ -41,6 +42,7 @@ const SECTIONS: Section[] = [
   { id: "two-factor", label: "Two-factor authentication", roles: ["admin", "supervisor", "dpo", "adviser"], build: (ctx) => securitySection(ctx, session) },
   { id: "api-keys", label: "API keys", roles: ["admin"], build: apiKeysSection },
   { id: "webhooks", label: "Webhooks", roles: ["admin"], build: webhooksSection },
+  { id: "dpa", label: "Data processing agreement", roles: ["admin", "supervisor", "dpo"], build: dpaSection },
 ];
 
 const root = document.getElementById("app") as HTMLElement;
