@@ -20,12 +20,17 @@ a tail rewritten with SQL fails even when the head row was rewritten too. What t
 tell: a tail cut off together with a head put back exactly as it was at that seq (an old copy
 of the head row, e.g. from a backup) — the ledger of erasures in storage (``privacy.ledger``)
 keeps what matters of those.
+
+**IP addresses** in an event's details (top-level fields such as ``ip``) are never stored: they
+are replaced by a keyed hash before the event is hashed (``audit-ip/v1``), so the trail needs no
+purge after ``LOKET_ACCESS_LOG_DAYS`` and an anchored event is never rewritten.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -42,6 +47,10 @@ from db.keys import InstallationKeys, derived_key_id, keys_of
 
 GENESIS_HASH = "0" * 64
 AUDIT_KEY_PURPOSE = "audit-hmac/v1"
+# IP addresses in details are kept only as a keyed hash (the same address, the same hash: a dpo
+# can still see that two events came from one address, but no address is stored).
+IP_KEY_PURPOSE = "audit-ip/v1"
+_IP_FIELDS = frozenset({"ip", "ip_address", "client_ip", "address", "remote"})
 # "<16 hex key id>:<64 hex HMAC>"
 ANCHOR_LENGTH = 81
 
@@ -122,6 +131,36 @@ def _head_message(seq: int, hash_: str) -> str:
     return f"head:{seq}:{hash_}"
 
 
+def _ip_pseudonym(ip_key: bytes, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    return "ip-hmac:" + hmac.new(ip_key, address.compressed.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def ip_pseudonym(keys: InstallationKeys, ip: str) -> str:
+    """What the trail stores for address ``ip`` (to find a given address's events, or in tests)."""
+    return _ip_pseudonym(keys.current(IP_KEY_PURPOSE), ipaddress.ip_address(ip))
+
+
+def _pseudonymised(details: dict[str, Any], ip_key: bytes | None) -> dict[str, Any]:
+    """``details`` with every IP address in a top-level address field replaced by
+    ``ip-hmac:<32 hex>`` (HMAC-SHA256 under the audit IP key), or ``withheld`` without keys."""
+    if not details.keys() & _IP_FIELDS:
+        return details
+    cleaned = dict(details)
+    for name in details.keys() & _IP_FIELDS:
+        value = details[name]
+        try:
+            address = ipaddress.ip_address(str(value).strip())
+        except ValueError:
+            continue
+        cleaned[name] = "withheld" if ip_key is None else _ip_pseudonym(ip_key, address)
+    return cleaned
+
+
+def _ip_key(session: AsyncSession) -> bytes | None:
+    keys = keys_of(session.info)
+    return keys.current(IP_KEY_PURPOSE) if keys is not None else None
+
+
 def _audit_key(session: AsyncSession) -> bytes | None:
     keys = keys_of(session.info)
     return keys.current(AUDIT_KEY_PURPOSE) if keys is not None else None
@@ -155,7 +194,9 @@ async def _take_seqs(session: AsyncSession, count: int) -> tuple[int, str]:
     return int(head.seq) - count, str(head.hash)
 
 
-def _link(entries: Sequence[Entry], seq: int, prev_hash: str, key: bytes | None) -> list[dict[str, Any]]:
+def _link(
+    entries: Sequence[Entry], seq: int, prev_hash: str, key: bytes | None, ip_key: bytes | None = None
+) -> list[dict[str, Any]]:
     """The rows of ``entries``, numbered after ``seq``, each hashed over the one before and
     anchored with ``key`` (if any)."""
     rows = []
@@ -170,7 +211,7 @@ def _link(entries: Sequence[Entry], seq: int, prev_hash: str, key: bytes | None)
             "actor": entry.actor[:200],
             "action": entry.action,
             "target": entry.target[:200],
-            "details": entry.details,
+            "details": _pseudonymised(entry.details, ip_key),
         }
         prev_hash = _event_hash(**content)
         anchor = _anchor(key, prev_hash) if key is not None else None
@@ -195,7 +236,9 @@ async def record(
     """Append an event to the chain inside the caller's transaction (the caller commits)."""
     key = _audit_key(session)
     seq, prev_hash = await _take_seqs(session, 1)
-    [row] = _link([Entry(actor, action, target, org_id, details or {})], seq, prev_hash, key)
+    [row] = _link(
+        [Entry(actor, action, target, org_id, details or {})], seq, prev_hash, key, _ip_key(session)
+    )
     event = AuditEvent(**row)
     session.add(event)
     await _set_head_hash(session, event.seq, event.hash, key)
@@ -210,7 +253,7 @@ async def record_many(session: AsyncSession, entries: Sequence[Entry]) -> None:
         return
     key = _audit_key(session)
     seq, prev_hash = await _take_seqs(session, len(entries))
-    rows = _link(entries, seq, prev_hash, key)
+    rows = _link(entries, seq, prev_hash, key, _ip_key(session))
     await session.execute(insert(AuditEvent), rows)
     await _set_head_hash(session, rows[-1]["seq"], rows[-1]["hash"], key)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import sys
 import uuid
@@ -107,6 +108,9 @@ def _uuid(_ctx: Any, _param: Any, value: str | None) -> uuid.UUID | None:
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
 def main(verbose: bool) -> None:
     """Loket: self-hosted video assistance."""
+    # Everything this process creates (the SQLite database, spool files, the development master
+    # key, the local recordings store) is the owner's only: 0600 files, 0700 directories.
+    os.umask(0o077)
     configure_logging(verbose=verbose)
 
 

@@ -138,3 +138,35 @@ async def test_a_retired_master_key_still_verifies_and_a_foreign_one_does_not(
     assert (await verify(intruder, rotated)).ok
     foreign = InstallationKeys(master_key=secrets.token_bytes(32))
     assert (await verify(intruder, foreign)).broken_at == 1
+
+
+async def test_ip_addresses_in_details_are_stored_only_as_a_keyed_hash(
+    sessions: SessionFactory, intruder: SessionFactory
+) -> None:
+    async with sessions() as db:
+        await audit.record(
+            db, actor="user:1", action="auth.login", target="user:1", details={"ip": "203.0.113.7"}
+        )
+        await audit.record_many(
+            db,
+            [
+                audit.Entry("user:2", "auth.login", "user:2", details={"ip": "2001:db8::1", "note": "n"}),
+                audit.Entry("user:3", "auth.login", "user:3", details={"ip": "203.0.113.7"}),
+            ],
+        )
+        await db.commit()
+    async with intruder() as db:
+        await audit.record(
+            db, actor="user:4", action="auth.login", target="user:4", details={"ip": "198.51.100.9"}
+        )
+        await db.commit()
+        events = list(await db.scalars(select(AuditEvent).order_by(AuditEvent.seq)))
+    dump = repr([(event.actor, event.details) for event in events])
+    assert not {"203.0.113.7", "2001:db8::1", "198.51.100.9"} & set(dump.replace("'", " ").split())
+    same = audit.ip_pseudonym(KEYS, "203.0.113.7")
+    assert events[0].details == {"ip": same} and events[2].details == {"ip": same}
+    assert events[1].details == {"ip": audit.ip_pseudonym(KEYS, "2001:db8::1"), "note": "n"}
+    assert same.startswith("ip-hmac:") and len(same) == len("ip-hmac:") + 32
+    # Without the keys nothing of the address is kept.
+    assert events[3].details == {"ip": "withheld"}
+    assert (await verify(sessions)).checked == 3
