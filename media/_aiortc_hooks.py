@@ -98,7 +98,7 @@ class SrtpEndpoint:
     def connected(self) -> bool:
         return self.transport._state is DtlsState.CONNECTED
 
-    def intercept(self, on_rtp: PacketCallback, on_rtcp: PacketCallback) -> None:
+    def intercept(self, on_rtp: PacketCallback, on_rtcp: PacketCallback | None) -> None:
         """Hand every decrypted RTP/RTCP packet to ``on_rtp``/``on_rtcp`` (on the event loop).
 
         Two ways in, both on this transport's instances only. The short one: SRTP datagrams
@@ -110,6 +110,9 @@ class SrtpEndpoint:
         does not need. The long one, for datagrams that take aiortc's path all the same (a
         TURN relay, or packets queued before the keys existed): ``_handle_rtp_data`` and
         ``_handle_rtcp_data``, which ``_recv_next`` calls with what it decrypted.
+
+        Without ``on_rtcp``, RTCP keeps aiortc's way (to aiortc's own senders and receivers:
+        the synthetic peer's).
         """
         transport = self.transport
 
@@ -117,10 +120,12 @@ class SrtpEndpoint:
             on_rtp(data)
 
         async def _handle_rtcp_data(data: bytes) -> None:
-            on_rtcp(data)
+            if on_rtcp is not None:
+                on_rtcp(data)
 
         transport._handle_rtp_data = _handle_rtp_data  # type: ignore[method-assign]
-        transport._handle_rtcp_data = _handle_rtcp_data  # type: ignore[method-assign]
+        if on_rtcp is not None:
+            transport._handle_rtcp_data = _handle_rtcp_data  # type: ignore[method-assign]
 
         connection = transport.transport._connection
         queue_datagram = connection.data_received
@@ -132,7 +137,10 @@ class SrtpEndpoint:
                 return
             try:
                 if 191 < data[1] < 209:  # RTCP packet types 192..208 (RFC 5761 section 4)
-                    on_rtcp(session.unprotect_rtcp(data))
+                    if on_rtcp is None:
+                        queue_datagram(data, component)
+                    else:
+                        on_rtcp(session.unprotect_rtcp(data))
                 else:
                     on_rtp(session.unprotect(data))
             except pylibsrtp.Error:

@@ -7,8 +7,10 @@ Loket, and then:
   encoding per process, shared by every peer; aiortc's sender only packetizes. A keyframe
   request (PLI/FIR) makes the loop start again at its keyframe. Each video frame carries its
   number in a trailer.
-- **receives** nothing in aiortc's sense: every RTP packet goes to an :class:`RtpCounter`
-  instead of aiortc's jitter buffer and decoder. It counts packets and sequence gaps (loss,
+- **receives** nothing in aiortc's sense: every RTP packet is decrypted as it leaves the
+  socket and goes to an :class:`RtpCounter` (as the relay's packets do, ``SrtpEndpoint``),
+  never to aiortc's parser, jitter buffer or decoder; RTCP still goes to aiortc's sender
+  (NACK, PLI, REMB). The counter counts packets and sequence gaps (loss,
   RFC 3550 appendix A.3) and whole video frames (RFC 7741: the packets from one that starts
   the frame to the one with the marker bit, none missing), and reads the frame numbers of
   another synthetic peer's video from the trailers.
@@ -16,9 +18,10 @@ Loket, and then:
 So a peer costs about what its packets cost. What it gives up: it sends no NACK, PLI or REMB,
 so a lost packet stays lost and counts as loss, as the load tool wants.
 
-Two aiortc internals are used, both through ``media._aiortc_hooks``:
-``on_keyframe_request`` (the sender's keyframe requests reach the looped track) and
-``divert_rtp`` (the receiver's packets reach the counter).
+The aiortc internals used are all in ``media._aiortc_hooks``: ``on_keyframe_request`` (the
+sender's keyframe requests reach the looped track), ``SrtpEndpoint`` and
+``stream_parameters`` (the packets reach the counter), and ``divert_rtp`` (the same, through
+aiortc's receive path, for a peer whose descriptions a test applied itself).
 """
 
 from __future__ import annotations
@@ -34,7 +37,16 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSession
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 
-from media._aiortc_hooks import check_aiortc_internals, divert_rtp, drop_outgoing_rtp, on_keyframe_request
+from media._aiortc_hooks import (
+    SrtpEndpoint,
+    check_aiortc_internals,
+    divert_rtp,
+    drop_outgoing_rtp,
+    dtls_transport,
+    on_keyframe_request,
+    stream_parameters,
+)
+from media.rtp_header import MalformedPacket, RtpFields, parse_rtp
 from media.rtp_payload import vp8_descriptor_length
 from media.synthetic import (
     FRAME_TRAILER_SIZE,
@@ -162,20 +174,26 @@ class RtpCounter:
         return RtpTally(self.frames, self.packets, self.expected, self.lost)
 
     def add(self, packet: RtpPacket, codec: RTCRtpCodecParameters) -> None:
-        """Count one packet (the ``divert_rtp`` callback)."""
-        if codec.mimeType.lower().endswith("/rtx"):
-            return
-        sequence = self._sequence(packet)
+        """Count one packet parsed by aiortc (RTX is not counted)."""
+        if not codec.mimeType.lower().endswith("/rtx"):
+            self._count(packet.ssrc, packet.sequence_number, packet.timestamp, packet.marker, packet.payload)
+
+    def add_bytes(self, data: bytes, fields: RtpFields) -> None:
+        """Count one packet as bytes (not RTX: the caller routed it by payload type)."""
+        payload = data[fields.ext_end : fields.payload_end]
+        self._count(fields.ssrc, fields.sequence, fields.timestamp, fields.marker, payload)
+
+    def _count(self, ssrc: int, sequence: int, timestamp: int, marker: bool | int, payload: bytes) -> None:
+        sequence = self._sequence(ssrc, sequence)
         self.packets += 1
         if self.kind != "video":
             self._frame(None)
             return
-        frame = self._pending.get(packet.timestamp)
+        frame = self._pending.get(timestamp)
         if frame is None:
             self._frames_begun += 1
-            frame = self._pending[packet.timestamp] = _PendingFrame(self._frames_begun)
+            frame = self._pending[timestamp] = _PendingFrame(self._frames_begun)
             self._forget_old_frames()
-        payload = packet.payload
         if sequence in frame.sequences:
             return
         frame.sequences.add(sequence)
@@ -183,11 +201,11 @@ class RtpCounter:
         if _starts_frame(payload):
             frame.start = sequence
             frame.keyframe = is_vp8_keyframe(data)
-        if packet.marker:
+        if marker:
             frame.end = sequence
         frame.tails[sequence] = data[-FRAME_TRAILER_SIZE:]
         if frame.whole():
-            del self._pending[packet.timestamp]
+            del self._pending[timestamp]
             assert frame.end is not None
             tail = frame.tails[frame.end]
             if len(tail) < FRAME_TRAILER_SIZE:  # the trailer began in the packet before
@@ -227,13 +245,12 @@ class RtpCounter:
             self.numbers.append(number)
             self.number_arrivals.setdefault(number, now)
 
-    def _sequence(self, packet: RtpPacket) -> int:
+    def _sequence(self, ssrc: int, sequence: int) -> int:
         """Track the sequence; the packet's extended sequence number (RFC 3550 appendix A.1)."""
-        sequence = packet.sequence_number
-        if packet.ssrc != self._ssrc:
+        if ssrc != self._ssrc:
             # A new stream (the first, or the sender was replaced): its own count.
             self._closed_expected, self._closed_lost = self.expected, self.lost
-            self._ssrc, self._base, self._highest, self._stream_packets = packet.ssrc, sequence, sequence, 1
+            self._ssrc, self._base, self._highest, self._stream_packets = ssrc, sequence, sequence, 1
             self.streams += 1
             self._pending.clear()
             return sequence
@@ -257,6 +274,10 @@ class SyntheticPeer:
     video: LoopedVideoTrack | None = None
     audio: LoopedAudioTrack | None = None
     received: dict[str, ReceivedMedia] = field(default_factory=dict)
+    #: Called with every RTP packet received (RTX included), before it is counted; for tests.
+    observers: list[Callable[[bytes, RtpFields], None]] = field(default_factory=list)
+    _routes: dict[int, tuple[RtpCounter, bool]] = field(default_factory=dict)
+    _endpoint: SrtpEndpoint | None = None
 
     @classmethod
     def create(cls, media: EncodedLoop | None = None, configuration: RTCConfiguration | None = None) -> Self:
@@ -276,6 +297,8 @@ class SyntheticPeer:
                 ]
             )
             counter = RtpCounter(track.kind)
+            # Until accept()/answer() takes the packets below aiortc (a test that applies the
+            # descriptions itself), aiortc's receiver hands them over.
             divert_rtp(transceiver.receiver, counter.add)
             peer.received[track.kind] = counter
             if isinstance(track, LoopedVideoTrack):
@@ -291,6 +314,7 @@ class SyntheticPeer:
         """Answer another peer's offer directly (a direct connection, without the server)."""
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=sdp_type))
         await self.pc.setLocalDescription(await self.pc.createAnswer())
+        self._receive_below_aiortc()
         return self.pc.localDescription.sdp, self.pc.localDescription.type
 
     async def offer(self) -> RTCSessionDescription:
@@ -301,6 +325,32 @@ class SyntheticPeer:
     async def accept(self, sdp: str, sdp_type: str) -> None:
         """Apply the server's answer."""
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=sdp_type))
+        self._receive_below_aiortc()
+
+    def _receive_below_aiortc(self) -> None:
+        """Count RTP straight from the socket once negotiated (``SrtpEndpoint``, as the relay
+        does): no aiortc parsing or routing per packet. RTCP keeps aiortc's way, to the senders."""
+        routes: dict[int, tuple[RtpCounter, bool]] = {}
+        for transceiver in self.pc.getTransceivers():
+            counter = self.received.get(transceiver.kind)
+            if isinstance(counter, RtpCounter) and transceiver.mid is not None:
+                for codec in stream_parameters(self.pc, transceiver).codecs:
+                    routes[codec.payload_type] = (counter, codec.is_rtx)
+        self._routes = routes
+        if self._endpoint is None and self.pc.getTransceivers():
+            self._endpoint = SrtpEndpoint(dtls_transport(self.pc.getTransceivers()[0]))
+            self._endpoint.intercept(self._on_rtp, None)
+
+    def _on_rtp(self, data: bytes) -> None:
+        try:
+            fields = parse_rtp(data)
+        except MalformedPacket:
+            return
+        for observer in self.observers:
+            observer(data, fields)
+        route = self._routes.get(fields.payload_type)
+        if route is not None and not route[1]:
+            route[0].add_bytes(data, fields)
 
     async def negotiate(self, answerer: Answerer) -> None:
         """Offer, have ``answerer(sdp, type)`` answer, and apply the answer."""

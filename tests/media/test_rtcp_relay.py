@@ -10,14 +10,13 @@ import struct
 from typing import Any
 
 from aiortc import RTCRtpTransceiver
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters
-from aiortc.rtp import RtpPacket
 from prometheus_client import CollectorRegistry, generate_latest
 
 from media import RTP_DROPS, MediaCall
 from media import _aiortc_hooks as hooks
 from media import rtcp_packets as rtcp
 from media.metrics import RtpDropsCollector
+from media.rtp_header import RtpFields
 from media.rtp_session import RtpSession
 
 
@@ -55,27 +54,23 @@ async def test_a_nack_is_answered_from_the_send_history_on_the_rtx_stream(
     new_call: Any, new_client: Any, until: Any
 ) -> None:
     call, _visitor, adviser = await live_call(new_call, new_client, until)
-    received: list[RtpPacket] = []
-    counter = adviser.received["video"]
-
-    def capture(packet: RtpPacket, codec: RTCRtpCodecParameters) -> None:
-        received.append(packet)
-        counter.add(packet, codec)
-
-    hooks.divert_rtp(video_of(adviser).receiver, capture)
+    received: list[tuple[RtpFields, bytes]] = []
+    adviser.observers.append(
+        lambda data, fields: received.append((fields, data[fields.ext_end : fields.payload_end]))
+    )
     outbound = call.leg("adviser").outbound["video"]
-    await until(lambda: len([p for p in received if p.ssrc == outbound.ssrc]) > 20, 5)
-    original = [p for p in received if p.ssrc == outbound.ssrc][-10]
+    await until(lambda: len([f for f, _ in received if f.ssrc == outbound.ssrc]) > 20, 5)
+    original, payload = [(f, p) for f, p in received if f.ssrc == outbound.ssrc][-10]
 
     # The adviser lost that packet, it says: the server sends it again, wrapped in RTX.
-    await hooks.send_rtcp(video_of(adviser), rtcp.nack(1, outbound.ssrc, [original.sequence_number]))
+    await hooks.send_rtcp(video_of(adviser), rtcp.nack(1, outbound.ssrc, [original.sequence]))
 
-    def retransmissions() -> list[RtpPacket]:
-        return [p for p in received if p.ssrc != outbound.ssrc and p.payload[2:] == original.payload]
+    def retransmissions() -> list[tuple[RtpFields, bytes]]:
+        return [(f, p) for f, p in received if f.ssrc != outbound.ssrc and p[2:] == payload]
 
     await until(lambda: bool(retransmissions()), 5)
-    [rtx] = retransmissions()
-    assert struct.unpack("!H", rtx.payload[:2])[0] == original.sequence_number
+    [(rtx, rtx_payload)] = retransmissions()
+    assert struct.unpack("!H", rtx_payload[:2])[0] == original.sequence
     assert rtx.timestamp == original.timestamp
     assert outbound.retransmitted == 1
 
