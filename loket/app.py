@@ -59,6 +59,7 @@ from api.routes import statistics as statistics_routes
 from api.routes import transcripts as transcript_routes
 from api.routes import two_factor as two_factor_routes
 from api.routes import users as user_routes
+from api.routes import wallboard as wallboard_routes
 from api.routes import webhooks as webhook_routes
 from api.routes import widget as widget_routes
 from api.routes import widget_keys as widget_key_routes
@@ -256,6 +257,7 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
         privacy_routes.routes,
         recording_routes.routes,
         statistics_routes.routes,
+        wallboard_routes.routes,
         transcript_routes.routes,
         organisation_routes.routes,
         location_routes.routes,

@@ -1,5 +1,6 @@
-"""The admin console's Calls section in real Chromium: a supervisor filters the organisation's
-calls by outcome, adviser and period, and downloads the filtered calls as CSV."""
+"""The admin console's Calls and Wallboard sections in real Chromium: a supervisor filters the
+organisation's calls by outcome, adviser and period and downloads them as CSV, and watches a
+visitor wait and an adviser's phone ring on the wallboard without reloading."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import Page
 
 from tests.api.test_calls_filters import _seed
-from tests.conftest import Backend, World, base_url, make_world
+from tests.conftest import Backend, Client, World, base_url, connect_adviser, connect_visitor, make_world
 from tests.e2e.conftest import DESKTOP, Visitor, eventually
 from tests.e2e.test_admin_console import log_in, open_section
 
@@ -83,4 +84,48 @@ async def test_a_supervisor_filters_calls_and_downloads_them_as_csv(
     rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
     assert [row["id"] for row in rows] == in_period
     assert {row["status"] for row in rows} == {"ended", "abandoned"}
+    assert not tab.errors, tab.errors
+
+
+@pytest.mark.timeout(120)
+async def test_the_wallboard_shows_a_waiting_visitor_and_the_adviser_ringing_without_a_reload(
+    loket: TestServer,
+    backend: Backend,
+    open_visitor: Callable[..., Awaitable[Visitor]],
+    clients: list[Client],
+) -> None:
+    url = base_url(loket)
+    world: World = await make_world(backend)
+    email, _ = await world.add_user("supervisor")
+    adviser_email, adviser_id = await world.add_user("adviser", display_name="Ada Adviser")
+    adviser = await connect_adviser(url, adviser_email, clients, available=False)
+
+    tab = await open_visitor(f"{url}/admin/", viewport=DESKTOP, shots="admin-wallboard")
+    page = tab.page
+    await log_in(page, email)
+    await open_section(page, "Wallboard")
+    ada = page.locator(f"tr[data-adviser='{adviser_id}']")
+    await ada.get_by_role("cell", name="Away").wait_for()
+    sales = page.locator(f"tr[data-queue='{world.queue_id}']")
+    await sales.wait_for()
+    assert await sales.locator("td").all_inner_texts() == ["Sales", "0", "0", "—"]
+
+    visitor = await connect_visitor(url, world, clients)
+    assert (await visitor.call("queue:join", {"queue_id": str(world.queue_id)}))["ok"]
+
+    async def one_waiting() -> bool:
+        return (await sales.locator("td").all_inner_texts())[1:3] == ["1", "0"]
+
+    await eventually(one_waiting, 10, "the waiting visitor on the board")
+    await tab.shot("01-waiting")
+
+    assert (await adviser.call("presence:set", {"status": "available"}))["ok"]
+    await adviser.wait_for("call:incoming")
+    await ada.get_by_role("cell", name="Ringing").wait_for(timeout=10_000)
+
+    async def one_ringing() -> bool:
+        return (await sales.locator("td").all_inner_texts())[1:3] == ["0", "1"]
+
+    await eventually(one_ringing, 10, "the ringing call on the board")
+    await tab.shot("02-ringing")
     assert not tab.errors, tab.errors

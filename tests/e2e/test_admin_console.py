@@ -264,6 +264,7 @@ async def test_an_admin_sets_up_a_queue_and_a_user_and_a_supervisor_sees_only_th
         "Recordings",
         "Transcripts",
         "Calls",
+        "Wallboard",
         "Statistics",
         "Two-factor authentication",
         "Data processing agreement",

@@ -6,6 +6,7 @@ import { AdminApi, type Role } from "./api";
 import { auditSection } from "./audit";
 import { dpaSection } from "./dpa";
 import { callsSection } from "./calls";
+import { wallboardSection } from "./wallboard";
 import type { Context } from "./context";
 import { loginView } from "./login";
 import { queuesSection } from "./queues";
@@ -37,6 +38,7 @@ const SECTIONS: Section[] = [
   { id: "recordings", label: "Recordings", roles: ["admin", "supervisor", "dpo"], build: recordingsSection },
   { id: "transcripts", label: "Transcripts", roles: ["admin", "supervisor", "dpo"], build: transcriptsSection },
   { id: "calls", label: "Calls", roles: ["admin", "supervisor"], build: (ctx) => callsSection(ctx, session) },
+  { id: "wallboard", label: "Wallboard", roles: ["admin", "supervisor"], build: wallboardSection },
   { id: "audit", label: "Audit log", roles: ["admin", "dpo"], build: auditSection },
   { id: "statistics", label: "Statistics", roles: ["admin", "supervisor"], build: statisticsSection },
   { id: "two-factor", label: "Two-factor authentication", roles: ["admin", "supervisor", "dpo", "adviser"], build: (ctx) => securitySection(ctx, session) },
