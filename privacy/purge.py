@@ -8,7 +8,9 @@ never take the same row. Then, for each claimed batch (``_purge``):
 1. crypto-shred: the wrapped data keys are set to NULL and committed; from here on no copy
    anywhere (old object versions, backups, replicas) can be decrypted;
 2. every stored copy goes (``Storage.delete_many``: on S3 all versions and delete markers, many
-   recordings' keys per ``DeleteObjects`` request), then the spool files;
+   recordings' keys per ``DeleteObjects`` request; the version a row's upload recorded is
+   deleted by name, and only rows flagged ``version_unknown`` or without a version are listed),
+   then the spool files;
 3. the rows are deleted in the same transaction as one audit event per recording, the
    deletion receipt: what (recording, call, participant, storage key, versions, files), why
    (the rule or the default, its days), when.
@@ -64,6 +66,13 @@ class _Claimed:
     status: str
     delete_after: datetime | None
     spool_node: str | None
+    storage_version: str | None = None
+    version_unknown: bool = True
+
+    @property
+    def known_version(self) -> str | None:
+        """The one version the row's upload stored, when nothing else can be under its key."""
+        return None if self.version_unknown else self.storage_version
 
     @property
     def spooled_on_a_node(self) -> bool:
@@ -96,6 +105,8 @@ async def _claim(
         Recording.status,
         Recording.delete_after,
         Recording.spool_node,
+        Recording.storage_version,
+        Recording.version_unknown,
     )
     async with sessions() as session:
         rows = await claim_rows(
@@ -181,7 +192,9 @@ async def _purge(sessions: SessionFactory, storage: Storage, claimed: Sequence[_
     if not rows:
         return 0
     # 2. Every stored version, then the spool.
-    deletion = await storage.delete_many([row.storage_key for row in rows])
+    # Known versions are deleted by name; only rows whose upload may have left another are listed.
+    known = {row.storage_key: version for row in rows if (version := row.known_version)}
+    deletion = await storage.delete_many([row.storage_key for row in rows], known_versions=known)
     on_nodes = [row for row in rows if row.spooled_on_a_node and row.storage_key not in deletion.failed]
     if on_nodes:
         # Released, shredded, for their nodes to delete the spool files (module docstring).

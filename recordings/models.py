@@ -17,6 +17,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Uuid,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -86,6 +87,14 @@ class Recording(Base):
     legal_hold: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     stored_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The object version the upload stored (S3's VersionId; NULL on storage without versions
+    # or for rows stored before it was recorded), so deletion can name it instead of listing.
+    storage_version: Mapped[str | None] = mapped_column(String(128))
+    # True from just before a PUT until its version is committed, and for good once a PUT may
+    # have left a version nobody recorded (a crash between PUT and commit, a failed attempt):
+    # deleting such a row lists the key's versions.
+    # A server default only, so inserts that predate the column (old migrations' tests) still work.
+    version_unknown: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
     # Worker lease (docs/architecture.md, "Worker"): who holds the row and until when.
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

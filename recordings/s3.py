@@ -13,7 +13,9 @@ read back and hashed: a recording is never marked stored on trust.
 Deleting removes every version and delete marker of a key (a plain DELETE on a versioned
 bucket only hides the object): ``delete`` lists one key's versions and deletes them until none
 is left; ``delete_many`` lists a run of keys per folder and sends ``DeleteObjects`` in batches
-of 1,000 (the API's maximum), a few requests at a time.
+of 1,000 (the API's maximum), a few requests at a time. A key whose only version the caller
+knows (``known_versions``: the VersionId its upload recorded) is not listed at all: its
+version goes straight into a ``DeleteObjects`` batch.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import re
 import secrets
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -239,7 +241,7 @@ class S3Storage:
             read_size, read_sha256 = self._read_back(object_key, head.get("VersionId"))
             if (read_size, read_sha256) != (size, sha256):
                 raise ChecksumMismatch(f"the object S3 holds for {key} differs from the uploaded file")
-        return StoredObject(key, size, sha256, head.get("ETag"))
+        return StoredObject(key, size, sha256, head.get("ETag"), head.get("VersionId"))
 
     def _head(self, key: str) -> StoredObject:
         head = self._head_object(self._object_key(key))
@@ -384,15 +386,22 @@ class S3Storage:
     async def delete(self, key: str) -> int:
         return await self._run("delete", key, self._delete, key)
 
-    async def delete_many(self, keys: Collection[str]) -> Deletion:
+    async def delete_many(
+        self, keys: Collection[str], *, known_versions: Mapping[str, str] | None = None
+    ) -> Deletion:
         by_object_key = {self._object_key(key): key for key in keys}
+        known = known_versions or {}
+        # A key whose one version is known is deleted by name; only the others are listed.
+        versions: dict[str, list[str]] = {
+            object_key: [known[key]] for object_key, key in by_object_key.items() if known.get(key)
+        }
         # Keys per folder: a batch is mostly a run of neighbours in one, which a few listings cover.
         folders: dict[str, list[str]] = defaultdict(list)
         for object_key in sorted(by_object_key):
-            folders[object_key.rpartition("/")[0]].append(object_key)
+            if object_key not in versions:
+                folders[object_key.rpartition("/")[0]].append(object_key)
         groups = list(folders.values())
         listings = await self._each("version listing", self._list_versions, groups, [g[0] for g in groups])
-        versions: dict[str, list[str]] = {}
         failed: set[str] = set()
         for group, listing in zip(groups, listings, strict=True):
             if listing is None:

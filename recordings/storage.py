@@ -42,13 +42,15 @@ class StoredObject:
 
     ``sha256`` is the hex SHA-256 of the stored bytes; ``None`` only from ``head`` on an
     object some other tool wrote without our metadata. ``etag`` is the backend's own tag
-    (S3's ETag, ``None`` for the local directory).
+    (S3's ETag, ``None`` for the local directory); ``version_id`` the version a ``put_file``
+    wrote (S3's VersionId on a versioned bucket; ``None`` where there are no versions).
     """
 
     key: str
     bytes: int
     sha256: str | None
     etag: str | None = None
+    version_id: str | None = None
 
     def __post_init__(self) -> None:
         if self.bytes < 0:
@@ -83,10 +85,16 @@ class Storage(Protocol):
         """Delete the object and every older version of it; returns how many went (0 if none)."""
         ...
 
-    async def delete_many(self, keys: Collection[str]) -> Deletion:
+    async def delete_many(
+        self, keys: Collection[str], *, known_versions: Mapping[str, str] | None = None
+    ) -> Deletion:
         """Delete every version of each of ``keys``, many keys per request where the backend
         allows. A key the backend could not (all) delete is in ``failed`` rather than raised;
-        ``InvalidStorageKey`` is raised before anything is deleted."""
+        ``InvalidStorageKey`` is raised before anything is deleted.
+
+        ``known_versions`` names, for some of the keys, the one version the key holds (the
+        caller knows nothing else was ever written under it): that version is deleted without
+        listing the key's versions. The other keys are listed."""
         ...
 
     async def exists(self, key: str) -> bool: ...
@@ -203,7 +211,10 @@ class LocalStorage:
     async def delete(self, key: str) -> int:
         return await asyncio.to_thread(self._delete, key)
 
-    async def delete_many(self, keys: Collection[str]) -> Deletion:
+    async def delete_many(
+        self, keys: Collection[str], *, known_versions: Mapping[str, str] | None = None
+    ) -> Deletion:
+        # A directory keeps no versions: there is nothing to list either way.
         return await asyncio.to_thread(self._delete_many, keys)
 
     async def exists(self, key: str) -> bool:

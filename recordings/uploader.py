@@ -219,6 +219,14 @@ async def _upload_claimed(
             clock=clock,
         ):
             enc, sha256, size = await _encrypt(sessions, config, recording, spool, worker_id)
+            # Flagged before the PUT: a crash between the PUT and the commit below leaves a
+            # version nobody recorded, which deleting the row must then look for.
+            earlier_unknown = recording.version_unknown
+            async with sessions() as session:
+                held = await update_if_held(session, Recording, recording.id, worker_id, version_unknown=True)
+                await session.commit()
+            if not held:
+                raise _LeaseLost(f"lost the upload lease of recording {recording.id}")
             stored = await storage.put_file(recording.storage_key, enc)
             if stored.sha256 != sha256 or stored.bytes != size:
                 raise ChecksumMismatch(f"storage reports another checksum for recording {recording.id}")
@@ -231,6 +239,9 @@ async def _upload_claimed(
                     worker_id,
                     status=RecordingStatus.STORED.value,
                     stored_at=stored_at,
+                    storage_version=stored.version_id,
+                    # An earlier attempt's PUT may have left a version of its own.
+                    version_unknown=earlier_unknown,
                     next_attempt_at=None,
                     last_error=None,
                     claimed_by=None,
