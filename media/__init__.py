@@ -11,10 +11,10 @@ from media.forwarder import Forwarder, ForwarderStats
 from media.frames import EncodedFrame
 from media.leg import Leg
 from media.recorder import Recorder, RecordingError, RecordingResult
-from media.rtp_inbound import InboundRtp
+from media.rtp_inbound import InboundRtp, PacketSource
 from media.rtp_outbound import OutboundRtp
 from media.rtp_session import RTP_DROPS, RtpSession
-from media.types import FrameSource, MediaKind, PacketSource, Party
+from media.types import FrameSource, MediaKind, Party
 
 __all__ = [
     "PARTIES",

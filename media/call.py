@@ -43,8 +43,8 @@ from media.forwarder import Forwarder
 from media.frames import EncodedFrame
 from media.leg import Leg
 from media.rtp_header import RtpFields
-from media.rtp_inbound import InboundRtp, PacketCallback, ReportCallback
-from media.types import FrameCallback, MediaKind, PacketSource, Party
+from media.rtp_inbound import InboundRtp, PacketCallback, PacketSource, ReportCallback
+from media.types import FrameCallback, MediaKind, Party
 
 logger = logging.getLogger(__name__)
 

@@ -28,11 +28,10 @@ from dataclasses import dataclass
 
 from media import rtcp_packets as rtcp
 from media.rtp_header import ExtensionRewriter, RtpFields
-from media.rtp_inbound import InboundRtp
+from media.rtp_inbound import InboundRtp, PacketSource
 from media.rtp_outbound import OutboundRtp
 from media.rtp_params import StreamParameters
 from media.rtp_payload import starts_keyframe
-from media.types import PacketSource
 
 logger = logging.getLogger(__name__)
 

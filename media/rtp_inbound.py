@@ -19,18 +19,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from media import _aiortc_hooks as hooks
 from media import rtcp_packets as rtcp
 from media.depacketizer import AssembledFrame, Depacketizer
 from media.frames import EncodedFrame, is_complete, is_keyframe
 from media.rtp_header import MalformedPacket, RtpFields, parse_rtp, unwrap_rtx
+from media.rtp_link import RtpLink
 from media.rtp_params import StreamParameters
 from media.types import FrameCallback
-
-if TYPE_CHECKING:
-    from media.rtp_session import RtpSession
 
 logger = logging.getLogger(__name__)
 
@@ -46,10 +44,29 @@ PacketCallback = Callable[["InboundRtp", bytes, RtpFields, float], None]
 ReportCallback = Callable[["InboundRtp", rtcp.SenderReport], None]
 
 
+class PacketSource(Protocol):
+    """Where one party's RTP packets of one kind come from (an ``InboundRtp``, or the
+    ``MediaCall``'s source that follows the party across leg replacements)."""
+
+    kind: str
+
+    def subscribe_packets(self, callback: PacketCallback) -> Callable[[], None]:
+        """Call ``callback(stream, data, fields, now)`` with every packet."""
+
+    def subscribe_reports(self, callback: ReportCallback) -> Callable[[], None]:
+        """Call ``callback(stream, report)`` with every sender report of the party."""
+
+    def request_keyframe(self) -> None:
+        """Ask the sending party for a keyframe."""
+
+    def send_remb(self, bitrate: int) -> None:
+        """Tell the sending party the most it should send."""
+
+
 class InboundRtp:
     """What the party of one leg sends of one kind (see the module docstring)."""
 
-    def __init__(self, kind: str, session: RtpSession, *, pli_min_interval_s: float = 0.2) -> None:
+    def __init__(self, kind: str, session: RtpLink, *, pli_min_interval_s: float = 0.2) -> None:
         if kind not in ("audio", "video"):
             raise ValueError(f"unknown media kind {kind!r}")
         self.kind = kind
@@ -290,7 +307,7 @@ class InboundRtp:
         """Tell the party the most it should send (REMB), when its answer allowed goog-remb."""
         if self.params is None or self.ssrc is None or not self.params.has_feedback("goog-remb"):
             return
-        ssrcs = [s.ssrc for s in self._session.inbound.values() if s.ssrc is not None]
+        ssrcs = self._session.inbound_ssrcs()
         self._session.send_rtcp(rtcp.remb(self.params.local_ssrc, bitrate, ssrcs))
 
     def close(self) -> None:

@@ -11,14 +11,11 @@ rewritten: our SSRC, its NTP time, its RTP timestamp mapped onto ours, our count
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from media import rtcp_packets as rtcp
 from media.rtp_header import RtpFields, StreamMapper, parse_rtp, rewrite_rtp, wrap_rtx
+from media.rtp_link import RtpLink
 from media.rtp_params import Codec, StreamParameters
-
-if TYPE_CHECKING:
-    from media.rtp_session import RtpSession
 
 _HISTORY = 1024  # packets of video kept for retransmission (about 10 s at 100 packets/s)
 
@@ -26,7 +23,7 @@ _HISTORY = 1024  # packets of video kept for retransmission (about 10 s at 100 p
 class OutboundRtp:
     """What we send the party of one leg of one kind (see the module docstring)."""
 
-    def __init__(self, kind: str, session: RtpSession) -> None:
+    def __init__(self, kind: str, session: RtpLink) -> None:
         self.kind = kind
         self.params: StreamParameters | None = None
         self.ssrc = 0

@@ -108,6 +108,9 @@ class RtpSession:
                     routes[codec.payload_type] = (stream, codec.rtx_for)
         self._routes = routes
 
+    def inbound_ssrcs(self) -> list[int]:
+        return [stream.ssrc for stream in self.inbound.values() if stream.ssrc is not None]
+
     def drop(self, reason: str) -> None:
         self.drops[reason] += 1
         RTP_DROPS[reason] += 1

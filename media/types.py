@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import Literal, Protocol
 
 from media.frames import EncodedFrame
-
-if TYPE_CHECKING:
-    from media.rtp_inbound import PacketCallback, ReportCallback
 
 MediaKind = Literal["audio", "video"]
 Party = Literal["visitor", "adviser"]
@@ -26,22 +23,3 @@ class FrameSource(Protocol):
 
     def request_keyframe(self) -> None:
         """Ask the sending party for a keyframe."""
-
-
-class PacketSource(Protocol):
-    """Where one party's RTP packets of one kind come from (an ``InboundRtp``, or the
-    ``MediaCall``'s source that follows the party across leg replacements)."""
-
-    kind: str
-
-    def subscribe_packets(self, callback: PacketCallback) -> Callable[[], None]:
-        """Call ``callback(stream, data, fields, now)`` with every packet."""
-
-    def subscribe_reports(self, callback: ReportCallback) -> Callable[[], None]:
-        """Call ``callback(stream, report)`` with every sender report of the party."""
-
-    def request_keyframe(self) -> None:
-        """Ask the sending party for a keyframe."""
-
-    def send_remb(self, bitrate: int) -> None:
-        """Tell the sending party the most it should send."""
