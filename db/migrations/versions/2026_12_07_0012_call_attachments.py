@@ -1,6 +1,10 @@
 """Issue 13: photos in a call (``call_attachments``, retention kind ``attachments``) and context
 from the host page (``widget_keys.context_keys``, the allowlist; ``calls.context``).
 
+The two new columns use ``op.add_column``/``op.drop_column``, not a batch (see 0006): on SQLite
+a batch rebuilds the table (copy, drop, rename), which loses ``calls.rating``'s column CHECK and,
+with foreign keys on, would cascade the drop of ``calls`` into every table that references it.
+
 Revision ID: 0012
 Revises: 0011
 Create Date: 2026-12-07 00:00:00.000000
@@ -51,17 +55,13 @@ def upgrade() -> None:
     with op.batch_alter_table("retention_rules", schema=None) as batch_op:
         batch_op.drop_constraint(op.f("ck_retention_rules_known_kind"), type_="check")
         batch_op.create_check_constraint(op.f("ck_retention_rules_known_kind"), _known_kind(_KINDS_AFTER))
-    with op.batch_alter_table("widget_keys", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("context_keys", sa.JSON(), nullable=False, server_default="[]"))
-    with op.batch_alter_table("calls", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("context", sa.JSON(), nullable=True))
+    op.add_column("widget_keys", sa.Column("context_keys", sa.JSON(), nullable=False, server_default="[]"))
+    op.add_column("calls", sa.Column("context", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("calls", schema=None) as batch_op:
-        batch_op.drop_column("context")
-    with op.batch_alter_table("widget_keys", schema=None) as batch_op:
-        batch_op.drop_column("context_keys")
+    op.drop_column("calls", "context")
+    op.drop_column("widget_keys", "context_keys")
     op.execute("DELETE FROM retention_rules WHERE kind = 'attachments'")
     with op.batch_alter_table("retention_rules", schema=None) as batch_op:
         batch_op.drop_constraint(op.f("ck_retention_rules_known_kind"), type_="check")
