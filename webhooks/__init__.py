@@ -44,6 +44,7 @@ from webhooks.endpoints import (
     endpoint_deliveries,
     is_public_address,
     refused_host,
+    reveal_secret,
 )
 from webhooks.events import enqueue_event
 from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
@@ -68,6 +69,7 @@ __all__ = [
     "is_public_address",
     "refused_host",
     "request_body",
+    "reveal_secret",
     "sign",
     "verify_signature",
     "webhook_http_session",

@@ -39,6 +39,7 @@ from db.jobs import Clock, backoff, claim_rows, default_worker_id, update_if_hel
 from webhooks.config import WebhookConfig
 from webhooks.endpoints import is_public_address, refused_host
 from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from webhooks.secrets import reveal
 from webhooks.signing import request_body, sign
 
 logger = logging.getLogger(__name__)
@@ -128,7 +129,10 @@ async def _claim(db: AsyncSession, *, worker_id: str, now: datetime, config: Web
         .where(WebhookDelivery.id.in_([row.id for row in rows]))
         .order_by(WebhookDelivery.next_attempt_at)
     )
-    return [_Claimed(delivery, url, secret) for delivery, url, secret in claimed]
+    return [
+        _Claimed(delivery, url, reveal(db.info, delivery.endpoint_id, secret))
+        for delivery, url, secret in claimed
+    ]
 
 
 async def _check_target(guard: GuardedResolver, url: str) -> None:

@@ -13,10 +13,11 @@ from urllib.parse import urlsplit, urlunsplit
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db import audit
+from db import audit, new_id
 from db.errors import InvalidInput, NotFound
 from db.tables import ORGANISATIONS
 from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from webhooks.secrets import reveal, seal
 from webhooks.signing import new_secret
 
 MAX_URL_LENGTH = 2000
@@ -107,15 +108,18 @@ async def create_endpoint(
     active: bool = True,
     allow_insecure: bool = False,
 ) -> WebhookEndpoint:
-    """A new endpoint with a fresh secret (``endpoint.secret``: show it once, then never again)."""
+    """A new endpoint with a fresh secret (``reveal_secret``: show it once, then never again)."""
     if await db.scalar(select(ORGANISATIONS.c.id).where(ORGANISATIONS.c.id == org_id)) is None:
         raise NotFound(f"no organisation {org_id}", code="org_not_found")
+    endpoint_id = new_id()
     endpoint = WebhookEndpoint(
+        id=endpoint_id,
         org_id=org_id,
         url=check_url(url, allow_insecure=allow_insecure),
         events=check_events(events),
         active=active,
-        secret=new_secret(),
+        # Sealed at rest (webhooks.secrets); ``reveal_secret`` gives it back for the one answer.
+        secret=seal(db.info, endpoint_id, new_secret()),
     )
     db.add(endpoint)
     await db.flush()
@@ -192,3 +196,8 @@ async def endpoint_deliveries(
         query = query.where(WebhookDelivery.created_at < before)
     query = query.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id).limit(limit)
     return (await db.scalars(query)).all()
+
+
+def reveal_secret(db: AsyncSession, endpoint: WebhookEndpoint) -> str:
+    """The endpoint's signing secret in clear (it is stored sealed, ``webhooks.secrets``)."""
+    return reveal(db.info, endpoint.id, endpoint.secret)

@@ -49,7 +49,8 @@ class WebhookEndpoint(Base):
         Uuid, ForeignKey("organisations.id", ondelete="CASCADE"), nullable=False, index=True
     )
     url: Mapped[str] = mapped_column(String(2000), nullable=False)
-    secret: Mapped[str] = mapped_column(String(100), nullable=False)
+    # Sealed with a key derived from the master key (``webhooks.secrets``); read it with ``reveal``.
+    secret: Mapped[str] = mapped_column(String(200), nullable=False)
     # Names of the WebhookEvent values this endpoint is sent.
     events: Mapped[list[str]] = mapped_column(JSON, nullable=False)
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)

@@ -155,7 +155,8 @@ async def create_webhook(request: web.Request) -> WebhookCreated:
             allow_insecure=_config(request).allow_insecure_targets,
         )
         await db.commit()
-        return WebhookCreated(**webhook_out(endpoint).model_dump(), secret=endpoint.secret)
+        secret = webhooks.reveal_secret(db, endpoint)  # stored sealed; shown this once
+        return WebhookCreated(**webhook_out(endpoint).model_dump(), secret=secret)
 
 
 @routes.route(

@@ -9,6 +9,7 @@ import dataclasses
 import hashlib
 import hmac
 import json
+import secrets
 import socket
 import time
 import uuid
@@ -26,7 +27,8 @@ from sqlalchemy import delete, select
 
 import webhooks
 from api.routes.webhooks import WEBHOOK_CONFIG
-from db import SessionFactory, create_engine, create_session_factory, utcnow
+from db import LoketError, SessionFactory, create_engine, create_session_factory, utcnow
+from db.keys import InstallationKeys
 from loket.app import create_app
 from tests.api.test_admin_api import StaffApi, as_staff
 from tests.conftest import Backend, Client, World, base_url, connect_adviser, connect_visitor, make_world
@@ -122,7 +124,8 @@ async def sessions(backend: Backend) -> AsyncIterator[SessionFactory]:
     are removed afterwards, so no later test's worker pass sends them."""
     started = utcnow()
     engine = create_engine(backend.database_url)
-    yield create_session_factory(engine)
+    # The app's own installation keys: endpoints' secrets are sealed with one derived from them.
+    yield create_session_factory(engine, keys=backend.settings().installation_keys())
     async with create_session_factory(engine)() as db:
         await db.execute(delete(WebhookEndpoint).where(WebhookEndpoint.created_at >= started))
         await db.commit()
@@ -134,6 +137,11 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
     session = webhook_http_session(DEV)
     yield session
     await session.close()
+
+
+async def secret_of(sessions: SessionFactory, endpoint: WebhookEndpoint) -> str:
+    async with sessions() as db:
+        return webhooks.reveal_secret(db, endpoint)
 
 
 async def add_endpoint(
@@ -272,7 +280,7 @@ async def test_a_failing_receiver_is_retried_with_backoff_and_the_same_key_until
     assert [hit.headers["Loket-Delivery-Attempt"] for hit in receiver.hits] == ["1", "2", "3"]
     assert len({hit.body for hit in receiver.hits}) == 1, "every attempt sends the same bytes"
     for hit in receiver.hits:
-        receiver_verifies(endpoint.secret, hit.headers["Loket-Signature"], hit.body)
+        receiver_verifies(await secret_of(sessions, endpoint), hit.headers["Loket-Signature"], hit.body)
 
 
 async def test_after_the_last_attempt_a_delivery_fails_for_good_and_admins_see_it(
@@ -552,3 +560,45 @@ def test_signatures_refuse_a_stale_timestamp_and_malformed_headers() -> None:
         assert not webhooks.verify_signature("whsec_k", header, body)
     with pytest.raises(ValueError, match="lease"):
         WebhookConfig(timeout_seconds=10, lease_seconds=5)
+
+
+async def test_a_signing_secret_is_stored_sealed_and_only_the_master_key_opens_it(
+    dev_server: TestServer,
+    world: World,
+    backend: Backend,
+    receiver: Receiver,
+    sessions: SessionFactory,
+    http: aiohttp.ClientSession,
+) -> None:
+    """Webhook secrets at rest (issue 12): the row holds the secret sealed under a key derived from
+    the master key, bound to its endpoint; a copy of the database alone gives nothing to sign with."""
+    admin = await as_staff(base_url(dev_server), world, "admin")
+    created = await admin.post("/webhooks", {"url": receiver.url(), "events": ["call.ended"]})
+    assert created.status == 201, created.body
+    secret = created.body["secret"]
+    engine = create_engine(backend.database_url)
+    try:
+        async with create_session_factory(engine)() as db:
+            row = await db.get(WebhookEndpoint, uuid.UUID(created.body["id"]))
+            assert row is not None
+            stored = row.secret
+            other = await add_endpoint(sessions, world.org_id, receiver.url())
+    finally:
+        await engine.dispose()
+    assert secret not in stored and stored.startswith("sealed:v1:")
+    async with sessions() as db:
+        assert webhooks.reveal_secret(db, row) == secret
+        # Sealed for its own endpoint: moved to another row, it does not open.
+        moved = WebhookEndpoint(
+            id=other.id, org_id=world.org_id, url=receiver.url(), secret=stored, events=[]
+        )
+        with pytest.raises(LoketError, match="does not open"):
+            webhooks.reveal_secret(db, moved)
+    # Another master key (a stolen database with a guessed key) opens nothing.
+    stranger = create_engine(backend.database_url)
+    try:
+        async with create_session_factory(stranger, keys=InstallationKeys(secrets.token_bytes(32)))() as db:
+            with pytest.raises(LoketError, match="no configured master key"):
+                webhooks.reveal_secret(db, row)
+    finally:
+        await stranger.dispose()

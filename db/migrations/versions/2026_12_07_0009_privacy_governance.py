@@ -5,6 +5,7 @@ audit chain's anchors.
   gone with the call;
 - ``dpa_versions``, ``dpa_acceptances``: the published versions of the data processing agreement
   (text and SHA-256) and which dpo accepted which for an organisation, and when (``privacy.dpa``);
+- ``webhook_endpoints.secret`` widened to 200: it holds the sealed secret (``webhooks.secrets``);
 - ``audit_events.anchor``, ``audit_head.anchor``: the HMAC of each event's hash (and of the
   head) under a key derived from the master key (``db.audit``). Events written before this
   revision have none: ``loket audit verify`` names the first of them until they are anchored
@@ -72,11 +73,27 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dpa_acceptances")),
     )
     op.create_index(op.f("ix_dpa_acceptances_org_id"), "dpa_acceptances", ["org_id"])
+    # Sealed webhook secrets are longer than the clear ones (webhooks.secrets). A batch on SQLite
+    # rebuilds the table; env.py turns foreign keys off first, so deliveries stay.
+    with op.batch_alter_table("webhook_endpoints") as batch:
+        batch.alter_column(
+            "secret",
+            existing_type=sa.String(length=100),
+            type_=sa.String(length=200),
+            existing_nullable=False,
+        )
     op.add_column("audit_events", sa.Column("anchor", sa.String(length=81), nullable=True))
     op.add_column("audit_head", sa.Column("anchor", sa.String(length=81), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("webhook_endpoints") as batch:
+        batch.alter_column(
+            "secret",
+            existing_type=sa.String(length=200),
+            type_=sa.String(length=100),
+            existing_nullable=False,
+        )
     op.drop_column("audit_head", "anchor")
     op.drop_column("audit_events", "anchor")
     op.drop_index(op.f("ix_dpa_acceptances_org_id"), table_name="dpa_acceptances")
