@@ -15,7 +15,10 @@ their numbers, and its delivery is the frames received over the frames sent in t
 
 *Latency.* Each video frame's number tells when its sender handed it to aiortc's packetizer
 and when the receiver counted it whole; the median of those one-way delays through Loket,
-minus the median over the direct connections (c), is ``added_latency_ms_p50``. All clients
+minus the median over the direct connections (c), is ``added_latency_ms_p50``. The line
+before the last gives each relay's CPU time per video frame it delivered: on a machine whose
+cores the baseline cannot get, it delivers a fraction of the frames and its core per call
+understates what it costs. All clients
 live in this one process, so both share its clock and its load.
 
 *Loss.* ``--loss PCT`` drops that share of every client's outgoing RTP packets at random
@@ -447,6 +450,19 @@ def main(argv: list[str] | None = None) -> None:
         main_async(args.calls, args.seconds, args.warmup, args.profile, args.loss)
     )
     ratio = baseline.core_per_call / loket.core_per_call if loket.core_per_call > 0 else float("inf")
+    # A baseline that cannot get the cores it needs delivers few frames and so looks cheap per
+    # call: the CPU time per video frame delivered shows the work each does for the same result.
+    per_frame = {
+        r.variant: r.core_per_call * args.calls * args.seconds / r.frames_received
+        if r.frames_received
+        else None
+        for r in (loket, baseline)
+    }
+    if per_frame["loket"] and per_frame["baseline"]:
+        print(
+            f"cpu_ms_per_delivered_frame: loket {1000 * per_frame['loket']:.3f}, "
+            f"baseline {1000 * per_frame['baseline']:.3f}, ratio {per_frame['baseline'] / per_frame['loket']:.1f}"
+        )
     recording = loket.recording_core_per_call
     added = None
     if loket.latency_ms_p50 is not None and direct is not None:
