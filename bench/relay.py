@@ -459,9 +459,10 @@ def main(argv: list[str] | None = None) -> None:
         for r in (loket, baseline)
     }
     if per_frame["loket"] and per_frame["baseline"]:
+        loket_ms, baseline_ms = 1000 * per_frame["loket"], 1000 * per_frame["baseline"]
         print(
-            f"cpu_ms_per_delivered_frame: loket {1000 * per_frame['loket']:.3f}, "
-            f"baseline {1000 * per_frame['baseline']:.3f}, ratio {per_frame['baseline'] / per_frame['loket']:.1f}"
+            f"cpu_ms_per_delivered_frame: loket {loket_ms:.3f}, baseline {baseline_ms:.3f}, "
+            f"ratio {baseline_ms / loket_ms:.1f}"
         )
     recording = loket.recording_core_per_call
     added = None
