@@ -3,6 +3,7 @@ call, the visitor's privacy key, privacy requests, export archives and their rec
 """
 
 from privacy.call_data_sweep import sweep_expired_call_data
+from privacy.call_keys import CallDataKey, call_data_key, open_text, seal_text
 from privacy.dpa import (
     DEFAULT_DPA,
     DpaAcceptance,
@@ -69,6 +70,7 @@ __all__ = [
     "MAX_RETENTION_DAYS",
     "MIN_RETENTION_DAYS",
     "ORG_RETENTION_KINDS",
+    "CallDataKey",
     "CallErasure",
     "CreatedRequest",
     "DataErased",
@@ -89,6 +91,7 @@ __all__ = [
     "accept_dpa",
     "accept_for_fixture",
     "append_receipt",
+    "call_data_key",
     "call_of",
     "calls_past_retention",
     "change_rule",
@@ -109,6 +112,7 @@ __all__ = [
     "list_rules",
     "new_privacy_key",
     "normalise_privacy_key",
+    "open_text",
     "org_of",
     "org_requests",
     "plaintext_dir",
@@ -124,6 +128,7 @@ __all__ = [
     "reschedule",
     "resolve_retention",
     "retention_for_call",
+    "seal_text",
     "sweep_expired",
     "sweep_expired_call_data",
     "sweep_expired_calls",

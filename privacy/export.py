@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import SessionFactory, audit, utcnow
 from db.tables import CALLS, CHAT_MESSAGES, CONSENTS, QUEUES, TRANSCRIPTS
 from privacy.attachments import export_entries
+from privacy.call_keys import call_data_key, open_text
 from privacy.models import PrivacyRequest
 from privacy.plaintext import plaintext_dir, remove_plaintext
 from recordings.config import RecordingsConfig
@@ -98,6 +99,7 @@ async def call_document(
     chat = await session.execute(
         select(CHAT_MESSAGES).where(CHAT_MESSAGES.c.call_id == call_id).order_by(CHAT_MESSAGES.c.created_at)
     )
+    chat_key = await call_data_key(session, call_id, create=False)
     transcript = (
         await session.execute(select(TRANSCRIPTS).where(TRANSCRIPTS.c.call_id == call_id))
     ).one_or_none()
@@ -129,7 +131,13 @@ async def call_document(
             for row in consents
         ],
         "chat_messages": [
-            {"party": row.party, "text": row.text, "created_at": _iso(row.created_at)} for row in chat
+            {
+                "party": row.party,
+                # Sealed with the call's data key (privacy.call_keys); old rows are in clear.
+                "text": open_text(chat_key, call_id, row.id, row.text),
+                "created_at": _iso(row.created_at),
+            }
+            for row in chat
         ],
         "transcript": (
             {

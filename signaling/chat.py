@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from accounts import ratelimit
 from accounts.config import RateLimit
 from db import SessionFactory, utcnow
-from privacy import RetentionKind, retention_for_call
+from privacy import RetentionKind, call_data_key, retention_for_call, seal_text
 from signaling.errors import Conflict, InvalidInput
 from signaling.models import CallStatus, ChatMessage
 from signaling.outbox import Outbox, SessionId
@@ -64,11 +64,14 @@ class Chat:
         call_id = uuid.UUID(call.id)
         async with self._sessions() as db:
             retention = await retention_for_call(db, call_id, RetentionKind.CHAT)
+            message_id = uuid.uuid4()
+            # Stored sealed with the call's data key, so shredding the key erases every copy.
+            data_key = await call_data_key(db, call_id, create=True)
             message = ChatMessage(
-                id=uuid.uuid4(),
+                id=message_id,
                 call_id=call_id,
                 party=party,
-                text=text,
+                text=seal_text(data_key, call_id, message_id, text),
                 created_at=sent_at,
                 delete_after=retention.deadline(sent_at),
             )

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Index,
     SmallInteger,
     String,
+    Text,
     Uuid,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -98,6 +99,7 @@ class ChatMessage(Base):
         ForeignKey("calls.id", ondelete="CASCADE"), nullable=False, index=True
     )
     party: Mapped[str] = mapped_column(String(16), nullable=False)
-    text: Mapped[str] = mapped_column(String(2000), nullable=False)
+    # Sealed with the call's data key (privacy.call_keys): crypto-shredding covers the chat.
+    text: Mapped[str] = mapped_column(Text, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     delete_after: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)

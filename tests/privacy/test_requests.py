@@ -23,8 +23,9 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import Organisation, Queue
-from db import AccessLogEntry, SessionFactory, audit, utcnow
+from db import AccessLogEntry, SessionFactory, audit, create_engine, create_session_factory, utcnow
 from db.audit import AuditEvent
+from db.keys import InstallationKeys
 from privacy import (
     EXPORT_LIFETIME,
     DataErased,
@@ -34,6 +35,9 @@ from privacy import (
     expire_exports,
     fetch_export,
     find_request,
+    issue_privacy_key,
+    new_privacy_key,
+    normalise_privacy_key,
     process_requests,
     request_worker,
 )
@@ -56,6 +60,17 @@ VTT = "WEBVTT\n\n00:00.000 --> 00:02.000\n<v Visitor>Hallo, mijn auto maakt lawa
 SEGMENTS = [{"start": 0.0, "end": 2.0, "speaker": "Visitor", "text": "Hallo, mijn auto maakt lawaai."}]
 
 
+KEYS = InstallationKeys(master_key=secrets.token_bytes(32))
+
+
+@pytest.fixture
+async def sessions(database_url: str) -> AsyncIterator[SessionFactory]:
+    """Sessions with installation keys: the privacy keys' HMAC is derived from them."""
+    engine = create_engine(database_url)
+    yield create_session_factory(engine, keys=KEYS)
+    await engine.dispose()
+
+
 @dataclass
 class Seeded:
     """One finished call with everything a call can leave behind."""
@@ -63,6 +78,8 @@ class Seeded:
     org_id: uuid.UUID
     call_id: uuid.UUID
     reference: str
+    # What ending the call gave its visitor (signaling.ending): their one privacy credential.
+    privacy_key: str
     visitor_id: str
     media: dict[uuid.UUID, bytes]
     spool: Path
@@ -124,6 +141,7 @@ async def seeded(
                 ),
             ]
         )
+        privacy_key = await issue_privacy_key(session, call.id)
         await session.commit()
         org_id, call_id, reference, visitor_id = org.id, call.id, call.reference, call.visitor_id
     media: dict[uuid.UUID, bytes] = {}
@@ -131,15 +149,15 @@ async def seeded(
         recording_id, data = await spool_recording(sessions, config, call_id, 30_000, participant=participant)
         assert await store_recording(sessions, storage, config, recording_id)
         media[recording_id] = data
-    yield Seeded(org_id, call_id, reference, visitor_id, media, config.spool_dir)
+    yield Seeded(org_id, call_id, reference, privacy_key, visitor_id, media, config.spool_dir)
     async with sessions() as session:
         await session.execute(delete(Organisation).where(Organisation.id == org_id))
         await session.commit()
 
 
-async def ask(sessions: SessionFactory, kind: PrivacyRequestKind, reference: str) -> tuple[uuid.UUID, str]:
+async def ask(sessions: SessionFactory, kind: PrivacyRequestKind, privacy_key: str) -> tuple[uuid.UUID, str]:
     async with sessions() as session:
-        created = await create_request(session, kind=kind, reference=reference)
+        created = await create_request(session, kind=kind, privacy_key=privacy_key)
         await session.commit()
     return created.id, created.secret
 
@@ -167,7 +185,7 @@ async def versions(storage: Storage, s3: Any, key: str) -> int:
     return int(await storage.exists(key))
 
 
-async def test_erasure_by_reference_code_leaves_nothing_of_the_call_but_the_receipts(
+async def test_erasure_by_privacy_key_leaves_nothing_of_the_call_but_the_receipts(
     sessions: SessionFactory, storage: Storage, config: RecordingsConfig, seeded: Seeded, s3: Any
 ) -> None:
     async with sessions() as session:
@@ -175,7 +193,7 @@ async def test_erasure_by_reference_code_leaves_nothing_of_the_call_but_the_rece
             await session.scalars(select(Recording.storage_key).where(Recording.call_id == seeded.call_id))
         )
     # An earlier export of the same call holds its data too.
-    export_id, _ = await ask(sessions, PrivacyRequestKind.EXPORT, seeded.reference)
+    export_id, _ = await ask(sessions, PrivacyRequestKind.EXPORT, seeded.privacy_key)
     await process_requests(sessions, storage, config, worker_id="w")
     export_key = (await load(sessions, export_id)).export_storage_key
     assert export_key is not None and await versions(storage, s3, export_key) == 1
@@ -188,13 +206,10 @@ async def test_erasure_by_reference_code_leaves_nothing_of_the_call_but_the_rece
     spooled_id, _ = await spool_recording(sessions, config, seeded.call_id, 1000)
     spooled = Path(str((await load_recording(sessions, spooled_id)).spool_path))
 
-    # Typed as a visitor might: lower case, no dash, O for 0 and I for 1 where they occur.
-    typed = seeded.reference.replace("-", " ").lower().replace("0", "o").replace("1", "i")
-    from signaling.reference import normalise_reference
-
-    reference = normalise_reference(typed)
-    assert reference == seeded.reference
-    request_id, secret = await ask(sessions, PrivacyRequestKind.ERASE, reference)
+    # Typed as a visitor might: lower case, spaces for dashes, without the PK prefix.
+    typed = seeded.privacy_key.removeprefix("PK-").replace("-", " ").lower()
+    assert normalise_privacy_key(typed) == seeded.privacy_key
+    request_id, secret = await ask(sessions, PrivacyRequestKind.ERASE, typed)
     assert await process_requests(sessions, storage, config, on_erased=seeded.on_erased, worker_id="w") == 1
 
     request = await load(sessions, request_id)
@@ -269,10 +284,10 @@ async def load_recording(sessions: SessionFactory, recording_id: uuid.UUID) -> R
         return found
 
 
-async def test_an_unknown_reference_is_taken_like_any_other_and_ends_not_found(
+async def test_an_unknown_privacy_key_is_taken_like_any_other_and_ends_not_found(
     sessions: SessionFactory, storage: Storage, config: RecordingsConfig
 ) -> None:
-    request_id, _ = await ask(sessions, PrivacyRequestKind.ERASE, new_reference())
+    request_id, _ = await ask(sessions, PrivacyRequestKind.ERASE, new_privacy_key())
     request = await load(sessions, request_id)
     assert (request.status, request.call_id, request.result) == ("received", None, None)
     await process_requests(sessions, storage, config, worker_id="w")
@@ -287,7 +302,7 @@ async def test_an_export_holds_the_call_its_transcript_and_the_decrypted_recordi
     s3: Any,
     tmp_path: Path,
 ) -> None:
-    request_id, _ = await ask(sessions, PrivacyRequestKind.EXPORT, seeded.reference)
+    request_id, _ = await ask(sessions, PrivacyRequestKind.EXPORT, seeded.privacy_key)
     await process_requests(sessions, storage, config, worker_id="w")
     request = await load(sessions, request_id)
     assert request.status == "done" and request.export_storage_key == f"exports/{request_id}.zip.enc"
@@ -373,7 +388,7 @@ async def test_a_worker_killed_mid_erasure_is_finished_once_by_another_after_its
     seeded: Seeded,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    request_id, _ = await ask(sessions, PrivacyRequestKind.ERASE, seeded.reference)
+    request_id, _ = await ask(sessions, PrivacyRequestKind.ERASE, seeded.privacy_key)
     finish = request_worker._finish
 
     async def die(*args: Any, **kwargs: Any) -> bool:
@@ -408,7 +423,7 @@ async def test_a_worker_killed_mid_erasure_is_finished_once_by_another_after_its
 async def test_a_claimed_and_abandoned_request_is_taken_over_when_its_lease_runs_out(
     sessions: SessionFactory, storage: Storage, config: RecordingsConfig, seeded: Seeded
 ) -> None:
-    request_id, _ = await ask(sessions, PrivacyRequestKind.EXPORT, seeded.reference)
+    request_id, _ = await ask(sessions, PrivacyRequestKind.EXPORT, seeded.privacy_key)
     assert await claim_requests(
         sessions, worker_id="A", now=utcnow(), lease=timedelta(seconds=DEFAULT_LEASE_SECONDS), limit=10
     ) == [request_id]
@@ -426,13 +441,14 @@ async def test_two_workers_side_by_side_never_process_a_request_twice(
             org_id=seeded.org_id, reference=new_reference(), visitor_id=secrets.token_hex(8), status="ended"
         )
         session.add(other)
+        await session.flush()
+        other_key = await issue_privacy_key(session, other.id)
         await session.commit()
-        other_reference = other.reference
     requests = [
-        await ask(sessions, PrivacyRequestKind.EXPORT, seeded.reference),
-        await ask(sessions, PrivacyRequestKind.ERASE, other_reference),
-        await ask(sessions, PrivacyRequestKind.ERASE, new_reference()),
-        await ask(sessions, PrivacyRequestKind.EXPORT, new_reference()),
+        await ask(sessions, PrivacyRequestKind.EXPORT, seeded.privacy_key),
+        await ask(sessions, PrivacyRequestKind.ERASE, other_key),
+        await ask(sessions, PrivacyRequestKind.ERASE, new_privacy_key()),
+        await ask(sessions, PrivacyRequestKind.EXPORT, new_privacy_key()),
     ]
     await asyncio.gather(
         *(
@@ -456,7 +472,7 @@ async def test_a_call_on_legal_hold_is_not_erased_and_the_request_fails_with_the
             update(Transcript).where(Transcript.call_id == seeded.call_id).values(legal_hold=True)
         )
         await session.commit()
-    request_id, _ = await ask(sessions, PrivacyRequestKind.ERASE, seeded.reference)
+    request_id, _ = await ask(sessions, PrivacyRequestKind.ERASE, seeded.privacy_key)
     await process_requests(sessions, storage, config, on_erased=seeded.on_erased, worker_id="w")
     request = await load(sessions, request_id)
     assert (request.status, request.error) == ("failed", "legal_hold")
@@ -472,7 +488,7 @@ async def test_erasure_waits_for_a_call_still_going_on_and_then_erases_it(
     async with sessions() as session:
         await session.execute(update(Call).where(Call.id == seeded.call_id).values(status="active"))
         await session.commit()
-    request_id, _ = await ask(sessions, PrivacyRequestKind.ERASE, seeded.reference)
+    request_id, _ = await ask(sessions, PrivacyRequestKind.ERASE, seeded.privacy_key)
     await process_requests(sessions, storage, config, worker_id="w")
     waiting = await load(sessions, request_id)
     assert (waiting.status, waiting.claimed_by, waiting.error) == (
@@ -500,7 +516,7 @@ async def test_an_export_that_fails_for_good_leaves_no_stored_object_behind(
     s3: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    request_id, _ = await ask(sessions, PrivacyRequestKind.EXPORT, seeded.reference)
+    request_id, _ = await ask(sessions, PrivacyRequestKind.EXPORT, seeded.privacy_key)
     async with sessions() as session:
         # Its last try: the claim makes it attempt MAX_ATTEMPTS.
         await session.execute(

@@ -6,9 +6,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import delete, select
 
 from db import create_engine, create_session_factory
+from privacy import CallDataKey, call_data_key, open_text
+from recordings import KeyUnavailable
 from signaling.models import ChatMessage
 from tests.conftest import (
     Backend,
@@ -28,6 +31,20 @@ async def stored_messages(backend: Backend, call_id: str) -> list[ChatMessage]:
         async with create_session_factory(engine)() as db:
             query = select(ChatMessage).where(ChatMessage.call_id == uuid.UUID(call_id))
             return list(await db.scalars(query.order_by(ChatMessage.created_at)))
+    finally:
+        await engine.dispose()
+
+
+async def opened(backend: Backend, rows: list[ChatMessage]) -> list[str]:
+    """The lines' texts, opened with their call's data key (privacy.call_keys) as the app can."""
+    engine = create_engine(backend.database_url)
+    try:
+        async with create_session_factory(engine, keys=backend.settings().installation_keys())() as db:
+            texts = []
+            for row in rows:
+                key = await call_data_key(db, row.call_id, create=False)
+                texts.append(open_text(key, row.call_id, row.id, row.text))
+            return texts
     finally:
         await engine.dispose()
 
@@ -55,7 +72,9 @@ async def test_chat_passes_both_ways_to_both_parties_and_is_stored_with_its_rete
         assert message["from"] == "adviser" and message["text"] == "Ja, die staat hier."
 
     stored = await stored_messages(backend, joined["call_id"])
-    assert [(m.party, m.text) for m in stored] == [
+    # Sealed with the call's data key: no line is in the database in clear.
+    assert all(m.text.startswith("sealed:v1:") and "Polo" not in m.text for m in stored)
+    assert list(zip([m.party for m in stored], await opened(backend, stored), strict=True)) == [
         ("visitor", "Hallo, is de Polo nog te koop?"),
         ("adviser", "Ja, die staat hier."),
     ]
@@ -119,7 +138,7 @@ async def test_bad_chat_messages_get_error_acks_and_are_not_stored(
     ended = await visitor.call("chat:send", {"text": "nog een vraag"})
     assert ended["error"]["code"] == "not_active"
     assert (await adviser.call("chat:send", {"text": "tot ziens"}))["error"]["code"] == "not_active"
-    assert [m.text for m in await stored_messages(backend, joined["call_id"])] == ["x" * 2000]
+    assert await opened(backend, await stored_messages(backend, joined["call_id"])) == ["x" * 2000]
     assert visitor.sio.connected and adviser.sio.connected
 
 
@@ -133,3 +152,21 @@ async def test_a_flooding_party_is_rate_limited_without_bothering_the_other(
     assert refused and {ack["error"]["code"] for ack in refused} == {"rate_limited"}
     assert (await adviser.call("chat:send", {"text": "rustig aan"}))["ok"]
     assert visitor.sio.connected and adviser.sio.connected
+
+
+async def test_shredding_the_calls_data_key_makes_its_chat_unreadable(
+    server, world: World, backend: Backend, clients: list[Client]
+) -> None:
+    visitor, _, joined = await paired(server, world, clients)
+    assert (await visitor.call("chat:send", {"text": "Mijn kenteken is AB-123-C"}))["ok"]
+    [row] = await stored_messages(backend, joined["call_id"])
+    assert await opened(backend, [row]) == ["Mijn kenteken is AB-123-C"]
+    engine = create_engine(backend.database_url)
+    try:
+        async with create_session_factory(engine)() as db:
+            await db.execute(delete(CallDataKey).where(CallDataKey.call_id == row.call_id))
+            await db.commit()
+    finally:
+        await engine.dispose()
+    with pytest.raises(KeyUnavailable):
+        await opened(backend, [row])

@@ -5,6 +5,8 @@ audit chain's anchors.
   gone with the call;
 - ``dpa_versions``, ``dpa_acceptances``: the published versions of the data processing agreement
   (text and SHA-256) and which dpo accepted which for an organisation, and when (``privacy.dpa``);
+- ``call_data_keys``: each call's wrapped data key for its chat lines, which are stored sealed
+  (``chat_messages.text`` becomes TEXT; ``privacy.call_keys``);
 - ``webhook_endpoints.secret`` widened to 200: it holds the sealed secret (``webhooks.secrets``);
 - ``audit_events.anchor``, ``audit_head.anchor``: the HMAC of each event's hash (and of the
   head) under a key derived from the master key (``db.audit``). Events written before this
@@ -73,6 +75,22 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dpa_acceptances")),
     )
     op.create_index(op.f("ix_dpa_acceptances_org_id"), "dpa_acceptances", ["org_id"])
+    op.create_table(
+        "call_data_keys",
+        sa.Column("call_id", sa.Uuid(), nullable=False),
+        sa.Column("wrapped_key", sa.LargeBinary(), nullable=False),
+        sa.Column("key_id", sa.String(length=32), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["call_id"], ["calls.id"], name=op.f("fk_call_data_keys_call_id_calls"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("call_id", name=op.f("pk_call_data_keys")),
+    )
+    # A sealed chat line is longer than the 2,000 characters typed (privacy.call_keys).
+    with op.batch_alter_table("chat_messages") as batch:
+        batch.alter_column(
+            "text", existing_type=sa.String(length=2000), type_=sa.Text(), existing_nullable=False
+        )
     # Sealed webhook secrets are longer than the clear ones (webhooks.secrets). A batch on SQLite
     # rebuilds the table; env.py turns foreign keys off first, so deliveries stay.
     with op.batch_alter_table("webhook_endpoints") as batch:
@@ -87,6 +105,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("chat_messages") as batch:
+        batch.alter_column(
+            "text", existing_type=sa.Text(), type_=sa.String(length=2000), existing_nullable=False
+        )
+    op.drop_table("call_data_keys")
     with op.batch_alter_table("webhook_endpoints") as batch:
         batch.alter_column(
             "secret",
