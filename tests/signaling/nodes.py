@@ -4,6 +4,7 @@ updates drive them directly, without sockets)."""
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.tokens import StaffClaims, VisitorClaims
 from db import SessionFactory, create_engine, create_session_factory
+from db.keys import InstallationKeys
 from signaling.config import SignalingConfig
 from signaling.models import Call
 from signaling.outbox import Outbox
@@ -114,7 +116,10 @@ async def cluster(backend: Backend, **config: Any) -> AsyncIterator[Cluster]:
     }
     made = Cluster(
         store=store,
-        database=FlakyDatabase(create_session_factory(engine)),
+        # Installation keys as the app has them (privacy keys are encrypted at rest).
+        database=FlakyDatabase(
+            create_session_factory(engine, keys=InstallationKeys(secrets.token_bytes(32)))
+        ),
         clock=Clock(),
         sent=Sent(),
         config=SignalingConfig(secret_key="test-secret-key-that-is-long-enough-0123456789", **settings),
