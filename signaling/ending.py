@@ -83,6 +83,7 @@ class Ending:
             await self._ringing.dispatch(org, mail)
         await self._live.deliver(mail)
         ack = {"call_id": call.id, "reference": call.reference}
+        # The visitor may draw the ended screen from this ack before the event arrives.
         return {**ack, "privacy_key": privacy_key} if session.kind == "visitor" else ack
 
     async def watch_media(self, media: MediaPlacement) -> None:
@@ -174,6 +175,7 @@ class Ending:
             # Metrics and the lifecycle log line (signaling.metrics), once the outcome is stored.
             self._on_finished(call, answered=answered, reason=reason, now=now)
         ended = {"call_id": call.id, "reason": reason, "reference": call.reference}
+        # The privacy key goes to the visitor's session only, never to the adviser's.
         mail.append((visitor_session(call.visitor), "call:ended", {**ended, "privacy_key": privacy_key}))
         if call.adviser_id:
             adviser = await self._live.adviser(org_id, call.adviser_id)
