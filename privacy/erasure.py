@@ -104,7 +104,7 @@ async def erase_call_data(
         )
         if not claimed:
             break
-        job = _Purge(actor, reason, worker_id, at, spool_dir, only_due=False)
+        job = _Purge(actor, reason, worker_id, at, spool_dir, only_due=False, list_every_version=True)
         purged = await _purge(sessions, storage, claimed, job)
         recordings += purged
         if purged < len(claimed):

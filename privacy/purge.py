@@ -9,8 +9,8 @@ never take the same row. Then, for each claimed batch (``_purge``):
    anywhere (old object versions, backups, replicas) can be decrypted;
 2. every stored copy goes (``Storage.delete_many``: on S3 all versions and delete markers, many
    recordings' keys per ``DeleteObjects`` request; the version a row's upload recorded is
-   deleted by name, and only rows flagged ``version_unknown`` or without a version are listed),
-   then the spool files;
+   deleted by name, and only rows flagged ``version_unknown`` or without a version are listed;
+   an erasure lists every key), then the spool files;
 3. the rows are deleted in the same transaction as one audit event per recording, the
    deletion receipt: what (recording, call, participant, storage key, versions, files), why
    (the rule or the default, its days), when.
@@ -157,6 +157,10 @@ class _Purge:
     spool_dir: Path | None
     # For the sweep: shred only rows still due (a rule may have moved their deadline since).
     only_due: bool
+    # For an erasure: list every key's versions, even where the upload recorded its version.
+    # One call's few keys cost nothing to list, and a visitor's erasure must also take what
+    # the database cannot know about (a version written outside Loket, a restored bucket).
+    list_every_version: bool = False
 
 
 async def _purge(sessions: SessionFactory, storage: Storage, claimed: Sequence[_Claimed], job: _Purge) -> int:
@@ -193,7 +197,7 @@ async def _purge(sessions: SessionFactory, storage: Storage, claimed: Sequence[_
         return 0
     # 2. Every stored version, then the spool.
     # Known versions are deleted by name; only rows whose upload may have left another are listed.
-    known = {row.storage_key: version for row in rows if (version := row.known_version)}
+    known = {} if job.list_every_version else {row.storage_key: v for row in rows if (v := row.known_version)}
     deletion = await storage.delete_many([row.storage_key for row in rows], known_versions=known)
     on_nodes = [row for row in rows if row.spooled_on_a_node and row.storage_key not in deletion.failed]
     if on_nodes:

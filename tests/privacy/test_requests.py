@@ -313,6 +313,7 @@ async def test_an_export_holds_the_call_its_transcript_and_the_decrypted_recordi
         "consents": 1,
         "chat_messages": 2,
         "transcripts": 1,
+        "attachments": 0,
     }
     # What storage holds is ciphertext.
     stored = tmp_path / "stored.enc"
