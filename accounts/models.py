@@ -126,9 +126,9 @@ class WidgetKey(Base):
     )
     key: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
     origins: Mapped[list[str]] = mapped_column(JSON, nullable=False)
-    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     # Context keys the host page may pass (``Loket.open({context})``); none by default.
     context_keys: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
 

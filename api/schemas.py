@@ -50,11 +50,11 @@ class Me(Payload):
 
 class WidgetSessionRequest(Payload):
     widget_key: Annotated[str, StringConstraints(min_length=8, max_length=64)]
-
     # The host page's context for the adviser; checked against the key (accounts.context).
     context: dict[
         Annotated[str, StringConstraints(max_length=64)], Annotated[str, StringConstraints(max_length=1000)]
     ] = {}
+
 
 class QueueSummary(Payload):
     id: uuid.UUID
