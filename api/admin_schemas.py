@@ -175,16 +175,12 @@ class KeysetQuery(PageQuery):
         return self
 
 
-class CallsQuery(PageQuery):
-    # Only the caller's own calls (the console's history), whatever their role.
-    mine: bool = False
-
-
 class CallOut(Payload):
     id: uuid.UUID
     queue_id: uuid.UUID | None
     adviser_id: uuid.UUID | None
-    # The code the visitor got at the end of the call, for their privacy requests.
+    # The call's reference for staff; not a credential (privacy requests take the visitor's
+    # privacy key, which staff never see).
     reference: str
     language: str | None
     status: str
