@@ -56,6 +56,8 @@ logger = logging.getLogger(__name__)
 #: The aiortc release these hooks were written against and verified with.
 VERIFIED_AIORTC_VERSION = "1.16.0"
 
+# Bytes a leg's UDP transport may hold back (the socket would block) before packets are dropped.
+_MAX_WRITE_BUFFER = 64 * 1024
 # Set on a sender/receiver whose send()/receive() :func:`bypass_rtp_stack` replaced.
 _BYPASSED = "_loket_bypassed"
 # Name-mangled attribute of RTCRtpReceiver: payload type to codec.
@@ -173,7 +175,9 @@ class SrtpEndpoint:
         protocol = pair.protocol
         if type(protocol) is aioice_ice_module.StunProtocol:
             udp = protocol.transport
-            if udp is None:
+            if udp is None or cast(Any, udp).get_write_buffer_size() > _MAX_WRITE_BUFFER:
+                # A receiver that does not keep up: drop (and let NACK or a keyframe repair
+                # it) rather than queue seconds of media in asyncio's datagram buffer.
                 return False
             udp.sendto(protected, pair.remote_addr)
             return True
