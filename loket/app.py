@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable
@@ -409,8 +408,9 @@ async def _stop_pubsub(sio: socketio.AsyncServer) -> None:
     task = getattr(sio.manager, "thread", None)
     if isinstance(task, asyncio.Task):
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        # asyncio.wait, not suppress(CancelledError) around await: a cancellation of stop() itself
+        # (the shutdown step's bound) must not be swallowed with the tasks' own (test_stopping.py).
+        await asyncio.wait([task])
         redis = getattr(sio.manager, "redis", None)
         if redis is not None:
             await redis.aclose()

@@ -19,7 +19,6 @@ rings and resume windows on every node, and the watch on media that ended by its
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
@@ -124,12 +123,13 @@ class Switchboard:
             )
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+        if tasks:
+            # asyncio.wait, not suppress(CancelledError) around await: a cancellation of stop() itself
+            # (the shutdown step's bound) must not be swallowed with the tasks' own (test_stopping.py).
+            await asyncio.wait(tasks)
         try:
             await self._attendance.leave_cluster()
         except Exception:  # the store may be gone: the heartbeat then lapses by itself

@@ -43,8 +43,9 @@ class MemoryStore:
         sweeper, self._sweeper = self._sweeper, None
         if sweeper is not None:
             sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            # asyncio.wait, not suppress(CancelledError) around await: a cancellation of stop() itself
+            # (the shutdown step's bound) must not be swallowed with the tasks' own (test_stopping.py).
+            await asyncio.wait([sweeper])
 
     async def _sweep_forever(self) -> None:
         while True:
