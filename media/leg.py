@@ -153,6 +153,8 @@ class Leg:
                 for candidate in early:
                     await self._pc.addIceCandidate(candidate)
                 await self._pc.setLocalDescription(await self._pc.createAnswer())
+                # Inside the try: it reads the parsed offer back, where aiortc finds more faults.
+                self._configure_rtp()
             except (
                 ValueError,
                 AssertionError,
@@ -160,10 +162,14 @@ class Leg:
                 InvalidAccessError,
                 InvalidStateError,
                 OperationError,
+                # aiortc's parser also fails on hostile SDP with these (found by bench.fuzz:
+                # an unknown a=setup role, a missing field; StopIteration surfaces as RuntimeError).
+                LookupError,
+                AttributeError,
+                RuntimeError,
             ) as exc:
                 # aiortc reports unusable SDP (bad syntax, no common codec) this way.
                 raise NegotiationError(f"cannot apply the offer: {exc}") from exc
-            self._configure_rtp()
             self._remote_transport = transport_identity(offer)
             local = self._pc.localDescription
             return local.sdp, local.type

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import pytest
@@ -122,3 +123,44 @@ async def test_candidates_trickled_before_the_offer_wait_for_it(
     await client.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=sdp_type))
     await client.wait_connected()
     assert "without remote description" not in caplog.text
+
+
+def _mutate(sdp: str, old: str, new: str) -> str:
+    assert old in sdp, old
+    return sdp.replace(old, new, 1)
+
+
+# Offers a real client made, broken the ways bench.fuzz found aiortc's parser failing with
+# errors other than ValueError (KeyError, AttributeError, IndexError, StopIteration).
+BROKEN_OFFERS = {
+    "unknown a=setup role": lambda sdp: re.sub(r"a=setup:\w+", "a=setup:sideways", sdp, count=1),
+    "an address that is not one": lambda sdp: _mutate(sdp, "c=IN IP4 ", "c=IN IP4 x"),
+    "no address type": lambda sdp: re.sub(r"c=IN IP4 \S+", "c=IN", sdp, count=1),
+    "rtpmap without a clock rate": lambda sdp: re.sub(
+        r"a=rtpmap:(\d+) (\w+)/\d+", r"a=rtpmap:\1 \2", sdp, count=1
+    ),
+    "fingerprint without a value": lambda sdp: re.sub(r"a=fingerprint:\S+ \S+", "a=fingerprint:sha-256", sdp),
+    "empty payload list": lambda sdp: re.sub(r"(m=video \d+ \S+)( \d+)+", r"\1", sdp, count=1),
+    "candidate cut short": lambda sdp: sdp.replace("a=mid:", "a=candidate:1 1 udp\r\na=mid:", 1),
+}
+
+
+@pytest.mark.parametrize("breakage", sorted(BROKEN_OFFERS))
+async def test_a_broken_real_offer_is_a_negotiation_error_and_the_leg_still_answers(
+    media_config: MediaConfig, new_client: Any, breakage: str
+) -> None:
+    client = new_client()
+    await client.pc.setLocalDescription(await client.pc.createOffer())
+    good = client.pc.localDescription.sdp
+    broken = Leg(config=media_config, label="broken")
+    try:
+        with pytest.raises(NegotiationError):
+            await broken.answer(BROKEN_OFFERS[breakage](good), "offer")
+    finally:
+        await broken.close()
+    fresh = Leg(config=media_config, label="fresh")
+    try:
+        _, sdp_type = await fresh.answer(good, "offer")
+        assert sdp_type == "answer"
+    finally:
+        await fresh.close()
