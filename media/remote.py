@@ -99,8 +99,9 @@ class RemotePlacement:
         self._stopped = True
         if self._watcher is not None:
             self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
+            # asyncio.wait, not suppress(CancelledError) around await: a cancellation of stop() itself
+            # (the shutdown step's bound) must not be swallowed with the tasks' own (test_stopping.py).
+            await asyncio.wait([self._watcher])
             self._watcher = None
         await self._client.stop()
         await self._registry.ended.forget_consumer(self._consumer)
