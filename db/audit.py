@@ -288,14 +288,17 @@ async def _events_in_order(session: AsyncSession, batch: int = 1000) -> AsyncIte
         last = rows[-1].seq
 
 
-async def verify(session: AsyncSession, keys: InstallationKeys | None = None) -> ChainReport:
+async def verify(
+    session: AsyncSession, keys: InstallationKeys | None = None, *, check_anchors: bool = True
+) -> ChainReport:
     """Walk the whole chain and report the first event whose link, hash or anchor is wrong.
 
     With ``keys`` (by default the session's own), every event and the head must carry an anchor
-    made with a key derived from one of the master keys; without, only the hashes are checked.
+    made with a key derived from one of the master keys; without (or with ``check_anchors``
+    off), only the hashes are checked.
     """
     keys = keys or keys_of(session.info)
-    audit_keys = keys.all(AUDIT_KEY_PURPOSE) if keys is not None else None
+    audit_keys = keys.all(AUDIT_KEY_PURPOSE) if keys is not None and check_anchors else None
     anchored = audit_keys is not None
 
     def report(checked: int, seq: int, reason: str) -> ChainReport:
@@ -336,3 +339,41 @@ async def verify(session: AsyncSession, keys: InstallationKeys | None = None) ->
     ):
         return report(checked, expected_seq, "the head's anchor (HMAC) does not match")
     return ChainReport(checked, anchored=anchored)
+
+
+async def anchor_old_events(session: AsyncSession, *, actor: str) -> int:
+    """Anchor the events an installation wrote before anchoring existed (migration 0009): run
+    once, right after the upgrade (``loket audit anchor``). Returns how many; the caller commits.
+
+    Only the leading run of events without an anchor is anchored, and only on a chain whose
+    links and hashes verify. An unanchored event *after* an anchored one was written by someone
+    without the master key: it stays unanchored, and ``verify`` keeps naming it. The anchoring
+    itself is audited (``audit.anchored``), with the last sequence number it covered.
+    """
+    key = _audit_key(session)
+    if key is None:
+        raise ValueError("anchoring needs the installation keys (LOKET_MASTER_KEY)")
+    plain = await verify(session, check_anchors=False)
+    if not plain.ok:
+        raise ValueError(f"the chain is broken at event {plain.broken_at}: {plain.reason}; nothing anchored")
+    leading: list[tuple[int, str]] = []
+    async for event in _events_in_order(session):
+        if event.anchor:
+            break
+        leading.append((event.seq, event.hash))
+    for seq, hash_ in leading:
+        await session.execute(
+            update(AuditEvent)
+            .where(AuditEvent.seq == seq, AuditEvent.anchor.is_(None))
+            .values(anchor=_anchor(key, hash_))
+        )
+    if leading:
+        # Appending also anchors the head.
+        await record(
+            session,
+            actor=actor,
+            action="audit.anchored",
+            target="audit",
+            details={"events": len(leading), "through_seq": leading[-1][0]},
+        )
+    return len(leading)

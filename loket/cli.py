@@ -403,6 +403,16 @@ def audit_verify() -> None:
     click.echo(f"audit chain intact: {report.checked} events")
 
 
+@audit_group.command("anchor")
+def audit_anchor() -> None:
+    """Anchor (HMAC) the events written before this version, once, right after upgrading."""
+    try:
+        count = _run(lambda db: audit.anchor_old_events(db, actor=CLI_ACTOR))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"anchored {count} events" if count else "every event was anchored already")
+
+
 # -- privacy ---------------------------------------------------------------------------------
 
 

@@ -170,3 +170,40 @@ async def test_ip_addresses_in_details_are_stored_only_as_a_keyed_hash(
     # Without the keys nothing of the address is kept.
     assert events[3].details == {"ip": "withheld"}
     assert (await verify(sessions)).checked == 3
+
+
+async def test_events_from_before_the_upgrade_are_anchored_once_and_an_intruders_never(
+    sessions: SessionFactory, intruder: SessionFactory
+) -> None:
+    await append(intruder, 3)  # written before anchoring existed: no keys, no anchors
+    assert (await verify(sessions)).broken_at == 1
+    async with sessions() as db:
+        assert await audit.anchor_old_events(db, actor="cli") == 3
+        await db.commit()
+    report = await verify(sessions)
+    assert report.ok and report.checked == 4, report  # the three and the audit.anchored receipt
+    async with sessions() as db:
+        receipt = await db.scalar(select(AuditEvent).where(AuditEvent.seq == 4))
+    assert receipt is not None and receipt.action == "audit.anchored"
+    assert receipt.details == {"events": 3, "through_seq": 3}
+
+    # Later, an event appended without the master key is never anchored by running it again.
+    await append(intruder, 1)
+    async with sessions() as db:
+        assert await audit.anchor_old_events(db, actor="cli") == 0
+        await db.commit()
+    assert (await verify(sessions)).broken_at == 5
+
+
+async def test_nothing_is_anchored_on_a_chain_whose_hashes_do_not_verify(
+    sessions: SessionFactory, intruder: SessionFactory
+) -> None:
+    await append(intruder, 3)
+    async with intruder() as db:
+        await db.execute(update(AuditEvent).where(AuditEvent.seq == 2).values(actor="user:mallory"))
+        await db.commit()
+    async with sessions() as db:
+        with pytest.raises(ValueError, match="broken at event 2"):
+            await audit.anchor_old_events(db, actor="cli")
+        anchors = list(await db.scalars(select(AuditEvent.anchor)))
+    assert anchors == [None, None, None]

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.models import Organisation, Queue, User, WidgetKey
 from accounts.passwords import verify_password
 from db import create_engine, create_session_factory
-from db.audit import AuditEvent
+from db.audit import AuditEvent, AuditHead
 from tests.conftest import service_missing
 from tests.db.conftest import create_postgres_database, drop_postgres_database
 
@@ -280,6 +280,22 @@ def test_serve_in_production_without_secrets_refuses_naming_them(tmp_path: Path)
     for name in ("LOKET_MASTER_KEY", "LOKET_PUBLIC_URL", "LOKET_TURN_SECRET"):
         assert name in line
     assert "LOKET_SECRET_KEY" not in line
+
+
+def test_audit_anchor_anchors_the_events_from_before_the_upgrade_once(fresh_cli: Cli) -> None:
+    fresh_cli.created("org", "create", "Garage")
+
+    async def unanchor(db: AsyncSession) -> Any:  # as migration 0009 finds an older installation
+        await db.execute(update(AuditEvent).values(anchor=None))
+        return await db.execute(update(AuditHead).values(anchor=None))
+
+    fresh_cli.query(unanchor)
+    assert fresh_cli.run("audit", "verify").returncode == 1
+    result = fresh_cli.run("audit", "anchor")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "anchored 1 events"
+    assert fresh_cli.run("audit", "verify").stdout.splitlines()[-1] == "audit chain intact: 2 events"
+    assert fresh_cli.run("audit", "anchor").stdout.splitlines()[-1] == "every event was anchored already"
 
 
 def test_audit_verify_passes_then_names_the_tampered_seq(fresh_cli: Cli) -> None:

@@ -10,8 +10,8 @@ audit chain's anchors.
 - ``webhook_endpoints.secret`` widened to 200: it holds the sealed secret (``webhooks.secrets``);
 - ``audit_events.anchor``, ``audit_head.anchor``: the HMAC of each event's hash (and of the
   head) under a key derived from the master key (``db.audit``). Events written before this
-  revision have none: keyed ``loket audit verify`` names the first of them as broken (a command
-  to anchor an upgraded installation's old events once does not exist yet).
+  revision have none: keyed ``loket audit verify`` names the first of them until ``loket audit
+  anchor`` anchors them, once, right after the upgrade.
 
 ``op.add_column`` on purpose, not a batch (see 0006): SQLite and PostgreSQL both add a nullable
 column in place.
