@@ -12,6 +12,7 @@ from typing import Any
 import socketio
 from aiohttp import web
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 import loket
 from accounts.addresses import Forwarding
@@ -74,7 +75,7 @@ from media.metrics import RtpDropsCollector
 from media.placement import InProcessPlacement, MediaPlacement
 from media.remote import RemotePlacement
 from media.stats import MediaStats
-from privacy import publish_dpa
+from privacy import DpaText, publish_dpa
 from recordings import RecordingsConfig, Storage, storage_from_config
 from signaling.attachments import Attachments
 from signaling.chat import Chat
@@ -293,10 +294,12 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
             # (`loket db upgrade`) so several nodes never race on a migration.
             _ensure_sqlite_dir(settings.database_url)
             await migrate.upgrade(settings.database_url)
-        async with sessions() as db:
-            # The DPA this installation asks organisations to accept (privacy.dpa).
-            await publish_dpa(db, settings.dpa())
-            await db.commit()
+        # The DPA this installation asks organisations to accept (privacy.dpa). A database that
+        # is down must not stop the process from starting (/readyz says so): publish it once back.
+        dpa = settings.dpa()
+        dpa_publishing = (
+            None if await _published(sessions, dpa) else asyncio.create_task(_publish_later(sessions, dpa))
+        )
         await store.start()
         if metrics_listener is not None:
             await metrics_listener.start()
@@ -326,6 +329,8 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
         try:
             yield
         finally:
+            if dpa_publishing is not None:
+                dpa_publishing.cancel()
             if worker is not None:
                 # The worker's own grace first (a step under way may finish), then the usual bound.
                 await _bounded(
@@ -401,6 +406,26 @@ async def _bounded(step: str, stopping: Awaitable[object], seconds: float = SHUT
             await stopping
     except TimeoutError:
         logger.error("shutdown: stopping the %s took over %g s; going on without it", step, seconds)
+
+
+async def _published(sessions: SessionFactory, dpa: DpaText) -> bool:
+    """Publish ``dpa`` (if new); False when the database cannot be reached. A version published
+    with another text (``DpaVersionConflict``) is the operator's mistake and stops the start."""
+    try:
+        async with sessions() as db:
+            await publish_dpa(db, dpa)
+            await db.commit()
+    except (OSError, DBAPIError) as exc:
+        logger.warning("cannot publish DPA version %s yet: %s", dpa.version, exc)
+        return False
+    return True
+
+
+async def _publish_later(sessions: SessionFactory, dpa: DpaText) -> None:
+    delay = 1.0
+    while not await _published(sessions, dpa):
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 30.0)
 
 
 async def _stop_pubsub(sio: socketio.AsyncServer) -> None:
