@@ -337,7 +337,9 @@ class SyntheticPeer:
                 for codec in stream_parameters(self.pc, transceiver).codecs:
                     routes[codec.payload_type] = (counter, codec.is_rtx)
         self._routes = routes
-        if self._endpoint is None and self.pc.getTransceivers():
+        # Only a peer that counts with RtpCounters: one whose tracks a test reads through
+        # aiortc's receivers (the e2e adviser's FrameCounter) keeps aiortc's receive path.
+        if self._endpoint is None and routes:
             self._endpoint = SrtpEndpoint(dtls_transport(self.pc.getTransceivers()[0]))
             self._endpoint.intercept(self._on_rtp, None)
 

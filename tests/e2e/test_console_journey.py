@@ -18,6 +18,7 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from sqlalchemy import select
 
 from db import create_engine, create_session_factory
+from privacy import call_data_key, open_text
 from signaling.models import Call, ChatMessage
 from tests.conftest import PASSWORD, Backend, artifacts_dir, base_url
 from tests.e2e.conftest import (
@@ -61,14 +62,17 @@ REMOTE_VIDEO = """async () => {
 }"""
 
 
-async def stored_call(backend: Backend, reference: str) -> tuple[Call, list[ChatMessage]]:
+async def stored_call(backend: Backend, reference: str) -> tuple[Call, list[tuple[str, str]]]:
+    """The call and its chat lines as (party, text), opened with the call's data key as the app
+    can (they are stored sealed: privacy.call_keys)."""
     engine = create_engine(backend.database_url)
     try:
-        async with create_session_factory(engine)() as db:
+        async with create_session_factory(engine, keys=backend.settings().installation_keys())() as db:
             call = await db.scalar(select(Call).where(Call.reference == reference))
             assert call is not None
-            messages = list(await db.scalars(select(ChatMessage).where(ChatMessage.call_id == call.id)))
-            return call, messages
+            rows = list(await db.scalars(select(ChatMessage).where(ChatMessage.call_id == call.id)))
+            key = await call_data_key(db, call.id, create=False)
+            return call, [(row.party, open_text(key, call.id, row.id, row.text)) for row in rows]
     finally:
         await engine.dispose()
 
@@ -252,7 +256,7 @@ async def test_a_visitor_and_an_adviser_in_the_console_hold_a_whole_call(
     reference = await code.inner_text()
     call, messages = await stored_call(backend, reference)
     assert call.status == "ended" and call.end_reason == "adviser_ended"
-    assert sorted((m.party, m.text) for m in messages) == sorted(
+    assert sorted(messages) == sorted(
         [("visitor", question), ("adviser", answer), ("adviser", "Shall I show you the interior?")]
     )
     await expect(console.locator("[data-part=notice]")).to_contain_text(reference)
