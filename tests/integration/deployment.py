@@ -20,11 +20,14 @@ import pytest
 from sqlalchemy import select
 
 from db import create_engine, create_session_factory
+from db.keys import InstallationKeys
 from media.node import ClusterConfig, Registry
-from recordings import Recording
+from privacy import call_data_key, open_text
+from recordings import Recording, parse_master_key
 from signaling.models import ChatMessage
 from tests.conftest import Backend, Client, World, connect_adviser, connect_visitor, make_world
 from tests.integration.processes import (
+    MASTER_KEY,
     NodeProcess,
     Serve,
     loket_env,
@@ -192,15 +195,18 @@ async def recordings_of(deployment: Deployment, call_id: str) -> list[Recording]
 
 
 async def chat_lines(deployment: Deployment, call_id: str) -> list[str]:
+    """The call's chat, opened with its data key as the processes' master key can (lines are
+    stored sealed: privacy.call_keys)."""
     engine = create_engine(deployment.world.backend.database_url)
+    keys = InstallationKeys(master_key=parse_master_key(MASTER_KEY))
     try:
-        async with create_session_factory(engine)() as db:
+        async with create_session_factory(engine, keys=keys)() as db:
+            call = uuid.UUID(call_id)
             rows = await db.scalars(
-                select(ChatMessage)
-                .where(ChatMessage.call_id == uuid.UUID(call_id))
-                .order_by(ChatMessage.created_at)
+                select(ChatMessage).where(ChatMessage.call_id == call).order_by(ChatMessage.created_at)
             )
-            return [row.text for row in rows]
+            key = await call_data_key(db, call, create=False)
+            return [open_text(key, call, row.id, row.text) for row in rows]
     finally:
         await engine.dispose()
 
