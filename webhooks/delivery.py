@@ -24,6 +24,7 @@ import asyncio
 import logging
 import socket
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -39,7 +40,7 @@ from db.jobs import Clock, backoff, claim_rows, default_worker_id, update_if_hel
 from webhooks.config import WebhookConfig
 from webhooks.endpoints import is_public_address, refused_host
 from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
-from webhooks.secrets import reveal
+from webhooks.secrets import SecretUnavailable, reveal
 from webhooks.signing import request_body, sign
 
 logger = logging.getLogger(__name__)
@@ -87,7 +88,9 @@ def webhook_http_session(config: WebhookConfig = _DEFAULT) -> aiohttp.ClientSess
 class _Claimed:
     delivery: WebhookDelivery
     url: str
-    secret: str = field(repr=False)
+    # None: no configured master key opens the endpoint's sealed secret (a key retired
+    # without LOKET_RETIRED_MASTER_KEYS); that delivery fails its attempt, the others go on.
+    secret: str | None = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,9 +133,17 @@ async def _claim(db: AsyncSession, *, worker_id: str, now: datetime, config: Web
         .order_by(WebhookDelivery.next_attempt_at)
     )
     return [
-        _Claimed(delivery, url, reveal(db.info, delivery.endpoint_id, secret))
+        _Claimed(delivery, url, _revealed(db, delivery.endpoint_id, secret))
         for delivery, url, secret in claimed
     ]
+
+
+def _revealed(db: AsyncSession, endpoint_id: uuid.UUID, stored: str) -> str | None:
+    try:
+        return reveal(db.info, endpoint_id, stored)
+    except SecretUnavailable:
+        logger.error("webhook endpoint %s: no configured master key opens its signing secret", endpoint_id)
+        return None
 
 
 async def _check_target(guard: GuardedResolver, url: str) -> None:
@@ -153,6 +164,8 @@ async def _send(
     http: aiohttp.ClientSession, item: _Claimed, config: WebhookConfig, guard: GuardedResolver | None
 ) -> _Outcome:
     delivery = item.delivery
+    if item.secret is None:
+        return _Outcome(False, error="signing secret unavailable: no configured master key opens it")
     body = request_body(delivery)
     headers = {
         "Content-Type": "application/json",

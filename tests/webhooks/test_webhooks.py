@@ -602,3 +602,25 @@ async def test_a_signing_secret_is_stored_sealed_and_only_the_master_key_opens_i
                 webhooks.reveal_secret(db, row)
     finally:
         await stranger.dispose()
+
+
+async def test_a_delivery_whose_secret_no_key_opens_fails_its_attempt_and_the_others_are_sent(
+    world: World, receiver: Receiver, sessions: SessionFactory, http: aiohttp.ClientSession, backend: Backend
+) -> None:
+    """An endpoint sealed under a master key this installation no longer has (retired without
+    LOKET_RETIRED_MASTER_KEYS) must not stop every other organisation's deliveries."""
+    stranger = create_engine(backend.database_url)
+    try:
+        lost_keys = create_session_factory(stranger, keys=InstallationKeys(secrets.token_bytes(32)))
+        orphan = await add_endpoint(lost_keys, world.org_id, receiver.url("/orphan"))
+    finally:
+        await stranger.dispose()
+    kept = await add_endpoint(sessions, world.org_id, receiver.url())
+    await enqueue(sessions, world.org_id, "call.ended", call_id="c")
+    assert await deliver_pending(sessions, http, config=DEV) == 1
+    assert [hit.path for hit in receiver.hits] == ["/hook"]
+    [sent] = await deliveries(sessions, kept.id)
+    [unsigned] = await deliveries(sessions, orphan.id)
+    assert sent.status == "delivered"
+    assert (unsigned.status, unsigned.attempts) == ("pending", 1)
+    assert "secret unavailable" in (unsigned.last_error or "")
