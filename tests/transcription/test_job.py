@@ -31,7 +31,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.models import Organisation, Queue
 from db import SessionFactory, audit, create_engine, create_session_factory, utcnow
 from db.audit import AuditEvent
-from privacy import DEFAULT_RETENTION_DAYS, RetentionKind, create_rule, sweep_expired_call_data
+from privacy import (
+    DEFAULT_RETENTION_DAYS,
+    RetentionKind,
+    accept_for_fixture,
+    create_rule,
+    sweep_expired_call_data,
+)
 from recordings import (
     LocalStorage,
     Recording,
@@ -259,6 +265,9 @@ async def make_org(
         await session.flush()
         queue = Queue(org_id=organisation.id, name="Claims", languages=list(languages), transcription=True)
         session.add(queue)
+        # Transcription waits for the DPA (privacy.dpa): accepted, as a real organisation's dpo
+        # would, whatever version an app started earlier in the suite published.
+        await accept_for_fixture(session, organisation.id, actor="test")
         await session.commit()
         return Org(sessions, storage, recordings, organisation.id, queue.id)
 
