@@ -243,7 +243,9 @@ async def test_erasure_by_privacy_key_leaves_nothing_of_the_call_but_the_receipt
             )
             == 0
         )
-        assert (await audit.verify(session)).ok
+        # The links and hashes: the shared test database holds other tests' events, anchored
+        # under their own master keys (tests/db/test_audit_anchor.py checks anchors).
+        assert (await audit.verify(session, check_anchors=False)).ok
     for key in keys:
         assert await versions(storage, s3, key) == 0
     assert await versions(storage, s3, export_key) == 0
