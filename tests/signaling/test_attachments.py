@@ -350,7 +350,8 @@ async def test_hostile_uploads_in_parallel_do_not_stall_the_server(
         assert response.status == 200
     sent = await call.visitor.call("chat:send", {"text": "still here"})
     assert sent["ok"], sent
-    assert loop.time() - started < 2.0
+    # Seconds, not the decodes' tens of seconds; 2 s was missed once on a loaded CI machine (2.8 s).
+    assert loop.time() - started < 5.0
     answers = await asyncio.gather(*uploads)
     assert (
         sorted(error["error"]["code"] for _, error in answers)
