@@ -33,6 +33,7 @@ from api.routes._common import acting, actor, own_row, path_id
 from db import audit, utcnow
 from db.errors import Conflict, InvalidInput, NotFound
 from privacy import (
+    CreatedRequest,
     PrivacyRequest,
     PrivacyRequestKind,
     PrivacyRequestStatus,
@@ -273,23 +274,28 @@ async def _send(response: web.StreamResponse, path: Path) -> None:
     status=202,
 )
 async def request_erasure(request: web.Request) -> ErasureCreated:
+    created = await _staff_request(request, PrivacyRequestKind.ERASE, "call.erasure_requested")
+    return ErasureCreated(request_id=created.id, status=created.status.value)
+
+
+async def _staff_request(request: web.Request, kind: PrivacyRequestKind, action: str) -> CreatedRequest:
+    """A privacy request for the path's call (of the staff member's organisation), made by the
+    staff member and audited under their name; the worker processes it like a visitor's."""
     claims = acting(request)
     call_id = path_id(request, "call_id")
     async with request.app[SESSIONS]() as db:
         await own_row(db, Call, call_id, claims, "call")
-        created = await create_request(
-            db, kind=PrivacyRequestKind.ERASE, call_id=call_id, requested_by=claims.user_id
-        )
+        created = await create_request(db, kind=kind, call_id=call_id, requested_by=claims.user_id)
         await audit.record(
             db,
             org_id=claims.org_id,
             actor=actor(claims),
-            action="call.erasure_requested",
+            action=action,
             target=f"call:{call_id}",
             details={"request_id": str(created.id)},
         )
         await db.commit()
-    return ErasureCreated(request_id=created.id, status=created.status.value)
+    return created
 
 
 @routes.route(
@@ -302,22 +308,7 @@ async def request_erasure(request: web.Request) -> ErasureCreated:
     status=202,
 )
 async def request_export(request: web.Request) -> ExportCreated:
-    claims = acting(request)
-    call_id = path_id(request, "call_id")
-    async with request.app[SESSIONS]() as db:
-        await own_row(db, Call, call_id, claims, "call")
-        created = await create_request(
-            db, kind=PrivacyRequestKind.EXPORT, call_id=call_id, requested_by=claims.user_id
-        )
-        await audit.record(
-            db,
-            org_id=claims.org_id,
-            actor=actor(claims),
-            action="call.export_requested",
-            target=f"call:{call_id}",
-            details={"request_id": str(created.id)},
-        )
-        await db.commit()
+    created = await _staff_request(request, PrivacyRequestKind.EXPORT, "call.export_requested")
     return ExportCreated(request_id=created.id, status=created.status.value)
 
 
