@@ -15,11 +15,12 @@ from aiohttp import web
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts import queries
 from accounts.tokens import StaffClaims
 from api.api import staff
-from api.keys import CONFIG
+from api.keys import CONFIG, SESSIONS
 from api.middlewares import USER_ID
-from db.errors import NotFound
+from db.errors import Forbidden, NotFound
 from media.turn import ice_servers_with_credentials
 from signaling.config import SignalingConfig
 
@@ -74,3 +75,27 @@ def public_base(request: web.Request) -> str:
     if public_url:
         return public_url.rstrip("/")
     return f"{request.scheme}://{request.host}"
+
+
+def widget_cors(origin: str | None) -> dict[str, str]:
+    """The CORS headers of a widget answer. No Allow-Credentials: the widget sends no cookies,
+    its token travels in the Authorization header or the body."""
+    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"} if origin else {}
+
+
+async def widget_preflight(request: web.Request, *, methods: str) -> web.Response:
+    """CORS preflight for the widget's cross-origin requests. It carries no widget key or
+    token, so any active key's origin is enough here; the request itself checks the origin
+    against its own organisation's keys."""
+    origin = request.headers.get("Origin", "")
+    async with request.app[SESSIONS]() as db:
+        allowed = bool(origin) and await queries.any_widget_key_allows(db, origin)
+    if not allowed:
+        raise Forbidden("this origin may not use the widget", code="origin_not_allowed")
+    headers = {
+        **widget_cors(origin),
+        "Access-Control-Allow-Methods": methods,
+        "Access-Control-Allow-Headers": "Authorization, Content-Type",
+        "Access-Control-Max-Age": "600",
+    }
+    return web.Response(status=204, headers=headers)

@@ -24,7 +24,7 @@ from accounts.tokens import VisitorClaims
 from api.api import Api
 from api.keys import SESSIONS, TOKENS
 from api.middlewares import VISITOR_ID
-from api.routes._common import acting, path_id
+from api.routes._common import acting, path_id, widget_cors, widget_preflight
 from db.errors import Forbidden, PayloadTooLarge, Unauthenticated
 from signaling.attachments import Attachments, Opened, check_declared
 from signaling.live import adviser_session, visitor_session
@@ -38,10 +38,6 @@ WIDGET_ITEM_PATH = "/widget/attachments/{attachment_id}"
 CORS_PATHS = (WIDGET_PATH, WIDGET_ITEM_PATH)
 CALL_PARTIES = frozenset({Role.ADVISER, Role.SUPERVISOR, Role.ADMIN})
 READERS = frozenset({Role.ADVISER, Role.SUPERVISOR, Role.ADMIN, Role.DPO})
-
-
-def _cors(origin: str | None) -> dict[str, str]:
-    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"} if origin else {}
 
 
 async def _image_body(request: web.Request) -> tuple[bytes, str]:
@@ -74,7 +70,7 @@ async def _visitor(request: web.Request) -> VisitorClaims:
 
 def _image(opened: Opened, *, download: bool, origin: str | None = None) -> web.Response:
     headers = {
-        **_cors(origin),
+        **widget_cors(origin),
         "Cache-Control": "private, no-store",
         "X-Content-Type-Options": "nosniff",
         "Content-Disposition": ("attachment" if download else "inline")
@@ -97,7 +93,7 @@ async def send_photo(request: web.Request) -> web.Response:
     added = await request.app[ATTACHMENTS].add(
         visitor_session(visitor.visitor_id), visitor.org_id, data, content_type
     )
-    return web.json_response(added, status=201, headers=_cors(request.headers.get("Origin")))
+    return web.json_response(added, status=201, headers=widget_cors(request.headers.get("Origin")))
 
 
 @routes.route(
@@ -168,20 +164,8 @@ async def staff_image(request: web.Request) -> web.Response:
 
 
 async def preflight(request: web.Request) -> web.Response:
-    """CORS preflight for the widget's photo requests (any active key's origin; the request
-    itself checks its own organisation's keys)."""
-    origin = request.headers.get("Origin", "")
-    async with request.app[SESSIONS]() as db:
-        allowed = bool(origin) and await queries.any_widget_key_allows(db, origin)
-    if not allowed:
-        raise Forbidden("this origin may not use the widget", code="origin_not_allowed")
-    headers = {
-        **_cors(origin),
-        "Access-Control-Allow-Methods": "GET, POST",
-        "Access-Control-Allow-Headers": "Authorization, Content-Type",
-        "Access-Control-Max-Age": "600",
-    }
-    return web.Response(status=204, headers=headers)
+    """CORS preflight for the widget's photo requests."""
+    return await widget_preflight(request, methods="GET, POST")
 
 
 def install_preflights(app: web.Application) -> None:

@@ -12,7 +12,7 @@ from accounts.tokens import VisitorClaims
 from api.api import Api, body
 from api.keys import CONFIG, SESSIONS, STORE, TOKENS
 from api.middlewares import VISITOR_ID, client_ip
-from api.routes._common import ice_servers_for
+from api.routes._common import ice_servers_for, widget_cors, widget_preflight
 from api.schemas import (
     ConsentTextOut,
     QueueSummary,
@@ -33,11 +33,6 @@ PATH = "/widget/sessions"
 RATING_PATH = "/widget/rating"
 # The widget's cross-origin paths; each gets the CORS preflight below.
 CORS_PATHS = (PATH, RATING_PATH)
-
-
-def _cors(origin: str) -> dict[str, str]:
-    # No Allow-Credentials: the widget sends no cookies, the token travels in the body.
-    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
 
 
 @routes.route(
@@ -71,7 +66,7 @@ async def create_widget_session(request: web.Request) -> web.Response:
         context = checked_context(key.context_keys or [], data.context)
     except InvalidInput as exc:
         # Readable by the page (the origin is allowed), so the widget can say why and call without it.
-        return web.json_response({"error": exc.to_dict()}, status=exc.status, headers=_cors(origin))
+        return web.json_response({"error": exc.to_dict()}, status=exc.status, headers=widget_cors(origin))
     token, claims = request.app[TOKENS].issue_visitor(key.org_id, context)
     request[VISITOR_ID] = claims.visitor_id
     now = utcnow()
@@ -100,7 +95,7 @@ async def create_widget_session(request: web.Request) -> web.Response:
                 ]
             }
         )
-    return web.json_response(session.model_dump(mode="json"), headers=_cors(origin))
+    return web.json_response(session.model_dump(mode="json"), headers=widget_cors(origin))
 
 
 def _visitor(request: web.Request) -> VisitorClaims:
@@ -136,23 +131,9 @@ async def rate_my_call(request: web.Request) -> web.Response:
         call = await rate_call(db, visitor, data.rating)
         await db.commit()
     answer = RatingOut(call_id=call.id, rating=data.rating)
-    return web.json_response(answer.model_dump(mode="json"), headers=_cors(origin) if origin else None)
+    return web.json_response(answer.model_dump(mode="json"), headers=widget_cors(origin))
 
 
 async def preflight(request: web.Request) -> web.Response:
-    """CORS preflight for the widget's requests (a session, a rating).
-
-    It carries no widget key or token, so any active key's origin is enough here; the request
-    itself checks the origin against its own organisation's keys."""
-    origin = request.headers.get("Origin", "")
-    async with request.app[SESSIONS]() as db:
-        allowed = bool(origin) and await queries.any_widget_key_allows(db, origin)
-    if not allowed:
-        raise Forbidden("this origin may not use the widget", code="origin_not_allowed")
-    headers = {
-        **_cors(origin),
-        "Access-Control-Allow-Methods": "POST, PUT",
-        "Access-Control-Allow-Headers": "Authorization, Content-Type",
-        "Access-Control-Max-Age": "600",
-    }
-    return web.Response(status=204, headers=headers)
+    """CORS preflight for the widget's requests (a session, a rating)."""
+    return await widget_preflight(request, methods="POST, PUT")
