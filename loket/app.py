@@ -83,6 +83,7 @@ from signaling.guarded_packet import GuardedPacket
 from signaling.metrics import Metrics
 from signaling.outbox import Outbox
 from signaling.recording import RecordingControl
+from signaling.redis_manager import RedisManager
 from signaling.sockets import AdviserNamespace, VisitorNamespace
 from signaling.staff_watch import StaffWatch
 from signaling.store import MemoryStore, RealtimeStore, RedisStore
@@ -130,7 +131,7 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
         client_manager=(
-            socketio.AsyncRedisManager(settings.redis_url, channel=f"{redis_prefix}socketio")
+            RedisManager(settings.redis_url, channel=f"{redis_prefix}socketio")
             if settings.redis_url
             else None
         ),
@@ -339,7 +340,7 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
                     seconds=settings.worker_stop_grace_seconds + SHUTDOWN_STEP_SECONDS,
                 )
             await _bounded("socket.io", sio.shutdown())
-            await _bounded("socket.io pub/sub", _stop_pubsub(sio))
+            await _bounded("socket.io pub/sub", stop_socketio_redis(sio))
             await _bounded("staff watch", staff_watch.stop())
             await _bounded("switchboard", switchboard.stop())
             if media is not None:
@@ -428,17 +429,10 @@ async def _publish_later(sessions: SessionFactory, dpa: DpaText) -> None:
         delay = min(delay * 2, 30.0)
 
 
-async def _stop_pubsub(sio: socketio.AsyncServer) -> None:
-    # python-socketio starts the Redis listener task but its shutdown() leaves it running.
-    task = getattr(sio.manager, "thread", None)
-    if isinstance(task, asyncio.Task):
-        task.cancel()
-        # asyncio.wait, not suppress(CancelledError) around await: a cancellation of stop() itself
-        # (the shutdown step's bound) must not be swallowed with the tasks' own (test_stopping.py).
-        await asyncio.wait([task])
-        redis = getattr(sio.manager, "redis", None)
-        if redis is not None:
-            await redis.aclose()
+async def stop_socketio_redis(sio: socketio.AsyncServer) -> None:
+    """Stop the socket.io Redis manager's listener and close its Redis clients (none without Redis)."""
+    if isinstance(sio.manager, RedisManager):
+        await sio.manager.stop()
 
 
 def _count_requests(metrics: Metrics) -> Any:

@@ -1,0 +1,54 @@
+"""socket.io's Redis manager, without the Redis clients python-socketio forgets.
+
+python-socketio's ``AsyncRedisManager`` makes a new Redis client each time it (re)connects:
+when a publish comes before the listener task's first connect, and after every Redis error. It
+drops the old client without closing it, so its connections stay open until the garbage
+collector finds them (a ResourceWarning, at some unrelated moment). ``RedisManager`` closes each
+replaced client after a grace (an emit may still be using it), and every client at ``stop``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import socketio
+
+# An emit that read the old client just before it was replaced finishes well within this.
+REPLACED_CLIENT_GRACE_SECONDS = 5.0
+
+
+class RedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._replaced: set[Any] = set()
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def _redis_connect(self) -> None:  # python-socketio's own hook: the one place clients are made
+        old = self.redis
+        super()._redis_connect()
+        if old is not None and old is not self.redis:
+            self._replaced.add(old)
+            asyncio.get_running_loop().call_later(REPLACED_CLIENT_GRACE_SECONDS, self._close_later, old)
+
+    def _close_later(self, client: Any) -> None:
+        if client in self._replaced:
+            self._replaced.discard(client)
+            task = asyncio.get_running_loop().create_task(client.aclose())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    async def stop(self) -> None:
+        """Stop the listener task and close every client this manager made."""
+        # python-socketio starts the listener task, but its shutdown() leaves it running.
+        listener = getattr(self, "thread", None)
+        if isinstance(listener, asyncio.Task):
+            listener.cancel()
+            # asyncio.wait, not suppress(CancelledError) around await: a cancellation of stop() itself
+            # (the shutdown step's bound) must not be swallowed with the task's own (test_stopping.py).
+            await asyncio.wait([listener])
+        clients = [*self._replaced, *([self.redis] if self.redis is not None else [])]
+        self._replaced.clear()
+        closing = [asyncio.ensure_future(client.aclose()) for client in clients] + list(self._closing)
+        if closing:
+            await asyncio.wait(closing)
