@@ -51,6 +51,7 @@ from signaling.reference import new_reference
 from signaling.ringing import Ringing
 from signaling.state import CallState, Presence
 from signaling.store import RealtimeStore, keys
+from signaling.transfer import Transfer
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +110,16 @@ class Switchboard:
             config=config,
             clock=clock,
             node_id=self.node_id,
+        )
+        self._transfer = Transfer(
+            live=self._live,
+            queue=self._queue,
+            ringing=self._ringing,
+            ending=self._ending,
+            sessions=sessions,
+            config=config,
+            clock=clock,
+            media=media,
         )
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -188,6 +199,33 @@ class Switchboard:
     async def end(self, session: SessionId, org_id: uuid.UUID) -> dict[str, Any]:
         """End the session's call: a waiting or ringing one is abandoned, an active one ended."""
         return await self._ending.end(session, org_id)
+
+    async def transfer(
+        self,
+        staff: StaffClaims,
+        *,
+        queue_id: uuid.UUID | None,
+        adviser_id: uuid.UUID | None,
+        note: str | None,
+    ) -> dict[str, Any]:
+        """Pass the adviser's call to a queue or a colleague (signaling.transfer)."""
+        return await self._transfer.transfer(staff, queue_id=queue_id, adviser_id=adviser_id, note=note)
+
+    async def share_screen(self, staff: StaffClaims, active: bool) -> dict[str, Any]:
+        """The adviser's video is (or is again no longer) a shared screen: the visitor shows it
+        large. The media need no change: the console swaps its video track (replaceTrack)."""
+        org_id = str(staff.org_id)
+        mail: Mail = []
+        async with self._live.locked(org_id):
+            call = await self._live.current_call(org_id, adviser_session(str(staff.user_id)))
+            if call is None or call.status != CallStatus.ACTIVE or call.adviser_id != str(staff.user_id):
+                raise Conflict("share your screen in an accepted call", code="not_active")
+            if call.sharing != active:
+                call.sharing = active
+                await self._live.save_call(call)
+                mail.append((visitor_session(call.visitor), "share:state", {"active": active}))
+        await self._live.deliver(mail)
+        return {"active": active}
 
     # -- visitor actions -------------------------------------------------------------------
 
@@ -360,6 +398,9 @@ class Switchboard:
                 "status": call.status,
                 "reference": call.reference,
                 "recording": bool(call.recording),
+                "sharing": call.sharing,
+                # Answered before and waiting or ringing again: being transferred.
+                "transferring": bool(call.accepted_at) and call.status != CallStatus.ACTIVE,
             }
             if call.status in (CallStatus.WAITING, CallStatus.RINGING):
                 state["call"]["position"] = await self._queue.position(call)

@@ -30,6 +30,11 @@ def call_path(call_id: str) -> str:
     return f"{PREFIX}/calls/{call_id}"
 
 
+def party_path(call_id: str, party: str) -> str:
+    """The party's leg itself (``DELETE``: retire it for a fresh one, a transfer)."""
+    return f"{PREFIX}/calls/{call_id}/legs/{party}"
+
+
 def leg_path(call_id: str, party: str, action: str) -> str:
     return f"{PREFIX}/calls/{call_id}/legs/{party}/{action}"
 
