@@ -2,7 +2,7 @@
 
 The call stays the same call: its id, reference, chat, consent and visitor session, and the
 visitor's media leg (only the adviser's leg is replaced: ``MediaPlacement.release_leg``). The
-visitor hears ``call:transferring`` and, once a new adviser accepts, ``call:accepted`` as at
+visitor hears ``call:transferred`` ("you are being transferred") and, once a new adviser accepts, ``call:accepted`` as at
 the start. A recording in progress stops at the transfer (reason ``transferred``): the next
 adviser starts it again, under the visitor's consent already given.
 
@@ -131,7 +131,7 @@ class Transfer:
         if call.sharing:
             call.sharing = False  # the next adviser starts on their camera
             mail.append((visitor_session(call.visitor), "share:state", {"active": False}))
-        mail.append((visitor_session(call.visitor), "call:transferring", {"call_id": call.id}))
+        mail.append((visitor_session(call.visitor), "call:transferred", {"call_id": call.id}))
 
     async def _to_queue(
         self, call: CallState, queue_id: uuid.UUID, staff: StaffClaims, note: str | None, mail: Mail

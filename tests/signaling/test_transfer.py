@@ -67,7 +67,7 @@ async def test_a_call_transferred_to_a_queue_waits_first_there_and_stays_the_sam
     ack = await first.call("call:transfer", {"queue_id": str(body_shop), "note": "bumper, quote Q-2291"})
     assert ack == {"ok": True, "call_id": joined["call_id"], "to": "queue", "queue_id": str(body_shop)}
     assert (await first.wait_for("call:transferred"))["call_id"] == joined["call_id"]
-    await visitor.wait_for("call:transferring", call_id=joined["call_id"])
+    await visitor.wait_for("call:transferred", call_id=joined["call_id"])
     assert (await visitor.wait_for("queue:position"))["position"] == 1
     assert (await other.wait_for("queue:position", position=2))["position"] == 2
     # The adviser who passed it on is free, and rung for the next call, never for this one again.
@@ -104,7 +104,7 @@ async def test_a_call_transferred_to_an_adviser_comes_back_when_refused_and_move
     ack = await first.call("call:transfer", {"adviser_id": str(second_id), "note": "quote"})
     assert ack["ok"] and ack["to"] == "adviser", ack
     assert (await second.wait_for("call:incoming"))["transfer"] == {"note": "quote"}
-    await visitor.wait_for("call:transferring", call_id=call_id)
+    await visitor.wait_for("call:transferred", call_id=call_id)
     # Refused: back with the first adviser, as it was.
     assert (await second.call("call:decline", {"call_id": call_id}))["ok"]
     assert (await first.wait_for("call:transfer_failed"))["reason"] == "declined"
@@ -190,4 +190,4 @@ async def test_a_transfer_anywhere_but_to_a_colleague_or_queue_of_ones_own_is_re
     own = await adviser.call("session:resume", {"last_seq": 0})
     assert own["call"]["call_id"] == joined["call_id"] and own["call"]["status"] == "active"
     # The visitor heard of none of it.
-    assert not visitor.received("call:transferring")
+    assert not visitor.received("call:transferred")

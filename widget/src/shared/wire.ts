@@ -103,7 +103,14 @@ export interface Joined {
 /** The answer to the visitor's ``session:resume``. */
 export interface VisitorResumed {
   replayed: number;
-  call: { call_id: string; status: string; reference: string; position?: number } | null;
+  call: {
+    call_id: string;
+    status: string;
+    reference: string;
+    position?: number;
+    sharing?: boolean;
+    transferring?: boolean;
+  } | null;
 }
 
 export interface PositionEvent {
@@ -121,8 +128,12 @@ export interface AcceptedEvent {
 export interface VisitorEvents {
   "queue:position": PositionEvent;
   "call:accepted": AcceptedEvent;
-  /** The call was handed to another adviser or queue (the visitor stays connected). */
+  /** The call is being handed to another adviser or queue (the visitor stays connected). */
   "call:transferred": { call_id: string };
+  /** A transfer to an adviser was refused or not answered: the call goes on as it was. */
+  "call:transfer_failed": { call_id: string };
+  /** The adviser's video is a shared screen (show it large), or their camera again. */
+  "share:state": { active: boolean };
   "call:ended": EndedEvent;
   "media:renegotiate": RenegotiateEvent;
   "recording:state": RecordingEvent;
