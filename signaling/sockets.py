@@ -355,6 +355,9 @@ class AdviserNamespace(_Namespace):
                 claims, queue_id=data.queue_id, adviser_id=data.adviser_id, note=data.note
             )
 
+        async def targets(_sid: str, claims: StaffClaims, _data: Empty) -> Ack:
+            return await board.transfer_targets(claims)
+
         async def share_start(_sid: str, claims: StaffClaims, _data: Empty) -> Ack:
             return await board.share_screen(claims, True)
 
@@ -369,6 +372,7 @@ class AdviserNamespace(_Namespace):
             "call:decline": (CallDecline, decline),
             "call:end": (Empty, end),
             "call:transfer": (CallTransfer, transfer),
+            "transfer:targets": (Empty, targets),
             "share:start": (Empty, share_start),
             "share:stop": (Empty, share_stop),
             "session:resume": (SessionResume, self.resume),

@@ -211,6 +211,9 @@ class Switchboard:
         """Pass the adviser's call to a queue or a colleague (signaling.transfer)."""
         return await self._transfer.transfer(staff, queue_id=queue_id, adviser_id=adviser_id, note=note)
 
+    async def transfer_targets(self, staff: StaffClaims) -> dict[str, Any]:
+        return await self._transfer.targets(staff)
+
     async def share_screen(self, staff: StaffClaims, active: bool) -> dict[str, Any]:
         """The adviser's video is (or is again no longer) a shared screen: the visitor shows it
         large. The media need no change: the console swaps its video track (replaceTrack)."""

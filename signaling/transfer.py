@@ -2,8 +2,8 @@
 
 The call stays the same call: its id, reference, chat, consent and visitor session, and the
 visitor's media leg (only the adviser's leg is replaced: ``MediaPlacement.release_leg``). The
-visitor hears ``call:transferred`` ("you are being transferred") and, once a new adviser accepts, ``call:accepted`` as at
-the start. A recording in progress stops at the transfer (reason ``transferred``): the next
+visitor hears ``call:transferred`` ("you are being transferred") and, once a new adviser
+accepts, ``call:accepted`` as at the start. A recording in progress stops at the transfer (reason ``transferred``): the next
 adviser starts it again, under the visitor's consent already given.
 
 - **To a queue**: the transferring adviser is free at once (``call:transferred``); the call
@@ -96,6 +96,19 @@ class Transfer:
                 result = {"call_id": call.id, "to": "adviser", "adviser_id": str(adviser_id)}
         await self._live.deliver(mail)
         return result
+
+    async def targets(self, staff: StaffClaims) -> dict[str, Any]:
+        """The colleagues a call can be transferred to now: connected, available, idle (the
+        queues are the organisation's, which the console already lists)."""
+        advisers = await self._live.advisers(str(staff.org_id))
+        free = [
+            {"adviser_id": a.user_id, "display_name": a.display_name}
+            for a in advisers.values()
+            if a.user_id != str(staff.user_id)
+            and a.presence == Presence.AVAILABLE
+            and a.activity == Activity.IDLE
+        ]
+        return {"advisers": sorted(free, key=lambda a: (a["display_name"], a["adviser_id"]))}
 
     # -- checks ----------------------------------------------------------------------------
 

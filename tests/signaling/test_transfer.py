@@ -101,6 +101,8 @@ async def test_a_call_transferred_to_an_adviser_comes_back_when_refused_and_move
     second = await connect_adviser(url, email, clients)
     call_id = joined["call_id"]
 
+    targets = await first.call("transfer:targets")
+    assert targets == {"ok": True, "advisers": [{"adviser_id": str(second_id), "display_name": "Bram"}]}
     ack = await first.call("call:transfer", {"adviser_id": str(second_id), "note": "quote"})
     assert ack["ok"] and ack["to"] == "adviser", ack
     assert (await second.wait_for("call:incoming"))["transfer"] == {"note": "quote"}
