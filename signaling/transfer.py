@@ -3,8 +3,9 @@
 The call stays the same call: its id, reference, chat, consent and visitor session, and the
 visitor's media leg (only the adviser's leg is replaced: ``MediaPlacement.release_leg``). The
 visitor hears ``call:transferred`` ("you are being transferred") and, once a new adviser
-accepts, ``call:accepted`` as at the start. A recording in progress stops at the transfer (reason ``transferred``): the next
-adviser starts it again, under the visitor's consent already given.
+accepts, ``call:accepted`` as at the start. A recording in progress stops at the transfer
+(reason ``transferred``): the next adviser starts it again, under the visitor's consent
+already given.
 
 - **To a queue**: the transferring adviser is free at once (``call:transferred``); the call
   waits at the *front* of that queue (``Queue.add_front``) and is rung by the usual dispatch,
