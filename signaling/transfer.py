@@ -175,7 +175,13 @@ class Transfer:
         call.transfers += 1
         await self._live.save_call(call)
         await self._queue.add_front(call)
-        mail.append((adviser_session(user_id), "call:transferred", {"call_id": call.id, "to": "queue"}))
+        mail.append(
+            (
+                adviser_session(user_id),
+                "call:transferred",
+                {"call_id": call.id, "to": "queue", "queue_id": str(queue_id)},
+            )
+        )
         await self._queue.joined(call, mail)
         await self._ringing.dispatch(call.org_id, mail)
         await self._queue.changed(call.org_id, mail)

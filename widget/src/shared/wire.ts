@@ -167,6 +167,8 @@ export interface Incoming {
   ring_seconds?: number;
   /** What the host page said (allowlisted keys, checked on the server). */
   context?: Record<string, string>;
+  /** A call a colleague transferred (with their note), or null. */
+  transfer?: { note: string | null } | null;
 }
 
 /** The answer to the adviser's ``session:resume``. */
@@ -182,6 +184,10 @@ export interface AdviserEvents {
   "call:incoming": Incoming;
   "call:accepted": { call_id: string; reference: string; queue_id: string; waited_seconds: number; context?: Record<string, string> };
   "call:withdrawn": { call_id: string; reason: string };
+  /** This adviser's call went to a queue or was accepted by a colleague: it is no longer here. */
+  "call:transferred": { call_id: string; to: "queue" | "adviser"; queue_id?: string };
+  /** The colleague refused or missed the transfer: the call is this adviser's again. */
+  "call:transfer_failed": { call_id: string; reason: string };
   "call:ended": EndedEvent;
   "media:renegotiate": RenegotiateEvent;
   "presence:state": { status: "available" | "away"; reason?: string };
