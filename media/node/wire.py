@@ -7,6 +7,7 @@ Routes (every request signed, ``media.node.auth``; errors are ``{"error": {code,
 - ``POST   /internal/v1/calls/{call_id}/legs/{party}/candidates`` ``Candidate`` -> ``CandidateUsed``
 - ``PUT    /internal/v1/calls/{call_id}/recording``              ``RecordingStart`` -> ``RecordingStarted``
 - ``DELETE /internal/v1/calls/{call_id}/recording``              -> ``RecordingStopped``
+- ``DELETE /internal/v1/calls/{call_id}/legs/{party}``           -> 204 (a fresh leg: a transfer)
 - ``DELETE /internal/v1/calls/{call_id}``                        -> 204
 """
 
