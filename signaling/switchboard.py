@@ -186,8 +186,10 @@ class Switchboard:
     # -- ringing and ending (signaling.ringing, signaling.ending) ---------------------------
 
     async def accept(self, staff: StaffClaims, call_id: str) -> dict[str, Any]:
+        before = await self._live.call(call_id) if self._calls is not None else None
         accepted = await self._ringing.accept(staff, call_id)
-        if self._calls is not None:
+        # A transferred call was answered once already: it counts once.
+        if self._calls is not None and not (before is not None and before.accepted_at):
             call = await self._live.call(call_id)
             if call is not None and call.accepted_at:
                 self._calls.call_answered(call)
