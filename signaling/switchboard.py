@@ -398,16 +398,18 @@ class Switchboard:
         call = await self._live.current_call(org, session)
         state: dict[str, Any] = {"call": None}
         if call is not None:
+            # The adviser who transferred a call is still in it while the transfer rings.
+            transferring_it = session.kind == "adviser" and call.transfer_from == session.subject
             state["call"] = {
                 "call_id": call.id,
-                "status": call.status,
+                "status": CallStatus.ACTIVE if transferring_it else call.status,
                 "reference": call.reference,
                 "recording": bool(call.recording),
                 "sharing": call.sharing,
                 # Answered before and waiting or ringing again: being transferred.
                 "transferring": bool(call.accepted_at) and call.status != CallStatus.ACTIVE,
             }
-            if call.status in (CallStatus.WAITING, CallStatus.RINGING):
+            if call.status in (CallStatus.WAITING, CallStatus.RINGING) and not transferring_it:
                 state["call"]["position"] = await self._queue.position(call)
         if session.kind == "adviser":
             adviser = await self._live.adviser(org, session.subject)

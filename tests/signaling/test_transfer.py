@@ -106,6 +106,9 @@ async def test_a_call_transferred_to_an_adviser_comes_back_when_refused_and_move
     ack = await first.call("call:transfer", {"adviser_id": str(second_id), "note": "quote"})
     assert ack["ok"] and ack["to"] == "adviser", ack
     assert (await second.wait_for("call:incoming"))["transfer"] == {"note": "quote"}
+    # While it rings, the first adviser is still in the call (a reload draws it so).
+    mine = (await first.call("session:resume", {"last_seq": 10**6}))["call"]
+    assert (mine["status"], mine["transferring"]) == ("active", True)
     await visitor.wait_for("call:transferred", call_id=call_id)
     # Refused: back with the first adviser, as it was.
     assert (await second.call("call:decline", {"call_id": call_id}))["ok"]
