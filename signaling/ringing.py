@@ -6,6 +6,10 @@ queue and language, and have not declined or missed it. A ring lasts
 ``ring_timeout_seconds``; a missed ring sets the adviser *away* (they are evidently not at
 their desk) and rings the next one.
 
+A call transferred to one adviser (``signaling.transfer``) rings only them; accepting it
+hands it over from the transferring adviser, and declining, missing it or leaving gives it
+back to them (``unring``), never to the queue.
+
 Ring deadlines wait in ``keys.RINGS``; every node ticks, and the node whose removal of a
 due entry succeeds handles it. The transitions expect the caller to hold the organisation's
 lock (``signaling.live``); ``accept``, ``decline`` and ``expire`` take it themselves.

@@ -124,7 +124,9 @@ async def test_advisers_pass_a_call_between_consoles_and_share_a_screen_the_visi
     await visitor.add_init_script("window.__loket = []")
     await visitor.goto(host_site.publish("dealer.html", loket=url, key=world.widget_key))
     await visitor.wait_for_function("() => window.Loket !== undefined")
-    await visitor.evaluate("() => window.Loket.on('transferred', () => window.__loket.push('transferred'))")
+    await visitor.evaluate(
+        "() => window.Loket.on('transferred', (data) => window.__loket.push(['transferred', data]))"
+    )
     await visitor.get_by_role("button", name="Video call").click()
     await visitor.get_by_role("checkbox", name="I agree that this call may be recorded").check()
     await visitor.get_by_role("button", name="Start video call").click()
@@ -148,7 +150,8 @@ async def test_advisers_pass_a_call_between_consoles_and_share_a_screen_the_visi
     await expect(visitor.locator("loket-widget .stage .state")).to_have_text(
         "You are being transferred. Please hold on…", timeout=WAIT
     )
-    assert await visitor.evaluate("() => window.__loket") == ["transferred"]
+    # The page's API hears of it, with nothing about the call or the visitor.
+    assert await visitor.evaluate("() => window.__loket") == [["transferred", {}]]
     await shots.take(sanne, "01-sanne-ringing-bram")
     await shots.take(bram, "01-bram-rung-with-note")
     await shots.take(visitor, "01-visitor-being-transferred")
