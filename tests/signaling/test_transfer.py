@@ -3,12 +3,15 @@ missed ring, on both backend pairs (memory + SQLite, Redis + PostgreSQL); and it
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Callable
 
 from sqlalchemy import select
 
 from accounts import directory
 from db import create_engine, create_session_factory
+from recordings import Recording
 from signaling.models import Call, CallTransfer
 from tests.conftest import (
     Backend,
@@ -20,6 +23,7 @@ from tests.conftest import (
     make_world,
     paired,
 )
+from tests.signaling.conftest import Peer
 
 
 async def add_queue(world: World, name: str) -> uuid.UUID:
@@ -49,6 +53,16 @@ async def stored(backend: Backend, call_id: str) -> tuple[Call, list[CallTransfe
                 )
             ).all()
             return call, list(rows)
+    finally:
+        await engine.dispose()
+
+
+async def recording_rows(backend: Backend, call_id: str) -> list[Recording]:
+    engine = create_engine(backend.database_url)
+    try:
+        async with create_session_factory(engine)() as db:
+            found = await db.scalars(select(Recording).where(Recording.call_id == uuid.UUID(call_id)))
+            return list(found)
     finally:
         await engine.dispose()
 
@@ -196,3 +210,46 @@ async def test_a_transfer_anywhere_but_to_a_colleague_or_queue_of_ones_own_is_re
     assert own["call"]["call_id"] == joined["call_id"] and own["call"]["status"] == "active"
     # The visitor heard of none of it.
     assert not visitor.received("call:transferred")
+
+
+async def test_a_recording_stops_at_a_transfer_and_the_next_adviser_records_the_same_call_again(
+    server, backend: Backend, clients: list[Client], new_peer: Callable[[], Peer]
+) -> None:
+    """With media: the visitor's connection carries on through the transfer, now with the next
+    adviser's video; the recording stopped and is started again under the same consent."""
+    world = await make_world(backend, recording_policy="ask")
+    visitor, first, joined = await paired(server, world, clients)
+    visitor_peer, first_peer = new_peer(), new_peer()
+    await visitor_peer.offer_through(visitor)
+    await first_peer.offer_through(first)
+    await visitor_peer.first_video_within(5)
+    assert (await visitor.call("consent:set", {"recording": True, "text_id": "recording-v1"}))["ok"]
+    assert (await first.call("recording:start"))["ok"]
+    await visitor.wait_for("recording:state", active=True)
+    await asyncio.sleep(1.5)  # a file needs a keyframe or two; an empty one is not kept
+
+    assert (await first.call("call:transfer", {"queue_id": str(world.queue_id)}))["ok"]
+    for side in (visitor, first):
+        assert (await side.wait_for("recording:state", active=False))["reason"] == "transferred"
+    await first_peer.close()  # the first console lets go of its connection: the call goes on
+
+    email, _ = await world.add_user("adviser")
+    second = await connect_adviser(base_url(server), email, clients)
+    await second.wait_for("call:incoming", call_id=joined["call_id"])
+    assert (await second.call("call:accept", {"call_id": joined["call_id"]}))["ok"]
+    received = visitor_peer.received["video"].frames
+    second_peer = new_peer()
+    await second_peer.offer_through(second)
+    await second_peer.first_video_within(10)
+    for _ in range(100):  # the visitor's same connection now carries the second adviser's video
+        if visitor_peer.received["video"].frames > received + 10:
+            break
+        await asyncio.sleep(0.1)
+    assert visitor_peer.received["video"].frames > received + 10
+    assert (await second.call("recording:start"))["ok"]
+    await visitor.wait_for("recording:state", active=True)
+    await asyncio.sleep(1.5)
+    assert (await second.call("call:end"))["ok"]
+    recordings = await recording_rows(backend, joined["call_id"])
+    assert len(recordings) == 4, "a file per party for each adviser's recording"
+    assert {r.status for r in recordings} <= {"spooled", "stored"}  # a media node uploads its own
