@@ -223,6 +223,16 @@ class MediaCall:
             self._replace(party, fresh)
             return answer
 
+    async def release(self, party: Party) -> None:
+        """Let ``party``'s current leg go and give the party a fresh, unanswered one, as when a
+        call is transferred to another adviser: the old leg is retired (its closing ends
+        nothing), the other party's leg is untouched, and whoever offers next as ``party``
+        (the new adviser) is answered on the fresh leg."""
+        async with self._locks[party]:
+            if self.closed:
+                return
+            self._replace(party, self._new_leg(party))
+
     async def add_candidate(
         self,
         party: Party,
@@ -269,7 +279,7 @@ class MediaCall:
             self._forwarders[(sender, kind)].stop()
             forwarder = self._forwarders[(sender, kind)] = self._forwarder(sender, kind)
             forwarder.start()
-        logger.info("call %s: the %s's leg was replaced (a new transport)", self.call_id, party)
+        logger.info("call %s: the %s's leg was replaced", self.call_id, party)
         task = asyncio.get_running_loop().create_task(old.close(), name=f"retire {old.label}")
         self._retiring.add(task)
         task.add_done_callback(self._retired)

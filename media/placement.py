@@ -57,6 +57,11 @@ class MediaPlacement(Protocol):
         """Add a trickled remote candidate; False when it was ignored (address not allowed)."""
         ...
 
+    async def release_leg(self, call_id: str, party: Party) -> None:
+        """Retire ``party``'s leg and leave a fresh one for the next offer as ``party`` (a call
+        transferred to another adviser); the other party's leg goes on. Unknown ids are fine."""
+        ...
+
     async def close_call(self, call_id: str) -> None:
         """Close the call's media (idempotent; unknown ids are fine)."""
         ...
@@ -168,6 +173,11 @@ class InProcessPlacement:
         if self._spool_dir is None:
             raise SpoolPathError("this media process has no spool directory for keys")
         return spool_file(self._spool_dir, path)
+
+    async def release_leg(self, call_id: str, party: Party) -> None:
+        call = self._calls.get(call_id)
+        if call is not None:
+            await call.release(party)
 
     async def close_call(self, call_id: str) -> None:
         if call_id in self._recorders:

@@ -201,6 +201,17 @@ class RemotePlacement:
         reply = await self._send(node_id, "DELETE", path, None, wire.RecordingStopped)
         return {party: recorded.result() for party, recorded in reply.results.items()}
 
+    async def release_leg(self, call_id: str, party: Party) -> None:
+        node_id = await self.node_of(call_id)
+        if node_id is None:
+            return
+        if self._on_local(node_id):
+            assert self._local is not None
+            await self._local.placement.release_leg(call_id, party)
+            return
+        node = await self._node(node_id)
+        await self._client.send_raw(node, "DELETE", wire.party_path(call_id, party), None)
+
     async def close_call(self, call_id: str) -> None:
         if not valid_id(call_id):
             return  # never placed: nothing to close

@@ -28,7 +28,7 @@ from signaling import queries
 from signaling.call_events import call_ended_payload
 from signaling.errors import Conflict
 from signaling.live import LiveState, Mail, adviser_session, visitor_session
-from signaling.models import CallStatus
+from signaling.models import CallStatus, TransferOutcome
 from signaling.outbox import SessionId
 from signaling.queue import Queue
 from signaling.recording import RecordingControl
@@ -76,7 +76,9 @@ class Ending:
             call = await self._live.current_call(org, session)
             if call is None:
                 raise Conflict("there is no call to end", code="no_call")
-            if session.kind == "adviser" and call.status != CallStatus.ACTIVE:
+            # The adviser who transferred a call stays in it while the transfer rings.
+            in_call = call.status == CallStatus.ACTIVE or call.transfer_from == session.subject
+            if session.kind == "adviser" and not in_call:
                 raise Conflict("decline a ringing call instead of ending it", code="not_active")
             reason = "visitor_ended" if session.kind == "visitor" else "adviser_ended"
             privacy_key = await self.finish(call, mail, reason=reason)
@@ -99,7 +101,8 @@ class Ending:
                 mail: Mail = []
                 async with self._live.locked(call.org_id):
                     call = await self._live.call(call_id)
-                    if call is not None and call.status == CallStatus.ACTIVE:
+                    # Answered, even if it is being transferred now: the visitor left.
+                    if call is not None and call.accepted_at:
                         await self.finish(call, mail, reason=reason)
                         await self._ringing.dispatch(call.org_id, mail)
                 await self._live.deliver(mail)
@@ -146,7 +149,8 @@ class Ending:
         """End ``call`` for good: store the outcome, free the adviser, tell both sides.
         Returns the visitor's privacy key (sent to the visitor only)."""
         now = self._clock()
-        answered = call.status == CallStatus.ACTIVE
+        # A call being transferred (waiting or ringing again) was answered all the same.
+        answered = call.status == CallStatus.ACTIVE or bool(call.accepted_at)
         outcome = CallStatus.ENDED if answered else CallStatus.ABANDONED
         org_id = call.org_id
         if call.recording:
@@ -170,6 +174,8 @@ class Ending:
             payload = call_ended_payload(call, outcome=outcome, reason=reason, ended_at=now)
             await webhooks.enqueue_event(db, uuid.UUID(org_id), webhooks.WebhookEvent.CALL_ENDED, payload)
             privacy_key = await issue_privacy_key(db, uuid.UUID(call.id))
+            if call.transfer_from:
+                await queries.resolve_transfer(db, uuid.UUID(call.id), TransferOutcome.CALL_ENDED)
             await db.commit()
         if self._on_finished is not None:
             # Metrics and the lifecycle log line (signaling.metrics), once the outcome is stored.
@@ -177,10 +183,13 @@ class Ending:
         ended = {"call_id": call.id, "reason": reason, "reference": call.reference}
         # The privacy key goes to the visitor's session only, never to the adviser's.
         mail.append((visitor_session(call.visitor), "call:ended", {**ended, "privacy_key": privacy_key}))
+        if call.transfer_from:
+            # Ended while its transfer rang: the transferring adviser was still in the call.
+            await self._free(call, call.transfer_from, mail, ended, now)
         if call.adviser_id:
             adviser = await self._live.adviser(org_id, call.adviser_id)
             if adviser is not None and adviser.call_id == call.id:
-                if answered:
+                if call.status == CallStatus.ACTIVE:
                     mail.append((adviser_session(adviser.user_id), "call:ended", ended))
                     adviser.idle_since = now
                 else:
@@ -199,6 +208,15 @@ class Ending:
                 await self._media.close_call(call.id)
         await self._queue.changed(org_id, mail)
         return privacy_key
+
+    async def _free(
+        self, call: CallState, user_id: str, mail: Mail, ended: dict[str, Any], now: float
+    ) -> None:
+        adviser = await self._live.adviser(call.org_id, user_id)
+        if adviser is not None and adviser.call_id == call.id:
+            mail.append((adviser_session(user_id), "call:ended", ended))
+            adviser.activity, adviser.call_id, adviser.idle_since = Activity.IDLE, "", now
+            await self._live.save_adviser(call.org_id, adviser)
 
     async def stop_recording(self, call: CallState, mail: Mail, *, reason: str) -> None:
         """Stop the call's recording and tell both parties why."""

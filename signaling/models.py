@@ -67,6 +67,37 @@ class Call(Base):
         SmallInteger,
         CheckConstraint(f"rating >= {MIN_RATING} AND rating <= {MAX_RATING}", name="rating_in_range"),
     )
+    # Transfers completed (to a queue, or accepted by another adviser); each attempt is a
+    # ``CallTransfer`` row. Kept as a count too, so statistics sum it without a join.
+    transfers: Mapped[int] = mapped_column(SmallInteger, nullable=False, default=0, server_default="0")
+
+
+class TransferOutcome(enum.StrEnum):
+    QUEUED = "queued"  # put at the front of another queue
+    RINGING = "ringing"  # ringing the adviser it was transferred to
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    RING_TIMEOUT = "ring_timeout"
+    ADVISER_LEFT = "adviser_left"
+    CALL_ENDED = "call_ended"  # ended while the transfer rang
+
+
+class CallTransfer(Base):
+    """One transfer of a call by its adviser, to a queue or to another adviser (``call:transfer``).
+    Call metadata: no note, no visitor data; erased with the call."""
+
+    __tablename__ = "call_transfers"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    call_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("calls.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    from_adviser_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    to_queue_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("queues.id", ondelete="SET NULL"))
+    to_adviser_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    outcome: Mapped[str] = mapped_column(String(16), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Consent(Base):

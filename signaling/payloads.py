@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]
 
@@ -34,6 +34,21 @@ class CallAccept(Payload):
 
 class CallDecline(Payload):
     call_id: uuid.UUID | None = None
+
+
+class CallTransfer(Payload):
+    """``call:transfer``: to a queue (the visitor goes to its front) or to one adviser (rung)."""
+
+    queue_id: uuid.UUID | None = None
+    adviser_id: uuid.UUID | None = None
+    # For the next adviser's eyes only: shown with the ring, never stored.
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> CallTransfer:
+        if (self.queue_id is None) == (self.adviser_id is None):
+            raise ValueError("give either queue_id or adviser_id")
+        return self
 
 
 class SessionResume(Payload):

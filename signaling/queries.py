@@ -12,12 +12,51 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import Queue
-from db import paging
-from signaling.models import Call
+from db import paging, utcnow
+from signaling.models import Call, CallTransfer, TransferOutcome
 
 
 async def update_call(session: AsyncSession, call_id: uuid.UUID, **values: Any) -> None:
     await session.execute(update(Call).where(Call.id == call_id).values(**values))
+
+
+async def record_transfer(
+    session: AsyncSession,
+    call_id: uuid.UUID,
+    *,
+    from_adviser_id: uuid.UUID,
+    outcome: TransferOutcome,
+    to_queue_id: uuid.UUID | None = None,
+    to_adviser_id: uuid.UUID | None = None,
+) -> None:
+    """Store one transfer attempt; a completed one (``QUEUED``) also counts on the call."""
+    session.add(
+        CallTransfer(
+            call_id=call_id,
+            from_adviser_id=from_adviser_id,
+            to_queue_id=to_queue_id,
+            to_adviser_id=to_adviser_id,
+            outcome=outcome,
+            resolved_at=None if outcome == TransferOutcome.RINGING else utcnow(),
+        )
+    )
+    if outcome == TransferOutcome.QUEUED:
+        await count_transfer(session, call_id)
+
+
+async def count_transfer(session: AsyncSession, call_id: uuid.UUID) -> None:
+    await session.execute(update(Call).where(Call.id == call_id).values(transfers=Call.transfers + 1))
+
+
+async def resolve_transfer(session: AsyncSession, call_id: uuid.UUID, outcome: TransferOutcome) -> None:
+    """How the call's ringing transfer to an adviser ended; an accepted one counts on the call."""
+    await session.execute(
+        update(CallTransfer)
+        .where(CallTransfer.call_id == call_id, CallTransfer.outcome == TransferOutcome.RINGING)
+        .values(outcome=outcome, resolved_at=utcnow())
+    )
+    if outcome == TransferOutcome.ACCEPTED:
+        await count_transfer(session, call_id)
 
 
 async def calls_for_org(

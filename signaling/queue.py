@@ -84,6 +84,23 @@ class Queue:
         await self._store.zadd(keys.org_waiting(call.org_id), call.id, call.joined_at)
         await self._store.hset(keys.org_queues(call.org_id), {call.queue_id: "1"})
 
+    async def add_front(self, call: CallState) -> None:
+        """Put a transferred call before every call waiting in its queue (and first in the
+        organisation's dispatch order); calls transferred later go behind it."""
+        firsts = [
+            ranked[0][1]
+            for ranked in (
+                await self._store.zrange(keys.queue_waiting(call.queue_id)),
+                await self._store.zrange(keys.org_waiting(call.org_id)),
+            )
+            if ranked
+        ]
+        score = min([call.joined_at, *firsts]) - 1.0
+        await self._store.zadd(keys.queue_waiting(call.queue_id), call.id, score)
+        await self._store.zadd(keys.org_waiting(call.org_id), call.id, score)
+        await self._store.hset(keys.org_queues(call.org_id), {call.queue_id: "1"})
+        await self._mark(keys.DIRTY_QUEUES, keys.org_member(call.org_id, call.queue_id))
+
     async def remove(self, call: CallState) -> None:
         """Take the call out of its queue; the visitors behind it move up (at the next flush)."""
         if await self._store.zrem(keys.queue_waiting(call.queue_id), call.id):

@@ -6,6 +6,10 @@ queue and language, and have not declined or missed it. A ring lasts
 ``ring_timeout_seconds``; a missed ring sets the adviser *away* (they are evidently not at
 their desk) and rings the next one.
 
+A call transferred to one adviser (``signaling.transfer``) rings only them; accepting it
+hands it over from the transferring adviser, and declining, missing it or leaving gives it
+back to them (``unring``), never to the queue.
+
 Ring deadlines wait in ``keys.RINGS``; every node ticks, and the node whose removal of a
 due entry succeeds handles it. The transitions expect the caller to hold the organisation's
 lock (``signaling.live``); ``accept``, ``decline`` and ``expire`` take it themselves.
@@ -32,12 +36,19 @@ from signaling import queries
 from signaling.config import SignalingConfig
 from signaling.errors import Conflict, NotFound
 from signaling.live import LiveState, Mail, adviser_session, visitor_session
-from signaling.models import CallStatus
+from signaling.models import CallStatus, TransferOutcome
 from signaling.queue import Queue
 from signaling.state import Activity, AdviserState, CallState, Presence
 from signaling.store import keys
 
 logger = logging.getLogger(__name__)
+
+
+def transfer_details(call: CallState) -> dict[str, Any] | None:
+    """What the rung adviser learns of a transferred call: that it was, and the note."""
+    if not (call.transfer_from or call.transfers):
+        return None
+    return {"note": call.transfer_note or None}
 
 
 def _anyone_free(advisers: dict[str, AdviserState]) -> bool:
@@ -82,21 +93,30 @@ class Ringing:
                 # MediaUnavailable (media_unavailable) leaves the call ringing: see above.
                 await self._media.place(call.id)
             now = self._clock()
-            call.status, call.accepted_at = CallStatus.ACTIVE, now
-            adviser.activity = Activity.BUSY
-            await self.clear(call)
-            await self._queue.remove(call)
-            await self._live.save_call(call)
-            await self._live.save_adviser(org_id, adviser)
+            # A transferred call was answered before: its first answer is what statistics count.
+            first_answer = not call.accepted_at
+            from_adviser = call.transfer_from
             async with self._sessions() as db:
                 await queries.update_call(
                     db,
                     uuid.UUID(call.id),
                     status=CallStatus.ACTIVE,
                     adviser_id=staff.user_id,
-                    accepted_at=datetime.fromtimestamp(now, UTC),
+                    **({"accepted_at": datetime.fromtimestamp(now, UTC)} if first_answer else {}),
                 )
+                if from_adviser:
+                    await queries.resolve_transfer(db, uuid.UUID(call.id), TransferOutcome.ACCEPTED)
                 await db.commit()
+            if from_adviser:
+                await self._hand_over(call, from_adviser, mail)
+            call.status = CallStatus.ACTIVE
+            call.accepted_at = call.accepted_at or now
+            call.transfer_note = ""
+            adviser.activity = Activity.BUSY
+            await self.clear(call)
+            await self._queue.remove(call)
+            await self._live.save_call(call)
+            await self._live.save_adviser(org_id, adviser)
             accepted = {"call_id": call.id, "reference": call.reference}
             mail.append(
                 (
@@ -200,12 +220,17 @@ class Ringing:
                         "waited_seconds": round(now - call.joined_at, 1),
                         "ring_seconds": self._config.ring_timeout_seconds,
                         "context": call.context,
+                        "transfer": transfer_details(call),
                     },
                 )
             )
 
     async def unring(self, call: CallState, adviser: AdviserState, mail: Mail, *, reason: str) -> None:
-        """Take a ringing call back from ``adviser`` and put it back in the queue."""
+        """Take a ringing call back from ``adviser`` and put it back in the queue (a transfer
+        to ``adviser``: back to the adviser who transferred it)."""
+        if call.transfer_from:
+            await self._transfer_failed(call, adviser, mail, reason=reason)
+            return
         # The database first: when it fails, the live state is still untouched.
         await self._set_call_status(call.id, CallStatus.WAITING)
         call.status, call.adviser_id, call.ring_deadline = CallStatus.WAITING, "", 0.0
@@ -216,6 +241,42 @@ class Ringing:
         mail.append(
             (adviser_session(adviser.user_id), "call:withdrawn", {"call_id": call.id, "reason": reason})
         )
+
+    async def _hand_over(self, call: CallState, from_adviser: str, mail: Mail) -> None:
+        """A transfer to an adviser was accepted: the transferring adviser's leg is retired
+        (the new adviser offers into a fresh one) and they are free."""
+        if self._media is not None:
+            await self._media.release_leg(call.id, "adviser")
+        previous = await self._live.adviser(call.org_id, from_adviser)
+        if previous is not None and previous.call_id == call.id:
+            previous.activity, previous.call_id, previous.idle_since = Activity.IDLE, "", self._clock()
+            await self._live.save_adviser(call.org_id, previous)
+        mail.append(
+            (adviser_session(from_adviser), "call:transferred", {"call_id": call.id, "to": "adviser"})
+        )
+        call.transfer_from = ""
+        call.transfers += 1
+
+    async def _transfer_failed(
+        self, call: CallState, adviser: AdviserState, mail: Mail, *, reason: str
+    ) -> None:
+        """A transfer to ``adviser`` was declined, missed, or the adviser left: the call is back
+        with the adviser who transferred it, as it was."""
+        async with self._sessions() as db:
+            # reason: declined, ring_timeout or adviser_left, each an outcome of its own
+            await queries.resolve_transfer(db, uuid.UUID(call.id), TransferOutcome(reason))
+            await db.commit()
+        call.status, call.adviser_id, call.ring_deadline = CallStatus.ACTIVE, call.transfer_from, 0.0
+        call.transfer_from, call.transfer_note = "", ""
+        adviser.activity, adviser.call_id = Activity.IDLE, ""
+        await self.clear(call)
+        await self._live.save_call(call)
+        failed = {"call_id": call.id, "reason": reason}
+        mail += [
+            (adviser_session(adviser.user_id), "call:withdrawn", failed),
+            (adviser_session(call.adviser_id), "call:transfer_failed", failed),
+            (visitor_session(call.visitor), "call:transfer_failed", {"call_id": call.id}),
+        ]
 
     async def clear(self, call: CallState) -> None:
         """Forget the call's ring deadline (it was answered, taken back or ended)."""

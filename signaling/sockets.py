@@ -33,6 +33,7 @@ from signaling.outbox import Outbox, SessionId
 from signaling.payloads import (
     CallAccept,
     CallDecline,
+    CallTransfer,
     ChatSend,
     ConsentSet,
     Empty,
@@ -349,6 +350,20 @@ class AdviserNamespace(_Namespace):
         async def stop_recording(_sid: str, claims: StaffClaims, _data: Empty) -> Ack:
             return await board.stop_recording(claims)
 
+        async def transfer(_sid: str, claims: StaffClaims, data: CallTransfer) -> Ack:
+            return await board.transfer(
+                claims, queue_id=data.queue_id, adviser_id=data.adviser_id, note=data.note
+            )
+
+        async def targets(_sid: str, claims: StaffClaims, _data: Empty) -> Ack:
+            return await board.transfer_targets(claims)
+
+        async def share_start(_sid: str, claims: StaffClaims, _data: Empty) -> Ack:
+            return await board.share_screen(claims, True)
+
+        async def share_stop(_sid: str, claims: StaffClaims, _data: Empty) -> Ack:
+            return await board.share_screen(claims, False)
+
         return {
             "recording:start": (Empty, record),
             "recording:stop": (Empty, stop_recording),
@@ -356,6 +371,10 @@ class AdviserNamespace(_Namespace):
             "call:accept": (CallAccept, accept),
             "call:decline": (CallDecline, decline),
             "call:end": (Empty, end),
+            "call:transfer": (CallTransfer, transfer),
+            "transfer:targets": (Empty, targets),
+            "share:start": (Empty, share_start),
+            "share:stop": (Empty, share_stop),
             "session:resume": (SessionResume, self.resume),
             **self.call_events(),
         }

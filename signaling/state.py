@@ -40,6 +40,15 @@ class CallState:
     recording: dict[str, str] = field(default_factory=dict)
     # The host page's checked context (accounts.context), shown to the adviser
     context: dict[str, str] = field(default_factory=dict)
+    # While a transfer to an adviser rings: the transferring adviser, who gets the call back
+    # on a refusal or a missed ring (signaling.transfer).
+    transfer_from: str = ""
+    # The transferring adviser's note for the next adviser (live only, never stored).
+    transfer_note: str = ""
+    # Transfers completed so far (to a queue, or accepted by an adviser).
+    transfers: int = 0
+    # The adviser's video is a shared screen now (``share:start``), not their camera.
+    sharing: bool = False
 
     def to_hash(self) -> dict[str, str]:
         return {
@@ -64,6 +73,10 @@ class CallState:
             declined=json.loads(raw.get("declined", "[]")),
             recording=json.loads(raw.get("recording", "{}")),
             context=json.loads(raw.get("context", "{}")),
+            transfer_from=raw.get("transfer_from", ""),
+            transfer_note=raw.get("transfer_note", ""),
+            transfers=int(raw.get("transfers", 0)),
+            sharing=raw.get("sharing", "False") == "True",
         )
 
 

@@ -51,6 +51,7 @@ from signaling.reference import new_reference
 from signaling.ringing import Ringing
 from signaling.state import CallState, Presence
 from signaling.store import RealtimeStore, keys
+from signaling.transfer import Transfer
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +110,16 @@ class Switchboard:
             config=config,
             clock=clock,
             node_id=self.node_id,
+        )
+        self._transfer = Transfer(
+            live=self._live,
+            queue=self._queue,
+            ringing=self._ringing,
+            ending=self._ending,
+            sessions=sessions,
+            config=config,
+            clock=clock,
+            media=media,
         )
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -175,8 +186,10 @@ class Switchboard:
     # -- ringing and ending (signaling.ringing, signaling.ending) ---------------------------
 
     async def accept(self, staff: StaffClaims, call_id: str) -> dict[str, Any]:
+        before = await self._live.call(call_id) if self._calls is not None else None
         accepted = await self._ringing.accept(staff, call_id)
-        if self._calls is not None:
+        # A transferred call was answered once already: it counts once.
+        if self._calls is not None and not (before is not None and before.accepted_at):
             call = await self._live.call(call_id)
             if call is not None and call.accepted_at:
                 self._calls.call_answered(call)
@@ -188,6 +201,36 @@ class Switchboard:
     async def end(self, session: SessionId, org_id: uuid.UUID) -> dict[str, Any]:
         """End the session's call: a waiting or ringing one is abandoned, an active one ended."""
         return await self._ending.end(session, org_id)
+
+    async def transfer(
+        self,
+        staff: StaffClaims,
+        *,
+        queue_id: uuid.UUID | None,
+        adviser_id: uuid.UUID | None,
+        note: str | None,
+    ) -> dict[str, Any]:
+        """Pass the adviser's call to a queue or a colleague (signaling.transfer)."""
+        return await self._transfer.transfer(staff, queue_id=queue_id, adviser_id=adviser_id, note=note)
+
+    async def transfer_targets(self, staff: StaffClaims) -> dict[str, Any]:
+        return await self._transfer.targets(staff)
+
+    async def share_screen(self, staff: StaffClaims, active: bool) -> dict[str, Any]:
+        """The adviser's video is (or is again no longer) a shared screen: the visitor shows it
+        large. The media need no change: the console swaps its video track (replaceTrack)."""
+        org_id = str(staff.org_id)
+        mail: Mail = []
+        async with self._live.locked(org_id):
+            call = await self._live.current_call(org_id, adviser_session(str(staff.user_id)))
+            if call is None or call.status != CallStatus.ACTIVE or call.adviser_id != str(staff.user_id):
+                raise Conflict("share your screen in an accepted call", code="not_active")
+            if call.sharing != active:
+                call.sharing = active
+                await self._live.save_call(call)
+                mail.append((visitor_session(call.visitor), "share:state", {"active": active}))
+        await self._live.deliver(mail)
+        return {"active": active}
 
     # -- visitor actions -------------------------------------------------------------------
 
@@ -355,13 +398,18 @@ class Switchboard:
         call = await self._live.current_call(org, session)
         state: dict[str, Any] = {"call": None}
         if call is not None:
+            # The adviser who transferred a call is still in it while the transfer rings.
+            transferring_it = session.kind == "adviser" and call.transfer_from == session.subject
             state["call"] = {
                 "call_id": call.id,
-                "status": call.status,
+                "status": CallStatus.ACTIVE if transferring_it else call.status,
                 "reference": call.reference,
                 "recording": bool(call.recording),
+                "sharing": call.sharing,
+                # Answered before and waiting or ringing again: being transferred.
+                "transferring": bool(call.accepted_at) and call.status != CallStatus.ACTIVE,
             }
-            if call.status in (CallStatus.WAITING, CallStatus.RINGING):
+            if call.status in (CallStatus.WAITING, CallStatus.RINGING) and not transferring_it:
                 state["call"]["position"] = await self._queue.position(call)
         if session.kind == "adviser":
             adviser = await self._live.adviser(org, session.subject)

@@ -9,7 +9,7 @@ quarter of an hour (UTC), which every time zone's midnight falls on, and the qua
 added up into local days here. The wait of an answered call runs
 from joining to being accepted; the wait of an abandoned call from joining to giving up. Ratings
 are the visitors' optional 1-5 stars after an answered call (signaling.rating), counted on the
-call's day.
+call's day, and so are its completed transfers (signaling.transfer).
 """
 
 from __future__ import annotations
@@ -72,6 +72,8 @@ class DayStatistics(Payload):
     # Calls the visitor rated (1-5 stars) and their mean, to two decimals; null when none.
     ratings: int
     average_rating: float | None
+    # Transfers completed (call:transfer to a queue, or accepted by another adviser).
+    transfers: int = 0
 
 
 class Statistics(Payload):
@@ -117,6 +119,7 @@ def _measures(dialect: str) -> list[ColumnElement[Any]]:
         func.max(waited).label("max_wait"),
         func.count(Call.rating).label("ratings"),
         func.sum(cast(Call.rating, Float)).label("rating_sum"),
+        func.coalesce(func.sum(Call.transfers), 0).label("transfers"),
     ]
 
 
@@ -124,7 +127,7 @@ class _Tally:
     """One day's (or the period's) figures, added up from quarter hours."""
 
     def __init__(self) -> None:
-        self.total = self.answered = self.abandoned = self.waits = self.ratings = 0
+        self.total = self.answered = self.abandoned = self.waits = self.ratings = self.transfers = 0
         self.wait_sum = self.rating_sum = 0.0
         self.max_wait: float | None = None
 
@@ -138,6 +141,7 @@ class _Tally:
             self.max_wait = max(float(row.max_wait), self.max_wait or 0.0)
         self.ratings += int(row.ratings)
         self.rating_sum += float(row.rating_sum or 0.0)
+        self.transfers += int(row.transfers)
 
     def figures(self, day: date) -> DayStatistics:
         return DayStatistics(
@@ -149,6 +153,7 @@ class _Tally:
             max_wait_seconds=round(self.max_wait, 1) if self.max_wait is not None else None,
             ratings=self.ratings,
             average_rating=round(self.rating_sum / self.ratings, 2) if self.ratings else None,
+            transfers=self.transfers,
         )
 
 
@@ -229,6 +234,7 @@ CSV_COLUMNS = (
     "max_wait_seconds",
     "ratings",
     "average_rating",
+    "transfers",
 )
 
 

@@ -77,6 +77,7 @@ class NodeServer:
         app.router.add_post(f"{prefix}/calls/{{call_id}}/legs/{{party}}/candidates", self._candidate)
         app.router.add_put(f"{prefix}/calls/{{call_id}}/recording", self._start_recording)
         app.router.add_delete(f"{prefix}/calls/{{call_id}}/recording", self._stop_recording)
+        app.router.add_delete(f"{prefix}/calls/{{call_id}}/legs/{{party}}", self._release_leg)
         app.router.add_delete(f"{prefix}/calls/{{call_id}}", self._close)
         # A stopping node waits a little for requests in flight, not aiohttp's default minute.
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=_SHUTDOWN_S)
@@ -174,6 +175,13 @@ class NodeServer:
                 results={party: wire.Recorded.of(result) for party, result in results.items()}
             )
         )
+
+    async def _release_leg(self, request: web.Request) -> web.Response:
+        party = _party(request)
+        call_id = await self._owned_call(request, closed_ok=True)
+        if call_id is not None:
+            await self._media.release_leg(call_id, party)
+        return web.Response(status=204)
 
     async def _close(self, request: web.Request) -> web.Response:
         call_id = await self._owned_call(request, closed_ok=True)

@@ -7,6 +7,7 @@ Routes (every request signed, ``media.node.auth``; errors are ``{"error": {code,
 - ``POST   /internal/v1/calls/{call_id}/legs/{party}/candidates`` ``Candidate`` -> ``CandidateUsed``
 - ``PUT    /internal/v1/calls/{call_id}/recording``              ``RecordingStart`` -> ``RecordingStarted``
 - ``DELETE /internal/v1/calls/{call_id}/recording``              -> ``RecordingStopped``
+- ``DELETE /internal/v1/calls/{call_id}/legs/{party}``           -> 204 (a fresh leg: a transfer)
 - ``DELETE /internal/v1/calls/{call_id}``                        -> 204
 """
 
@@ -28,6 +29,11 @@ _MAX_SDP = 64 * 1024
 
 def call_path(call_id: str) -> str:
     return f"{PREFIX}/calls/{call_id}"
+
+
+def party_path(call_id: str, party: str) -> str:
+    """The party's leg itself (``DELETE``: retire it for a fresh one, a transfer)."""
+    return f"{PREFIX}/calls/{call_id}/legs/{party}"
 
 
 def leg_path(call_id: str, party: str, action: str) -> str:

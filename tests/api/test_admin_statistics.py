@@ -19,14 +19,15 @@ async def add_calls(
     world: World,
     calls: list[tuple[datetime, float | None, str]],
     ratings: tuple[int | None, ...] = (),
+    transfers: tuple[int, ...] = (),
 ) -> None:
     """Calls joined at ``created``; answered after ``waited`` seconds, or given up (``abandoned``)
     after it, or still waiting (``waiting``, no wait given); rated by the visitor as in ``ratings``."""
     engine = create_engine(backend.database_url)
     try:
         async with create_session_factory(engine)() as db:
-            for (created, waited, status), rating in zip(
-                calls, (*ratings, *[None] * len(calls)), strict=False
+            for (created, waited, status), rating, transferred in zip(
+                calls, (*ratings, *[None] * len(calls)), (*transfers, *[0] * len(calls)), strict=False
             ):
                 until = created + timedelta(seconds=waited) if waited is not None else None
                 db.add(
@@ -42,6 +43,7 @@ async def add_calls(
                         if status != CallStatus.ACTIVE
                         else None,
                         rating=rating,
+                        transfers=transferred,
                     )
                 )
             await db.commit()
@@ -67,6 +69,7 @@ async def test_days_count_answered_and_abandoned_calls_their_waits_and_ratings(
             (yesterday - timedelta(days=1), 500, CallStatus.ENDED),  # outside ?days=2
         ],
         ratings=(4, None, None, None, 5, 1),
+        transfers=(2, 1, 0, 0, 0, 1),
     )
     other = await make_world(backend)
     await add_calls(backend, other, [(midnight + timedelta(minutes=5), 999, CallStatus.ENDED)], ratings=(1,))
@@ -85,6 +88,7 @@ async def test_days_count_answered_and_abandoned_calls_their_waits_and_ratings(
         "max_wait_seconds": 10.0,
         "ratings": 1,
         "average_rating": 5.0,
+        "transfers": 0,
     }
     assert second == {
         "day": today.isoformat(),
@@ -95,18 +99,25 @@ async def test_days_count_answered_and_abandoned_calls_their_waits_and_ratings(
         "max_wait_seconds": 90.0,
         "ratings": 1,
         "average_rating": 4.0,
+        "transfers": 3,
     }
     totals = answer.body["totals"]
     assert (totals["total"], totals["answered"], totals["abandoned"]) == (5, 3, 1)
     assert totals["average_wait_seconds"] == round((30 + 90 + 20 + 10) / 4, 1)
     assert totals["max_wait_seconds"] == 90.0
     assert (totals["ratings"], totals["average_rating"]) == (2, 4.5)
+    assert totals["transfers"] == 3
+    exported = await supervisor.get("/statistics", days="2", timezone="UTC", format="csv")
+    assert exported.status == 200
+    lines = exported.body.splitlines()
+    assert lines[0].endswith(",transfers") and lines[-1].startswith("total,") and lines[-1].endswith(",3")
 
     week = (await supervisor.get("/statistics", timezone="UTC")).body
     assert len(week["per_day"]) == 14 and week["totals"]["total"] == 6
     assert week["per_day"][0]["total"] == 0 and week["per_day"][0]["average_wait_seconds"] is None
     assert (week["per_day"][0]["ratings"], week["per_day"][0]["average_rating"]) == (0, None)
     assert (week["totals"]["ratings"], week["totals"]["average_rating"]) == (3, round((4 + 5 + 1) / 3, 2))
+    assert week["totals"]["transfers"] == 4
 
 
 async def test_an_organisation_without_calls_gets_zeros_and_bad_days_are_422(

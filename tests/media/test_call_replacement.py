@@ -241,3 +241,27 @@ async def offer_via(placement: InProcessPlacement, call_id: str, party: Any, cli
 def server_ice_connection(leg: Any) -> Any:
     """The aioice ``Connection`` under a server leg (a test may reach it)."""
     return leg._pc.getTransceivers()[0].receiver.transport.transport._connection
+
+
+async def test_a_released_adviser_leg_ends_nothing_and_the_next_adviser_gets_the_visitors_media(
+    new_call: Any, new_client: Any, until: Any
+) -> None:
+    """A transfer (signaling.transfer): the adviser's leg is retired for a fresh one; the old
+    adviser hanging up ends nothing; the next adviser's offer is answered on the fresh leg and
+    the visitor, on the same leg throughout, receives them."""
+    ended: list[str] = []
+    call = new_call(on_ended=lambda c, reason: ended.append(reason))
+    visitor, adviser = await live_call(call, new_client, until)
+    visitor_leg = call.leg("visitor")
+
+    await call.release("adviser")
+    await adviser.close()  # the first adviser's console lets go of its connection
+    await asyncio.sleep(0.5)
+    assert ended == [] and not call.closed
+
+    seen = visitor.received["video"].frames
+    following = new_client()
+    await following.offer_through(call, "adviser")
+    await until(lambda: receiving(following) and receiving(following, kind="audio"), 20)
+    await until(lambda: visitor.received["video"].frames > seen + 10, 20)
+    assert call.leg("visitor") is visitor_leg and ended == []

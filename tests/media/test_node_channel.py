@@ -201,3 +201,28 @@ async def test_the_node_says_who_it_is_and_what_it_carries(raw: Raw, node: Media
 def test_the_shared_secret_must_be_long(media_config: MediaConfig) -> None:
     with pytest.raises(ValueError, match="at least 32"):
         ClusterConfig(redis_url="redis://127.0.0.1:6379/0", secret="short")
+
+
+async def test_a_transfer_gives_the_adviser_a_fresh_leg_on_the_node_and_leaves_the_visitors(
+    raw: Raw,
+    node: MediaNode,
+    start_placement: StartPlacement,
+    new_client: Callable[[], Client],
+) -> None:
+    placement = await start_placement()
+    call_id = str(uuid.uuid4())
+    await offer(placement, call_id, "visitor", new_client())
+    await offer(placement, call_id, "adviser", new_client())
+    media = node.placement._calls[call_id]
+    visitor_leg, adviser_leg = media.leg("visitor"), media.leg("adviser")
+
+    await placement.release_leg(call_id, "adviser")  # over the signed channel
+    assert media.leg("visitor") is visitor_leg and media.leg("adviser") is not adviser_leg
+    assert not media.closed and node.placement.active_calls() == 1
+    # The next adviser's offer is answered on the fresh leg.
+    await offer(placement, call_id, "adviser", new_client())
+    assert media.replacements["adviser"] == 1
+    assert refused(
+        await raw.send("DELETE", f"/internal/v1/calls/{call_id}/legs/stranger"), 400, "invalid_input"
+    )
+    await placement.release_leg(str(uuid.uuid4()), "adviser")  # never placed: nothing to do

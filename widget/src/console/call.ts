@@ -4,6 +4,9 @@ import { CallMedia, type MediaState } from "../shared/rtc";
 import type { SequencedSocket } from "../shared/socket";
 import type { AdviserEvents, AdviserResumed, Answer, AttachmentEvent, CandidatePayload, ChatMessage } from "../shared/wire";
 import { still } from "./attachments";
+import { ScreenShare } from "./share";
+import { TransferControl } from "./transfer";
+import type { QueueRecord } from "./types";
 
 /** The adviser's session on ``/adviser``. */
 export type AdviserSocket = SequencedSocket<AdviserEvents, AdviserResumed>;
@@ -61,6 +64,8 @@ export class CallView {
   private readonly problem: HTMLParagraphElement;
   private readonly play: HTMLButtonElement;
   private recording = false;
+  private readonly share: ScreenShare;
+  private readonly transfer: TransferControl;
 
   constructor(
     readonly info: CallInfo,
@@ -69,6 +74,7 @@ export class CallView {
     private readonly socket: AdviserSocket,
     onEnd: () => void,
     private readonly photos: CallPhotos,
+    queues: () => QueueRecord[] = () => [],
   ) {
     this.remote = videoElement("remote", "Video of the visitor", false);
     this.remote.setAttribute("data-part", "remote-video");
@@ -114,6 +120,11 @@ export class CallView {
       end.disabled = true;
       onEnd();
     });
+    this.transfer = new TransferControl(this.socket, queues);
+    this.share = new ScreenShare(this.socket, local, self, (track) => this.media.replaceTrack(track), (text) => {
+      this.problem.textContent = text;
+      this.problem.hidden = false;
+    });
     const details = [info.queueName, info.language?.toUpperCase(), `reference ${info.reference}`].filter(Boolean);
     this.el = h(
       "section",
@@ -143,8 +154,12 @@ export class CallView {
         toggle(video, "camera", "cameraOff", "Turn camera off"),
         this.record,
         snapshot,
+        this.share.button,
+        this.transfer.button,
         end,
       ),
+      this.transfer.el,
+      this.transfer.statusLine,
       this.problem,
     );
 
@@ -203,7 +218,13 @@ export class CallView {
     this.record.setAttribute("aria-pressed", String(active));
   }
 
+  /** ``call:transfer_failed``: the colleague refused or did not answer; the call goes on here. */
+  transferFailed(reason: string): void {
+    this.transfer.failed(reason);
+  }
+
   close(): void {
+    this.share.dispose();
     this.media.close();
     this.remote.srcObject = null;
     for (const track of this.local?.getTracks() ?? []) track.stop();

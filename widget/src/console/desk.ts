@@ -8,6 +8,7 @@ import { type AdviserSocket, type CallInfo, CallView, contextLine } from "./call
 import { duration } from "./format";
 import { HistoryView } from "./history";
 import { RingTone } from "./ring";
+import { TRANSFER_TEXTS } from "./transfer_texts";
 import type { QueueRecord } from "./types";
 
 const END_REASONS: Record<string, string> = {
@@ -123,6 +124,10 @@ export class Desk {
         "call:accepted": (data) => this.acceptedElsewhere(data.call_id),
         "call:withdrawn": (data) => this.withdrawn(data.call_id, data.reason),
         "call:ended": (data) => this.ended(data),
+        "call:transferred": (data) => this.transferred(data.call_id, data.queue_id),
+        "call:transfer_failed": (data) => {
+          if (this.call?.info.callId === data.call_id) this.call.transferFailed(data.reason);
+        },
         "media:renegotiate": () => this.call?.renegotiate(),
         "presence:state": (data) => {
           this.showPresence(data.status === "available");
@@ -264,7 +269,8 @@ export class Desk {
     const language = data.language ? `, ${data.language.toUpperCase()}` : "";
     const left = data.ring_seconds === undefined ? "" : ` Rings ${Math.max(0, Math.ceil(data.ring_seconds - elapsed))} s more.`;
     const context = contextLine(data.context);
-    this.ringText.textContent = `A visitor in ${queue}${language} has waited ${duration(data.waited_seconds + elapsed)}.${left}${context ? ` From the page: ${context}.` : ""}`;
+    const transfer = data.transfer ? TRANSFER_TEXTS.transferredRing(data.transfer.note) : "";
+    this.ringText.textContent = `A visitor in ${queue}${language} has waited ${duration(data.waited_seconds + elapsed)}.${left}${context ? ` From the page: ${context}.` : ""}${transfer}`;
   }
 
   private stopRinging(): void {
@@ -338,10 +344,18 @@ export class Desk {
   }
 
   private openCall(info: CallInfo, local: MediaStream | null): CallView {
-    const call = new CallView(info, local, this.iceServers, this.socket, () => void this.end(), {
-      snapshot: (image) => sendSnapshot(this.session, info.callId, image),
-      load: (id) => loadCallImage(this.session, info.callId, id),
-    });
+    const call = new CallView(
+      info,
+      local,
+      this.iceServers,
+      this.socket,
+      () => void this.end(),
+      {
+        snapshot: (image) => sendSnapshot(this.session, info.callId, image),
+        load: (id) => loadCallImage(this.session, info.callId, id),
+      },
+      () => [...this.queues.values()],
+    );
     this.call = call;
     this.idle.hidden = true;
     this.stage.append(call.el);
@@ -362,6 +376,18 @@ export class Desk {
     this.call = null;
     this.idle.hidden = false;
     this.say(`${END_REASONS[data.reason] ?? "The call has ended."} Reference ${data.reference}.`);
+    void this.history.load();
+  }
+
+  /** ``call:transferred``: the call went to a queue, or a colleague accepted it; it leaves this desk. */
+  private transferred(callId: string, queueId: string | undefined): void {
+    if (!this.call || this.call.info.callId !== callId) return;
+    this.call.close();
+    this.call.el.remove();
+    this.call = null;
+    this.idle.hidden = false;
+    const queue = queueId ? (this.queues.get(queueId)?.name ?? "") : "";
+    this.say(queueId ? TRANSFER_TEXTS.passedToQueue(queue) : TRANSFER_TEXTS.passedToColleague);
     void this.history.load();
   }
 

@@ -103,7 +103,14 @@ export interface Joined {
 /** The answer to the visitor's ``session:resume``. */
 export interface VisitorResumed {
   replayed: number;
-  call: { call_id: string; status: string; reference: string; position?: number } | null;
+  call: {
+    call_id: string;
+    status: string;
+    reference: string;
+    position?: number;
+    sharing?: boolean;
+    transferring?: boolean;
+  } | null;
 }
 
 export interface PositionEvent {
@@ -121,8 +128,12 @@ export interface AcceptedEvent {
 export interface VisitorEvents {
   "queue:position": PositionEvent;
   "call:accepted": AcceptedEvent;
-  /** The call was handed to another adviser or queue (the visitor stays connected). */
+  /** The call is being handed to another adviser or queue (the visitor stays connected). */
   "call:transferred": { call_id: string };
+  /** A transfer to an adviser was refused or not answered: the call goes on as it was. */
+  "call:transfer_failed": { call_id: string };
+  /** The adviser's video is a shared screen (show it large), or their camera again. */
+  "share:state": { active: boolean };
   "call:ended": EndedEvent;
   "media:renegotiate": RenegotiateEvent;
   "recording:state": RecordingEvent;
@@ -156,6 +167,8 @@ export interface Incoming {
   ring_seconds?: number;
   /** What the host page said (allowlisted keys, checked on the server). */
   context?: Record<string, string>;
+  /** A call a colleague transferred (with their note), or null. */
+  transfer?: { note: string | null } | null;
 }
 
 /** The answer to the adviser's ``session:resume``. */
@@ -171,6 +184,10 @@ export interface AdviserEvents {
   "call:incoming": Incoming;
   "call:accepted": { call_id: string; reference: string; queue_id: string; waited_seconds: number; context?: Record<string, string> };
   "call:withdrawn": { call_id: string; reason: string };
+  /** This adviser's call went to a queue or was accepted by a colleague: it is no longer here. */
+  "call:transferred": { call_id: string; to: "queue" | "adviser"; queue_id?: string };
+  /** The colleague refused or missed the transfer: the call is this adviser's again. */
+  "call:transfer_failed": { call_id: string; reason: string };
   "call:ended": EndedEvent;
   "media:renegotiate": RenegotiateEvent;
   "presence:state": { status: "available" | "away"; reason?: string };

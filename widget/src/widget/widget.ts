@@ -250,7 +250,9 @@ export class Widget {
       {
         "queue:position": (data) => this.positionChanged(data.position, data.eta_seconds),
         "call:accepted": (data) => this.accepted(data),
-        "call:transferred": () => this.emitter.emit("transferred", {}),
+        "call:transferred": () => this.transferred(),
+        "call:transfer_failed": () => this.callView?.setTransferring(false),
+        "share:state": (data) => this.callView?.setSharing(data.active),
         "call:ended": (data) => this.ended(data),
         "media:renegotiate": () => this.media?.renegotiate(),
         "recording:state": (data) => this.recordingChanged(data.active),
@@ -298,7 +300,22 @@ export class Widget {
 
   // -- call ----------------------------------------------------------------------------
 
+  /** Passed on: the visitor stays in the call view and keeps their media (only the adviser's
+   * side is replaced); the next adviser's ``call:accepted`` names them. */
+  private transferred(): void {
+    this.callView?.setTransferring(true);
+    this.callView?.setSharing(false);
+    this.panel.announce(this.t.transferring);
+    this.emitter.emit("transferred", {});
+  }
+
   private accepted(data: AcceptedEvent): void {
+    if (this.phase === "call" && this.callView) {
+      // The next adviser after a transfer: same call, same media.
+      this.callView.setTransferring(false, data.adviser.display_name);
+      this.panel.announce(this.t.callWith(data.adviser.display_name || this.t.adviser));
+      return;
+    }
     if (this.phase !== "waiting" && this.phase !== "joining") return;
     const session = this.session;
     const socket = this.socket;
@@ -387,7 +404,11 @@ export class Widget {
     if (this.phase === "waiting" && typeof call.position === "number") {
       this.positionChanged(call.position, this.place.eta);
     }
-    if (this.phase === "call") this.media?.recoverIfBroken();
+    if (this.phase === "call") {
+      this.callView?.setTransferring(call.transferring === true);
+      this.callView?.setSharing(call.sharing === true);
+      this.media?.recoverIfBroken();
+    }
   }
 
   // -- the end -------------------------------------------------------------------------

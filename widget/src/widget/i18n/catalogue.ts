@@ -66,6 +66,10 @@ export interface Catalogue extends ChatTexts {
   photoRefused: string;
   snapshotTaken: string;
   cameraSwitch: string;
+  /** Shown while a call is passed to another adviser or queue (the visitor stays connected). */
+  transferring: string;
+  /** Said (to screen readers too) while the adviser shares a screen, shown large. */
+  screenShared: string;
 
   endedTitle: string;
   leftTitle: string;

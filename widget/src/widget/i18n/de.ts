@@ -72,6 +72,8 @@ export const de: Catalogue = {
   photoRefused: "Diese Datei kann nicht gesendet werden. Senden Sie ein JPEG-, PNG- oder WebP-Foto bis 10 MB.",
   snapshotTaken: "Die Beraterin oder der Berater hat ein Standbild Ihres Videos aufgenommen.",
   cameraSwitch: "Kamera wechseln",
+  transferring: "Sie werden weiterverbunden. Einen Moment bitte…",
+  screenShared: "Der Berater teilt seinen Bildschirm",
 
   endedTitle: "Das Gespräch ist beendet",
   leftTitle: "Sie haben die Warteschlange verlassen",

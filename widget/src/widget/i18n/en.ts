@@ -70,6 +70,8 @@ export const en: Catalogue = {
   photoRefused: "This file cannot be sent. Send a JPEG, PNG or WebP photo of at most 10 MB.",
   snapshotTaken: "The adviser took a snapshot of your video.",
   cameraSwitch: "Switch camera",
+  transferring: "You are being transferred. Please hold on…",
+  screenShared: "The adviser is sharing their screen",
 
   endedTitle: "The call has ended",
   leftTitle: "You left the queue",

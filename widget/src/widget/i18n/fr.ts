@@ -72,6 +72,8 @@ export const fr: Catalogue = {
   photoRefused: "Ce fichier ne peut pas être envoyé. Envoyez une photo JPEG, PNG ou WebP de 10 Mo au plus.",
   snapshotTaken: "Le conseiller a pris une capture de votre vidéo.",
   cameraSwitch: "Changer de caméra",
+  transferring: "Nous vous transférons. Un instant, s’il vous plaît…",
+  screenShared: "Le conseiller partage son écran",
 
   endedTitle: "L'appel est terminé",
   leftTitle: "Vous avez quitté la file d'attente",

@@ -70,6 +70,8 @@ export const nl: Catalogue = {
   photoRefused: "Dit bestand kan niet worden verstuurd. Stuur een JPEG-, PNG- of WebP-foto van hoogstens 10 MB.",
   snapshotTaken: "De adviseur heeft een momentopname van uw video gemaakt.",
   cameraSwitch: "Wissel van camera",
+  transferring: "U wordt doorverbonden. Een moment geduld…",
+  screenShared: "De adviseur deelt het scherm",
 
   endedTitle: "Het gesprek is beëindigd",
   leftTitle: "U heeft de wachtrij verlaten",

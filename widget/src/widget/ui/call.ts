@@ -30,8 +30,10 @@ export class CallView implements View {
   private readonly switcher: HTMLButtonElement;
   private readonly photoButton: HTMLButtonElement;
   private readonly photoState: HTMLParagraphElement;
+  private readonly stage: HTMLDivElement;
   private mediaState: MediaState = "connecting";
   private online = true;
+  private transferring = false;
 
   constructor(
     private readonly t: Catalogue,
@@ -83,7 +85,7 @@ export class CallView implements View {
     this.el = h(
       "div",
       {},
-      h("div", { class: "stage" }, this.remote, self, this.state, this.play, this.recording),
+      (this.stage = h("div", { class: "stage" }, this.remote, self, this.state, this.play, this.recording)),
       this.focus,
       h("div", { class: "controls" }, mute, camera, this.switcher, this.photoButton, end),
       picker,
@@ -136,6 +138,20 @@ export class CallView implements View {
     this.recording.hidden = !active;
   }
 
+  /** The call is being passed on (``call:transferred``) or, with a name, taken by the next adviser. */
+  setTransferring(active: boolean, adviserName?: string): void {
+    this.transferring = active;
+    if (adviserName !== undefined) this.focus.textContent = this.t.callWith(adviserName || this.t.adviser);
+    this.stage.setAttribute("data-transferring", String(active));
+    this.render();
+  }
+
+  /** The adviser's video is a shared screen: shown large and whole, not cropped. */
+  setSharing(active: boolean): void {
+    this.stage.classList.toggle("sharing", active);
+    this.remote.setAttribute("aria-label", active ? this.t.screenShared : this.t.remoteVideo);
+  }
+
   dispose(): void {
     this.remote.srcObject = null;
   }
@@ -143,7 +159,9 @@ export class CallView implements View {
   private render(): void {
     const text = !this.online
       ? this.t.reconnecting
-      : this.mediaState === "connecting"
+      : this.transferring
+        ? this.t.transferring
+        : this.mediaState === "connecting"
         ? this.t.connecting
         : this.mediaState === "connected"
           ? ""

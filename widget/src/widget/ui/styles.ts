@@ -117,6 +117,11 @@ select { display: block; width: 100%; height: 46px; margin-top: 6px; padding: 0 
 .stage .remote { display: block; width: 100%; height: 100%; object-fit: cover; }
 .stage .self { position: absolute; right: 10px; bottom: 10px; width: 28%; aspect-ratio: 4 / 3; object-fit: cover; border-radius: 8px; border: 2px solid rgba(255, 255, 255, 0.85); background: #1e293b; transform: scaleX(-1); }
 .stage .state { position: absolute; inset: 0; display: grid; place-items: center; padding: 16px; text-align: center; color: #e2e8f0; background: rgba(11, 16, 32, 0.55); font-size: 15px; }
+.stage.sharing { aspect-ratio: 16 / 10; }
+/* The shared screen, large: the panel widens while the adviser shares (Chromium, Safari, Firefox 121+). */
+.panel.wide:has(.stage.sharing) { width: min(760px, calc(100vw - 16px)); }
+.stage.sharing .remote { object-fit: contain; }
+.stage.sharing .self { width: 20%; }
 .stage .play { position: absolute; inset: 0; margin: auto; width: max-content; height: max-content; }
 .rec { position: absolute; left: 10px; top: 10px; display: flex; align-items: center; gap: 8px; padding: 4px 4px 4px 10px; border-radius: 999px; background: #c62828; color: #fff; font-size: 13px; font-weight: 700; box-shadow: 0 2px 8px rgba(0, 0, 0, 0.3); }
 .rec .dot { width: 10px; height: 10px; border-radius: 50%; background: #fff; animation: pulse 1.4s infinite; }
