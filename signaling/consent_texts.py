@@ -66,7 +66,7 @@ async def publish(
         db,
         actor=actor,
         action="consent_text.publish",
-        target=f"consent_text:{row.id}",
+        target=f"consent_text:{language}:v{row.version}",
         org_id=org_id,
         details={"language": language, "version": row.version, "sha256": row.sha256},
     )

@@ -49,7 +49,9 @@ async def test_a_closing_day_closes_the_queue_until_the_next_day_that_opens(
 ) -> None:
     url = base_url(server)
     first = today()
-    world = await make_world(backend, closing_days=[first.isoformat(), (first + timedelta(days=1)).isoformat()])
+    world = await make_world(
+        backend, closing_days=[first.isoformat(), (first + timedelta(days=1)).isoformat()]
+    )
     [queue] = (await visitor_session(url, world))["queues"]
     assert queue["open"] is False
     # Always open but for the two closing days: it opens at midnight after them, local time.
