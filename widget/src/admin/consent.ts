@@ -1,4 +1,4 @@
-import { field, h, replace } from "../shared/dom";
+import { field, h } from "../shared/dom";
 import type { Context } from "./context";
 import { QUEUE_CONSENT_TEXTS } from "./queue_consent_texts";
 import { busy, button, load, Message, row, section, table, when } from "./ui";
@@ -81,6 +81,5 @@ export function consentSection(ctx: Context): HTMLElement {
     });
   });
   void refresh();
-  replace(list);
   return section(T.title, T.intro, message.el, list, form);
 }
