@@ -194,6 +194,14 @@ def _queue_fields(fields: dict[str, Any]) -> dict[str, Any]:
             hours.validate(cleaned["opening_hours"])
         except ValueError as exc:
             raise InvalidInput(f"opening_hours: {exc}") from exc
+    wait = cleaned.get("max_wait_seconds")
+    if wait is not None and (isinstance(wait, bool) or not isinstance(wait, int) or not 1 <= wait <= 86400):
+        raise InvalidInput("max_wait_seconds is a whole number of seconds from 1 to 86400, or null")
+    if "closing_days" in cleaned:
+        try:
+            cleaned["closing_days"] = hours.closing_days(cleaned["closing_days"] or [])
+        except ValueError as exc:
+            raise InvalidInput(f"closing_days: {exc}") from exc
     if "timezone" in cleaned:
         try:
             ZoneInfo(cleaned["timezone"])

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     ForeignKey,
+    Integer,
     String,
     Table,
     Uuid,
@@ -110,6 +111,10 @@ class Queue(Base):
     # {"mon": [["09:00", "17:00"]], ...} in ``timezone``; null means always open.
     opening_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     timezone: Mapped[str] = mapped_column(String(64), nullable=False, default="Europe/Amsterdam")
+    # Holidays and other closing days, ISO dates in ``timezone`` (accounts.hours).
+    closing_days: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    # A visitor who waited this long is told when to try again and taken out (signaling.wait_limit).
+    max_wait_seconds: Mapped[int | None] = mapped_column(Integer)
     recording_policy: Mapped[str] = mapped_column(String(10), nullable=False, default=RecordingPolicy.OFF)
     transcription: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

@@ -24,6 +24,10 @@ Origins = Annotated[list[Origin], Field(min_length=1, max_length=50)]
 TimeZone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 # {"mon": [["09:00", "17:30"]], ...}; null means always open.
 OpeningHours = dict[str, list[list[str]]]
+# ISO dates (2026-12-25) on which the queue is closed; directory.py says what is wrong with one.
+ClosingDays = Annotated[list[Annotated[str, StringConstraints(max_length=20)]], Field(max_length=400)]
+# The longest a visitor waits before being told when to try again, up to a day; null: no limit.
+MaxWait = Annotated[int, Field(ge=1, le=86400)]
 Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 Email = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=320)]
 Limit = Annotated[int, Field(ge=1, le=200)]
@@ -55,17 +59,21 @@ class QueueCreate(Payload):
     languages: Languages = []
     opening_hours: OpeningHours | None = None
     timezone: TimeZone = "Europe/Amsterdam"
+    closing_days: ClosingDays = []
+    max_wait_seconds: MaxWait | None = None
     recording_policy: RecordingPolicy = RecordingPolicy.OFF
     transcription: bool = False
 
 
 class QueuePatch(Patch):
-    nullable = frozenset({"opening_hours"})
+    nullable = frozenset({"opening_hours", "max_wait_seconds"})
 
     name: Name | None = None
     languages: Languages | None = None
     opening_hours: OpeningHours | None = None
     timezone: TimeZone | None = None
+    closing_days: ClosingDays | None = None
+    max_wait_seconds: MaxWait | None = None
     recording_policy: RecordingPolicy | None = None
     transcription: bool | None = None
 
@@ -76,6 +84,8 @@ class QueueOut(Payload):
     languages: list[str]
     opening_hours: OpeningHours | None
     timezone: str
+    closing_days: list[str]
+    max_wait_seconds: int | None
     recording_policy: str
     transcription: bool
     created_at: datetime

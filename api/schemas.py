@@ -73,6 +73,9 @@ class ConsentTextOut(Payload):
     id: str
     language: str
     text: str
+    # The organisation's version (null: the built-in text) and the SHA-256 of ``text``.
+    version: int | None = None
+    sha256: str = ""
 
 
 class WidgetSession(Payload):

@@ -39,6 +39,7 @@ CONSENTS = table(
     column("granted", Boolean),
     column("text_id", String),
     column("text_hash", String),
+    column("text_version", Integer),
     column("language", String),
     column("granted_at", UTCDateTime()),
     column("withdrawn_at", UTCDateTime()),

@@ -49,6 +49,7 @@ from api.routes import attachments as attachment_routes
 from api.routes import audit_events as audit_event_routes
 from api.routes import auth as auth_routes
 from api.routes import calls as call_routes
+from api.routes import consent_texts as consent_text_routes
 from api.routes import locations as location_routes
 from api.routes import organisation as organisation_routes
 from api.routes import privacy as privacy_routes
@@ -261,6 +262,7 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
         wallboard_routes.routes,
         transcript_routes.routes,
         organisation_routes.routes,
+        consent_text_routes.routes,
         location_routes.routes,
         two_factor_routes.routes,
         api_key_routes.routes,

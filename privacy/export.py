@@ -124,6 +124,8 @@ async def call_document(
                 "granted": row.granted,
                 "text_id": row.text_id,
                 "text_hash": row.text_hash,
+                # The organisation's version of the text (signaling.consent_texts); null: built in.
+                "text_version": row.text_version,
                 "language": row.language,
                 "granted_at": _iso(row.granted_at),
                 "withdrawn_at": _iso(row.withdrawn_at),

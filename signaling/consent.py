@@ -3,6 +3,8 @@
 Texts are versioned: a visitor consents to ``text_id`` in a language, and the SHA-256 of
 that exact text is stored with the answer (GDPR art. 7(1): the controller must be able to
 show what was consented to). A changed wording gets a new id; old answers keep their hash.
+The built-in text is ``recording-v1`` below; an organisation's own wordings and their versions
+are in ``signaling.consent_texts``.
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ class ConsentText:
     id: str
     language: str
     text: str
+    # The organisation's version (signaling.consent_texts); None for the built-in text.
+    version: int | None = None
 
     @property
     def sha256(self) -> str:
@@ -92,6 +96,7 @@ async def record_answer(
         granted=granted,
         text_id=text.id,
         text_hash=text.sha256,
+        text_version=text.version,
         language=text.language,
         granted_at=now,
     )

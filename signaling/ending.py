@@ -145,8 +145,11 @@ class Ending:
 
     # -- transitions (caller holds the organisation's lock) --------------------------------
 
-    async def finish(self, call: CallState, mail: Mail, *, reason: str) -> str:
-        """End ``call`` for good: store the outcome, free the adviser, tell both sides.
+    async def finish(
+        self, call: CallState, mail: Mail, *, reason: str, told_visitor: dict[str, Any] | None = None
+    ) -> str:
+        """End ``call`` for good: store the outcome, free the adviser, tell both sides
+        (``told_visitor``: more for the visitor's ``call:ended``, such as ``retry_at``).
         Returns the visitor's privacy key (sent to the visitor only)."""
         now = self._clock()
         # A call being transferred (waiting or ringing again) was answered all the same.
@@ -182,7 +185,8 @@ class Ending:
             self._on_finished(call, answered=answered, reason=reason, now=now)
         ended = {"call_id": call.id, "reason": reason, "reference": call.reference}
         # The privacy key goes to the visitor's session only, never to the adviser's.
-        mail.append((visitor_session(call.visitor), "call:ended", {**ended, "privacy_key": privacy_key}))
+        told = {**ended, **(told_visitor or {}), "privacy_key": privacy_key}
+        mail.append((visitor_session(call.visitor), "call:ended", told))
         if call.transfer_from:
             # Ended while its transfer rang: the transferring adviser was still in the call.
             await self._free(call, call.transfer_from, mail, ended, now)

@@ -12,9 +12,11 @@ from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
     Index,
+    Integer,
     SmallInteger,
     String,
     Text,
+    UniqueConstraint,
     Uuid,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -115,8 +117,30 @@ class Consent(Base):
     text_id: Mapped[str] = mapped_column(String(100), nullable=False)
     text_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     language: Mapped[str | None] = mapped_column(String(8))
+    # The organisation's text version answered (signaling.consent_texts); null: the built-in text.
+    text_version: Mapped[int | None] = mapped_column(Integer)
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OrgConsentText(Base):
+    """One version of an organisation's consent wording in one language. Rows are never
+    changed: editing publishes the next version, so every stored answer's text stays provable."""
+
+    __tablename__ = "consent_texts"
+    __table_args__ = (UniqueConstraint("org_id", "kind", "language", "version"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    org_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), nullable=False
+    )
+    kind: Mapped[str] = mapped_column(String(16), nullable=False, default="recording")
+    language: Mapped[str] = mapped_column(String(8), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
 
 class ChatMessage(Base):

@@ -71,6 +71,8 @@ class ConsentSet(Payload):
     recording: bool
     text_id: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     language: Language | None = None
+    # SHA-256 (hex) of the text the widget displayed; checked against the stored text when sent.
+    text_sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
 
 
 class ChatSend(Payload):

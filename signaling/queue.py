@@ -107,6 +107,7 @@ class Queue:
             await self._mark(keys.DIRTY_QUEUES, keys.org_member(call.org_id, call.queue_id))
         await self._store.zrem(keys.org_waiting(call.org_id), call.id)
         await self._store.hdel(keys.position_sent(call.queue_id), call.id)
+        await self._store.zrem(keys.WAIT_DEADLINES, keys.org_member(call.org_id, call.id))
 
     async def waiting_ids(self, org_id: str) -> list[str]:
         """The organisation's waiting (and ringing) call ids, the one that joined first first."""

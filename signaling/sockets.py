@@ -266,7 +266,9 @@ class VisitorNamespace(_Namespace):
             return await board.end(self.session_of(claims), claims.org_id)
 
         async def consent(_sid: str, claims: VisitorClaims, data: ConsentSet) -> Ack:
-            return await board.set_consent(claims, data.recording, data.text_id, data.language)
+            return await board.set_consent(
+                claims, data.recording, data.text_id, data.language, data.text_sha256
+            )
 
         return {
             "queue:join": (QueueJoin, join),

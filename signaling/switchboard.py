@@ -9,7 +9,8 @@ state their own promise next to their code:
 - ``signaling.queue``: the waiting order, positions and the ETA formula;
 - ``signaling.ringing``: who is rung, answering, declining and missed rings;
 - ``signaling.ending``: how a call ends and what its end stores;
-- ``signaling.attendance``: connections, the resume window and presence.
+- ``signaling.attendance``: connections, the resume window and presence;
+- ``signaling.wait_limit``: the queue's maximum wait, and when to try again.
 
 What stays here: joining a queue, media and recording during a call, the state a
 (re)connecting client draws itself from, and the background tasks (the ticker that expires
@@ -36,7 +37,7 @@ from db import SessionFactory, utcnow
 from media.placement import MediaPlacement
 from media.types import Party
 from privacy import require_dpa_accepted
-from signaling import consent
+from signaling import consent, consent_texts
 from signaling.attendance import Attendance
 from signaling.config import SignalingConfig
 from signaling.ending import Ending
@@ -52,6 +53,7 @@ from signaling.ringing import Ringing
 from signaling.state import CallState, Presence
 from signaling.store import RealtimeStore, keys
 from signaling.transfer import Transfer
+from signaling.wait_limit import WaitLimit
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +123,9 @@ class Switchboard:
             clock=clock,
             media=media,
         )
+        self._wait_limit = WaitLimit(
+            live=self._live, ending=self._ending, ringing=self._ringing, sessions=sessions
+        )
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -158,11 +163,13 @@ class Switchboard:
 
     async def tick(self) -> None:
         """Beat this node's heart, let dead nodes' connections go, handle rings that went
-        unanswered and sessions that did not come back in time, and send the queue updates due."""
+        unanswered, waits past their queue's maximum and sessions that did not come back in time,
+        and send the queue updates due."""
         now = self._clock()
         await self._attendance.heartbeat(now)
         await self._attendance.bury_dead_nodes(now)
         await self._ringing.expire(now)
+        await self._wait_limit.expire(now)
         await self._attendance.expire(now)
         await self._queue.flush(now)
 
@@ -241,12 +248,13 @@ class Switchboard:
             queue = await account_queries.queue_by_id(db, queue_id)
             if queue is None or queue.org_id != visitor.org_id:
                 raise NotFound("no such queue", code="queue_not_found")
-            if not hours.is_open(queue.opening_hours, queue.timezone, utcnow()):
-                opens = hours.next_opening(queue.opening_hours, queue.timezone, utcnow())
+            if not hours.is_open(queue.opening_hours, queue.timezone, utcnow(), queue.closing_days):
+                opens = hours.next_opening(queue.opening_hours, queue.timezone, utcnow(), queue.closing_days)
                 raise Conflict(
                     "the queue is closed" + (f"; it opens at {opens.isoformat()}" if opens else ""),
                     code="queue_closed",
                 )
+            max_wait = queue.max_wait_seconds
             if language and queue.languages and language not in queue.languages:
                 raise InvalidInput(
                     f"this queue serves {', '.join(queue.languages)}", code="language_not_served"
@@ -284,6 +292,7 @@ class Switchboard:
             await self._store.hset(keys.session(session.room), {"call_id": call.id, "org_id": org_id})
             await self._store.expire(keys.session(session.room), self._config.visitor_token_seconds)
             await self._queue.add(call)
+            await self._wait_limit.watch(call, max_wait)
             await self._ringing.dispatch(org_id, mail)
             # Only the one who joined hears of it: a join at the tail moves nobody else.
             position = await self._queue.joined(call, mail)
@@ -329,17 +338,30 @@ class Switchboard:
     # -- consent and recording -------------------------------------------------------------
 
     async def set_consent(
-        self, visitor: VisitorClaims, granted: bool, text_id: str, language: str | None
+        self,
+        visitor: VisitorClaims,
+        granted: bool,
+        text_id: str,
+        language: str | None,
+        shown_sha256: str | None = None,
     ) -> dict[str, Any]:
-        """Store the visitor's answer; a withdrawal stops a running recording at once."""
+        """Store the visitor's answer with the version and hash of the text answered
+        (``signaling.consent_texts``); a withdrawal stops a running recording at once."""
         org_id = str(visitor.org_id)
         mail: Mail = []
         async with self._live.locked(org_id):
             call = await self._live.current_call(org_id, visitor_session(visitor.visitor_id))
             if call is None:
                 raise Conflict("join a queue first", code="no_call")
-            text = consent.consent_text(text_id, language or call.language or "en")
             async with self._sessions() as db:
+                text = await consent_texts.answered(
+                    db, visitor.org_id, text_id, language or call.language or "en"
+                )
+                if shown_sha256 is not None and shown_sha256 != text.sha256:
+                    # The widget displayed other words than those stored: no evidence beats false evidence.
+                    raise InvalidInput(
+                        "the text shown is not the text stored under this id", code="consent_text_mismatch"
+                    )
                 await consent.record_answer(
                     db, call_id=uuid.UUID(call.id), party="visitor", granted=granted, text=text
                 )
@@ -347,7 +369,13 @@ class Switchboard:
             if not granted and call.recording:
                 await self._ending.stop_recording(call, mail, reason="consent_withdrawn")
         await self._live.deliver(mail)
-        return {"recording": granted, "text_id": text.id, "language": text.language}
+        return {
+            "recording": granted,
+            "text_id": text.id,
+            "language": text.language,
+            "version": text.version,
+            "sha256": text.sha256,
+        }
 
     async def start_recording(self, staff: StaffClaims) -> dict[str, Any]:
         org_id = str(staff.org_id)

@@ -22,6 +22,8 @@ def queue_out(queue: Queue) -> QueueOut:
         languages=list(queue.languages),
         opening_hours=queue.opening_hours,
         timezone=queue.timezone,
+        closing_days=list(queue.closing_days or []),
+        max_wait_seconds=queue.max_wait_seconds,
         recording_policy=queue.recording_policy,
         transcription=queue.transcription,
         created_at=queue.created_at,

@@ -23,7 +23,7 @@ from api.schemas import (
 )
 from db import utcnow
 from db.errors import Forbidden, InvalidInput, Unauthenticated
-from signaling import consent
+from signaling import consent_texts
 from signaling.rating import rate_call
 from signaling.store import keys
 
@@ -62,6 +62,7 @@ async def create_widget_session(request: web.Request) -> web.Response:
         if origin not in key.origins:
             raise Forbidden("this widget key is not allowed on this website", code="origin_not_allowed")
         queues = await queries.org_queues(db, key.org_id)
+        texts = await consent_texts.shown(db, key.org_id)
     try:
         context = checked_context(key.context_keys or [], data.context)
     except InvalidInput as exc:
@@ -79,8 +80,8 @@ async def create_widget_session(request: web.Request) -> web.Response:
                 id=queue.id,
                 name=queue.name,
                 languages=list(queue.languages),
-                open=hours.is_open(queue.opening_hours, queue.timezone, now),
-                opens_at=hours.next_opening(queue.opening_hours, queue.timezone, now),
+                open=hours.is_open(queue.opening_hours, queue.timezone, now, queue.closing_days),
+                opens_at=hours.next_opening(queue.opening_hours, queue.timezone, now, queue.closing_days),
                 recording_policy=queue.recording_policy,
             )
             for queue in queues
@@ -90,8 +91,14 @@ async def create_widget_session(request: web.Request) -> web.Response:
         session = session.model_copy(
             update={
                 "consent_texts": [
-                    ConsentTextOut(id=text.id, language=text.language, text=text.text)
-                    for text in consent.texts_for(consent.RECORDING_V1)
+                    ConsentTextOut(
+                        id=text.id,
+                        language=text.language,
+                        text=text.text,
+                        version=text.version,
+                        sha256=text.sha256,
+                    )
+                    for text in texts
                 ]
             }
         )

@@ -59,6 +59,8 @@ import hashlib
 from accounts.addresses import counted_as
 
 RINGS = "rings"
+# Waiting calls by the moment their queue's maximum wait runs out (signaling.wait_limit).
+WAIT_DEADLINES = "wait-deadlines"
 DETACHED = "detached"
 SIGNAL_NODES = "signal-nodes"
 DIRTY_QUEUES = "queues:dirty"
@@ -111,12 +113,12 @@ def handle_time(queue_id: str) -> str:
 
 
 def org_member(org_id: str, item: str) -> str:
-    """A member of ``RINGS`` (``item`` a call id) or ``DETACHED`` (``item`` a room)."""
+    """A member of ``RINGS`` or ``WAIT_DEADLINES`` (``item`` a call id) or ``DETACHED`` (``item`` a room)."""
     return f"{org_id}|{item}"
 
 
 def split_org_member(member: str) -> tuple[str, str]:
-    """``(org id, call id or room)`` of a ``RINGS`` or ``DETACHED`` member."""
+    """``(org id, call id or room)`` of a ``RINGS``, ``WAIT_DEADLINES`` or ``DETACHED`` member."""
     org_id, _, item = member.partition("|")
     return org_id, item
 

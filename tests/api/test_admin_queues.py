@@ -120,3 +120,32 @@ async def test_a_queue_that_is_some_advisers_only_queue_cannot_be_deleted_until_
         await admin.patch(f"/users/{adviser_id}", {"queue_ids": [str(world.queue_id), spare.body["id"]]})
     ).status == 200
     assert (await admin.request("DELETE", f"/queues/{world.queue_id}")).status == 204
+
+
+async def test_closing_days_and_the_maximum_wait_are_checked_normalised_and_cleared(
+    server, world: World
+) -> None:
+    admin = await as_staff(base_url(server), world, "admin")
+    path = f"/queues/{world.queue_id}"
+    for bad in (
+        {"closing_days": ["2026-02-30"]},
+        {"closing_days": ["25-12-2026"]},
+        {"closing_days": "2026-12-25"},
+        {"max_wait_seconds": 0},
+        {"max_wait_seconds": 86401},
+        {"max_wait_seconds": 1.5},
+    ):
+        refused = await admin.patch(path, bad)
+        assert 400 <= refused.status < 500 and refused.error_code, (bad, refused.body)
+
+    changed = await admin.patch(
+        path, {"closing_days": ["2026-12-26", "2026-12-25", "2026-12-25"], "max_wait_seconds": 600}
+    )
+    assert changed.status == 200, changed.body
+    assert (changed.body["closing_days"], changed.body["max_wait_seconds"]) == (
+        ["2026-12-25", "2026-12-26"],
+        600,
+    )
+    # null lifts the limit; an empty list opens every closing day again.
+    cleared = await admin.patch(path, {"closing_days": [], "max_wait_seconds": None})
+    assert (cleared.body["closing_days"], cleared.body["max_wait_seconds"]) == ([], None)

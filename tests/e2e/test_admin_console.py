@@ -202,12 +202,15 @@ async def test_an_admin_sets_up_a_queue_and_a_user_and_a_supervisor_sees_only_th
     await form.get_by_label("Always open").uncheck()
     await form.get_by_label("Monday opening hours").fill("9:00-12:00, 13:00 - 17:30")
     await form.get_by_label("Saturday opening hours").fill("10:00-14:00")
+    await form.get_by_label("Closing days").fill("2026-12-26\n2026-12-25")
+    await form.get_by_label("Maximum wait (minutes)").fill("15")
     await admin.shot("09-new-queue")
     await form.get_by_role("button", name="Create queue").click()
     await page.get_by_text('Queue "Werkplaats" created.').wait_for()
     await page.get_by_role(
-        "cell", name="Mon 09:00-12:00, 13:00-17:30; Sat 10:00-14:00 (Europe/Berlin)"
+        "cell", name="Mon 09:00-12:00, 13:00-17:30; Sat 10:00-14:00 (Europe/Berlin); 2 closing days"
     ).wait_for()
+    await page.get_by_role("cell", name="15 min", exact=True).wait_for()
     queue = next(q for q in (await api.get("/queues")).body if q["name"] == "Werkplaats")
     assert queue["languages"] == ["de", "fr"] and queue["timezone"] == "Europe/Berlin"
     assert queue["opening_hours"] == {
@@ -215,6 +218,7 @@ async def test_an_admin_sets_up_a_queue_and_a_user_and_a_supervisor_sees_only_th
         "sat": [["10:00", "14:00"]],
     }
     assert queue["recording_policy"] == "ask" and queue["transcription"] is True
+    assert queue["closing_days"] == ["2026-12-25", "2026-12-26"] and queue["max_wait_seconds"] == 900
 
     await page.get_by_role("button", name="Edit queue Werkplaats").click()
     edit = page.get_by_role("form", name="Edit queue Werkplaats")
@@ -225,6 +229,29 @@ async def test_an_admin_sets_up_a_queue_and_a_user_and_a_supervisor_sees_only_th
     await edit.get_by_role("button", name="Save queue").click()
     await page.get_by_role("cell", name="Always open (Europe/Berlin)").wait_for()
     await admin.shot("10-queue-edited")
+
+    # The consent text in Dutch: published as version 1, shown with its hash; English stays built in.
+    await open_section(page, "Consent texts")
+    await page.get_by_role("button", name="Edit the nl text").click()
+    consent = page.get_by_role("form", name="Consent texts")
+    assert await consent.get_by_label("Language").input_value() == "nl"
+    await consent.get_by_label("Consent text").fill("Wij nemen dit gesprek op als u dat goedvindt.")
+    await consent.get_by_role("button", name="Publish new version").click()
+    await page.get_by_text("Version 1 of the nl text is published.").wait_for()
+    texts = (await api.get("/consent-texts")).body
+    assert [(v["language"], v["version"], v["text"]) for v in texts["versions"]] == [
+        ("nl", 1, "Wij nemen dit gesprek op als u dat goedvindt.")
+    ]
+    await admin.shot("10b-consent-texts")
+
+    # The statistics CSV, as the API serves it.
+    await open_section(page, "Statistics")
+    async with page.expect_download() as waiting:
+        await page.get_by_role("button", name="Download CSV").click()
+    download = await waiting.value
+    assert download.suggested_filename.startswith("statistics-"), download.suggested_filename
+    lines = (await download.path()).read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("day,total,answered,abandoned") and lines[-1].startswith("total,")
 
     await open_section(page, "Users and roles")
     new_user = page.get_by_role("form", name="New user")

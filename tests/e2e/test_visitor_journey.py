@@ -7,6 +7,7 @@ sends synthetic video, so these tests prove the widget against the server alone.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -16,6 +17,7 @@ from sqlalchemy import select
 
 from db import create_engine, create_session_factory
 from privacy.keys import call_for_privacy_key
+from signaling import consent_texts
 from signaling.models import Call, Consent
 from tests.conftest import Backend, Client, base_url, connect_adviser
 from tests.e2e.conftest import DESKTOP, PHONE, HostSite, Visitor, eventually, world_for
@@ -61,6 +63,9 @@ async def remote_frames(visitor: Visitor) -> int:
     return int(state["frames"]) if state else 0
 
 
+OWN_TEXT = "This call may be recorded — “Garage Müller” keeps it encrypted for 30 days; say stop at any time."
+
+
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize(("viewport", "name"), [(DESKTOP, "desktop"), (PHONE, "phone-360")])
 async def test_a_visitor_calls_an_adviser_from_another_origin_and_keeps_the_reference(
@@ -75,6 +80,15 @@ async def test_a_visitor_calls_an_adviser_from_another_origin_and_keeps_the_refe
 ) -> None:
     url = base_url(loket)
     world = await world_for(backend, host_site, recording_policy="ask")
+    # The organisation's own English wording (with characters beyond ASCII, as a hash trips on):
+    # the widget shows it and sends the hash of the words it displayed, which must be the server's.
+    engine = create_engine(backend.database_url)
+    try:
+        async with create_session_factory(engine)() as db:
+            await consent_texts.publish(db, org_id=world.org_id, language="en", text=OWN_TEXT, actor="test")
+            await db.commit()
+    finally:
+        await engine.dispose()
     page_url = host_site.publish("dealer.html", loket=url, key=world.widget_key)
     visitor = await open_visitor(page_url, viewport=viewport, shots=name)
     page = visitor.page
@@ -129,7 +143,9 @@ async def test_a_visitor_calls_an_adviser_from_another_origin_and_keeps_the_refe
 
     # Consent was stored with the join; the adviser records; the visitor sees it.
     _, consents = await stored(backend, ring["call_id"])
-    assert [(c.granted, c.text_id) for c in consents] == [(True, "recording-v1")]
+    assert [(c.granted, c.text_id, c.text_version, c.text_hash) for c in consents] == [
+        (True, "recording-org-v1", 1, hashlib.sha256(OWN_TEXT.encode()).hexdigest())
+    ]
     assert (await adviser.call("recording:start"))["ok"]
     indicator = page.locator("[data-part=recording]")
     await indicator.wait_for(state="visible")

@@ -4,7 +4,8 @@ language, honest about closed queues and about cameras it cannot use."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp.test_utils import TestServer
@@ -132,10 +133,15 @@ async def test_the_widget_speaks_the_language_of_the_page_or_of_its_data_lang(
     await visitor.shot("01-precall")
 
 
-async def test_a_closed_queue_says_when_it_opens_and_cannot_be_joined(
+async def test_a_closed_queue_says_when_it_opens_and_a_wait_too_long_says_when_to_try_again(
     loket: TestServer, host_site: HostSite, backend: Backend, open_visitor: Callable[..., Awaitable[Visitor]]
 ) -> None:
-    world = await world_for(backend, host_site)
+    # Sales: open day and night but closed tomorrow (a holiday), and a one-second maximum wait.
+    holiday = (datetime.now(ZoneInfo("Europe/Amsterdam")) + timedelta(days=1)).date()
+    nonstop = {day: [["00:00", "24:00"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    world = await world_for(
+        backend, host_site, opening_hours=nonstop, closing_days=[holiday.isoformat()], max_wait_seconds=1
+    )
     tomorrow = datetime.now(UTC) + timedelta(days=1)
     day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[tomorrow.weekday()]
     engine = create_engine(backend.database_url)
@@ -169,7 +175,23 @@ async def test_a_closed_queue_says_when_it_opens_and_cannot_be_joined(
     assert await page.get_by_role("button", name="Start video call").is_disabled()
     await visitor.shot("01-closed-queue")
     await topic.select_option(label="Sales")
-    assert await page.get_by_role("button", name="Start video call").is_enabled()
+    start = page.get_by_role("button", name="Start video call")
+    assert await start.is_enabled()
+
+    # Nobody answers within the maximum wait: the visitor is told when Sales opens again after
+    # the holiday (midnight in Amsterdam, shown in the browser's time zone and language).
+    await start.click()
+    await page.get_by_role("heading", name="Nobody could take your call in time").wait_for()
+    reason = await page.locator("[data-part=ended-reason]").inner_text()
+    assert reason.startswith("Sorry for the wait. Please try again on "), reason
+    retry = datetime.combine(holiday + timedelta(days=1), time(), tzinfo=ZoneInfo("Europe/Amsterdam"))
+    shown = await page.evaluate(
+        """(iso) => new Intl.DateTimeFormat("en-GB", {weekday: "long", day: "numeric", month: "long",
+        hour: "2-digit", minute: "2-digit"}).format(new Date(iso))""",
+        retry.isoformat(),
+    )
+    assert shown in reason, (shown, reason)
+    await visitor.shot("02-max-wait-try-again")
 
 
 @pytest.mark.parametrize(

@@ -122,8 +122,9 @@ async def seeded(
                     call_id=call.id,
                     party="visitor",
                     granted=True,
-                    text_id="recording-v1-nl",
+                    text_id="recording-org-v2",
                     text_hash="a" * 64,
+                    text_version=2,
                     language="nl",
                 ),
                 ChatMessage(call_id=call.id, party="visitor", text="Mijn kenteken is 12-ABC-3"),
@@ -349,12 +350,13 @@ async def test_an_export_holds_the_call_its_transcript_and_the_decrypted_recordi
     assert document["rating"] == 4
     assert document["accepted_at"] and document["ended_at"] and document["created_at"]
     [consent] = document["consents"]
-    assert (consent["text_id"], consent["text_hash"], consent["language"], consent["granted"]) == (
-        "recording-v1-nl",
-        "a" * 64,
-        "nl",
-        True,
-    )
+    assert (
+        consent["text_id"],
+        consent["text_version"],
+        consent["text_hash"],
+        consent["language"],
+        consent["granted"],
+    ) == ("recording-org-v2", 2, "a" * 64, "nl", True)
     assert consent["granted_at"] and consent["withdrawn_at"] is None
     assert [(m["party"], m["text"]) for m in document["chat_messages"]] == [
         ("visitor", "Mijn kenteken is 12-ABC-3"),

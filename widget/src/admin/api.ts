@@ -17,6 +17,10 @@ export interface Queue {
   languages: string[];
   opening_hours: OpeningHours | null;
   timezone: string;
+  /** ISO dates the queue is closed all day, in its time zone. */
+  closing_days: string[];
+  /** Past it a waiting visitor is told when to try again; null: no limit. */
+  max_wait_seconds: number | null;
   recording_policy: "off" | "ask";
   transcription: boolean;
   created_at: string;

@@ -1,7 +1,8 @@
 import { field, h, replace } from "../shared/dom";
 import type { StaffSession } from "../staff/session";
-import { ApiError, type Queue, type User } from "./api";
+import type { Queue, User } from "./api";
 import type { Context } from "./context";
+import { downloadCsv } from "./download";
 import { busy, button, Message, row, seconds, section, table, when } from "./ui";
 
 const PAGE = 50;
@@ -94,7 +95,7 @@ export function callsSection(ctx: Context, session: StaffSession): HTMLElement {
       render();
     });
   });
-  const download = button("Download CSV", () => void busy(download, message, () => downloadCsv(session, filters())));
+  const download = button("Download CSV", () => void busy(download, message, () => downloadCsv(session, "/calls", filters(), "calls.csv")));
 
   const form = h(
     "form",
@@ -137,30 +138,4 @@ export function callsSection(ctx: Context, session: StaffSession): HTMLElement {
 
 function outcomeLabel(status: string): string {
   return OUTCOMES.find(([value]) => value === status)?.[1] ?? status;
-}
-
-/** The export needs the bearer token, which a plain link cannot send: fetch it and save the blob. */
-async function downloadCsv(session: StaffSession, filters: Record<string, string | undefined>): Promise<void> {
-  const params = new URLSearchParams({ format: "csv" });
-  for (const [name, value] of Object.entries(filters)) if (value !== undefined) params.set(name, value);
-  let response: Response;
-  try {
-    response = await fetch(`/api/v1/calls?${params.toString()}`, {
-      headers: { Authorization: `Bearer ${await session.accessToken()}` },
-      credentials: "omit",
-    });
-  } catch {
-    throw new ApiError(0, "unreachable", "Loket cannot be reached");
-  }
-  if (!response.ok) {
-    const body = (await response.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
-    throw new ApiError(response.status, body?.error?.code ?? `http_${response.status}`, body?.error?.message ?? "");
-  }
-  const name = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") ?? "")?.[1] ?? "calls.csv";
-  const url = URL.createObjectURL(await response.blob());
-  const link = h("a", { href: url, download: name, hidden: true });
-  document.body.append(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }

@@ -6,9 +6,11 @@ import { AdminApi, type Role } from "./api";
 import { auditSection } from "./audit";
 import { dpaSection } from "./dpa";
 import { callsSection } from "./calls";
+import { consentSection } from "./consent";
 import { wallboardSection } from "./wallboard";
 import type { Context } from "./context";
 import { loginView } from "./login";
+import { QUEUE_CONSENT_TEXTS } from "./queue_consent_texts";
 import { queuesSection } from "./queues";
 import { recordingsSection } from "./recordings";
 import { retentionSection } from "./retention";
@@ -40,10 +42,11 @@ const SECTIONS: Section[] = [
   { id: "calls", label: "Calls", roles: ["admin", "supervisor"], build: (ctx) => callsSection(ctx, session) },
   { id: "wallboard", label: "Wallboard", roles: ["admin", "supervisor"], build: wallboardSection },
   { id: "audit", label: "Audit log", roles: ["admin", "dpo"], build: auditSection },
-  { id: "statistics", label: "Statistics", roles: ["admin", "supervisor"], build: statisticsSection },
+  { id: "statistics", label: "Statistics", roles: ["admin", "supervisor"], build: (ctx) => statisticsSection(ctx, session) },
   { id: "two-factor", label: "Two-factor authentication", roles: ["admin", "supervisor", "dpo", "adviser"], build: (ctx) => securitySection(ctx, session) },
   { id: "api-keys", label: "API keys", roles: ["admin"], build: apiKeysSection },
   { id: "webhooks", label: "Webhooks", roles: ["admin"], build: webhooksSection },
+  { id: "consent-texts", label: QUEUE_CONSENT_TEXTS.consent.title, roles: ["admin", "dpo"], build: consentSection },
   { id: "dpa", label: "Data processing agreement", roles: ["admin", "supervisor", "dpo"], build: dpaSection },
 ];
 

@@ -2,7 +2,10 @@ import { field, h, replace } from "../shared/dom";
 import type { Queue } from "./api";
 import { type Context, isAdmin } from "./context";
 import { DAYS, formatDay, parseWeek } from "./hours";
+import { QUEUE_CONSENT_TEXTS } from "./queue_consent_texts";
 import { busy, button, load, Message, row, section, table } from "./ui";
+
+const T = QUEUE_CONSENT_TEXTS.queues;
 
 const ZONES: string[] =
   (Intl as unknown as { supportedValuesOf?: (key: string) => string[] }).supportedValuesOf?.("timeZone") ?? [
@@ -24,12 +27,13 @@ export function queuesSection(ctx: Context): HTMLElement {
       const queues = await ctx.api.get<Queue[]>("/queues");
       return table(
         "Queues",
-        ["Name", "Languages", "Opening hours", "Recording", "Transcription", ""],
+        ["Name", "Languages", "Opening hours", T.maxWaitHeading, "Recording", "Transcription", ""],
         queues.map((queue) =>
           row(
             h("strong", {}, queue.name),
             queue.languages.join(", ") || "any",
             hoursSummary(queue),
+            queue.max_wait_seconds === null ? T.noLimit : T.minutes(Math.round((queue.max_wait_seconds / 60) * 10) / 10),
             queue.recording_policy === "ask" ? "Asks for consent" : "Off",
             queue.transcription ? "On" : "Off",
             isAdmin(ctx)
@@ -74,11 +78,31 @@ export function queuesSection(ctx: Context): HTMLElement {
 }
 
 function hoursSummary(queue: Queue): string {
-  if (!queue.opening_hours) return `Always open (${queue.timezone})`;
+  const closed = queue.closing_days.length ? `; ${T.closingDaysCount(queue.closing_days.length)}` : "";
+  if (!queue.opening_hours) return `Always open (${queue.timezone})${closed}`;
   const days = DAYS.filter(([key]) => queue.opening_hours?.[key]?.length).map(
     ([key, label]) => `${label.slice(0, 3)} ${formatDay(queue.opening_hours?.[key])}`,
   );
-  return `${days.join("; ") || "Closed"} (${queue.timezone})`;
+  return `${days.join("; ") || "Closed"} (${queue.timezone})${closed}`;
+}
+
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+/** One ISO date per line (commas too); throws naming the line that is not one. */
+function parseClosingDays(text: string): string[] {
+  const days = text.split(/[\s,]+/).map((line) => line.trim()).filter(Boolean);
+  for (const line of days) {
+    if (!DATE.test(line) || Number.isNaN(Date.parse(`${line}T00:00:00Z`))) throw new Error(T.closingDaysError(line));
+  }
+  return [...new Set(days)].sort();
+}
+
+/** Minutes as typed, to whole seconds; empty is no limit. */
+function parseMaxWait(text: string): number | null {
+  if (!text.trim()) return null;
+  const minutes = Number(text);
+  if (!Number.isFinite(minutes) || minutes <= 0 || minutes > 1440) throw new Error(T.maxWaitError);
+  return Math.max(1, Math.round(minutes * 60));
 }
 
 function queueForm(ctx: Context, queue: Queue | null, message: Message, done: () => void): HTMLElement {
@@ -113,6 +137,10 @@ function queueForm(ctx: Context, queue: Queue | null, message: Message, done: ()
     }),
     h("p", { class: "help" }, "Times like 09:00-12:30, 13:30-17:30 in the queue's time zone; empty is closed."),
   );
+  const closingDays = h("textarea", { name: "closing_days", rows: 3, placeholder: "2026-12-25" });
+  closingDays.value = (queue?.closing_days ?? []).join("\n");
+  const maxWait = h("input", { name: "max_wait", type: "number", min: 1, max: 1440, step: "any", placeholder: T.noLimit });
+  maxWait.value = queue?.max_wait_seconds ? String(Math.round((queue.max_wait_seconds / 60) * 100) / 100) : "";
   const syncHours = (): void => {
     week.hidden = alwaysOpen.checked;
   };
@@ -135,6 +163,7 @@ function queueForm(ctx: Context, queue: Queue | null, message: Message, done: ()
     h("label", { class: "check" }, transcription, " Transcribe recordings (speech to text)"),
     h("label", { class: "check" }, alwaysOpen, " Always open"),
     week,
+    h("div", { class: "grid2" }, field(T.closingDaysLabel, closingDays, T.closingDaysHelp), field(T.maxWaitLabel, maxWait, T.maxWaitHelp)),
     h("div", { class: "actions" }, save, button("Cancel", done)),
   );
   form.addEventListener("submit", (event) => {
@@ -149,6 +178,8 @@ function queueForm(ctx: Context, queue: Queue | null, message: Message, done: ()
         recording_policy: policy.value,
         transcription: transcription.checked,
         opening_hours: alwaysOpen.checked ? null : parseWeek(texts),
+        closing_days: parseClosingDays(closingDays.value),
+        max_wait_seconds: parseMaxWait(maxWait.value),
       };
       if (queue) await ctx.api.patch<Queue>(`/queues/${queue.id}`, payload);
       else await ctx.api.post<Queue>("/queues", payload);

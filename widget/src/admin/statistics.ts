@@ -1,10 +1,14 @@
 import { field, h, replace } from "../shared/dom";
 import type { DayStatistics, Statistics } from "./api";
+import type { StaffSession } from "../staff/session";
 import type { Context } from "./context";
-import { busy, Message, seconds, section } from "./ui";
+import { downloadCsv } from "./download";
+import { QUEUE_CONSENT_TEXTS } from "./queue_consent_texts";
+import { busy, button, Message, seconds, section } from "./ui";
 
 /** Calls answered and abandoned, waiting times and visitors' ratings per day, as a table with small CSS bars. */
-export function statisticsSection(ctx: Context): HTMLElement {
+export function statisticsSection(ctx: Context, session: StaffSession): HTMLElement {
+  const T = QUEUE_CONSENT_TEXTS.statistics;
   const message = new Message();
   const output = h("div", {});
   const days = h("select", { name: "days" }, ...[7, 14, 30, 90].map((n) => h("option", { value: String(n) }, `Last ${n} days`)));
@@ -16,11 +20,13 @@ export function statisticsSection(ctx: Context): HTMLElement {
     });
   days.addEventListener("change", () => void show());
   void show();
+  const download = button(T.download, () => void busy(download, message, () => downloadCsv(session, "/statistics", { days: days.value }, "statistics.csv")));
   return section(
     "Statistics",
     "Calls per day (UTC): answered, abandoned (the visitor left before an adviser answered), how long visitors waited, and how visitors rated answered calls (optional, 1 to 5 stars).",
     message.el,
     h("div", { class: "filters" }, field("Period", days)),
+    h("p", {}, download, " ", h("span", { class: "help" }, T.downloadHelp)),
     output,
   );
 }

@@ -66,6 +66,8 @@ export interface EndedEvent {
   reference: string;
   /** Only ever to the visitor: their privacy key (docs/architecture.md, "Identities"). */
   privacy_key?: string;
+  /** With reason ``max_wait``: when the queue next starts a fresh opening period (ISO 8601), or null. */
+  retry_at?: string | null;
 }
 
 // -- the visitor (widget) ------------------------------------------------------------------
@@ -83,6 +85,9 @@ export interface ConsentText {
   id: string;
   language: string;
   text: string;
+  /** The organisation's version (null: the built-in text) and the SHA-256 of ``text``. */
+  version?: number | null;
+  sha256?: string;
 }
 
 /** ``POST /api/v1/widget/sessions``. */

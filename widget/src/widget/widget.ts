@@ -18,9 +18,10 @@ import type {
 import { ApiError, createSession, loadImage, rateCall, sendPhoto } from "./api";
 import { hasSeveralCameras, switchCamera } from "./camera";
 import type { WidgetConfig } from "./config";
+import { sha256Hex } from "./digest";
 import type { Emitter } from "./emitter";
 import type { LoketOpenOptions } from "./public";
-import { type Catalogue, catalogue } from "./i18n";
+import { type Catalogue, catalogue, formatOpening } from "./i18n";
 import { CallView } from "./ui/call";
 import { EndedView, type Ending } from "./ui/ended";
 import { Launcher } from "./ui/launcher";
@@ -222,11 +223,17 @@ export class Widget {
     if (choice.consent) {
       this.consentText = choice.consent.text;
       // Sent right after joining, before an adviser can start recording (README: consent:set).
-      void socket.request("consent:set", {
-        recording: choice.consent.granted,
-        text_id: choice.consent.text.id,
-        language: choice.consent.text.language,
-      });
+      const shown = choice.consent.text;
+      const granted = choice.consent.granted;
+      // With the hash of the words displayed: the server stores it only if they are its own.
+      void sha256Hex(shown.text).then((text_sha256) =>
+        socket.request("consent:set", {
+          recording: granted,
+          text_id: shown.id,
+          language: shown.language,
+          ...(text_sha256 ? { text_sha256 } : {}),
+        }),
+      );
     }
     if (this.phase !== "joining") return; // already accepted (a very quick adviser)
     if (this.place.position === 0) this.place.position = joined.position;
@@ -421,6 +428,7 @@ export class Widget {
       reason: data.reason,
       left: this.leaving && this.phase === "waiting",
       answered: this.phase === "call",
+      retryAt: data.retry_at ? formatOpening(data.retry_at, this.language) : "",
     };
     // The socket closes with the call; the rating goes over REST with the call's own token.
     const token = this.session?.visitor_token;

@@ -75,6 +75,11 @@ export interface Catalogue extends ChatTexts {
   leftTitle: string;
   endedByAdviser: string;
   endedConnection: string;
+  /** The queue's maximum wait ran out (``call:ended`` reason ``max_wait``). */
+  maxWaitTitle: string;
+  /** ``when`` is ``retry_at`` formatted like an opening time. */
+  maxWaitRetry: (when: string) => string;
+  maxWaitLater: string;
   referenceLabel: string;
   referenceHelp: string;
   privacyLink: string;

@@ -79,6 +79,9 @@ export const de: Catalogue = {
   leftTitle: "Sie haben die Warteschlange verlassen",
   endedByAdviser: "Die Beratung hat das Gespräch beendet.",
   endedConnection: "Die Verbindung wurde unterbrochen.",
+  maxWaitTitle: "Niemand konnte Ihren Anruf rechtzeitig annehmen",
+  maxWaitRetry: (when) => `Entschuldigen Sie die Wartezeit. Bitte versuchen Sie es am ${when} erneut.`,
+  maxWaitLater: "Entschuldigen Sie die Wartezeit. Bitte versuchen Sie es später erneut.",
   referenceLabel: "Ihr Referenzcode",
   referenceHelp:
     "Bewahren Sie diesen Code auf. Damit können Sie ohne Konto eine Kopie der Daten dieses Gesprächs anfordern oder sie löschen lassen.",

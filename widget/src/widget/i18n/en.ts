@@ -77,6 +77,9 @@ export const en: Catalogue = {
   leftTitle: "You left the queue",
   endedByAdviser: "The adviser ended the call.",
   endedConnection: "The connection was lost.",
+  maxWaitTitle: "Nobody could take your call in time",
+  maxWaitRetry: (when) => `Sorry for the wait. Please try again on ${when}.`,
+  maxWaitLater: "Sorry for the wait. Please try again later.",
   referenceLabel: "Your reference code",
   referenceHelp:
     "Keep this code. With it you can ask for a copy of this call's data, or have it erased, without an account.",

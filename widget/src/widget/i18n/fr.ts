@@ -79,6 +79,9 @@ export const fr: Catalogue = {
   leftTitle: "Vous avez quitté la file d'attente",
   endedByAdviser: "Le conseiller a mis fin à l'appel.",
   endedConnection: "La connexion a été perdue.",
+  maxWaitTitle: "Personne n'a pu prendre votre appel à temps",
+  maxWaitRetry: (when) => `Désolés pour l'attente. Veuillez réessayer ${when}.`,
+  maxWaitLater: "Désolés pour l'attente. Veuillez réessayer plus tard.",
   referenceLabel: "Votre code de référence",
   referenceHelp:
     "Conservez ce code. Il vous permet, sans compte, de demander une copie des données de cet appel ou leur effacement.",

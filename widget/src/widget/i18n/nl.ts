@@ -77,6 +77,9 @@ export const nl: Catalogue = {
   leftTitle: "U heeft de wachtrij verlaten",
   endedByAdviser: "De adviseur heeft het gesprek beëindigd.",
   endedConnection: "De verbinding is verbroken.",
+  maxWaitTitle: "Niemand kon uw gesprek op tijd aannemen",
+  maxWaitRetry: (when) => `Excuses voor het wachten. Probeer het opnieuw op ${when}.`,
+  maxWaitLater: "Excuses voor het wachten. Probeer het later opnieuw.",
   referenceLabel: "Uw referentiecode",
   referenceHelp:
     "Bewaar deze code. Hiermee kunt u zonder account een kopie van de gegevens van dit gesprek opvragen of ze laten wissen.",

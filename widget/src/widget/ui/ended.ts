@@ -11,6 +11,8 @@ export interface Ending {
   left: boolean;
   /** An adviser answered: only such a call can be rated. */
   answered: boolean;
+  /** With reason ``max_wait``: when to try again, already formatted for the visitor; "" if unknown. */
+  retryAt: string;
 }
 
 export interface EndedHandlers {
@@ -30,9 +32,13 @@ export class EndedView implements View {
   private sending: Promise<unknown> = Promise.resolve();
 
   constructor(t: Catalogue, base: string, ending: Ending, handlers: EndedHandlers) {
-    this.focus = h("h3", { tabindex: "-1" }, ending.left ? t.leftTitle : t.endedTitle);
-    const because =
-      ending.reason === "adviser_ended"
+    const outwaited = ending.reason === "max_wait";
+    this.focus = h("h3", { tabindex: "-1" }, ending.left ? t.leftTitle : outwaited ? t.maxWaitTitle : t.endedTitle);
+    const because = outwaited
+      ? ending.retryAt
+        ? t.maxWaitRetry(ending.retryAt)
+        : t.maxWaitLater
+      : ending.reason === "adviser_ended"
         ? t.endedByAdviser
         : /disconnect|failed|media/.test(ending.reason)
           ? t.endedConnection
@@ -46,7 +52,7 @@ export class EndedView implements View {
       "div",
       {},
       this.focus,
-      because ? h("p", { class: "muted" }, because) : null,
+      because ? h("p", { class: "muted", "data-part": "ended-reason" }, because) : null,
       ending.left ? null : this.privacyBlock(t, ending, privacy.href),
       ending.answered && handlers.rate ? this.ratingBlock(t, handlers.rate) : null,
       h("button", { type: "button", class: "btn primary block", onclick: () => handlers.again() }, t.again),
