@@ -32,7 +32,8 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import ForeignKey, LargeBinary, String, Uuid, insert, select
+from sqlalchemy import ForeignKey, LargeBinary, String, Uuid, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -69,25 +70,24 @@ async def call_data_key(session: AsyncSession, call_id: uuid.UUID, *, create: bo
     context = _WRAP_CONTEXT + call_id.bytes
     # Statements, not the ORM's unit of work: a flush resolves the foreign key to ``calls``,
     # which a process without signaling's models (the worker's transcription) does not know.
-    row = (
+    query = select(CallDataKey.wrapped_key, CallDataKey.key_id).where(CallDataKey.call_id == call_id)
+    row = (await session.execute(query)).first()
+    if row is None and create:
+        # Two writers making the call's first key at once (a chat line, the transcript, the
+        # seal-text run): the first insert wins, the other uses its key.
+        wrapped = wrap_data_key(keys.master_key, new_data_key(), context=context)
+        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
         await session.execute(
-            select(CallDataKey.wrapped_key, CallDataKey.key_id).where(CallDataKey.call_id == call_id)
+            dialect.insert(CallDataKey)
+            .values(call_id=call_id, wrapped_key=wrapped.wrapped, key_id=wrapped.key_id, created_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["call_id"])
         )
-    ).first()
-    if row is not None:
-        return unwrap_data_key(
-            (keys.master_key, *keys.retired_master_keys), row.wrapped_key, row.key_id, context=context
-        )
-    if not create:
+        row = (await session.execute(query)).first()
+    if row is None:
         return None
-    data_key = new_data_key()
-    wrapped = wrap_data_key(keys.master_key, data_key, context=context)
-    await session.execute(
-        insert(CallDataKey).values(
-            call_id=call_id, wrapped_key=wrapped.wrapped, key_id=wrapped.key_id, created_at=utcnow()
-        )
+    return unwrap_data_key(
+        (keys.master_key, *keys.retired_master_keys), row.wrapped_key, row.key_id, context=context
     )
-    return data_key
 
 
 def _aad(call_id: uuid.UUID, row_id: uuid.UUID, field: str) -> bytes:
