@@ -29,8 +29,8 @@ class Transcript(Base):
 
     ``segments`` is the JSON form ([{start, end, speaker, text}]), ``vtt`` the WebVTT form,
     both redacted before storing when ``redacted`` is true, and both sealed with the call's
-    data key (``privacy.call_keys``: ``segments`` then holds a sealed JSON string). Kept until ``delete_after``
-    (retention kind "transcripts") unless on legal hold; erased with the call.
+    data key (``privacy.call_keys``: ``segments`` then holds a sealed JSON string). Kept until
+    ``delete_after`` (retention kind "transcripts") unless on legal hold; erased with the call.
     """
 
     __tablename__ = "transcripts"
