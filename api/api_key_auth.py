@@ -1,12 +1,19 @@
 """REST requests made with an API key (``Authorization: Bearer lk_...``) instead of a staff
 access token: the key's scope for the endpoint, then its creator's role as it is now
-(``accounts.api_keys`` states the rule)."""
+(``accounts.api_keys`` states the rule).
+
+A key works only from where its creator may work: when the admin who made it is bound to a
+location, the request's address must be in that location's allowlist, as for the admin's own
+requests (``ip_not_allowed``; the key is not marked used). Otherwise a key would carry its
+creator's powers past the allowlist the organisation set for them. An integration that must
+call from elsewhere gets its key from an admin without a location (or one whose location
+allows the integration's addresses)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from accounts import api_keys
+from accounts import api_keys, locations
 from accounts.models import User
 from accounts.tokens import StaffClaims
 from api.keys import SESSIONS
@@ -31,14 +38,21 @@ async def api_key_claims(request: web.Request, method: str, path: str, prefix: s
         return None
     resource = path.removeprefix(prefix).strip("/").split("/", 1)[0]
     needed = api_keys.scope_for(method, resource)
+    address = client_ip(request)
     async with request.app[SESSIONS]() as db:
-        grant = await api_keys.authenticate(db, key, ip=client_ip(request))
+        grant = await api_keys.authenticate(db, key, ip=address)
         creator = await db.get(User, grant.created_by) if grant.created_by is not None else None
+        if creator is None or not creator.active or creator.org_id != grant.org_id:
+            raise Unauthenticated(
+                "the admin who created this API key is no longer active", code="invalid_api_key"
+            )
+        if not await locations.address_allowed(db, creator.location_id, address):
+            await db.rollback()
+            raise Forbidden(
+                "this API key's creator is bound to a location that does not allow this network",
+                code="ip_not_allowed",
+            )
         await db.commit()
-    if creator is None or not creator.active or creator.org_id != grant.org_id:
-        raise Unauthenticated(
-            "the admin who created this API key is no longer active", code="invalid_api_key"
-        )
     if needed not in api_keys.SCOPES:
         raise Forbidden("API keys cannot use this endpoint", code="api_key_not_allowed")
     if needed not in grant.scopes:

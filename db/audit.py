@@ -22,7 +22,8 @@ of the head row, e.g. from a backup) — the ledger of erasures in storage (``pr
 keeps what matters of those.
 
 **IP addresses** in an event's details (top-level fields such as ``ip``) are never stored: they
-are replaced by a keyed hash before the event is hashed (``audit-ip/v1``), so the trail needs no
+are replaced by a keyed hash before the event is hashed (``audit-ip/v1``), and so is the address
+of an ``ip:<address>`` actor (a failed login's), so the trail needs no
 purge after ``LOKET_ACCESS_LOG_DAYS`` and an anchored event is never rewritten.
 """
 
@@ -156,6 +157,19 @@ def _pseudonymised(details: dict[str, Any], ip_key: bytes | None) -> dict[str, A
     return cleaned
 
 
+def _pseudonymised_actor(actor: str, ip_key: bytes | None) -> str:
+    """An ``ip:<address>`` actor (a failed login names no one else) as ``ip:ip-hmac:<32 hex>``,
+    the same keyed hash as in details, or ``ip:withheld`` without keys; other actors as they are."""
+    kind, _, value = actor.partition(":")
+    if kind != "ip":
+        return actor
+    try:
+        address = ipaddress.ip_address(value.strip())
+    except ValueError:
+        return actor
+    return "ip:" + ("withheld" if ip_key is None else _ip_pseudonym(ip_key, address))
+
+
 def _ip_key(session: AsyncSession) -> bytes | None:
     keys = keys_of(session.info)
     return keys.current(IP_KEY_PURPOSE) if keys is not None else None
@@ -208,7 +222,7 @@ def _link(
             "prev_hash": prev_hash,
             "occurred_at": occurred_at,
             "org_id": entry.org_id,
-            "actor": entry.actor[:200],
+            "actor": _pseudonymised_actor(entry.actor, ip_key)[:200],
             "action": entry.action,
             "target": entry.target[:200],
             "details": _pseudonymised(entry.details, ip_key),

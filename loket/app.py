@@ -82,7 +82,7 @@ from signaling.attachments import Attachments
 from signaling.chat import Chat
 from signaling.guarded_packet import GuardedPacket
 from signaling.metrics import Metrics
-from signaling.outbox import Outbox
+from signaling.outbox import LOG_KEY_PURPOSE, Outbox
 from signaling.recording import RecordingControl
 from signaling.redis_manager import RedisManager
 from signaling.sockets import AdviserNamespace, VisitorNamespace
@@ -149,7 +149,13 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
     async def emit(event: str, data: dict[str, Any], room: str, namespace: str) -> None:
         await sio.emit(event, data, room=room, namespace=namespace)
 
-    outbox = Outbox(store, emit, log_seconds=config.resume_window_seconds)
+    # The resume log keeps a visitor's privacy key only sealed (signaling.outbox).
+    outbox = Outbox(
+        store,
+        emit,
+        log_seconds=config.resume_window_seconds,
+        log_key=settings.installation_keys().current(LOG_KEY_PURPOSE),
+    )
     recordings = settings.recordings()
     storage = storage_from_config(recordings)
     media, local_node = _media_placement(

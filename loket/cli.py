@@ -26,7 +26,7 @@ from db import LoketError, audit, create_engine, create_session_factory, migrate
 from loket import production
 from loket.logs import configure_logging
 from loket.settings import Settings
-from privacy import Replay, replay_erasures
+from privacy import Replay, SealedText, replay_erasures, seal_plaintext
 from recordings import storage_from_config
 
 T = TypeVar("T")
@@ -455,6 +455,30 @@ def privacy_replay(since: datetime) -> None:
         f"replayed {done.receipts} erasure receipts since {since.isoformat()}: "
         f"{done.erased_again} calls erased again, {done.already_gone} already gone"
     )
+
+
+@privacy_group.command("seal-text")
+def privacy_seal_text() -> None:
+    """Once, after upgrading: seal the chat lines and transcripts an older version stored in
+    clear with their call's data key, so that shredding covers them (privacy.text_sealing)."""
+    settings = _settings()
+
+    async def seal() -> SealedText:
+        engine = create_engine(settings.database_url)
+        try:
+            sessions = create_session_factory(engine, keys=settings.installation_keys)
+            return await seal_plaintext(sessions, actor=CLI_ACTOR)
+        finally:
+            await engine.dispose()
+
+    done = _guarded(lambda: asyncio.run(seal()))
+    click.echo(f"sealed {done.chat_messages} chat lines and {done.transcripts} transcripts")
+    if done.skipped:
+        click.echo(
+            f"skipped {done.skipped} rows whose call's data key no configured master key unwraps "
+            "(they were wrapped under another master key; nothing was changed in them)",
+            err=True,
+        )
 
 
 # -- transcription ---------------------------------------------------------------------------

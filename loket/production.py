@@ -1,7 +1,10 @@
 """What production mode refuses to start with, beyond a missing secret (``loket.settings``), and
 what development mode warns about.
 
-- A signing key (``LOKET_SECRET_KEY``) whose characters carry under 128 bits. Length alone says
+- A secret whose characters carry under 128 bits: the signing key (``LOKET_SECRET_KEY``), and
+  every other shared secret an attacker could use if guessed: ``LOKET_TURN_SECRET`` (mints TURN
+  credentials), ``LOKET_MEDIA_SECRET`` (signs the internal channel to media nodes; checked when
+  set). There is no metrics token: ``/metrics`` is served only on its own internal port. Length alone says
   little: ``"s" * 48`` is 48 characters and no secret at all. The estimate is the smaller of two:
   the string's empirical (Shannon) entropy per character times its length (0 bits for one repeated
   character, 32 for ``"ab" * 16``), and the bits left after zlib compresses it (which catches
@@ -24,6 +27,7 @@ import ipaddress
 import math
 import zlib
 from collections import Counter
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 MIN_SECRET_BITS = 128
@@ -44,15 +48,19 @@ def estimated_bits(secret: str) -> float:
     return max(0.0, min(per_character * total, compressed))
 
 
-def refusals(*, secret_key: str | None, master_key: bytes | None, public_url: str | None) -> list[str]:
-    """Why these production secrets are unsafe, one sentence each (empty: they are fine)."""
+def refusals(
+    *, secrets: Mapping[str, str | None], master_key: bytes | None, public_url: str | None
+) -> list[str]:
+    """Why these production settings are unsafe, one sentence each (empty: they are fine).
+    ``secrets`` maps each shared secret's variable name (``LOKET_SECRET_KEY``) to its value."""
     problems: list[str] = []
-    if secret_key is not None and estimated_bits(secret_key) < MIN_SECRET_BITS:
-        problems.append(
-            f"LOKET_SECRET_KEY has too little entropy (about {estimated_bits(secret_key):.0f} bits, at least "
-            f"{MIN_SECRET_BITS} needed): generate one with "
-            "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
-        )
+    for name, secret in secrets.items():
+        if secret is not None and estimated_bits(secret) < MIN_SECRET_BITS:
+            problems.append(
+                f"{name} has too little entropy (about {estimated_bits(secret):.0f} bits, at least "
+                f"{MIN_SECRET_BITS} needed): generate one with "
+                "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            )
     if master_key is not None and len(set(master_key)) < MIN_MASTER_KEY_DISTINCT_BYTES:
         kind = "all zeros" if not any(master_key) else "not random"
         problems.append(f"LOKET_MASTER_KEY is {kind}: generate 32 random bytes (README, Configuration)")

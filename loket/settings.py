@@ -251,7 +251,13 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise SettingsError(str(exc)) from exc
         problems = production.refusals(
-            secret_key=self.secret_key, master_key=master_key, public_url=self.public_url
+            secrets={
+                "LOKET_SECRET_KEY": self.secret_key,
+                "LOKET_TURN_SECRET": self.turn_secret,
+                "LOKET_MEDIA_SECRET": self.media_secret,
+            },
+            master_key=master_key,
+            public_url=self.public_url,
         )
         if problems:
             raise SettingsError("production mode refuses unsafe settings: " + "; ".join(problems))

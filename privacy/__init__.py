@@ -3,7 +3,15 @@ call, the visitor's privacy key, privacy requests, export archives and their rec
 """
 
 from privacy.call_data_sweep import sweep_expired_call_data
-from privacy.call_keys import CallDataKey, call_data_key, open_text, seal_text
+from privacy.call_keys import (
+    CallDataKey,
+    call_data_key,
+    open_segments,
+    open_text,
+    open_vtt,
+    seal_text,
+    seal_transcript,
+)
 from privacy.dpa import (
     DEFAULT_DPA,
     DpaAcceptance,
@@ -61,6 +69,7 @@ from privacy.rules import (
     reschedule,
 )
 from privacy.sweep import sweep_expired, sweep_expired_calls
+from privacy.text_sealing import SealedText, seal_plaintext
 from privacy.types import DataErased, OnErased
 
 __all__ = [
@@ -88,6 +97,7 @@ __all__ = [
     "Retention",
     "RetentionKind",
     "RetentionRule",
+    "SealedText",
     "accept_dpa",
     "accept_for_fixture",
     "append_receipt",
@@ -112,7 +122,9 @@ __all__ = [
     "list_rules",
     "new_privacy_key",
     "normalise_privacy_key",
+    "open_segments",
     "open_text",
+    "open_vtt",
     "org_of",
     "org_requests",
     "plaintext_dir",
@@ -128,7 +140,9 @@ __all__ = [
     "reschedule",
     "resolve_retention",
     "retention_for_call",
+    "seal_plaintext",
     "seal_text",
+    "seal_transcript",
     "sweep_expired",
     "sweep_expired_call_data",
     "sweep_expired_calls",

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import SessionFactory, audit, utcnow
 from db.tables import CALLS, CHAT_MESSAGES, CONSENTS, QUEUES, TRANSCRIPTS
 from privacy.attachments import export_entries
-from privacy.call_keys import call_data_key, open_text
+from privacy.call_keys import call_data_key, open_segments, open_text, open_vtt
 from privacy.models import PrivacyRequest
 from privacy.plaintext import plaintext_dir, remove_plaintext
 from recordings.config import RecordingsConfig
@@ -99,7 +99,8 @@ async def call_document(
     chat = await session.execute(
         select(CHAT_MESSAGES).where(CHAT_MESSAGES.c.call_id == call_id).order_by(CHAT_MESSAGES.c.created_at)
     )
-    chat_key = await call_data_key(session, call_id, create=False)
+    # The call's data key: its chat lines and transcript are sealed with it.
+    text_key = await call_data_key(session, call_id, create=False)
     transcript = (
         await session.execute(select(TRANSCRIPTS).where(TRANSCRIPTS.c.call_id == call_id))
     ).one_or_none()
@@ -136,7 +137,7 @@ async def call_document(
             {
                 "party": row.party,
                 # Sealed with the call's data key (privacy.call_keys); old rows are in clear.
-                "text": open_text(chat_key, call_id, row.id, row.text),
+                "text": open_text(text_key, call_id, row.id, row.text),
                 "created_at": _iso(row.created_at),
             }
             for row in chat
@@ -145,13 +146,16 @@ async def call_document(
             {
                 "language": transcript.language,
                 "redacted": transcript.redacted,
-                "segments": transcript.segments or [],
+                # Sealed with the call's data key like the chat (privacy.call_keys).
+                "segments": open_segments(text_key, call_id, transcript.id, transcript.segments) or [],
             }
             if transcript is not None and done
             else None
         ),
     }
-    return document, (transcript.vtt if transcript is not None and done else None)
+    if transcript is None or not done:
+        return document, None
+    return document, open_vtt(text_key, call_id, transcript.id, transcript.vtt)
 
 
 def _write_zip(

@@ -46,6 +46,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from db import Clock, SessionFactory, audit, default_worker_id, jobs, lease_kept, update_if_held, utcnow
+from privacy import call_data_key, seal_transcript
 from recordings import (
     ChecksumMismatch,
     DecryptionError,
@@ -415,6 +416,12 @@ class TranscriptionJob:
         """Write the transcript, its audit event and the hook's webhook in one transaction,
         only while this worker still holds the row."""
         async with self._sessions() as session:
+            # Sealed with the call's data key, as its chat is: shredding the call's key (erasure,
+            # the call's retention) makes every copy of the transcript unreadable.
+            data_key = await call_data_key(session, job.call_id, create=True)
+            segments, vtt = seal_transcript(
+                data_key, job.call_id, job.id, transcript_to_dict(result)["segments"], to_vtt(result)
+            )
             held = await update_if_held(
                 session,
                 TranscriptRow,
@@ -423,8 +430,8 @@ class TranscriptionJob:
                 status=TranscriptStatus.DONE.value,
                 language=result.language,
                 model=result.model,
-                segments=transcript_to_dict(result)["segments"],
-                vtt=to_vtt(result),
+                segments=segments,
+                vtt=vtt,
                 redacted=result.redacted,
                 error=None,
                 next_attempt_at=None,

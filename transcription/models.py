@@ -28,8 +28,9 @@ class Transcript(Base):
     """The merged timeline of a call's per-participant recordings ("Visitor"/"Adviser").
 
     ``segments`` is the JSON form ([{start, end, speaker, text}]), ``vtt`` the WebVTT form,
-    both redacted before storing when ``redacted`` is true. Kept until ``delete_after``
-    (retention kind "transcripts") unless on legal hold; erased with the call.
+    both redacted before storing when ``redacted`` is true, and both sealed with the call's
+    data key (``privacy.call_keys``: ``segments`` then holds a sealed JSON string). Kept until
+    ``delete_after`` (retention kind "transcripts") unless on legal hold; erased with the call.
     """
 
     __tablename__ = "transcripts"
@@ -43,7 +44,7 @@ class Transcript(Base):
     status: Mapped[str] = mapped_column(String(16), nullable=False, default=TranscriptStatus.PENDING)
     language: Mapped[str | None] = mapped_column(String(8))
     model: Mapped[str | None] = mapped_column(String(200))
-    segments: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    segments: Mapped[list[dict[str, Any]] | str | None] = mapped_column(JSON)
     vtt: Mapped[str | None] = mapped_column(Text)
     redacted: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     error: Mapped[str | None] = mapped_column(String(1000))

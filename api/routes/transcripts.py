@@ -27,7 +27,7 @@ from db.errors import Conflict, NotFound
 from db.tables import TRANSCRIPTS
 from signaling.models import Call
 from signaling.payloads import Payload
-from signaling.transcripts import transcript_in_org
+from signaling.transcripts import TranscriptText, transcript_in_org, transcript_text
 from transcription import set_legal_hold
 
 routes = Api()
@@ -39,14 +39,14 @@ HOLD_SETTERS = frozenset({Role.ADMIN, Role.DPO})
 VTT_CONTENT_TYPE = "text/vtt"
 
 
-def transcript_out(row: Any) -> TranscriptOut:
+def transcript_out(row: Any, text: TranscriptText) -> TranscriptOut:
     segments = None
-    if row.segments is not None:
+    if text.segments is not None:
         segments = [
             TranscriptSegmentOut(
                 start=item["start"], end=item["end"], speaker=item.get("speaker"), text=item["text"]
             )
-            for item in row.segments
+            for item in text.segments
         ]
     return TranscriptOut(
         id=row.id,
@@ -140,6 +140,8 @@ async def get_transcript(request: web.Request) -> TranscriptOut | web.Response:
             raise NotFound(f"no transcript {transcript_id}")
         if params.format == "vtt" and row.vtt is None:
             raise Conflict(f"transcript {transcript_id} is {row.status}: it has no WebVTT", code="not_ready")
+        # Sealed with the call's data key (privacy.call_keys): opened for this read only.
+        text = await transcript_text(db, row)
         await audit.record(
             db,
             org_id=claims.org_id,
@@ -150,8 +152,8 @@ async def get_transcript(request: web.Request) -> TranscriptOut | web.Response:
         )
         await db.commit()
     if params.format == "vtt":
-        return web.Response(text=row.vtt, content_type=VTT_CONTENT_TYPE, charset="utf-8")
-    return transcript_out(row)
+        return web.Response(text=text.vtt, content_type=VTT_CONTENT_TYPE, charset="utf-8")
+    return transcript_out(row, text)
 
 
 class TranscriptPatch(Payload):
@@ -187,5 +189,6 @@ async def change_transcript(request: web.Request) -> TranscriptOut:
             )
             await db.commit()
             row = await transcript_in_org(db, transcript_id, claims.org_id)
-    assert row is not None
-    return transcript_out(row)
+        assert row is not None
+        text = await transcript_text(db, row)
+    return transcript_out(row, text)

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from accounts.api_keys import SCOPES, hash_key
 from accounts.credential_models import ApiKey
-from accounts.models import User
+from accounts.models import Location, User
 from db import create_engine, create_session_factory, utcnow
 from db.audit import AuditEvent
 from tests.conftest import Backend, World, base_url, login
@@ -186,3 +186,28 @@ async def test_only_admins_manage_keys(server: TestServer, world: World) -> None
     token = (await login(base_url(server), email))["access_token"]
     status, body = await call(server, "POST", "/api-keys", token, {"name": "x", "scopes": ["calls:read"]})
     assert status == 403, body
+
+
+async def test_a_key_works_only_from_its_creators_location(
+    server: TestServer, world: World, backend: Backend
+) -> None:
+    token, admin_id = await admin_token(server, world)
+    created = await new_key(server, token, ["calls:read"])
+    location = Location(org_id=world.org_id, name="Garage Noord", ip_allowlist=["10.0.0.0/8"])
+    engine = create_engine(backend.database_url)
+    try:
+        async with create_session_factory(engine)() as db:
+            db.add(location)
+            await db.flush()
+            await db.execute(update(User).where(User.id == admin_id).values(location_id=location.id))
+            await db.commit()
+    finally:
+        await engine.dispose()
+    # The test client calls from 127.0.0.1, outside the admin's location.
+    status, body = await call(server, "GET", "/calls", created["key"])
+    assert (status, body["error"]["code"]) == (403, "ip_not_allowed"), body
+    await db_update(
+        backend, update(Location).where(Location.id == location.id).values(ip_allowlist=["127.0.0.1/32"])
+    )
+    status, body = await call(server, "GET", "/calls", created["key"])
+    assert status == 200, body

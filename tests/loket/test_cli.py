@@ -7,6 +7,7 @@ and one line on stderr, never a traceback.
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import re
 import socket
@@ -25,10 +26,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import Organisation, Queue, User, WidgetKey
 from accounts.passwords import verify_password
-from db import create_engine, create_session_factory
+from db import create_engine, create_session_factory, migrate
 from db.audit import AuditEvent, AuditHead
+from db.keys import InstallationKeys
+from privacy import call_data_key, open_segments, open_text
+from signaling.models import Call, ChatMessage
 from tests.conftest import service_missing
 from tests.db.conftest import create_postgres_database, drop_postgres_database
+from transcription.models import Transcript
 
 T = TypeVar("T")
 LOKET = Path(sys.executable).with_name("loket")
@@ -314,3 +319,57 @@ def test_audit_verify_passes_then_names_the_tampered_seq(fresh_cli: Cli) -> None
     assert result.returncode == 1
     line = assert_one_line_error(result, "event 2")
     assert re.search(r"\bevent 2\b", line) and "1 events good" in line
+
+
+def test_privacy_seal_text_seals_what_an_older_version_stored_in_clear_once(fresh_cli: Cli) -> None:
+    """Issue 12 item 8: ``loket privacy seal-text``, a process without signaling's models (as the
+    worker), seals the chat and transcripts with their call's data key. One ``loket`` run: the
+    steps of a run (batches, idempotence) are tested in tests/privacy/test_transcript_sealing.py."""
+    org = uuid.uuid4()
+    raw_key = os.urandom(32)
+    master_key = base64.urlsafe_b64encode(raw_key).decode()
+    call_id, line_id, transcript_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+
+    async def as_before(db: AsyncSession) -> None:
+        db.add(Organisation(id=org, name="Garage"))
+        await db.flush()
+        db.add(Call(id=call_id, org_id=org, reference=uuid.uuid4().hex[:12], visitor_id=uuid.uuid4().hex))
+        await db.flush()
+        db.add(ChatMessage(id=line_id, call_id=call_id, party="visitor", text="Mijn kenteken is AB-123-C"))
+        db.add(
+            Transcript(
+                id=transcript_id, call_id=call_id, status="done", segments=[{"text": "Hoi"}], vtt="WEBVTT"
+            )
+        )
+
+    if fresh_cli.database_url.startswith("sqlite"):  # PostgreSQL's is upgraded by the fixture
+        (fresh_cli.cwd / "state").mkdir(exist_ok=True)
+        migrate.upgrade_sync(fresh_cli.database_url)
+    fresh_cli.query(as_before)
+    result = fresh_cli.run("privacy", "seal-text", LOKET_MASTER_KEY=master_key)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "sealed 1 chat lines and 1 transcripts"
+
+    async def opened(db: AsyncSession) -> tuple[str, str, Any, Any]:
+        line = await db.get(ChatMessage, line_id)
+        transcript = await db.get(Transcript, transcript_id)
+        assert line is not None and transcript is not None and transcript.vtt is not None
+        key = await call_data_key(db, call_id, create=False)
+        return (
+            line.text,
+            transcript.vtt,
+            open_text(key, call_id, line_id, line.text),
+            open_segments(key, call_id, transcript_id, transcript.segments),
+        )
+
+    async def with_keys() -> tuple[str, str, Any, Any]:
+        engine = create_engine(fresh_cli.database_url)
+        try:
+            async with create_session_factory(engine, keys=InstallationKeys(raw_key))() as db:
+                return await opened(db)
+        finally:
+            await engine.dispose()
+
+    stored_line, stored_vtt, line, segments = asyncio.run(with_keys())
+    assert stored_line.startswith("sealed:v1:") and stored_vtt.startswith("sealed:v1:")
+    assert (line, segments) == ("Mijn kenteken is AB-123-C", [{"text": "Hoi"}])

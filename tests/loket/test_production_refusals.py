@@ -33,7 +33,7 @@ def production(**overrides: Any) -> dict[str, Any]:
         "secret_key": GOOD_SECRET,
         "master_key": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         "public_url": "https://video.garage.example",
-        "turn_secret": "t" * 32,
+        "turn_secret": "Hq7-Vx2mPz9KcR4sWb8NdF1tLg6YjA3e",
     }
     values.update(overrides)
     return values
@@ -63,6 +63,20 @@ def test_a_long_secret_key_with_too_little_entropy_is_refused(weak: str) -> None
     assert len(weak) >= 32  # long enough for the length check: entropy is what refuses it
     message = refused(secret_key=weak)
     assert "LOKET_SECRET_KEY has too little entropy" in message
+
+
+@pytest.mark.parametrize(
+    ("field", "name"),
+    [("turn_secret", "LOKET_TURN_SECRET"), ("media_secret", "LOKET_MEDIA_SECRET")],
+)
+def test_every_shared_secret_with_too_little_entropy_is_refused(field: str, name: str) -> None:
+    # Long enough for every length check: only the entropy check can refuse these.
+    for weak in ("t" * 40, "0123456789" * 4):
+        message = refused(**{field: weak})
+        assert f"{name} has too little entropy" in message
+        assert "LOKET_SECRET_KEY" not in message
+    loaded = Settings(_env_file=None, **production(**{field: secrets.token_urlsafe(32)}))  # type: ignore[call-arg]
+    assert loaded.production
 
 
 def test_the_entropy_estimate_rates_random_keys_well_above_the_floor() -> None:

@@ -29,7 +29,7 @@ def production(**overrides: Any) -> dict[str, Any]:
         "secret_key": "p5Qz-8vKcW2xNf0RmYt7LhJ3bAgDs9EuTo4iVnC6",
         "master_key": base64.urlsafe_b64encode(bytes(range(7, 39))).decode(),
         "public_url": "https://video.garage.example",
-        "turn_secret": "t" * 32,
+        "turn_secret": "Hq7-Vx2mPz9KcR4sWb8NdF1tLg6YjA3e",
     }
     values.update(overrides)
     return values

@@ -9,8 +9,10 @@ import uuid
 import aiohttp
 from sqlalchemy import select, text
 
+from api.keys import STORE, TOKENS
 from db import create_engine, create_session_factory
 from privacy import PrivacyKey, PrivacyRequest, normalise_privacy_key
+from signaling.store import keys as store_keys
 from tests.conftest import Backend, Client, World, base_url, connect_adviser, connect_visitor, paired
 
 
@@ -30,6 +32,18 @@ async def test_only_the_visitor_gets_the_privacy_key_and_the_database_keeps_only
     adviser_event = await adviser.wait_for("call:ended")
     assert "privacy_key" not in adviser_event
     assert key not in json.dumps(adviser.events), "nothing else the adviser got holds the key"
+
+    # The resume log in the realtime store (memory or Redis) keeps the key only sealed ...
+    token = visitor.sio.connection_auth["token"]
+    room = f"visitor:{server.app[TOKENS].verify_visitor(token).visitor_id}"
+    logged = await server.app[STORE].lrange(store_keys.log(room))
+    assert any('"call:ended"' in entry for entry in logged), logged
+    assert not any(key in entry or key.replace("-", "") in entry for entry in logged), logged
+    # ... and a visitor who missed the event gets it, key included, when they resume.
+    resumed = await visitor.call("session:resume", {"last_seq": event["seq"] - 1})
+    assert resumed["ok"] and resumed["replayed"] >= 1, resumed
+    replayed = await visitor.wait_for("call:ended")
+    assert replayed["privacy_key"] == key and replayed["seq"] == event["seq"]
 
     engine = create_engine(backend.database_url)
     try:

@@ -31,11 +31,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.models import Organisation, Queue
 from db import SessionFactory, audit, create_engine, create_session_factory, utcnow
 from db.audit import AuditEvent
+from db.keys import InstallationKeys
 from privacy import (
     DEFAULT_RETENTION_DAYS,
     RetentionKind,
     accept_for_fixture,
+    call_data_key,
     create_rule,
+    open_segments,
+    open_vtt,
     sweep_expired_call_data,
 )
 from recordings import (
@@ -56,6 +60,7 @@ from tests.transcription.media_files import read_wav, speak, word_error_rate, wo
 from transcription import (
     JobPolicy,
     ModelUnavailable,
+    Segment,
     Transcript,
     TranscriptionConfig,
     TranscriptionJob,
@@ -828,3 +833,42 @@ async def test_a_transcript_deleted_by_retention_is_not_made_again_from_the_reco
         assert await session.scalar(select(TranscriptRow.id).where(TranscriptRow.call_id == call_id)) is None
     assert await job.enqueue(later) == 0, "the expired transcript was queued to be made again"
     assert await job.run(later) == 0
+
+
+class ScriptedEngine(WhisperEngine):
+    """Hears one fixed sentence in any audio: the job's storing is under test here, not Whisper."""
+
+    async def resolve_language(self, language: str | None) -> str | None:
+        return language or "en"
+
+    async def transcribe(
+        self, audio: NDArray[np.float32], *, language: str | None, candidates: Sequence[str] = ()
+    ) -> Transcript:
+        said = Segment(start=0.0, end=1.0, text="Is the blue Polo still for sale")
+        return Transcript(language="en", model="scripted", duration=1.0, segments=(said,))
+
+
+async def test_the_job_stores_the_transcript_sealed_with_the_calls_data_key(
+    local_org: Org, speech: dict[str, Path], database_url: str
+) -> None:
+    """Issue 12 item 8: with the installation keys, what was said is never in the row in clear,
+    and it opens with the call's key (the one the chat of the call is sealed with)."""
+    org = local_org
+    call_id = await org.call()
+    await org.record(call_id, "adviser", speech["adviser"], offset=0.0)
+    engine = create_engine(database_url)
+    keyed = create_session_factory(engine, keys=InstallationKeys(secrets.token_bytes(32)))
+    try:
+        job = org.job(ScriptedEngine(TranscriptionConfig()), sessions=keyed)
+        assert await job.run() == 1
+        row = await org.transcript(call_id)
+        assert row.status == TranscriptStatus.DONE and isinstance(row.segments, str) and row.vtt is not None
+        assert row.segments.startswith("sealed:v1:") and row.vtt.startswith("sealed:v1:")
+        assert "Polo" not in row.segments + row.vtt
+        async with keyed() as session:
+            key = await call_data_key(session, call_id, create=False)
+        segments = open_segments(key, call_id, row.id, row.segments)
+        assert segments is not None and [s["text"] for s in segments] == ["Is the blue Polo still for sale"]
+        assert "<v Adviser>Is the blue Polo still for sale" in (open_vtt(key, call_id, row.id, row.vtt) or "")
+    finally:
+        await engine.dispose()
