@@ -83,6 +83,7 @@ from signaling.guarded_packet import GuardedPacket
 from signaling.metrics import Metrics
 from signaling.outbox import Outbox
 from signaling.recording import RecordingControl
+from signaling.redis_manager import RedisManager
 from signaling.sockets import AdviserNamespace, VisitorNamespace
 from signaling.staff_watch import StaffWatch
 from signaling.store import MemoryStore, RealtimeStore, RedisStore
@@ -130,7 +131,7 @@ def create_app(settings: Settings, *, run_worker: bool = True, run_media: bool =
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
         client_manager=(
-            socketio.AsyncRedisManager(settings.redis_url, channel=f"{redis_prefix}socketio")
+            RedisManager(settings.redis_url, channel=f"{redis_prefix}socketio")
             if settings.redis_url
             else None
         ),

@@ -111,6 +111,7 @@ class Switchboard:
             node_id=self.node_id,
         )
         self._tasks: list[asyncio.Task[None]] = []
+        self._store_back_at = float("-inf")  # when a tick last failed (the store away?)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -142,6 +143,9 @@ class Switchboard:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                # The store may have been away: every node's heart stopped with it, so none
+                # is buried until the others have had a whole node_ttl_seconds to beat again.
+                self._store_back_at = self._clock()
                 logger.exception("switchboard tick failed; trying again")
             await asyncio.sleep(self._config.tick_seconds)
 
@@ -150,7 +154,8 @@ class Switchboard:
         unanswered and sessions that did not come back in time, and send the queue updates due."""
         now = self._clock()
         await self._attendance.heartbeat(now)
-        await self._attendance.bury_dead_nodes(now)
+        if now - self._store_back_at >= self._config.node_ttl_seconds:
+            await self._attendance.bury_dead_nodes(now)
         await self._ringing.expire(now)
         await self._attendance.expire(now)
         await self._queue.flush(now)
