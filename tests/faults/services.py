@@ -15,6 +15,8 @@ from pathlib import Path
 from tests.integration.processes import free_port
 
 POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
+# Every write on disk before it is acknowledged, so a SIGKILL loses nothing acknowledged.
+DURABLE = ("--appendonly", "yes", "--appendfsync", "always", "--save", "", "--protected-mode", "no")
 
 
 class OwnRedis:
@@ -34,8 +36,7 @@ class OwnRedis:
         assert binary, "redis-server is not installed"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir)]
-            + ["--appendonly", "yes", "--appendfsync", "always", "--save", "", "--protected-mode", "no"],
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir), *DURABLE],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -76,9 +77,9 @@ class OwnPostgres:
 
     def _ctl(self, *args: str) -> None:
         options = f"-p {self.port} -k {self.data_dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        flags = ["-o", options, "-w", "-t", "30", *args]
         subprocess.run(
-            [POSTGRES_BIN / "pg_ctl", "-D", self.data_dir / "data", "-l", self.data_dir / "pg.log"]
-            + ["-o", options, "-w", "-t", "30", *args],
+            [POSTGRES_BIN / "pg_ctl", "-D", self.data_dir / "data", "-l", self.data_dir / "pg.log", *flags],
             check=True,
             capture_output=True,
         )

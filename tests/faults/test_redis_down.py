@@ -1,7 +1,8 @@
 """Redis stopped for 10 s (SIGKILL, started again on its append-only file) while two visitors
 wait and a call is active, on real processes: two ``loket serve --no-media`` nodes (visitors on
-the first, advisers on the second) and one ``loket media`` node. The call keeps its media and its chat; when Redis is back the queue is whole, each
-visitor still has their place, and the next adviser is rung for the first of them only."""
+the first, advisers on the second) and one ``loket media`` node. The call keeps its media and
+its chat; when Redis is back the queue is whole, each visitor still has their place, no node
+counts another's connections gone, and the next adviser is rung for the first visitor only."""
 
 from __future__ import annotations
 
@@ -70,7 +71,8 @@ async def test_a_redis_outage_loses_no_call_no_place_and_rings_no_ghost(
     acks += [await resumed(visitor) for visitor, _ in waiting]
     recovered = time.monotonic() - up_at
     print(
-        f"\nredis outage {up_at - down_at:.1f} s: state answered again {recovered:.2f} s after Redis came back"
+        f"\nredis outage {up_at - down_at:.1f} s: every session's state answered again "
+        f"{recovered:.2f} s after Redis came back"
     )
 
     assert acks[0]["call"]["call_id"] == call.call_id and acks[0]["call"]["status"] == "active"
