@@ -6,9 +6,12 @@ append-only file fsynced on every write, PostgreSQL as it is."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -55,11 +58,16 @@ class OwnRedis:
 
 class OwnPostgres:
     """A PostgreSQL 15 cluster of one test (``initdb`` in a tmp dir, trust auth, its own port
-    and socket dir); ``restart`` is ``pg_ctl restart -m fast``."""
+    and socket dir); ``stop`` and ``start`` again keep its data. PostgreSQL refuses to run as
+    root: as root (a container) the cluster runs as the ``postgres`` user, in a directory of its
+    own outside pytest's owner-only tmp dirs."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
+    def __init__(self) -> None:
         self.port = free_port()
+        self.as_postgres = os.geteuid() == 0
+        self.data_dir = Path(tempfile.mkdtemp(prefix="loket-faults-pg-"))
+        if self.as_postgres:
+            shutil.chown(self.data_dir, "postgres", "postgres")
 
     @property
     def admin_dsn(self) -> str:
@@ -68,20 +76,18 @@ class OwnPostgres:
     def url(self, database: str) -> str:
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
 
+    def _run(self, *command: str | Path) -> None:
+        prefix = ["runuser", "-u", "postgres", "--"] if self.as_postgres else []
+        subprocess.run([*prefix, *command], check=True, capture_output=True)
+
     def init(self) -> None:
-        subprocess.run(
-            [POSTGRES_BIN / "initdb", "-D", self.data_dir / "data", "-U", "postgres", "-A", "trust"],
-            check=True,
-            capture_output=True,
-        )
+        self._run(POSTGRES_BIN / "initdb", "-D", self.data_dir / "data", "-U", "postgres", "-A", "trust")
 
     def _ctl(self, *args: str) -> None:
         options = f"-p {self.port} -k {self.data_dir} -c listen_addresses=127.0.0.1 -c fsync=off"
-        flags = ["-o", options, "-w", "-t", "30", *args]
-        subprocess.run(
-            [POSTGRES_BIN / "pg_ctl", "-D", self.data_dir / "data", "-l", self.data_dir / "pg.log", *flags],
-            check=True,
-            capture_output=True,
+        log = self.data_dir / "pg.log"
+        self._run(
+            POSTGRES_BIN / "pg_ctl", "-D", self.data_dir / "data", "-l", log, "-o", options, "-w", *args
         )
 
     def start(self) -> None:
@@ -90,8 +96,10 @@ class OwnPostgres:
     def stop(self) -> None:
         self._ctl("stop", "-m", "fast")
 
-    def restart(self) -> None:
-        self._ctl("restart", "-m", "fast")
+    def remove(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self.stop()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
 def _wait_port(port: int, process: subprocess.Popen[bytes]) -> None:

@@ -1,0 +1,99 @@
+"""PostgreSQL restarted mid-call, on real processes: one ``loket serve --no-media`` node and one
+``loket media`` node on a PostgreSQL cluster of the test's own (the shared one is never
+touched). The call goes on; a chat line sent while the database is down is stored once the
+database is back (the server retries it), the call's end is stored, nothing is lost or doubled."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from db import create_engine, create_session_factory, migrate
+from signaling.models import Call
+from tests.conftest import Client
+from tests.faults.services import OwnPostgres
+from tests.integration.deployment import Deploy, both_receiving, chat_lines, start_call
+from tests.media.conftest import eventually
+from tests.signaling.conftest import Peer
+
+pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(120)]
+
+DOWN_SECONDS = 2.0
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[OwnPostgres]:
+    server = OwnPostgres()
+    try:
+        server.init()
+        server.start()
+        yield server
+    finally:
+        server.remove()
+
+
+@pytest.fixture
+def postgres_url(own_postgres: OwnPostgres) -> str:
+    """This module's processes use the test's own cluster, migrated."""
+    import asyncpg
+
+    async def create() -> None:
+        connection = await asyncpg.connect(own_postgres.admin_dsn)
+        try:
+            await connection.execute("CREATE DATABASE loket")
+        finally:
+            await connection.close()
+
+    asyncio.run(create())
+    url = own_postgres.url("loket")
+    migrate.upgrade_sync(url)
+    return url
+
+
+async def test_a_postgres_restart_mid_call_loses_no_chat_line_and_no_call_end(
+    deploy: Deploy, own_postgres: OwnPostgres, clients: list[Client], new_peer: Callable[[], Peer]
+) -> None:
+    deployment = await deploy(1)
+    call = await start_call(deployment, clients, new_peer)
+    await eventually(lambda: both_receiving(call), timeout=15)
+    visitor, adviser = call.visitor.client, call.adviser.client
+    assert (await visitor.call("chat:send", {"text": "before"}))["ok"]
+    await adviser.wait_for("chat:message", text="before")
+
+    video = call.adviser.peer.received["video"]
+    await asyncio.to_thread(own_postgres.stop)
+    stopped_at = time.monotonic()
+    frames_before = video.frames
+    # A line sent while the database is down: the server holds it until it can store it.
+    during = asyncio.create_task(adviser.call("chat:send", {"text": "during"}, timeout=30))
+    await asyncio.sleep(DOWN_SECONDS)
+    await asyncio.to_thread(own_postgres.start)
+    started_at = time.monotonic()
+    ack = await during
+    stored_after = time.monotonic() - started_at
+    print(
+        f"\npostgres down {started_at - stopped_at:.1f} s: the line sent meanwhile stored "
+        f"{stored_after:.2f} s after it was back"
+    )
+    assert ack["ok"], ack
+    await visitor.wait_for("chat:message", text="during")
+    assert video.frames > frames_before  # media never needed the database
+
+    assert (await visitor.call("chat:send", {"text": "after"}))["ok"]
+    await adviser.wait_for("chat:message", text="after")
+    assert await chat_lines(deployment, call.call_id) == ["before", "during", "after"]
+
+    ended = await visitor.call("call:end")
+    assert ended["ok"], ended
+    await adviser.wait_for("call:ended", call_id=call.call_id)
+    engine = create_engine(deployment.world.backend.database_url)
+    try:
+        async with create_session_factory(engine)() as db:
+            row = await db.get(Call, uuid.UUID(call.call_id))
+            assert row is not None and row.status == "ended" and row.ended_at is not None
+    finally:
+        await engine.dispose()
