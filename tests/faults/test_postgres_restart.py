@@ -1,7 +1,8 @@
 """PostgreSQL restarted mid-call, on real processes: one ``loket serve --no-media`` node and one
 ``loket media`` node on a PostgreSQL cluster of the test's own (the shared one is never
 touched). The call goes on; a chat line sent while the database is down is stored once the
-database is back (the server retries it), the call's end is stored, nothing is lost or doubled."""
+database is back (the server retries it), and so is the call's end sent in a second outage:
+nothing is lost or doubled."""
 
 from __future__ import annotations
 
@@ -87,8 +88,18 @@ async def test_a_postgres_restart_mid_call_loses_no_chat_line_and_no_call_end(
     await adviser.wait_for("chat:message", text="after")
     assert await chat_lines(deployment, call.call_id) == ["before", "during", "after"]
 
-    ended = await visitor.call("call:end")
+    # The call ended while the database is down again: the end is stored once it is back.
+    await asyncio.to_thread(own_postgres.stop)
+    ending = asyncio.create_task(visitor.call("call:end", timeout=30))
+    await asyncio.sleep(DOWN_SECONDS)
+    await asyncio.to_thread(own_postgres.start)
+    started_at = time.monotonic()
+    ended = await ending
+    print(
+        f"postgres down again: the call's end stored {time.monotonic() - started_at:.2f} s after it was back"
+    )
     assert ended["ok"], ended
+    assert ended["privacy_key"]
     await adviser.wait_for("call:ended", call_id=call.call_id)
     engine = create_engine(deployment.world.backend.database_url)
     try:
