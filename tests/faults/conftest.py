@@ -14,6 +14,7 @@ from tests.integration.conftest import (  # noqa: F401 (fixtures)
     new_client,
     new_peer,
 )
+from tests.recordings.conftest import bucket, s3, s3_endpoint  # noqa: F401 (fixtures)
 
 
 @pytest.fixture
