@@ -259,10 +259,9 @@ class RemotePlacement:
         """Move the calls of dead nodes, for as long as this placement runs.
 
         A registration that ran out says a node's heart stopped only if Redis was there to
-        receive its beats: after Redis was away every node's
-        registration may have run out meanwhile, so after a failed check the watcher first sees
-        Redis answer for ``node_ttl_s``, time for each live node to register again, before it
-        fails one over."""
+        receive its beats: after Redis was away every node's registration may have run out
+        meanwhile, so after a failed check the watcher first sees Redis answer for
+        ``node_ttl_s``, time for each live node to register again, before it fails one over."""
         loop = asyncio.get_running_loop()
         seeing_since = float("-inf")
         while True:
