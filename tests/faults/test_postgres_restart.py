@@ -1,7 +1,8 @@
 """PostgreSQL restarted mid-call, on real processes: one ``loket serve --no-media`` node and one
 ``loket media`` node on a PostgreSQL cluster of the test's own (the shared one is never
 touched). The call goes on; a chat line sent while the database is down is stored once the
-database is back (the server retries it), and so is the call's end sent in a second outage:
+database is back (the server retries it), and so is the call's end sent in a second outage, with
+its webhook queued once:
 nothing is lost or doubled."""
 
 from __future__ import annotations
@@ -12,14 +13,19 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+from sqlalchemy import select
 
 from db import create_engine, create_session_factory, migrate
+from db.keys import InstallationKeys
+from recordings import parse_master_key
 from signaling.models import Call
 from tests.conftest import Client
 from tests.faults.services import OwnPostgres
 from tests.integration.deployment import Deploy, both_receiving, chat_lines, start_call
+from tests.integration.processes import MASTER_KEY
 from tests.media.conftest import eventually
 from tests.signaling.conftest import Peer
+from webhooks import WebhookDelivery, WebhookEvent, create_endpoint
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(120)]
 
@@ -59,6 +65,18 @@ async def test_a_postgres_restart_mid_call_loses_no_chat_line_and_no_call_end(
     deploy: Deploy, own_postgres: OwnPostgres, clients: list[Client], new_peer: Callable[[], Peer]
 ) -> None:
     deployment = await deploy(1)
+    keys = InstallationKeys(master_key=parse_master_key(MASTER_KEY))
+    engine = create_engine(deployment.world.backend.database_url)
+    sessions = create_session_factory(engine, keys=keys)
+    async with sessions() as db:
+        await create_endpoint(
+            db,
+            org_id=deployment.world.org_id,
+            url="https://hooks.example.test/loket",
+            events=[WebhookEvent.CALL_ENDED],
+            actor="test",
+        )
+        await db.commit()
     call = await start_call(deployment, clients, new_peer)
     await eventually(lambda: both_receiving(call), timeout=15)
     visitor, adviser = call.visitor.client, call.adviser.client
@@ -101,10 +119,12 @@ async def test_a_postgres_restart_mid_call_loses_no_chat_line_and_no_call_end(
     assert ended["ok"], ended
     assert ended["privacy_key"]
     await adviser.wait_for("call:ended", call_id=call.call_id)
-    engine = create_engine(deployment.world.backend.database_url)
     try:
-        async with create_session_factory(engine)() as db:
+        async with sessions() as db:
             row = await db.get(Call, uuid.UUID(call.call_id))
             assert row is not None and row.status == "ended" and row.ended_at is not None
+            # The webhook owed for the end was queued exactly once (no worker here sends it).
+            deliveries = (await db.scalars(select(WebhookDelivery))).all()
+            assert [(d.event, d.payload["call_id"]) for d in deliveries] == [("call.ended", call.call_id)]
     finally:
         await engine.dispose()
