@@ -1,9 +1,8 @@
 """PostgreSQL restarted mid-call, on real processes: one ``loket serve --no-media`` node and one
 ``loket media`` node on a PostgreSQL cluster of the test's own (the shared one is never
 touched). The call goes on; a chat line sent while the database is down is stored once the
-database is back (the server retries it), and so is the call's end sent in a second outage, with
-its webhook queued once:
-nothing is lost or doubled."""
+database is back (the server retries it), and so is the call's end sent in a second outage, its
+webhook queued once: nothing is lost or doubled."""
 
 from __future__ import annotations
 
