@@ -1,8 +1,9 @@
-"""A ``loket worker`` SIGKILLed in the middle of a retention sweep, on SeaweedFS (a real S3
-server) and a PostgreSQL database of the test's own: another worker finishes the sweep once the
-dead one's leases have run out; S3 is away during its first sweeps (nothing is deleted, the rows
-stay claimed) and comes back. Every expired
-recording is gone, every stored version of it too, each with exactly one deletion receipt."""
+"""A ``loket worker`` SIGKILLed in the middle of a retention sweep, then another in the middle of
+an export, on SeaweedFS (a real S3 server) and a PostgreSQL database of the test's own. Another
+worker finishes the sweep once the dead one's leases have run out; S3 is away during its first
+sweeps (nothing is deleted, the rows stay claimed) and comes back. Every expired recording is
+gone, every stored version of it too, each with exactly one deletion receipt; the export is
+finished by the next worker, stored once, completed once."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from sqlalchemy import func, select, update
 
 from db import SessionFactory, create_engine, create_session_factory, migrate, utcnow
 from db.audit import AuditEvent
+from privacy.models import PrivacyRequest, PrivacyRequestKind, PrivacyRequestStatus
+from privacy.requests import create_request
 from recordings import Recording, RecordingStatus, create_recording
 from signaling.models import Call
 from tests.conftest import Backend, make_world, service_missing
@@ -90,12 +93,26 @@ async def claimed(sessions: SessionFactory) -> int:
         return int(await db.scalar(select(func.count()).where(Recording.claimed_by.is_not(None))) or 0)
 
 
+async def request_claimed(sessions: SessionFactory, request_id: uuid.UUID) -> bool:
+    async with sessions() as db:
+        row = await db.get(PrivacyRequest, request_id, populate_existing=True)
+        return row is not None and row.claimed_by is not None
+
+
+async def request_status(sessions: SessionFactory, request_id: uuid.UUID) -> tuple[str, ...] | None:
+    async with sessions() as db:
+        row = await db.get(PrivacyRequest, request_id, populate_existing=True)
+        if row is None:
+            return None
+        return (row.status, str(row.attempts), str(row.error), str(row.next_attempt_at), str(row.lease_until))
+
+
 async def versions(s3: Any, bucket: str) -> int:
     listed = await asyncio.to_thread(s3.list_object_versions, Bucket=bucket, Prefix="recordings/")
     return len(listed.get("Versions", [])) + len(listed.get("DeleteMarkers", []))
 
 
-async def test_a_worker_killed_mid_sweep_and_s3_gone_mid_sweep_delete_each_recording_once(
+async def test_workers_killed_mid_sweep_and_mid_export_and_s3_gone_lose_and_double_nothing(
     sessions: SessionFactory, outage: Outage, bucket: str, s3: Any, tmp_path: Path
 ) -> None:
     url: str = sessions.url  # type: ignore[attr-defined]
@@ -106,7 +123,14 @@ async def test_a_worker_killed_mid_sweep_and_s3_gone_mid_sweep_delete_each_recor
     source = tmp_path / "recording.enc"
     source.write_bytes(secrets.token_bytes(2000))
     async with sessions() as db:
-        call = Call(org_id=world.org_id, queue_id=world.queue_id, reference="FAULT", visitor_id="v")
+        call = Call(
+            org_id=world.org_id,
+            queue_id=world.queue_id,
+            reference="FAULT",
+            visitor_id="v",
+            status="ended",
+            ended_at=utcnow(),
+        )
         db.add(call)
         await db.flush()
         for _ in range(RECORDINGS):
@@ -136,6 +160,7 @@ async def test_a_worker_killed_mid_sweep_and_s3_gone_mid_sweep_delete_each_recor
         "LOKET_MASTER_KEY": MASTER_KEY,
         "LOKET_SPOOL_DIR": str(tmp_path / "spool"),
         "LOKET_RETENTION_EVERY_SECONDS": "1",
+        "LOKET_PRIVACY_REQUESTS_EVERY_SECONDS": "1",
         "LOKET_TRANSCRIPTION_ENABLED": "false",
     }
     first, first_log = start_worker(env, tmp_path / "worker-1.log")
@@ -189,3 +214,49 @@ async def test_a_worker_killed_mid_sweep_and_s3_gone_mid_sweep_delete_each_recor
 
     assert await receipts(sessions) == {f"recording:{rid}": 1 for rid in ids}
     assert await versions(s3, bucket) == 0
+
+    # Mid-export: a staff export of the call, its worker SIGKILLed once it has claimed it.
+    _, admin = await world.add_user("admin")
+    async with sessions() as db:
+        request = await create_request(
+            db, kind=PrivacyRequestKind.EXPORT, call_id=call.id, requested_by=admin
+        )
+        await db.commit()
+    exporter, exporter_log = start_worker(env, tmp_path / "worker-3.log")
+    try:
+        deadline = time.monotonic() + 60
+        while not await request_claimed(sessions, request.id):
+            assert exporter.poll() is None and time.monotonic() < deadline, (
+                tmp_path / "worker-3.log"
+            ).read_text()
+            await asyncio.sleep(0.01)
+        exporter.send_signal(signal.SIGKILL)
+        exporter.wait(timeout=10)
+    finally:
+        exporter_log.close()
+    async with sessions() as db:
+        await db.execute(update(PrivacyRequest).values(lease_until=utcnow() - timedelta(seconds=1)))
+        await db.commit()
+    last, last_log = start_worker(env, tmp_path / "worker-4.log")
+    try:
+        killed_at = time.monotonic()
+        while (status := await request_status(sessions, request.id)) and status[
+            0
+        ] != PrivacyRequestStatus.DONE:
+            assert last.poll() is None and time.monotonic() - killed_at < 60, status
+            await asyncio.sleep(0.2)
+        finished = time.monotonic() - killed_at
+        print(f"the export was finished by the next worker {finished:.2f} s after it started")
+    finally:
+        last.terminate()
+        last.wait(timeout=20)
+        last_log.close()
+    async with sessions() as db:
+        completed = await db.scalar(
+            select(func.count()).where(
+                AuditEvent.action == "privacy_request.completed",
+                AuditEvent.target == f"privacy_request:{request.id}",
+            )
+        )
+    assert completed == 1
+    assert await versions(s3, bucket) == 1  # the one archive, stored once
