@@ -19,7 +19,9 @@ is dropped.
 
 *Failover.* Each ``RemotePlacement`` runs a watcher (a task it starts and stops) that every
 ``failover_interval_s`` looks for nodes listed in the registry whose registration has expired
-but that still hold calls (a node SIGKILLed, or cut off). One signalling node claims each dead
+but that still hold calls (a node SIGKILLed, or cut off); after Redis was away (when every
+registration may have run out with the nodes alive) not until it has seen Redis answer for
+``node_ttl_s``. One signalling node claims each dead
 node (``SET NX`` on ``media:failover:{node}``) and moves each of its calls to the least-loaded
 live node (compare and set on the call's mapping), then publishes ``MEDIA_NODE_LOST`` for it on
 the ended stream, so one signalling node tells both parties to offer again. With no live node
@@ -265,14 +267,25 @@ class RemotePlacement:
     # -- failover ----------------------------------------------------------------------------
 
     async def _watch_failover(self) -> None:
-        """Move the calls of dead nodes, for as long as this placement runs."""
+        """Move the calls of dead nodes, for as long as this placement runs.
+
+        A registration that ran out says a node's heart stopped only if Redis was there to
+        receive its beats: after Redis was away every node's registration may have run out
+        meanwhile, so after a failed check the watcher first sees Redis answer for
+        ``node_ttl_s``, time for each live node to register again, before it fails one over."""
+        loop = asyncio.get_running_loop()
+        seeing_since = float("-inf")
         while True:
             raise_if_cancelled()  # gh-86296: see media.node._tasks
             try:
-                await self.fail_over()
+                if loop.time() - seeing_since >= self._cluster.node_ttl_s:
+                    await self.fail_over()
+                else:
+                    await self._registry.dead_nodes_with_calls()  # Redis answers?
             except asyncio.CancelledError:
                 raise
             except Exception:
+                seeing_since = loop.time()
                 logger.exception("media failover check failed; trying again")
             await asyncio.sleep(self._failover_interval_s)
 

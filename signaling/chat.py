@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from accounts import ratelimit
 from accounts.config import RateLimit
 from db import SessionFactory, utcnow
+from db.outage import while_unreachable
 from privacy import RetentionKind, call_data_key, retention_for_call, seal_text
 from signaling.errors import Conflict, InvalidInput
 from signaling.models import CallStatus, ChatMessage
@@ -62,23 +63,30 @@ class Chat:
         party = "visitor" if session.kind == "visitor" else "adviser"
         sent_at = utcnow()
         call_id = uuid.UUID(call.id)
-        async with self._sessions() as db:
-            retention = await retention_for_call(db, call_id, RetentionKind.CHAT)
-            message_id = uuid.uuid4()
-            # Stored sealed with the call's data key, so shredding the key erases every copy.
-            data_key = await call_data_key(db, call_id, create=True)
-            message = ChatMessage(
-                id=message_id,
-                call_id=call_id,
-                party=party,
-                text=seal_text(data_key, call_id, message_id, text),
-                created_at=sent_at,
-                delete_after=retention.deadline(sent_at),
-            )
-            db.add(message)
-            await db.commit()
+        # Its id before the first try: a try whose commit answer was lost cannot store it twice.
+        message_id = uuid.uuid4()
+
+        async def store() -> None:
+            async with self._sessions() as db:
+                retention = await retention_for_call(db, call_id, RetentionKind.CHAT)
+                # Stored sealed with the call's data key, so shredding the key erases every copy.
+                data_key = await call_data_key(db, call_id, create=True)
+                db.add(
+                    ChatMessage(
+                        id=message_id,
+                        call_id=call_id,
+                        party=party,
+                        text=seal_text(data_key, call_id, message_id, text),
+                        created_at=sent_at,
+                        delete_after=retention.deadline(sent_at),
+                    )
+                )
+                await db.commit()
+
+        # The database restarting: the line waits for it (the ack comes once it is stored).
+        await while_unreachable(store)
         event = {
-            "id": str(message.id),
+            "id": str(message_id),
             "call_id": call.id,
             "from": party,
             "text": text,

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import webhooks
 from db import SessionFactory
+from db.outage import while_unreachable
 from media.placement import MEDIA_NODE_LOST, MediaPlacement
 from privacy import issue_privacy_key
 from signaling import queries
@@ -37,6 +38,8 @@ from signaling.state import Activity, CallState
 from signaling.store import keys
 
 logger = logging.getLogger(__name__)
+# How long a call's end waits for the database to come back (under the organisation's lock).
+FINISH_WAIT_SECONDS = 6.0
 
 
 class FinishedHook(Protocol):
@@ -165,21 +168,28 @@ class Ending:
         await self._store.hset(
             keys.session(visitor_session(call.visitor).room), {"call_id": "", "ended": call.id}
         )
-        async with self._sessions() as db:
-            await queries.update_call(
-                db,
-                uuid.UUID(call.id),
-                status=outcome,
-                end_reason=reason,
-                ended_at=datetime.fromtimestamp(now, UTC),
-            )
-            # In the same transaction: the webhook is owed exactly when the outcome is stored.
-            payload = call_ended_payload(call, outcome=outcome, reason=reason, ended_at=now)
-            await webhooks.enqueue_event(db, uuid.UUID(org_id), webhooks.WebhookEvent.CALL_ENDED, payload)
-            privacy_key = await issue_privacy_key(db, uuid.UUID(call.id))
-            if call.transfer_from:
-                await queries.resolve_transfer(db, uuid.UUID(call.id), TransferOutcome.CALL_ENDED)
-            await db.commit()
+
+        async def store() -> str:
+            async with self._sessions() as db:
+                await queries.update_call(
+                    db,
+                    uuid.UUID(call.id),
+                    status=outcome,
+                    end_reason=reason,
+                    ended_at=datetime.fromtimestamp(now, UTC),
+                )
+                # In the same transaction: the webhook is owed exactly when the outcome is stored.
+                payload = call_ended_payload(call, outcome=outcome, reason=reason, ended_at=now)
+                await webhooks.enqueue_event(db, uuid.UUID(org_id), webhooks.WebhookEvent.CALL_ENDED, payload)
+                key = await issue_privacy_key(db, uuid.UUID(call.id))
+                if call.transfer_from:
+                    await queries.resolve_transfer(db, uuid.UUID(call.id), TransferOutcome.CALL_ENDED)
+                await db.commit()
+                return key
+
+        # The live call is gone already: a database restarting is waited for, within the
+        # organisation's lock (10 s), so the outcome is not lost.
+        privacy_key = await while_unreachable(store, seconds=FINISH_WAIT_SECONDS)
         if self._on_finished is not None:
             # Metrics and the lifecycle log line (signaling.metrics), once the outcome is stored.
             self._on_finished(call, answered=answered, reason=reason, now=now)

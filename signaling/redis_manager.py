@@ -1,19 +1,26 @@
-"""socket.io's Redis manager, without the Redis clients python-socketio forgets.
+"""The socket.io client manager that carries events between signalling nodes over Redis.
 
-python-socketio's ``AsyncRedisManager`` makes a new Redis client each time it (re)connects:
-when a publish comes before the listener task's first connect, and after every Redis error. It
-drops the old client without closing it, so its connections stay open until the garbage
-collector finds them (a ResourceWarning, at some unrelated moment). ``RedisManager`` closes each
-replaced client after a grace (an emit may still be using it), and every client at ``stop``.
+python-socketio's ``AsyncRedisManager`` has two habits this one drops:
+
+- After a lost Redis connection it backs off 1, 2, 4, ... up to 60 s between tries to subscribe
+  again; what other nodes publish meanwhile never reaches this node's connections (some 5 s of
+  lost cross-node events after a 10 s outage, tests/faults/test_redis_down.py). This one tries
+  again every ``RESUBSCRIBE_SECONDS``: a subscription costs Redis next to nothing.
+- Each (re)connect makes a new Redis client (also when a publish comes before the listener's
+  first connect) and drops the old one unclosed: its connections stay open until the garbage
+  collector finds them, with a ResourceWarning at some unrelated moment. This one closes each
+  replaced client after a grace (an emit may still be using it), and every client at ``stop``.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import socketio
 
+RESUBSCRIBE_SECONDS = 0.5
 # An emit that read the old client just before it was replaced finishes well within this.
 REPLACED_CLIENT_GRACE_SECONDS = 5.0
 
@@ -23,6 +30,25 @@ class RedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         self._replaced: set[Any] = set()
         self._closing: set[asyncio.Task[None]] = set()
+
+    async def _redis_listen_with_retries(self) -> AsyncIterator[Any]:
+        subscribed = False
+        while True:
+            try:
+                if not subscribed:
+                    self._redis_connect()
+                    await self.pubsub.subscribe(self.channel)
+                    subscribed = True
+                async for message in self.pubsub.listen():
+                    yield message
+            except Exception as exc:
+                self._get_logger().error(
+                    "Cannot receive from redis... retrying in %s secs",
+                    RESUBSCRIBE_SECONDS,
+                    extra={"redis_exception": str(exc)},
+                )
+                subscribed = False
+                await asyncio.sleep(RESUBSCRIBE_SECONDS)
 
     def _redis_connect(self) -> None:  # python-socketio's own hook: the one place clients are made
         old = self.redis

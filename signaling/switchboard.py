@@ -127,6 +127,7 @@ class Switchboard:
             live=self._live, ending=self._ending, ringing=self._ringing, sessions=sessions
         )
         self._tasks: list[asyncio.Task[None]] = []
+        self._store_back_at = float("-inf")  # when a tick last failed (the store away?)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -158,6 +159,9 @@ class Switchboard:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                # The store may have been away: every node's heart stopped with it, so none
+                # is buried until the others have had a whole node_ttl_seconds to beat again.
+                self._store_back_at = self._clock()
                 logger.exception("switchboard tick failed; trying again")
             await asyncio.sleep(self._config.tick_seconds)
 
@@ -167,7 +171,8 @@ class Switchboard:
         and send the queue updates due."""
         now = self._clock()
         await self._attendance.heartbeat(now)
-        await self._attendance.bury_dead_nodes(now)
+        if now - self._store_back_at >= self._config.node_ttl_seconds:
+            await self._attendance.bury_dead_nodes(now)
         await self._ringing.expire(now)
         await self._wait_limit.expire(now)
         await self._attendance.expire(now)

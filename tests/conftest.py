@@ -239,11 +239,14 @@ class Client:
         self.namespace = namespace
         self.sio = socketio.AsyncClient(reconnection=False)
         self.events: list[tuple[str, dict[str, Any]]] = []
+        self.last_seq = 0  # the highest ``seq`` received, for ``session:resume``
         self._arrived = asyncio.Event()
         self.sio.on("*", self._record, namespace=namespace)
 
     async def _record(self, event: str, data: dict[str, Any]) -> None:
         self.events.append((event, data))
+        if isinstance(data, dict) and isinstance(data.get("seq"), int):
+            self.last_seq = max(self.last_seq, data["seq"])
         self._arrived.set()
 
     async def connect(self, url: str, token: str) -> None:
