@@ -33,6 +33,7 @@ Callers hold the organisation's lock (``signaling.live``), except ``flush``, whi
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
 from collections.abc import Callable
@@ -91,9 +92,14 @@ class Queue:
         await self._store.zrem(keys.org_waiting(call.org_id), call.id)
         await self._store.hdel(keys.position_sent(call.queue_id), call.id)
 
-    async def waiting_ids(self, org_id: str) -> list[str]:
-        """The organisation's waiting (and ringing) call ids, the one that joined first first."""
-        return [call_id for call_id, _ in await self._store.zrange(keys.org_waiting(org_id))]
+    async def waiting_ids(self, org_id: str, queue_ids: set[str] | None = None) -> list[str]:
+        """The organisation's waiting (and ringing) call ids, the one that joined first first;
+        only those of ``queue_ids`` when given (their queues' sets merged by join time, so calls
+        waiting in other queues cost nothing)."""
+        if queue_ids is None:
+            return [call_id for call_id, _ in await self._store.zrange(keys.org_waiting(org_id))]
+        queues = [await self._store.zrange(keys.queue_waiting(q)) for q in sorted(queue_ids)]
+        return [call_id for call_id, _ in heapq.merge(*queues, key=lambda item: (item[1], item[0]))]
 
     async def waiting(self, org_id: str) -> list[CallState]:
         return [
