@@ -174,15 +174,12 @@ class _Watch:
         self.rss.append((time.monotonic(), memory))
         frames = self._count()
         for record in self._live:
-            ended = any(s.drain("call:ended") for s in record.sessions())
+            ended = [e.get("reason") for s in record.sessions() for e in s.drain("call:ended")]
             pairs = zip(self._frames[record.index], frames[record.index], strict=True)
             stalled = any(after <= before for before, after in pairs)
             if ended or stalled:
-                why = (
-                    "call:ended"
-                    if ended
-                    else f"no video {self._frames[record.index]} -> {frames[record.index]}"
-                )
+                before = self._frames[record.index]
+                why = f"call:ended {ended}" if ended else f"no video {before} -> {frames[record.index]}"
                 self._result.dropped.setdefault(record.index, why)
         self._frames = frames
 

@@ -101,10 +101,10 @@ class Queue:
         queues = [await self._store.zrange(keys.queue_waiting(q)) for q in sorted(queue_ids)]
         return [call_id for call_id, _ in heapq.merge(*queues, key=lambda item: (item[1], item[0]))]
 
-    async def waiting(self, org_id: str) -> list[CallState]:
+    async def waiting(self, org_id: str, queue_ids: set[str] | None = None) -> list[CallState]:
         return [
             call
-            for call_id in await self.waiting_ids(org_id)
+            for call_id in await self.waiting_ids(org_id, queue_ids)
             if (call := await self._live.call(call_id)) is not None
         ]
 
@@ -212,7 +212,12 @@ class Queue:
         advisers = [a for a in (await self._live.advisers(org_id)).values() if a.presence != Presence.OFFLINE]
         if not advisers:
             return
-        calls = await self.waiting(org_id)
+        # Only the queues someone connected serves: a backlog nobody here serves is not read
+        # every second (an adviser's snapshot lists only the calls they serve).
+        served = (
+            None if any(a.queues is None for a in advisers) else {q for a in advisers for q in a.queues or []}
+        )
+        calls = await self.waiting(org_id, served)
         for adviser in advisers:
             mail.append(
                 (

@@ -1,6 +1,7 @@
-"""Ringing reads only the calls a free adviser could take: a backlog in a queue no free adviser
-serves costs a join elsewhere nothing (``python -m bench.sockets``: 5,000 visitors waiting in
-such a queue made every join and leave read all 5,000 calls; both backend pairs)."""
+"""Ringing and the advisers' snapshots read only the calls of queues an adviser serves: a backlog
+in a queue nobody serves costs a join elsewhere nothing (``python -m bench.sockets``: 5,000
+visitors waiting in such a queue were read on every join and leave, and every second; both
+backend pairs)."""
 
 from __future__ import annotations
 
@@ -60,4 +61,12 @@ async def test_a_join_reads_none_of_the_calls_waiting_where_no_free_adviser_serv
         assert [data["call_id"] for data in nodes.sent.to(f"adviser:{user_id}", "call:incoming")] == [call_id]
         # ... and the join read a handful of hashes (its session, the adviser's, its call), not
         # the 100 calls waiting in Hold.
+        assert len(reads) < 10, reads
+
+        # Nor does the adviser's next queue:snapshot (once a second) read them.
+        reads.clear()
+        nodes.sent.events.clear()
+        nodes.clock.now += 2.0
+        await node.tick()
+        assert nodes.sent.to(f"adviser:{user_id}", "queue:snapshot"), "a snapshot was due"
         assert len(reads) < 10, reads
