@@ -33,6 +33,7 @@ Callers hold the organisation's lock (``signaling.live``), except ``flush``, whi
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
 from collections.abc import Callable
@@ -109,14 +110,19 @@ class Queue:
         await self._store.hdel(keys.position_sent(call.queue_id), call.id)
         await self._store.zrem(keys.WAIT_DEADLINES, keys.org_member(call.org_id, call.id))
 
-    async def waiting_ids(self, org_id: str) -> list[str]:
-        """The organisation's waiting (and ringing) call ids, the one that joined first first."""
-        return [call_id for call_id, _ in await self._store.zrange(keys.org_waiting(org_id))]
+    async def waiting_ids(self, org_id: str, queue_ids: set[str] | None = None) -> list[str]:
+        """The organisation's waiting (and ringing) call ids, the one that joined first first;
+        only those of ``queue_ids`` when given (their queues' sets merged by join time, so calls
+        waiting in other queues cost nothing)."""
+        if queue_ids is None:
+            return [call_id for call_id, _ in await self._store.zrange(keys.org_waiting(org_id))]
+        queues = [await self._store.zrange(keys.queue_waiting(q)) for q in sorted(queue_ids)]
+        return [call_id for call_id, _ in heapq.merge(*queues, key=lambda item: (item[1], item[0]))]
 
-    async def waiting(self, org_id: str) -> list[CallState]:
+    async def waiting(self, org_id: str, queue_ids: set[str] | None = None) -> list[CallState]:
         return [
             call
-            for call_id in await self.waiting_ids(org_id)
+            for call_id in await self.waiting_ids(org_id, queue_ids)
             if (call := await self._live.call(call_id)) is not None
         ]
 
@@ -224,7 +230,12 @@ class Queue:
         advisers = [a for a in (await self._live.advisers(org_id)).values() if a.presence != Presence.OFFLINE]
         if not advisers:
             return
-        calls = await self.waiting(org_id)
+        # Only the queues someone connected serves: a backlog nobody here serves is not read
+        # every second (an adviser's snapshot lists only the calls they serve).
+        served = (
+            None if any(a.queues is None for a in advisers) else {q for a in advisers for q in a.queues or []}
+        )
+        calls = await self.waiting(org_id, served)
         for adviser in advisers:
             mail.append(
                 (

@@ -189,7 +189,13 @@ class Ringing:
     async def dispatch(self, org_id: str, mail: Mail) -> None:
         """Ring an adviser for every waiting call that has one, oldest call first."""
         advisers = await self._live.advisers(org_id)
-        for call_id in await self._queue.waiting_ids(org_id) if _anyone_free(advisers) else []:
+        free = [
+            a for a in advisers.values() if a.presence == Presence.AVAILABLE and a.activity == Activity.IDLE
+        ]
+        # Only the calls of queues a free adviser serves: a backlog in a queue nobody free serves
+        # (5,000 visitors waiting for another team) must not be read on every join and leave.
+        served = None if any(a.queues is None for a in free) else {q for a in free for q in a.queues or []}
+        for call_id in await self._queue.waiting_ids(org_id, served) if free else []:
             # Nobody (left) free to ring: no need to look at the waiting calls at all, so a
             # join into a busy organisation costs the same whatever the length of its queues.
             if not _anyone_free(advisers):

@@ -83,9 +83,13 @@ class _Session:
         self.namespace = namespace
         self.sio = socketio.AsyncClient(reconnection=False)
         self._events: defaultdict[str, asyncio.Queue[Json]] = defaultdict(asyncio.Queue)
+        # Every event's seq, so the soak can count the events a session lost (gaps).
+        self.seqs: list[int] = []
         self.sio.on("*", self._record, namespace=namespace)
 
     async def _record(self, event: str, data: Json) -> None:
+        if isinstance(data, dict) and isinstance(data.get("seq"), int):
+            self.seqs.append(data["seq"])
         self._events[event].put_nowait(data)
 
     async def connect(self, url: str, token: str, address: str) -> None:
@@ -161,6 +165,10 @@ class CallRecord:
         if len(firsts) < 2 or None in firsts:
             return None
         return max(t for t in firsts if t is not None)
+
+    def sessions(self) -> list[_Session]:
+        """The parties' socket.io sessions known so far (visitor first)."""
+        return [s for s in (self._visitor_session, self._adviser_session) if s is not None]
 
     def join_to_media_ms(self) -> float | None:
         media_at = self.media_at()

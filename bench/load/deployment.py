@@ -14,6 +14,12 @@ queue create``, one ``loket user create`` per adviser, ``loket widget-key create
 ``./data``, no ``.env`` of the checkout) with its logs there, trusts the tool as its proxy
 (``LOKET_TRUSTED_PROXIES``, see ``bench.load.calls``), and is stopped at exit; the database
 is dropped and the Redis keys deleted.
+
+For the soak and socket benchmarks (``bench.soak``, ``bench.sockets``): ``settings`` adds
+``LOKET_*`` settings to every process; ``hold_queue`` creates a second queue, ``Hold``, that no
+adviser serves (the advisers then serve ``Load`` only), so visitors can wait there without
+being rung; ``loop_lag`` starts the long-running processes under ``bench.looplag``, which
+records how late each one's event loop runs (:meth:`Deployment.loop_lag`).
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from types import TracebackType
 
 from bench.load.calls import Credentials, Target
 from bench.load.cpu import cpu_seconds
+from bench.looplag import read_lag
 from media.node import ClusterConfig, Registry
 
 POSTGRES_ADMIN_DSN = os.environ.get("LOKET_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -103,7 +110,16 @@ class Deployment:
     """One ``loket serve`` (and ``media_nodes`` media nodes) provisioned for ``advisers``
     concurrent calls; a context manager. :attr:`target` is what the calls need."""
 
-    def __init__(self, *, advisers: int, media_nodes: int = 0, backend: str = "services") -> None:
+    def __init__(
+        self,
+        *,
+        advisers: int,
+        media_nodes: int = 0,
+        backend: str = "services",
+        settings: dict[str, str] | None = None,
+        hold_queue: bool = False,
+        loop_lag: bool = False,
+    ) -> None:
         if advisers < 1 or media_nodes < 0 or backend not in BACKENDS:
             raise ValueError("at least one adviser, no negative media nodes, a known backend")
         if media_nodes and backend == "embedded":
@@ -112,7 +128,11 @@ class Deployment:
         self.media_nodes = media_nodes
         self.backend = backend
         self.target: Target | None = None
+        self.hold_queue_id: str | None = None
         self.url = ""
+        self._settings = dict(settings or {})
+        self._hold_queue = hold_queue
+        self._loop_lag = loop_lag
         self._dir = Path(tempfile.mkdtemp(prefix="loket-load-"))
         self._env: dict[str, str] = {}
         self._database: str | None = None
@@ -135,6 +155,15 @@ class Deployment:
     def cpu_seconds(self) -> float:
         """CPU seconds used so far by the server's processes (and their children)."""
         return cpu_seconds([p.pid for p in self._processes.values()], descendants=True)
+
+    def pids(self) -> dict[str, int]:
+        """The process id of each process started (``serve``, the media nodes by id)."""
+        return {name: process.pid for name, process in self._processes.items()}
+
+    def loop_lag(self, name: str) -> list[tuple[float, float]]:
+        """``(time.monotonic(), seconds late)`` samples of process ``name``'s event loop so far
+        (``loop_lag=True`` only; empty otherwise)."""
+        return read_lag(self._dir / f"{name}.lag") if self._loop_lag else []
 
     @property
     def media_node_ids(self) -> list[str]:
@@ -165,13 +194,20 @@ class Deployment:
         org = cli("org", "create", "Load Test Garage")
         queue = cli("queue", "create", "--org", org, "--name", "Load", "--language", LANGUAGE)
         key = cli("widget-key", "create", "--org", org, "--origin", ORIGIN)
+        served: list[str] = []
+        if self._hold_queue:
+            self.hold_queue_id = cli(
+                "queue", "create", "--org", org, "--name", "Hold", "--language", LANGUAGE
+            )
+            served = ["--queue", queue]
         password = secrets.token_urlsafe(16)
         emails = [f"adviser-{index}@load.loket.test" for index in range(self.advisers)]
 
         def create(email: str) -> str:
             return cli(
                 "user", "create", "--org", org, "--email", email, "--role", "adviser",
-                "--password-stdin", "--language", LANGUAGE, "--name", email.split("@")[0], stdin=password,
+                "--password-stdin", "--language", LANGUAGE, "--name", email.split("@")[0], *served,
+                stdin=password,
             )  # fmt: skip
 
         # SQLite takes one writer at a time; PostgreSQL takes the two cores' worth.
@@ -227,6 +263,7 @@ class Deployment:
             LOKET_STORAGE_URL=f"file://{self._dir / 'recordings'}",
             LOKET_TRUSTED_PROXIES=json.dumps(["127.0.0.1/32"]),
         )
+        env.update(self._settings)
         if self.backend == "embedded":
             env["LOKET_DATABASE_URL"] = f"sqlite+aiosqlite:///{self._dir / 'loket.db'}"
             return env
@@ -268,10 +305,17 @@ class Deployment:
         return done.stdout.strip().splitlines()[-1]
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> None:
+        command = [*_loket_command(), *args]
+        extra = dict(env or {})
+        if self._loop_lag:
+            command = [sys.executable, "-m", "bench.looplag", str(self._dir / f"{name}.lag"), *args]
+            # The processes run in the temporary directory: find bench (and Loket) from there.
+            root = str(Path(__file__).resolve().parents[2])
+            extra["PYTHONPATH"] = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
         with (self._dir / f"{name}.log").open("wb") as log:
             self._processes[name] = subprocess.Popen(
-                [*_loket_command(), *args],
-                env={**self._env, **(env or {})},
+                command,
+                env={**self._env, **extra},
                 cwd=self._dir,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -46,7 +46,7 @@ class StepPlan:
     server_cpu: Callable[[], float] | None = None
 
 
-class _LagMeter:
+class LagMeter:
     """Samples how late a periodic timer fires on this event loop."""
 
     def __init__(self) -> None:
@@ -143,7 +143,7 @@ async def run_step(target: Target, plan: StepPlan, *, media: EncodedLoop, step: 
 async def measure(calls: CallSet, live: list[CallRecord], plan: StepPlan) -> StepResult:
     """Measure one window of ``plan.seconds`` over the ``live`` calls (after their warm-up)."""
     failed = [r for r in calls.records if r.error is not None]
-    lag = _LagMeter()
+    lag = LagMeter()
     try:
         directions = _directions(live)
         peers = [sender for sender, _ in directions]
