@@ -112,7 +112,7 @@ async def test_the_console_language_is_set_by_the_user_or_an_admin_and_null_foll
         assert refused.body["error"]["code"]
     refused = await admin.patch(f"/users/{adviser.user_id}", {"ui_language": "xx"})
     assert refused.status == 422 and refused.body["error"]["code"] == "invalid_input"
-    event = await admin.audit_event("user.update", str(adviser.user_id))
+    event = await admin.audit_event("user.update", f"user:{adviser.user_id}")
     assert event["details"] == {"ui_language": None}  # the newest: the user cleared it
 
 
