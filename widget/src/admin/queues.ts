@@ -3,6 +3,7 @@ import type { Queue } from "./api";
 import { type Context, isAdmin } from "./context";
 import { DAYS, formatDay, parseWeek } from "./hours";
 import { busy, button, load, Message, row, section, table } from "./ui";
+import { t } from "../staff/texts";
 
 const ZONES: string[] =
   (Intl as unknown as { supportedValuesOf?: (key: string) => string[] }).supportedValuesOf?.("timeZone") ?? [
@@ -23,26 +24,26 @@ export function queuesSection(ctx: Context): HTMLElement {
     load(list, message, async () => {
       const queues = await ctx.api.get<Queue[]>("/queues");
       return table(
-        "Queues",
-        ["Name", "Languages", "Opening hours", "Recording", "Transcription", ""],
+        t("nav.queues"),
+        [t("queues.name"), t("queues.languages"), t("queues.openingHours"), t("call.recording"), t("queues.transcription"), ""],
         queues.map((queue) =>
           row(
             h("strong", {}, queue.name),
-            queue.languages.join(", ") || "any",
+            queue.languages.join(", ") || t("queues.anyLanguage"),
             hoursSummary(queue),
-            queue.recording_policy === "ask" ? "Asks for consent" : "Off",
-            queue.transcription ? "On" : "Off",
+            queue.recording_policy === "ask" ? t("queues.asksForConsent") : t("queues.off"),
+            queue.transcription ? t("queues.on") : t("queues.off"),
             isAdmin(ctx)
               ? h(
                   "span",
                   { class: "row-actions" },
-                  button("Edit", () => edit(queue), { "aria-label": `Edit queue ${queue.name}` }),
-                  button("Delete", () => void remove(queue), { "aria-label": `Delete queue ${queue.name}`, class: "btn small danger-outline" }),
+                  button(t("queues.edit"), () => edit(queue), { "aria-label": t("queues.editQueue", { name: queue.name }) }),
+                  button(t("queues.delete"), () => void remove(queue), { "aria-label": t("queues.deleteQueue", { name: queue.name }), class: "btn small danger-outline" }),
                 )
               : null,
           ),
         ),
-        "No queues yet.",
+        t("queues.noQueuesYet"),
       );
     });
   const edit = (queue: Queue | null): void => {
@@ -53,20 +54,20 @@ export function queuesSection(ctx: Context): HTMLElement {
     editor.querySelector("input")?.focus();
   };
   const remove = async (queue: Queue): Promise<void> => {
-    if (!confirm(`Delete the queue "${queue.name}"? Visitors can no longer choose it.`)) return;
+    if (!confirm(t("queues.deleteTheQueueVisitors", { name: queue.name }))) return;
     await busy(null, message, async () => {
       await ctx.api.delete(`/queues/${queue.id}`);
-      message.ok(`Queue "${queue.name}" deleted.`);
+      message.ok(t("queues.queueDeleted", { name: queue.name }));
       await refresh();
     });
   };
-  const newButton = h("button", { type: "button", class: "btn primary" }, "New queue");
+  const newButton = h("button", { type: "button", class: "btn primary" }, t("queues.newQueue"));
   newButton.addEventListener("click", () => edit(null));
   if (isAdmin(ctx)) editor.append(newButton);
   void refresh();
   return section(
-    "Queues",
-    isAdmin(ctx) ? "Where visitors wait. Each queue has its languages, opening hours and recording policy." : "Where visitors wait (read only for your role).",
+    t("nav.queues"),
+    isAdmin(ctx) ? t("queues.whereVisitorsWaitEach") : t("queues.whereVisitorsWaitRead"),
     message.el,
     list,
     editor,
@@ -74,11 +75,11 @@ export function queuesSection(ctx: Context): HTMLElement {
 }
 
 function hoursSummary(queue: Queue): string {
-  if (!queue.opening_hours) return `Always open (${queue.timezone})`;
-  const days = DAYS.filter(([key]) => queue.opening_hours?.[key]?.length).map(
+  if (!queue.opening_hours) return t("queues.alwaysOpen", { timezone: queue.timezone });
+  const days = DAYS().filter(([key]) => queue.opening_hours?.[key]?.length).map(
     ([key, label]) => `${label.slice(0, 3)} ${formatDay(queue.opening_hours?.[key])}`,
   );
-  return `${days.join("; ") || "Closed"} (${queue.timezone})`;
+  return `${days.join("; ") || t("queues.closed")} (${queue.timezone})`;
 }
 
 function queueForm(ctx: Context, queue: Queue | null, message: Message, done: () => void): HTMLElement {
@@ -92,8 +93,8 @@ function queueForm(ctx: Context, queue: Queue | null, message: Message, done: ()
   const policy = h(
     "select",
     { name: "recording_policy" },
-    h("option", { value: "off" }, "Off: never record"),
-    h("option", { value: "ask" }, "Ask: record only with the visitor's consent"),
+    h("option", { value: "off" }, t("queues.offNeverRecord")),
+    h("option", { value: "ask" }, t("queues.askRecordOnlyWith")),
   );
   policy.value = queue?.recording_policy ?? "off";
   const transcription = h("input", { type: "checkbox", name: "transcription" });
@@ -104,38 +105,38 @@ function queueForm(ctx: Context, queue: Queue | null, message: Message, done: ()
   const week = h(
     "fieldset",
     { class: "hours" },
-    h("legend", {}, "Opening hours"),
-    ...DAYS.map(([key, label]) => {
-      const input = h("input", { name: `hours-${key}`, placeholder: "closed", "aria-label": `${label} opening hours` });
+    h("legend", {}, t("queues.openingHours")),
+    ...DAYS().map(([key, label]) => {
+      const input = h("input", { name: `hours-${key}`, placeholder: t("queues.closedPlaceholder"), "aria-label": t("queues.openingHours2", { label }) });
       input.value = formatDay(queue?.opening_hours?.[key]);
       dayInputs[key] = input;
       return h("label", { class: "day" }, h("span", {}, label), input);
     }),
-    h("p", { class: "help" }, "Times like 09:00-12:30, 13:30-17:30 in the queue's time zone; empty is closed."),
+    h("p", { class: "help" }, t("queues.timesLike0900")),
   );
   const syncHours = (): void => {
     week.hidden = alwaysOpen.checked;
   };
   alwaysOpen.addEventListener("change", syncHours);
   syncHours();
-  const save = h("button", { type: "submit", class: "btn primary" }, queue ? "Save queue" : "Create queue");
+  const save = h("button", { type: "submit", class: "btn primary" }, queue ? t("queues.saveQueue") : t("queues.createQueue"));
   const form = h(
     "form",
-    { class: "editor", "aria-label": queue ? `Edit queue ${queue.name}` : "New queue" },
-    h("h3", {}, queue ? `Edit “${queue.name}”` : "New queue"),
+    { class: "editor", "aria-label": queue ? t("queues.editQueue", { name: queue.name }) : t("queues.newQueue") },
+    h("h3", {}, queue ? t("queues.edit2", { name: queue.name }) : t("queues.newQueue")),
     h(
       "div",
       { class: "grid2" },
-      field("Name", name),
-      field("Languages", languages, "Two-letter codes, separated by commas; empty means any language."),
-      field("Time zone", timezone),
-      field("Recording", policy),
+      field(t("queues.name"), name),
+      field(t("queues.languages"), languages, t("queues.twoLetterCodesSeparated")),
+      field(t("queues.timeZone"), timezone),
+      field(t("call.recording"), policy),
     ),
     zones,
     h("label", { class: "check" }, transcription, " Transcribe recordings (speech to text)"),
     h("label", { class: "check" }, alwaysOpen, " Always open"),
     week,
-    h("div", { class: "actions" }, save, button("Cancel", done)),
+    h("div", { class: "actions" }, save, button(t("queues.cancel"), done)),
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -152,7 +153,7 @@ function queueForm(ctx: Context, queue: Queue | null, message: Message, done: ()
       };
       if (queue) await ctx.api.patch<Queue>(`/queues/${queue.id}`, payload);
       else await ctx.api.post<Queue>("/queues", payload);
-      message.ok(queue ? `Queue "${payload.name}" saved.` : `Queue "${payload.name}" created.`);
+      message.ok(queue ? t("queues.queueSaved", { name: payload.name }) : t("queues.queueCreated", { name: payload.name }));
       done();
     });
   });
