@@ -163,7 +163,7 @@ export class AdminApi {
 /** A sentence for the person at the screen, from the API's error JSON. */
 export function explain(error: unknown): string {
   if (error instanceof ApiError) {
-    if (error.status === 403 && !(`error.${error.code}` in STAFF_CATALOGUES.en)) return t("error.forbidden", { why: error.message || t("error.forbiddenRole") });
+    if (error.status === 403 && !(`error.${error.code}` in STAFF_CATALOGUES.en)) return t("admin.notAllowed", { why: error.message || t("error.forbiddenRole") });
     return errorText(error.code, error.message ? capitalise(error.message) : undefined);
   }
   return error instanceof Error ? error.message : String(error);

@@ -27,7 +27,7 @@ export function apiKeysSection(ctx: Context): HTMLElement {
     load(list, message, async () => {
       const keys = await ctx.api.get<ApiKey[]>("/api-keys");
       return table(
-        "API keys",
+        t("nav.apiKeys"),
         [t("queues.name"), t("apikeys.key"), t("apikeys.scopes"), t("apikeys.expires"), t("apikeys.lastUsed"), t("apikeys.state"), ""],
         keys.map((key) => keyRow(ctx, key, message, refresh)),
         t("apikeys.noApiKeysYet"),
@@ -35,7 +35,7 @@ export function apiKeysSection(ctx: Context): HTMLElement {
     });
   void refresh();
   return section(
-    "API keys",
+    t("nav.apiKeys"),
     t("apikeys.forIntegrationsACrm"),
     message.el,
     shown,
@@ -56,8 +56,8 @@ function keyRow(ctx: Context, key: ApiKey, message: Message, refresh: () => Prom
           await refresh();
         });
       });
-  const used = key.last_used_at ? `${when(key.last_used_at)} from ${key.last_used_ip ?? "?"}` : t("apikeys.never");
-  const tableRow = row(key.name, h("code", { class: "mono" }, `${key.hint}…`), key.scopes.join(", "), when(key.expires_at), used, state, revoke);
+  const used = key.last_used_at ? t("apikeys.usedFrom", { when: when(key.last_used_at), ip: key.last_used_ip ?? "?" }) : t("apikeys.never");
+  const tableRow = row(key.name, h("code", { class: "mono" }, `${key.hint}…`), h("span", { translate: "no" }, key.scopes.join(", ")), when(key.expires_at), used, state, revoke);
   tableRow.dataset["key"] = key.id;
   return tableRow;
 }
@@ -70,7 +70,7 @@ function createForm(ctx: Context, message: Message, shown: HTMLElement, refresh:
     (answer) => {
       for (const scope of answer.scopes) {
         const box = h("input", { type: "checkbox", name: "scope", value: scope, id: `scope-${scope}` });
-        scopes.append(h("label", { for: box.id, class: "scope" }, box, ` ${scope}`));
+        scopes.append(h("label", { for: box.id, class: "scope", translate: "no" }, box, ` ${scope}`));
       }
     },
     (error: unknown) => message.error(error),

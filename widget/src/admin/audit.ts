@@ -32,14 +32,14 @@ export function auditSection(ctx: Context): HTMLElement {
         list,
         table(
           t("audit.auditEvents"),
-          ["#", t("col.when"), t("audit.who"), t("audit.what"), t("queues.on"), t("audit.details")],
+          ["#", t("col.when"), t("audit.who"), t("audit.what"), t("audit.target"), t("audit.details")],
           events.map((event) => {
             const tr = row(
               String(event.seq),
               h("span", { class: "nowrap" }, when(event.occurred_at)),
-              actorName(event.actor),
+              h("span", { translate: "no" }, actorName(event.actor)),
               h("code", {}, event.action),
-              h("span", { class: "target" }, event.target),
+              h("span", { class: "target", translate: "no" }, event.target),
               h("code", { class: "details" }, Object.keys(event.details).length ? JSON.stringify(event.details) : ""),
             );
             tr.dataset["action"] = event.action;

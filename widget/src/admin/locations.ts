@@ -73,7 +73,7 @@ function locationCard(ctx: Context, location: Location, users: Staff[], message:
     const release = button(t("locations.remove"), () => {
       void busy(release, message, async () => {
         await ctx.api.patch<User>(`/users/${user.id}`, { location_id: null });
-        message.ok(`${user.display_name} may work from anywhere again.`);
+        message.ok(t("locations.anywhereAgain", { name: user.display_name }));
         await refresh();
       });
     });

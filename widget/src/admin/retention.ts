@@ -113,7 +113,7 @@ function createForm(ctx: Context, queues: Queue[], message: Message, refresh: ()
       const payload: Record<string, unknown> = { kind: kind.value, days: Number(days.value) };
       if (scope.value) payload["queue_id"] = scope.value;
       const created = await ctx.api.post<RetentionRule>("/retention-rules", payload);
-      message.ok(`${kindName(created.kind)} now kept for ${created.days} days.`);
+      message.ok(t("retention.nowKept", { kind: kindName(created.kind), days: created.days }));
       await refresh();
     });
   });

@@ -4,7 +4,7 @@ import type { StaffSession } from "../staff/session";
 import type { User } from "./api";
 import { type Context, isAdmin } from "./context";
 import { busy, button, load, Message, row, section, table } from "./ui";
-import { t } from "../staff/texts";
+import { type StaffKey, t } from "../staff/texts";
 
 /**
  * Two-factor authentication: one's own (set it up, new recovery codes) and, for admins, the
@@ -17,7 +17,7 @@ export function securitySection(ctx: Context, session: StaffSession): HTMLElemen
   void refresh();
   return section(
     t("nav.twoFactor"),
-    "A code from an authenticator app on your phone, asked at every login. Admins and DPOs must use it.",
+    t("security.intro"),
     message.el,
     own,
     isAdmin(ctx) ? policyPart(ctx, message) : null,
@@ -65,7 +65,7 @@ function policyPart(ctx: Context, message: Message): HTMLElement {
   const region = h(
     "div",
     { class: "field" },
-    h("label", { for: "two-factor-all-roles" }, box, " Require two-factor authentication of every role (advisers and supervisors too)"),
+    h("label", { for: "two-factor-all-roles" }, box, " ", t("security.requireAll")),
   );
   void ctx.api.get<{ all_roles: boolean }>("/organisation/two-factor").then(
     (policy) => {
@@ -91,7 +91,7 @@ function staffPart(ctx: Context, message: Message): HTMLElement {
       const rows = users.map((user) =>
         row(
           user.display_name || user.email,
-          user.role,
+          t(`role.${user.role}` as StaffKey),
           user.totp_enabled ? t("queues.on") : t("queues.off"),
           user.id === ctx.me.id
             ? ""

@@ -64,7 +64,7 @@ function render(stats: Statistics): HTMLElement {
         h("tbody", {}, ...rows),
       ),
     ),
-    h("p", { class: "legend help" }, h("span", { class: "swatch answered" }), " answered ", h("span", { class: "swatch abandoned" }), " abandoned ", h("span", { class: "swatch other" }), " other (waiting or missed)"),
+    h("p", { class: "legend help" }, h("span", { class: "swatch answered" }), ` ${t("statistics.legendAnswered")} `, h("span", { class: "swatch abandoned" }), ` ${t("statistics.legendAbandoned")} `, h("span", { class: "swatch other" }), ` ${t("statistics.legendOther")}`),
   );
 }
 

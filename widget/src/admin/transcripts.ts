@@ -40,7 +40,7 @@ export function transcriptsSection(ctx: Context): HTMLElement {
     });
     replace(
       switchRegion,
-      h("label", { for: "redact-transcripts" }, box, " Redact personal data in transcripts (phone numbers, e-mail addresses, IBANs, licence plates)"),
+      h("label", { for: "redact-transcripts" }, box, " ", t("transcripts.redactLabel")),
       h("p", { class: "help" }, canChange ? t("transcripts.appliesToTranscriptsMade") : t("transcripts.onlyAnAdminOr")),
     );
   };

@@ -37,7 +37,7 @@ export function usersSection(ctx: Context): HTMLElement {
 
 function userRow(ctx: Context, user: User, message: Message, refresh: () => Promise<void>): HTMLTableRowElement {
   const self = user.id === ctx.me.id;
-  let role: HTMLElement = h("span", {}, user.role);
+  let role: HTMLElement = h("span", {}, t(`role.${user.role}` as StaffKey));
   if (isAdmin(ctx) && !self) {
     const select = h("select", { "aria-label": t("users.roleOf", { email: user.email }) }, ...ROLES().map(([value]) => h("option", { value }, t(`role.${value}` as StaffKey))));
     select.value = user.role;
@@ -75,7 +75,7 @@ function userRow(ctx: Context, user: User, message: Message, refresh: () => Prom
     user.totp_enabled ? t("queues.on") : t("queues.off"),
     h("span", { class: user.active ? "pill ok" : "pill off" }, user.active ? t("users.active") : t("users.deactivated")),
     day(user.created_at),
-    self ? h("span", { class: "muted" }, "you") : toggle,
+    self ? h("span", { class: "muted" }, t("users.you")) : toggle,
   );
   tr.dataset["email"] = user.email;
   return tr;
@@ -94,7 +94,7 @@ function createForm(ctx: Context, message: Message, refresh: () => Promise<void>
     h(
       "div",
       { class: "grid2" },
-      field("E-mail address", email),
+      field(t("login.email"), email),
       field(t("users.displayName"), name, t("users.shownToVisitorsAs")),
       field(t("users.role"), role),
       field(t("users.firstPassword"), password, t("users.atLeast12Characters")),

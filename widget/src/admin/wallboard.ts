@@ -68,7 +68,7 @@ function render(data: Board): HTMLElement {
   return h(
     "div",
     {},
-    h("div", { class: "tiles" }, tile(t("desk.waiting"), String(waiting)), tile(t("statistics.longestWait"), seconds(data.longest_wait_seconds)), tile(t("wallboard.advisersFree"), `${free} of ${present.length}`)),
+    h("div", { class: "tiles" }, tile(t("desk.waiting"), String(waiting)), tile(t("statistics.longestWait"), seconds(data.longest_wait_seconds)), tile(t("wallboard.advisersFree"), t("wallboard.freeOf", { free, present: present.length }))),
     table(t("nav.queues"), [t("desk.queue"), t("desk.waiting"), t("outcome.ringing"), t("statistics.longestWait")], queueRows, t("wallboard.noQueues")),
     table(t("wallboard.advisers"), [t("calls.adviser"), t("wallboard.presence"), t("wallboard.activity"), t("wallboard.freeFor")], adviserRows, t("wallboard.noAdviserIsConnected")),
   );

@@ -58,7 +58,7 @@ function hookCard(ctx: Context, hook: Webhook, message: Message, refresh: () => 
         [t("webhooks.event"), t("webhooks.created"), t("users.status"), t("webhooks.attempts"), t("webhooks.lastAnswer"), t("webhooks.nextAttempt"), t("webhooks.delivered")],
         found.map((delivery) =>
           row(
-            delivery.event,
+            h("code", {}, delivery.event),
             when(delivery.created_at),
             delivery.status,
             String(delivery.attempts),
@@ -93,7 +93,7 @@ function hookCard(ctx: Context, hook: Webhook, message: Message, refresh: () => 
       { class: "key-head" },
       h("code", { class: "mono" }, hook.url),
       h("span", { class: hook.active ? "pill ok" : "pill off" }, hook.active ? t("users.active") : t("queues.off")),
-      h("span", { class: "muted" }, hook.events.join(", ")),
+      h("span", { class: "muted", translate: "no" }, hook.events.join(", ")),
     ),
     h("div", { class: "actions" }, show, toggle, remove),
     deliveries,
@@ -108,7 +108,7 @@ function createForm(ctx: Context, message: Message, shown: HTMLElement, refresh:
     h("legend", {}, t("webhooks.events")),
     ...EVENTS.map((event) => {
       const box = h("input", { type: "checkbox", name: "event", value: event, id: `event-${event}` });
-      return h("label", { for: box.id, class: "scope" }, box, ` ${event}`);
+      return h("label", { for: box.id, class: "scope", translate: "no" }, box, ` ${event}`);
     }),
   );
   const save = h("button", { type: "submit", class: "btn primary" }, t("webhooks.createWebhook"));
@@ -116,7 +116,7 @@ function createForm(ctx: Context, message: Message, shown: HTMLElement, refresh:
     "form",
     { class: "editor", "aria-label": t("webhooks.newWebhook") },
     h("h3", {}, t("webhooks.newWebhook")),
-    field(t("webhooks.endpointUrl"), url, "HTTPS, reachable from the Loket server."),
+    field(t("webhooks.endpointUrl"), url, t("webhooks.httpsReachable")),
     events,
     h("div", { class: "actions" }, save),
   );

@@ -17,7 +17,7 @@ export function widgetKeysSection(ctx: Context): HTMLElement {
   void refresh();
   return section(
     t("nav.widgetKeys"),
-    "A key lets the websites you name show the video button. Paste its snippet into every page of those sites.",
+    t("widgetkeys.intro"),
     message.el,
     list,
     createForm(ctx, message, refresh),
@@ -69,7 +69,7 @@ function keyCard(ctx: Context, key: WidgetKey, message: Message, refresh: () => 
       { class: "key-head" },
       h("code", { class: "mono" }, key.key),
       h("span", { class: key.active ? "pill ok" : "pill off" }, key.active ? t("users.active") : t("queues.off")),
-      h("span", { class: "muted" }, `since ${day(key.created_at)}`),
+      h("span", { class: "muted" }, t("widgetkeys.since", { day: day(key.created_at) })),
     ),
     h("div", { class: "snippet-box" }, h("p", { class: "label" }, t("widgetkeys.embedSnippet")), h("pre", {}, snippet), copy),
     h("div", { class: "field" }, h("p", { class: "label" }, t("widgetkeys.allowedOriginsOnePer")), origins),

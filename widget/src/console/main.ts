@@ -9,6 +9,7 @@ import { t, useStaffLanguage } from "../staff/texts";
 const root = document.getElementById("app") as HTMLElement;
 // Until we know who logs in: the browser's language.
 useStaffLanguage(null);
+document.title = t("desk.title");
 const session = new StaffSession();
 let desk: Desk | null = null;
 
@@ -30,6 +31,7 @@ function showLogin(notice = ""): void {
 
 function showDesk(me: Me): void {
   useStaffLanguage(me.ui_language);
+  document.title = t("desk.title");
   desk?.dispose();
   desk = new Desk(session, me, () => void session.logout());
   root.replaceChildren(desk.el);

@@ -171,7 +171,7 @@ export const de: StaffTexts = {
   // admin console: shared
   "app.loading": "Wird geladen…",
   // admin console: errors
-  "error.forbidden": "Nicht erlaubt: {why}.",
+  "admin.notAllowed": "Nicht erlaubt: {why}.",
   "error.forbiddenRole": "Ihre Rolle darf das nicht",
   // admin console: queues
   "queues.name": "Name",
@@ -269,6 +269,7 @@ export const de: StaffTexts = {
   "apikeys.selectAndCopyIt": "Markieren und von Hand kopieren",
   "apikeys.copyItNowIt": "Kopieren Sie ihn jetzt: Er wird nicht erneut angezeigt.",
   // admin console: audit
+  "audit.target": "Betrifft",
   "audit.newer": "Neuere",
   "audit.older": "Ältere",
   "audit.auditEvents": "Audit-Ereignisse",
@@ -495,4 +496,20 @@ export const de: StaffTexts = {
   "widgetkeys.widgetKeyCreatedCopy": "Widget-Schlüssel {key} erstellt: Kopieren Sie unten sein Snippet.",
   // admin console: users (columns)
   "col.email": "E-Mail",
+  // more (retention, widget keys, API keys, locations, wallboard)
+  "retention.nowKept": "{kind} wird jetzt {days} Tage aufbewahrt.",
+  "widgetkeys.since": "seit {day}",
+  "apikeys.usedFrom": "{when} von {ip}",
+  "locations.anywhereAgain": "{name} darf wieder von überall arbeiten.",
+  "wallboard.freeOf": "{free} von {present}",
+  // more (security, statistics, transcripts, users, widget keys, webhooks)
+  "security.intro": "Ein Code aus einer Authenticator-App auf Ihrem Telefon, bei jeder Anmeldung abgefragt. Administratoren und Datenschutzbeauftragte müssen ihn nutzen.",
+  "security.requireAll": "Zwei-Faktor-Authentifizierung für jede Rolle verlangen (auch für Berater und Supervisoren)",
+  "statistics.legendAnswered": "angenommen",
+  "statistics.legendAbandoned": "abgebrochen",
+  "statistics.legendOther": "sonstige (wartend oder verpasst)",
+  "transcripts.redactLabel": "Personenbezogene Daten in Transkripten schwärzen (Telefonnummern, E-Mail-Adressen, IBANs, Kennzeichen)",
+  "users.you": "Sie",
+  "widgetkeys.intro": "Mit einem Schlüssel zeigen die genannten Websites den Videoknopf. Fügen Sie sein Snippet in jede Seite dieser Websites ein.",
+  "webhooks.httpsReachable": "HTTPS, vom Loket-Server aus erreichbar.",
 };

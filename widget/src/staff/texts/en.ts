@@ -173,7 +173,7 @@ export const en = {
   // admin console: shared
   "app.loading": "Loading…",
   // admin console: errors
-  "error.forbidden": "Not allowed: {why}.",
+  "admin.notAllowed": "Not allowed: {why}.",
   "error.forbiddenRole": "your role may not do this",
   // admin console: queues
   "queues.name": "Name",
@@ -271,6 +271,7 @@ export const en = {
   "apikeys.selectAndCopyIt": "Select and copy it by hand",
   "apikeys.copyItNowIt": "Copy it now: it is not shown again.",
   // admin console: audit
+  "audit.target": "On",
   "audit.newer": "Newer",
   "audit.older": "Older",
   "audit.auditEvents": "Audit events",
@@ -497,6 +498,32 @@ export const en = {
   "widgetkeys.widgetKeyCreatedCopy": "Widget key {key} created: copy its snippet below.",
   // admin console: users (columns)
   "col.email": "E-mail",
+  // admin console: retention (more)
+  "retention.nowKept": "{kind} now kept for {days} days.",
+  // admin console: widget keys (more)
+  "widgetkeys.since": "since {day}",
+  // admin console: api keys (more)
+  "apikeys.usedFrom": "{when} from {ip}",
+  // admin console: locations (more)
+  "locations.anywhereAgain": "{name} may work from anywhere again.",
+  // admin console: wallboard (more)
+  "wallboard.freeOf": "{free} of {present}",
+  // admin console: api keys (more)
+  // admin console: security (more)
+  "security.intro": "A code from an authenticator app on your phone, asked at every login. Admins and DPOs must use it.",
+  "security.requireAll": "Require two-factor authentication of every role (advisers and supervisors too)",
+  // admin console: statistics (more)
+  "statistics.legendAnswered": "answered",
+  "statistics.legendAbandoned": "abandoned",
+  "statistics.legendOther": "other (waiting or missed)",
+  // admin console: transcripts (more)
+  "transcripts.redactLabel": "Redact personal data in transcripts (phone numbers, e-mail addresses, IBANs, licence plates)",
+  // admin console: users (more 2)
+  "users.you": "you",
+  // admin console: widget keys (more 2)
+  "widgetkeys.intro": "A key lets the websites you name show the video button. Paste its snippet into every page of those sites.",
+  // admin console: webhooks (more)
+  "webhooks.httpsReachable": "HTTPS, reachable from the Loket server.",
   // END
 } as const;
 

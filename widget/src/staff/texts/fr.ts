@@ -171,7 +171,7 @@ export const fr: StaffTexts = {
   // admin console: shared
   "app.loading": "Chargement…",
   // admin console: errors
-  "error.forbidden": "Non autorisé : {why}.",
+  "admin.notAllowed": "Non autorisé : {why}.",
   "error.forbiddenRole": "votre rôle ne le permet pas",
   // admin console: queues
   "queues.name": "Nom",
@@ -269,6 +269,7 @@ export const fr: StaffTexts = {
   "apikeys.selectAndCopyIt": "Sélectionnez-la et copiez-la à la main",
   "apikeys.copyItNowIt": "Copiez-la maintenant : elle ne sera plus affichée.",
   // admin console: audit
+  "audit.target": "Objet",
   "audit.newer": "Plus récents",
   "audit.older": "Plus anciens",
   "audit.auditEvents": "Événements d'audit",
@@ -495,4 +496,20 @@ export const fr: StaffTexts = {
   "widgetkeys.widgetKeyCreatedCopy": "Clé de widget {key} créée : copiez son extrait ci-dessous.",
   // admin console: users (columns)
   "col.email": "E-mail",
+  // more (retention, widget keys, API keys, locations, wallboard)
+  "retention.nowKept": "{kind} : désormais conservé {days} jours.",
+  "widgetkeys.since": "depuis le {day}",
+  "apikeys.usedFrom": "{when} depuis {ip}",
+  "locations.anywhereAgain": "{name} peut de nouveau travailler de n'importe où.",
+  "wallboard.freeOf": "{free} sur {present}",
+  // more (security, statistics, transcripts, users, widget keys, webhooks)
+  "security.intro": "Un code d'une application d'authentification sur votre téléphone, demandé à chaque connexion. Les administrateurs et les DPO doivent l'utiliser.",
+  "security.requireAll": "Exiger l'authentification à deux facteurs pour chaque rôle (conseillers et superviseurs aussi)",
+  "statistics.legendAnswered": "répondus",
+  "statistics.legendAbandoned": "abandonnés",
+  "statistics.legendOther": "autres (en attente ou manqués)",
+  "transcripts.redactLabel": "Caviarder les données personnelles des transcriptions (numéros de téléphone, adresses e-mail, IBAN, plaques d'immatriculation)",
+  "users.you": "vous",
+  "widgetkeys.intro": "Une clé permet aux sites web que vous indiquez d'afficher le bouton vidéo. Collez son extrait dans chaque page de ces sites.",
+  "webhooks.httpsReachable": "HTTPS, joignable depuis le serveur Loket.",
 };

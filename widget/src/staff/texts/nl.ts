@@ -171,7 +171,7 @@ export const nl: StaffTexts = {
   // admin console: shared
   "app.loading": "Laden…",
   // admin console: errors
-  "error.forbidden": "Niet toegestaan: {why}.",
+  "admin.notAllowed": "Niet toegestaan: {why}.",
   "error.forbiddenRole": "uw rol mag dit niet",
   // admin console: queues
   "queues.name": "Naam",
@@ -269,6 +269,7 @@ export const nl: StaffTexts = {
   "apikeys.selectAndCopyIt": "Selecteer en kopieer hem met de hand",
   "apikeys.copyItNowIt": "Kopieer hem nu: hij wordt niet opnieuw getoond.",
   // admin console: audit
+  "audit.target": "Betreft",
   "audit.newer": "Nieuwer",
   "audit.older": "Ouder",
   "audit.auditEvents": "Auditgebeurtenissen",
@@ -495,4 +496,20 @@ export const nl: StaffTexts = {
   "widgetkeys.widgetKeyCreatedCopy": "Widgetsleutel {key} aangemaakt: kopieer hieronder het fragment.",
   // admin console: users (columns)
   "col.email": "E-mail",
+  // more (retention, widget keys, API keys, locations, wallboard)
+  "retention.nowKept": "{kind} wordt nu {days} dagen bewaard.",
+  "widgetkeys.since": "sinds {day}",
+  "apikeys.usedFrom": "{when} vanaf {ip}",
+  "locations.anywhereAgain": "{name} mag weer overal vandaan werken.",
+  "wallboard.freeOf": "{free} van {present}",
+  // more (security, statistics, transcripts, users, widget keys, webhooks)
+  "security.intro": "Een code uit een authenticator-app op uw telefoon, gevraagd bij elke login. Beheerders en FG's moeten haar gebruiken.",
+  "security.requireAll": "Tweestapsverificatie verplichten voor elke rol (ook adviseurs en supervisors)",
+  "statistics.legendAnswered": "beantwoord",
+  "statistics.legendAbandoned": "afgebroken",
+  "statistics.legendOther": "overig (wachtend of gemist)",
+  "transcripts.redactLabel": "Persoonsgegevens in transcripten anonimiseren (telefoonnummers, e-mailadressen, IBAN's, kentekens)",
+  "users.you": "uzelf",
+  "widgetkeys.intro": "Met een sleutel tonen de websites die u noemt de videoknop. Plak het fragment in elke pagina van die sites.",
+  "webhooks.httpsReachable": "HTTPS, bereikbaar vanaf de Loket-server.",
 };
