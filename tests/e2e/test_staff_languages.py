@@ -3,7 +3,8 @@
 One test per language, in real Chromium whose browser language is that language: the adviser
 console's login page (the browser's language: nobody is logged in yet), then its desk, then every
 section of the admin console, for an admin whose own setting (``ui_language``) is that language
-(for English the setting is left unset, so the browser's language applies). The pages run with
+(for English the setting is left unset, so the browser's language applies, and the English admin
+then picks Deutsch in the header's menu). The pages run with
 ``?i18n=debug``: a key missing from the catalogue shows as ``⟦key⟧``, and every text the catalogue
 handed out is noted, so whatever else is on screen is data (marked ``translate="no"`` or shown as
 code) or a text that bypassed the catalogue.
@@ -144,6 +145,12 @@ async def test_each_staff_console_speaks_the_users_language_with_no_key_missing_
                 "(loading) => !document.querySelector('main').innerText.includes(loading)", arg=loading
             )
             await checker.check(page, f"admin-{section}")
+        if language == "en":
+            # The user's own setting, from the header's menu: stored on the server, the page reloads in it.
+            await page.locator("#staff-language").select_option("de")
+            await page.wait_for_function("() => document.documentElement.lang === 'de'")
+            await page.locator("nav a[data-section='queues']", has_text="Warteschlangen").wait_for()
+            assert (await api.get("/auth/me")).body["ui_language"] == "de"
         assert errors == []
     finally:
         await context.close()

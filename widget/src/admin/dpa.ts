@@ -1,7 +1,7 @@
 import { h, replace } from "../shared/dom";
 import type { Context } from "./context";
 import { busy, button, Message, section, when } from "./ui";
-import { type StaffKey, t } from "../staff/texts";
+import { t } from "../staff/texts";
 
 /** ``GET /organisation/dpa`` (privacy.dpa). */
 interface Dpa {
@@ -37,7 +37,7 @@ export function dpaSection(ctx: Context): HTMLElement {
       : h(
           "p",
           { class: "message error", role: "alert", "data-part": "dpa-status" },
-          t("dpa.notAccepted", { version: dpa.version, role: t(`role.${dpa.accepted_by_role}` as StaffKey) }),
+          t("dpa.notAccepted", { version: dpa.version, role: dpa.accepted_by_role }),
         );
     const accept =
       !dpa.accepted && ctx.role === "dpo"
