@@ -25,7 +25,7 @@ from tests.api.two_factor_fixtures import enrolled
 from tests.conftest import PASSWORD, Backend, artifacts_dir, base_url, make_world
 from tests.e2e.conftest import DESKTOP
 from tests.e2e.test_admin_console import api_as
-from tests.e2e.test_staff_catalogues import load_catalogues
+from tests.e2e.test_staff_catalogues import PLACEHOLDER, load_catalogues
 
 pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("backend", ["embedded"], indirect=True)]
 
@@ -45,20 +45,24 @@ ON_SCREEN = """([data]) => {
   }
   for (const el of document.body.querySelectorAll("[aria-label], [placeholder], [title], [alt]")) {
     if (!visible(el)) continue;
-    for (const name of ["aria-label", "placeholder", "title", "alt"]) pieces.push(el.getAttribute(name) ?? "");
+    for (const name of ["aria-label", "placeholder", "title", "alt"]) {
+      pieces.push(el.getAttribute(name) ?? "");
+    }
   }
   const rest = [];
   for (let text of pieces) {
     for (const known of [...data, ...shown]) if (known) text = text.split(known).join(" ");
     if (/\\p{L}{3,}/u.test(text)) rest.push(text.trim());
   }
-  return { rest, markers: document.body.innerText.match(/⟦[^⟧]*⟧/g) ?? [], lang: document.documentElement.lang,
-           shown: shown.length };
+  const markers = document.body.innerText.match(/⟦[^⟧]*⟧/g) ?? [];
+  return { rest, markers, lang: document.documentElement.lang, shown: shown.length };
 }"""
 
 
 def words(texts: Any) -> set[str]:
-    return {word.lower() for text in texts for word in re.findall(r"[^\W\d_]{3,}", re.sub(r"\{\w+\}", " ", text))}
+    """The words of three letters or more in ``texts``, placeholders left out, in lower case."""
+    found = re.findall(r"[^\W\d_]{3,}", " ".join(PLACEHOLDER.sub(" ", text) for text in texts))
+    return {word.lower() for word in found}
 
 
 class Checker:
