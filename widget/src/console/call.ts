@@ -127,7 +127,7 @@ export class CallView {
           {},
           h("h2", { id: "call-title", tabindex: "-1" }, t("call.inCall")),
           h("p", { class: "muted" }, details.join(" · ")),
-          contextLine(info.context) ? h("p", { class: "context", "data-part": "context" }, t("desk.fromPage", { context: contextLine(info.context) })) : null,
+          contextLine(info.context) ? h("p", { class: "context", "data-part": "context" }, t("call.fromPage", { context: contextLine(info.context) })) : null,
         ),
         this.indicator,
       ),

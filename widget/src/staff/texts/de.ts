@@ -134,6 +134,7 @@ export const de: StaffTexts = {
   "call.takeSnapshot": "Standbild aufnehmen",
   "call.end": "Gespräch beenden",
   "call.reference": "Referenz {reference}",
+  "call.fromPage": "Von der Seite: {context}",
   "call.inCall": "Im Gespräch",
   "call.controls": "Gesprächssteuerung",
   "call.mute": "Mikrofon stummschalten",

@@ -136,6 +136,7 @@ export const en = {
   "call.takeSnapshot": "Take snapshot",
   "call.end": "End call",
   "call.reference": "reference {reference}",
+  "call.fromPage": "From the page: {context}",
   "call.inCall": "In a call",
   "call.controls": "Call controls",
   "call.mute": "Mute microphone",

@@ -134,6 +134,7 @@ export const fr: StaffTexts = {
   "call.takeSnapshot": "Prendre une capture",
   "call.end": "Terminer l'appel",
   "call.reference": "référence {reference}",
+  "call.fromPage": "Depuis la page : {context}",
   "call.inCall": "En appel",
   "call.controls": "Commandes de l'appel",
   "call.mute": "Couper le micro",

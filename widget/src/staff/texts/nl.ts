@@ -134,6 +134,7 @@ export const nl: StaffTexts = {
   "call.takeSnapshot": "Momentopname maken",
   "call.end": "Gesprek beëindigen",
   "call.reference": "referentie {reference}",
+  "call.fromPage": "Van de pagina: {context}",
   "call.inCall": "In gesprek",
   "call.controls": "Gespreksknoppen",
   "call.mute": "Microfoon dempen",
