@@ -2,11 +2,8 @@ import { field, h, replace } from "../shared/dom";
 import type { Queue } from "./api";
 import { type Context, isAdmin } from "./context";
 import { DAYS, formatDay, parseWeek } from "./hours";
-import { QUEUE_CONSENT_TEXTS } from "./queue_consent_texts";
 import { busy, button, load, Message, row, section, table } from "./ui";
 import { t } from "../staff/texts";
-
-const T = QUEUE_CONSENT_TEXTS.queues;
 
 const ZONES: string[] =
   (Intl as unknown as { supportedValuesOf?: (key: string) => string[] }).supportedValuesOf?.("timeZone") ?? [
@@ -28,13 +25,13 @@ export function queuesSection(ctx: Context): HTMLElement {
       const queues = await ctx.api.get<Queue[]>("/queues");
       return table(
         t("nav.queues"),
-        [t("queues.name"), t("queues.languages"), t("queues.openingHours"), T.maxWaitHeading, t("call.recording"), t("queues.transcription"), ""],
+        [t("queues.name"), t("queues.languages"), t("queues.openingHours"), t("queues.maxWait"), t("call.recording"), t("queues.transcription"), ""],
         queues.map((queue) =>
           row(
             h("strong", {}, queue.name),
             queue.languages.join(", ") || t("queues.anyLanguage"),
             hoursSummary(queue),
-            queue.max_wait_seconds === null ? T.noLimit : T.minutes(Math.round((queue.max_wait_seconds / 60) * 10) / 10),
+            queue.max_wait_seconds === null ? t("queues.noLimit") : t("queues.minutes", { n: Math.round((queue.max_wait_seconds / 60) * 10) / 10 }),
             queue.recording_policy === "ask" ? t("queues.asksForConsent") : t("queues.off"),
             queue.transcription ? t("queues.on") : t("queues.off"),
             isAdmin(ctx)
@@ -79,7 +76,8 @@ export function queuesSection(ctx: Context): HTMLElement {
 }
 
 function hoursSummary(queue: Queue): string {
-  const closed = queue.closing_days.length ? `; ${T.closingDaysCount(queue.closing_days.length)}` : "";
+  const count = queue.closing_days.length;
+  const closed = count ? `; ${count === 1 ? t("queues.closingDayOne") : t("queues.closingDaysCount", { n: count })}` : "";
   if (!queue.opening_hours) return `${t("queues.alwaysOpen", { timezone: queue.timezone })}${closed}`;
   const days = DAYS().filter(([key]) => queue.opening_hours?.[key]?.length).map(
     ([key, label]) => `${label.slice(0, 3)} ${formatDay(queue.opening_hours?.[key])}`,
@@ -93,7 +91,7 @@ const DATE = /^\d{4}-\d{2}-\d{2}$/;
 function parseClosingDays(text: string): string[] {
   const days = text.split(/[\s,]+/).map((line) => line.trim()).filter(Boolean);
   for (const line of days) {
-    if (!DATE.test(line) || Number.isNaN(Date.parse(`${line}T00:00:00Z`))) throw new Error(T.closingDaysError(line));
+    if (!DATE.test(line) || Number.isNaN(Date.parse(`${line}T00:00:00Z`))) throw new Error(t("queues.closingDaysError", { line }));
   }
   return [...new Set(days)].sort();
 }
@@ -102,7 +100,7 @@ function parseClosingDays(text: string): string[] {
 function parseMaxWait(text: string): number | null {
   if (!text.trim()) return null;
   const minutes = Number(text);
-  if (!Number.isFinite(minutes) || minutes <= 0 || minutes > 1440) throw new Error(T.maxWaitError);
+  if (!Number.isFinite(minutes) || minutes <= 0 || minutes > 1440) throw new Error(t("queues.maxWaitError"));
   return Math.max(1, Math.round(minutes * 60));
 }
 
@@ -140,7 +138,7 @@ function queueForm(ctx: Context, queue: Queue | null, message: Message, done: ()
   );
   const closingDays = h("textarea", { name: "closing_days", rows: 3, placeholder: "2026-12-25" });
   closingDays.value = (queue?.closing_days ?? []).join("\n");
-  const maxWait = h("input", { name: "max_wait", type: "number", min: 1, max: 1440, step: "any", placeholder: T.noLimit });
+  const maxWait = h("input", { name: "max_wait", type: "number", min: 1, max: 1440, step: "any", placeholder: t("queues.noLimit") });
   maxWait.value = queue?.max_wait_seconds ? String(Math.round((queue.max_wait_seconds / 60) * 100) / 100) : "";
   const syncHours = (): void => {
     week.hidden = alwaysOpen.checked;
@@ -161,10 +159,10 @@ function queueForm(ctx: Context, queue: Queue | null, message: Message, done: ()
       field(t("call.recording"), policy),
     ),
     zones,
-    h("label", { class: "check" }, transcription, " Transcribe recordings (speech to text)"),
-    h("label", { class: "check" }, alwaysOpen, " Always open"),
+    h("label", { class: "check" }, transcription, ` ${t("queues.transcribeRecordings")}`),
+    h("label", { class: "check" }, alwaysOpen, ` ${t("queues.alwaysOpenCheck")}`),
     week,
-    h("div", { class: "grid2" }, field(T.closingDaysLabel, closingDays, T.closingDaysHelp), field(T.maxWaitLabel, maxWait, T.maxWaitHelp)),
+    h("div", { class: "grid2" }, field(t("queues.closingDays"), closingDays, t("queues.closingDaysHelp")), field(t("queues.maxWaitMinutes"), maxWait, t("queues.maxWaitHelp"))),
     h("div", { class: "actions" }, save, button(t("queues.cancel"), done)),
   );
   form.addEventListener("submit", (event) => {

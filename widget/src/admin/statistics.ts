@@ -3,13 +3,11 @@ import type { DayStatistics, Statistics } from "./api";
 import type { StaffSession } from "../staff/session";
 import type { Context } from "./context";
 import { downloadCsv } from "./download";
-import { QUEUE_CONSENT_TEXTS } from "./queue_consent_texts";
 import { busy, button, Message, seconds, section } from "./ui";
 import { t } from "../staff/texts";
 
 /** Calls answered and abandoned, waiting times and visitors' ratings per day, as a table with small CSS bars. */
 export function statisticsSection(ctx: Context, session: StaffSession): HTMLElement {
-  const T = QUEUE_CONSENT_TEXTS.statistics;
   const message = new Message();
   const output = h("div", {});
   const days = h("select", { name: "days" }, ...[7, 14, 30, 90].map((n) => h("option", { value: String(n) }, t("statistics.lastDays", { n }))));
@@ -21,13 +19,13 @@ export function statisticsSection(ctx: Context, session: StaffSession): HTMLElem
     });
   days.addEventListener("change", () => void show());
   void show();
-  const download = button(T.download, () => void busy(download, message, () => downloadCsv(session, "/statistics", { days: days.value }, "statistics.csv")));
+  const download = button(t("statistics.downloadCsv"), () => void busy(download, message, () => downloadCsv(session, "/statistics", { days: days.value }, "statistics.csv")));
   return section(
     t("nav.statistics"),
     t("statistics.callsPerDayUtc"),
     message.el,
     h("div", { class: "filters" }, field(t("statistics.period"), days)),
-    h("p", {}, download, " ", h("span", { class: "help" }, T.downloadHelp)),
+    h("p", {}, download, " ", h("span", { class: "help" }, t("statistics.downloadHelp"))),
     output,
   );
 }

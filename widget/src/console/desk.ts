@@ -8,7 +8,6 @@ import { type AdviserSocket, type CallInfo, CallView, contextLine } from "./call
 import { duration } from "./format";
 import { HistoryView } from "./history";
 import { RingTone } from "./ring";
-import { TRANSFER_TEXTS } from "./transfer_texts";
 import type { QueueRecord } from "./types";
 import { errorText, type StaffKey, t } from "../staff/texts";
 import { languageMenu } from "../staff/language";
@@ -264,7 +263,7 @@ export class Desk {
     const language = data.language ? `, ${data.language.toUpperCase()}` : "";
     const left = data.ring_seconds === undefined ? "" : ` ${t("desk.ringsMore", { seconds: Math.max(0, Math.ceil(data.ring_seconds - elapsed)) })}`;
     const context = contextLine(data.context);
-    const transfer = data.transfer ? TRANSFER_TEXTS.transferredRing(data.transfer.note) : "";
+    const transfer = data.transfer ? ` ${data.transfer.note ? t("desk.transferredWithNote", { note: data.transfer.note }) : t("desk.transferred")}` : "";
     this.ringText.textContent = `${t("desk.visitorWaited", { queue: `${queue}${language}`, duration: duration(data.waited_seconds + elapsed) })}${left}${context ? ` ${t("desk.fromPage", { context })}` : ""}${transfer}`;
   }
 
@@ -383,7 +382,7 @@ export class Desk {
     this.call = null;
     this.idle.hidden = false;
     const queue = queueId ? (this.queues.get(queueId)?.name ?? "") : "";
-    this.say(queueId ? TRANSFER_TEXTS.passedToQueue(queue) : TRANSFER_TEXTS.passedToColleague);
+    this.say(queueId ? t("transfer.passedToQueue", { queue }) : t("transfer.passedToColleague"));
     void this.history.load();
   }
 
