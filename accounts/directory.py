@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts import hours, locations
 from accounts.context import normalise_keys
 from accounts.models import (
+    CONSOLE_LANGUAGES,
     Organisation,
     Queue,
     RecordingPolicy,
@@ -142,7 +143,8 @@ async def set_user_queues(db: AsyncSession, user: User, queue_ids: list[uuid.UUI
 
 
 async def change_user(db: AsyncSession, user: User, *, actor: str, changes: dict[str, Any]) -> User:
-    """Apply ``changes`` (role, active, display_name, languages, queue_ids, password) to ``user``."""
+    """Apply ``changes`` (role, active, display_name, languages, ui_language, queue_ids, password)
+    to ``user``."""
     recorded: dict[str, Any] = {}
     if "role" in changes and changes["role"] != user.role:
         if changes["role"] not in set(Role):
@@ -158,6 +160,11 @@ async def change_user(db: AsyncSession, user: User, *, actor: str, changes: dict
     if "languages" in changes:
         user.languages = _languages(changes["languages"])
         recorded["languages"] = user.languages
+    if "ui_language" in changes and changes["ui_language"] != user.ui_language:
+        if changes["ui_language"] not in (*CONSOLE_LANGUAGES, None):
+            raise InvalidInput(f"ui_language must be one of {', '.join(CONSOLE_LANGUAGES)} or null")
+        user.ui_language = changes["ui_language"]
+        recorded["ui_language"] = user.ui_language
     if "queue_ids" in changes:
         await set_user_queues(db, user, changes["queue_ids"])
         recorded["queue_ids"] = [str(q) for q in changes["queue_ids"]]

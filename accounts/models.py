@@ -67,6 +67,10 @@ class Location(Base):
     ip_allowlist: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
 
 
+# The languages the staff consoles speak (widget/src/staff/texts), in the order they are offered.
+CONSOLE_LANGUAGES = ("nl", "de", "fr", "en")
+
+
 class User(Base):
     """A staff member. Visitors are never users: they have no row at all."""
 
@@ -85,6 +89,8 @@ class User(Base):
     totp_secret: Mapped[str | None] = mapped_column(String(255))
     # Languages the adviser speaks (ISO 639-1); empty means any.
     languages: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    # The language of the staff consoles (nl, de, fr, en); None follows the browser's.
+    ui_language: Mapped[str | None] = mapped_column(String(2))
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any, ClassVar, Literal, Self
 from pydantic import AwareDatetime, Field, StringConstraints, model_validator
 
 from accounts.models import RecordingPolicy, Role
-from api.schemas import Name
+from api.schemas import ConsoleLanguage, Name
 from signaling.payloads import Payload
 
 # Loose on purpose: directory.py says precisely what is wrong with a language, origin or zone.
@@ -106,7 +106,7 @@ class UserCreate(Payload):
 
 
 class UserPatch(Patch):
-    nullable = frozenset({"location_id"})
+    nullable = frozenset({"location_id", "ui_language"})
 
     role: Role | None = None
     active: bool | None = None
@@ -115,6 +115,7 @@ class UserPatch(Patch):
     queue_ids: Annotated[list[uuid.UUID], Field(max_length=200)] | None = None
     password: Password | None = None
     location_id: uuid.UUID | None = None
+    ui_language: ConsoleLanguage | None = None
 
 
 class UserOut(Payload):
@@ -131,6 +132,8 @@ class UserOut(Payload):
     totp_enabled: bool
     created_at: datetime
     location_id: uuid.UUID | None = None
+    # The consoles' language; null follows the browser's.
+    ui_language: ConsoleLanguage | None = None
 
 
 # -- widget keys -----------------------------------------------------------------------------

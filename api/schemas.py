@@ -36,6 +36,16 @@ class TokenPair(Payload):
     expires_in: int
 
 
+# A language the staff consoles speak (accounts.models.CONSOLE_LANGUAGES).
+ConsoleLanguage = Literal["nl", "de", "fr", "en"]
+_CONSOLE_LANGUAGES: dict[str, ConsoleLanguage] = {"nl": "nl", "de": "de", "fr": "fr", "en": "en"}
+
+
+def console_language(stored: str | None) -> ConsoleLanguage | None:
+    """A user's stored console language as the wire type; None (the browser's) when unset."""
+    return _CONSOLE_LANGUAGES.get(stored or "")
+
+
 class Me(Payload):
     id: uuid.UUID
     org_id: uuid.UUID
@@ -43,6 +53,14 @@ class Me(Payload):
     display_name: str
     role: str
     languages: list[str]
+    # The consoles' language; null follows the browser's.
+    ui_language: ConsoleLanguage | None = None
+
+
+class MePatch(Payload):
+    """What staff change about themselves: the consoles' language (null: the browser's)."""
+
+    ui_language: ConsoleLanguage | None
 
 
 # -- widget ----------------------------------------------------------------------------------

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from accounts import directory
 from accounts.auth import IssuedTokens
 from accounts.models import User
 from api.api import ANY_STAFF, Api, body, staff
 from api.keys import AUTH, CONFIG, SESSIONS, TOKENS
 from api.middlewares import USER_ID, client_ip
-from api.routes._common import ice_servers_for
-from api.schemas import IceServers, LoginRequest, Me, RefreshRequest, TokenPair
+from api.routes._common import actor, ice_servers_for
+from api.schemas import IceServers, LoginRequest, Me, MePatch, RefreshRequest, TokenPair, console_language
 from db.errors import Unauthenticated
 
 routes = Api()
@@ -73,6 +74,32 @@ async def me(request: web.Request) -> Me:
         user = await db.get(User, claims.user_id)
     if user is None or not user.active:
         raise Unauthenticated("account disabled", code="account_disabled")
+    return _me(user)
+
+
+@routes.route(
+    "PATCH",
+    "/auth/me",
+    summary="Change your own settings: the consoles' language (null follows the browser's)",
+    tag="auth",
+    body=MePatch,
+    response=Me,
+    roles=ANY_STAFF,
+)
+async def change_me(request: web.Request) -> Me:
+    claims = staff(request)
+    request[USER_ID] = claims.user_id
+    data = body(request, MePatch)
+    async with request.app[SESSIONS]() as db:
+        user = await db.get(User, claims.user_id)
+        if user is None or not user.active:
+            raise Unauthenticated("account disabled", code="account_disabled")
+        await directory.change_user(db, user, actor=actor(claims), changes={"ui_language": data.ui_language})
+        await db.commit()
+    return _me(user)
+
+
+def _me(user: User) -> Me:
     return Me(
         id=user.id,
         org_id=user.org_id,
@@ -80,6 +107,7 @@ async def me(request: web.Request) -> Me:
         display_name=user.display_name,
         role=user.role,
         languages=list(user.languages),
+        ui_language=console_language(user.ui_language),
     )
 
 

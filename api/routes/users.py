@@ -19,6 +19,7 @@ from api.admin_schemas import UserCreate, UserOut, UserPatch
 from api.api import ADMINS, SUPERVISORS, Api, body
 from api.keys import SESSIONS, STAFF_SESSIONS
 from api.routes._common import acting, actor, own_row, path_id
+from api.schemas import console_language
 from db.errors import Conflict
 
 routes = Api()
@@ -36,6 +37,7 @@ def user_out(user: User, queue_ids: Sequence[uuid.UUID]) -> UserOut:
         totp_enabled=user.totp_secret is not None,
         created_at=user.created_at,
         location_id=user.location_id,
+        ui_language=console_language(user.ui_language),
     )
 
 

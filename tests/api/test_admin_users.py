@@ -40,6 +40,7 @@ async def test_supervisors_list_staff_without_any_secret(server, world: World) -
         "totp_enabled",
         "created_at",
         "location_id",
+        "ui_language",
     }
     assert adviser["role"] == "adviser" and adviser["languages"] == ["nl"]
     assert adviser["location_id"] is None
@@ -84,6 +85,35 @@ async def test_an_admin_adds_a_staff_member_who_can_then_log_in(server, world: W
 
     again = await admin.post("/users", {"email": email, "role": "dpo", "password": NEW_PASSWORD})
     assert again.status == 409 and again.error_code == "email_taken"
+
+
+async def test_the_console_language_is_set_by_the_user_or_an_admin_and_null_follows_the_browser(
+    server, world: World
+) -> None:
+    url = base_url(server)
+    admin = await as_staff(url, world, "admin")
+    adviser = await as_staff(url, world, "adviser")
+    me = await adviser.get("/auth/me")
+    assert me.status == 200 and me.body["ui_language"] is None  # unset: the console uses the browser's
+    # The user sets it themselves.
+    changed = await adviser.patch("/auth/me", {"ui_language": "de"})
+    assert changed.status == 200 and changed.body["ui_language"] == "de"
+    assert (await adviser.get("/auth/me")).body["ui_language"] == "de"
+    # An admin sets it through the users API, and may clear it again.
+    by_admin = await admin.patch(f"/users/{adviser.user_id}", {"ui_language": "fr"})
+    assert by_admin.status == 200 and by_admin.body["ui_language"] == "fr"
+    assert (await adviser.get("/auth/me")).body["ui_language"] == "fr"
+    cleared = await adviser.patch("/auth/me", {"ui_language": None})
+    assert cleared.status == 200 and cleared.body["ui_language"] is None
+    # Only the four console languages; a clear 4xx for the rest.
+    for bad in ({"ui_language": "es"}, {"ui_language": 7}, {}):
+        refused = await adviser.patch("/auth/me", bad)
+        assert refused.status == 422, (bad, refused.body)
+        assert refused.body["error"]["code"]
+    refused = await admin.patch(f"/users/{adviser.user_id}", {"ui_language": "xx"})
+    assert refused.status == 422 and refused.body["error"]["code"] == "invalid_input"
+    event = await admin.audit_event("user.update", f"user:{adviser.user_id}")
+    assert event["details"] == {"ui_language": None}  # the newest: the user cleared it
 
 
 async def test_an_admin_changes_a_role_and_it_is_audited_as_a_role_change(server, world: World) -> None:

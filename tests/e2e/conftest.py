@@ -221,7 +221,8 @@ async def open_visitor(browser: Browser) -> AsyncIterator[Callable[..., Awaitabl
     contexts = []
 
     async def open_page(url: str, *, viewport: dict[str, int], shots: str) -> Visitor:
-        context = await browser.new_context(viewport=viewport)  # type: ignore[arg-type]
+        # English, whatever the machine's locale: the staff consoles follow the browser's language.
+        context = await browser.new_context(viewport=viewport, locale="en-US")  # type: ignore[arg-type]
         contexts.append(context)
         page = await context.new_page()
         page.set_default_timeout(15_000)

@@ -134,7 +134,8 @@ async def contexts(browser: Browser) -> AsyncIterator[Callable[..., Awaitable[Br
     made: list[BrowserContext] = []
 
     async def make(viewport: dict[str, int]) -> BrowserContext:
-        context = await browser.new_context(viewport=viewport)  # type: ignore[arg-type]
+        # English, whatever the machine's locale: the staff consoles follow the browser's language.
+        context = await browser.new_context(viewport=viewport, locale="en-US")  # type: ignore[arg-type]
         await context.add_init_script(KEEP_PEER_CONNECTIONS)
         made.append(context)
         return context

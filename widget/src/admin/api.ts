@@ -5,6 +5,7 @@
 // Not "../staff": its index also exports the socket helper, and socket.io has no use here.
 import { ApiError } from "../staff/errors";
 import type { StaffSession } from "../staff/session";
+import { errorText, STAFF_CATALOGUES, t } from "../staff/texts";
 
 export { ApiError };
 
@@ -166,9 +167,8 @@ export class AdminApi {
 /** A sentence for the person at the screen, from the API's error JSON. */
 export function explain(error: unknown): string {
   if (error instanceof ApiError) {
-    if (error.status === 0) return "Loket cannot be reached. Check your connection and try again.";
-    if (error.status === 403) return `Not allowed: ${error.message || "your role may not do this"}.`;
-    return error.message ? capitalise(error.message) : `The server refused (${error.code}).`;
+    if (error.status === 403 && !(`error.${error.code}` in STAFF_CATALOGUES.en)) return t("admin.notAllowed", { why: error.message || t("error.forbiddenRole") });
+    return errorText(error.code, error.message ? capitalise(error.message) : undefined);
   }
   return error instanceof Error ? error.message : String(error);
 }

@@ -1,6 +1,7 @@
 import { copyText, field, h, replace } from "../shared/dom";
 import type { Context } from "./context";
 import { busy, button, load, Message, row, section, table, when } from "./ui";
+import { t } from "../staff/texts";
 
 /** ``/api/v1/api-keys``: never the key itself, which is shown once when it is made. */
 interface ApiKey {
@@ -26,16 +27,16 @@ export function apiKeysSection(ctx: Context): HTMLElement {
     load(list, message, async () => {
       const keys = await ctx.api.get<ApiKey[]>("/api-keys");
       return table(
-        "API keys",
-        ["Name", "Key", "Scopes", "Expires", "Last used", "State", ""],
+        t("nav.apiKeys"),
+        [t("queues.name"), t("apikeys.key"), t("apikeys.scopes"), t("apikeys.expires"), t("apikeys.lastUsed"), t("apikeys.state"), ""],
         keys.map((key) => keyRow(ctx, key, message, refresh)),
-        "No API keys yet.",
+        t("apikeys.noApiKeysYet"),
       );
     });
   void refresh();
   return section(
-    "API keys",
-    "For integrations (a CRM, a dashboard): send the key as “Authorization: Bearer lk_…”. A key can do only what its scopes allow, and never more than the admin who made it.",
+    t("nav.apiKeys"),
+    t("apikeys.forIntegrationsACrm"),
     message.el,
     shown,
     list,
@@ -44,19 +45,19 @@ export function apiKeysSection(ctx: Context): HTMLElement {
 }
 
 function keyRow(ctx: Context, key: ApiKey, message: Message, refresh: () => Promise<void>): HTMLTableRowElement {
-  const state = key.revoked_at ? "Revoked" : key.active ? "Active" : "Expired";
+  const state = key.revoked_at ? t("apikeys.revoked") : key.active ? t("users.active") : t("apikeys.expired");
   const revoke = key.revoked_at
     ? ""
-    : button("Revoke", () => {
-        if (!confirm(`Revoke the key “${key.name}”? Integrations using it stop working at once.`)) return;
+    : button(t("apikeys.revoke"), () => {
+        if (!confirm(t("apikeys.revokeTheKeyIntegrations", { name: key.name }))) return;
         void busy(null, message, async () => {
           await ctx.api.delete(`/api-keys/${key.id}`);
-          message.ok(`Key “${key.name}” revoked.`);
+          message.ok(t("apikeys.keyRevoked", { name: key.name }));
           await refresh();
         });
       });
-  const used = key.last_used_at ? `${when(key.last_used_at)} from ${key.last_used_ip ?? "?"}` : "Never";
-  const tableRow = row(key.name, h("code", { class: "mono" }, `${key.hint}…`), key.scopes.join(", "), when(key.expires_at), used, state, revoke);
+  const used = key.last_used_at ? t("apikeys.usedFrom", { when: when(key.last_used_at), ip: key.last_used_ip ?? "?" }) : t("apikeys.never");
+  const tableRow = row(key.name, h("code", { class: "mono" }, `${key.hint}…`), h("span", { translate: "no" }, key.scopes.join(", ")), when(key.expires_at), used, state, revoke);
   tableRow.dataset["key"] = key.id;
   return tableRow;
 }
@@ -64,24 +65,24 @@ function keyRow(ctx: Context, key: ApiKey, message: Message, refresh: () => Prom
 function createForm(ctx: Context, message: Message, shown: HTMLElement, refresh: () => Promise<void>): HTMLElement {
   const name = h("input", { name: "name", required: true, maxlength: 200 });
   const expires = h("input", { name: "expires", type: "date" });
-  const scopes = h("fieldset", { class: "scopes" }, h("legend", {}, "Scopes"));
+  const scopes = h("fieldset", { class: "scopes" }, h("legend", {}, t("apikeys.scopes")));
   void ctx.api.get<{ scopes: string[] }>("/api-key-scopes").then(
     (answer) => {
       for (const scope of answer.scopes) {
         const box = h("input", { type: "checkbox", name: "scope", value: scope, id: `scope-${scope}` });
-        scopes.append(h("label", { for: box.id, class: "scope" }, box, ` ${scope}`));
+        scopes.append(h("label", { for: box.id, class: "scope", translate: "no" }, box, ` ${scope}`));
       }
     },
     (error: unknown) => message.error(error),
   );
-  const save = h("button", { type: "submit", class: "btn primary" }, "Create API key");
+  const save = h("button", { type: "submit", class: "btn primary" }, t("apikeys.createApiKey"));
   const form = h(
     "form",
-    { class: "editor", "aria-label": "New API key" },
-    h("h3", {}, "New API key"),
-    field("Name", name, "Who uses it, like “CRM sync”."),
+    { class: "editor", "aria-label": t("apikeys.newApiKey") },
+    h("h3", {}, t("apikeys.newApiKey")),
+    field(t("queues.name"), name, t("apikeys.whoUsesItLike")),
     scopes,
-    field("Expires on (optional)", expires),
+    field(t("apikeys.expiresOnOptional"), expires),
     h("div", { class: "actions" }, save),
   );
   form.addEventListener("submit", (event) => {
@@ -91,14 +92,14 @@ function createForm(ctx: Context, message: Message, shown: HTMLElement, refresh:
     if (expires.value) body["expires_at"] = new Date(`${expires.value}T23:59:59`).toISOString();
     void busy(save, message, async () => {
       const created = await ctx.api.post<ApiKey & { key: string }>("/api-keys", body);
-      const copy = button("Copy key", () => {
+      const copy = button(t("apikeys.copyKey"), () => {
         void copyText(created.key).then((ok) => {
-          copy.textContent = ok ? "Copied" : "Select and copy it by hand";
+          copy.textContent = ok ? t("apikeys.copied") : t("apikeys.selectAndCopyIt");
         });
       });
       replace(
         shown,
-        h("p", {}, h("strong", {}, `Key “${created.name}” created. `), "Copy it now: it is not shown again."),
+        h("p", {}, h("strong", {}, t("apikeys.keyCreated", { name: created.name })), t("apikeys.copyItNowIt")),
         h("pre", {}, h("code", { class: "mono", "data-part": "new-api-key" }, created.key)),
         copy,
       );

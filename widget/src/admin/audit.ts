@@ -2,6 +2,7 @@ import { h, replace } from "../shared/dom";
 import type { AuditEvent, User } from "./api";
 import type { Context } from "./context";
 import { busy, Message, row, section, table, when } from "./ui";
+import { t } from "../staff/texts";
 
 const PAGE = 50;
 
@@ -10,8 +11,8 @@ export function auditSection(ctx: Context): HTMLElement {
   const message = new Message();
   const list = h("div", {});
   const position = h("p", { class: "help", "aria-live": "polite" });
-  const newer = h("button", { type: "button", class: "btn small" }, "Newer");
-  const older = h("button", { type: "button", class: "btn small" }, "Older");
+  const newer = h("button", { type: "button", class: "btn small" }, t("audit.newer"));
+  const older = h("button", { type: "button", class: "btn small" }, t("audit.older"));
   // before_seq of each page shown so far: the first page has none.
   const pages: (number | undefined)[] = [undefined];
   let names = new Map<string, string>();
@@ -30,21 +31,21 @@ export function auditSection(ctx: Context): HTMLElement {
       replace(
         list,
         table(
-          "Audit events",
-          ["#", "When", "Who", "What", "On", "Details"],
+          t("audit.auditEvents"),
+          ["#", t("col.when"), t("audit.who"), t("audit.what"), t("audit.target"), t("audit.details")],
           events.map((event) => {
             const tr = row(
               String(event.seq),
               h("span", { class: "nowrap" }, when(event.occurred_at)),
-              actorName(event.actor),
+              h("span", { translate: "no" }, actorName(event.actor)),
               h("code", {}, event.action),
-              h("span", { class: "target" }, event.target),
+              h("span", { class: "target", translate: "no" }, event.target),
               h("code", { class: "details" }, Object.keys(event.details).length ? JSON.stringify(event.details) : ""),
             );
             tr.dataset["action"] = event.action;
             return tr;
           }),
-          "No events.",
+          t("audit.noEvents"),
         ),
       );
       const last = events[events.length - 1];
@@ -52,7 +53,7 @@ export function auditSection(ctx: Context): HTMLElement {
       older.dataset["next"] = last ? String(last.seq) : "";
       newer.disabled = pages.length <= 1;
       position.textContent = events.length
-        ? `Events ${events[0]?.seq ?? ""} to ${last?.seq ?? ""}, page ${pages.length}.`
+        ? t("audit.eventsToPage", { seq: events[0]?.seq ?? "", seq1: last?.seq ?? "", pages: pages.length })
         : "";
     });
   older.addEventListener("click", () => {
@@ -78,8 +79,8 @@ export function auditSection(ctx: Context): HTMLElement {
     void show();
   }
   return section(
-    "Audit log",
-    "Every change, deletion, login and playback, in order. Each event is chained to the one before it, so gaps or edits show.",
+    t("nav.audit"),
+    t("audit.everyChangeDeletionLogin"),
     message.el,
     list,
     h("div", { class: "actions pager" }, newer, older, position),

@@ -4,6 +4,7 @@ import type { Queue, User } from "./api";
 import type { Context } from "./context";
 import { downloadCsv } from "./download";
 import { busy, button, Message, row, seconds, section, table, when } from "./ui";
+import { t } from "../staff/texts";
 
 const PAGE = 50;
 
@@ -22,13 +23,13 @@ interface CallListed {
   waited_seconds: number | null;
 }
 
-const OUTCOMES: [string, string][] = [
-  ["", "Any outcome"],
-  ["ended", "Answered"],
-  ["abandoned", "Abandoned"],
-  ["active", "In progress"],
-  ["waiting", "Waiting"],
-  ["ringing", "Ringing"],
+const OUTCOMES = (): [string, string][] => [
+  ["", t("calls.anyOutcome")],
+  ["ended", t("outcome.ended")],
+  ["abandoned", t("outcome.abandoned")],
+  ["active", t("outcome.active")],
+  ["waiting", t("desk.waiting")],
+  ["ringing", t("outcome.ringing")],
 ];
 
 /**
@@ -38,10 +39,10 @@ const OUTCOMES: [string, string][] = [
 export function callsSection(ctx: Context, session: StaffSession): HTMLElement {
   const message = new Message();
   const list = h("div", {});
-  const more = h("button", { type: "button", class: "btn", hidden: true }, "Older calls");
-  const queue = h("select", { name: "queue_id" }, h("option", { value: "" }, "All queues"));
-  const adviser = h("select", { name: "adviser_id" }, h("option", { value: "" }, "All advisers"));
-  const outcome = h("select", { name: "outcome" }, ...OUTCOMES.map(([value, label]) => h("option", { value }, label)));
+  const more = h("button", { type: "button", class: "btn", hidden: true }, t("calls.olderCalls"));
+  const queue = h("select", { name: "queue_id" }, h("option", { value: "" }, t("calls.allQueues")));
+  const adviser = h("select", { name: "adviser_id" }, h("option", { value: "" }, t("calls.allAdvisers")));
+  const outcome = h("select", { name: "outcome" }, ...OUTCOMES().map(([value, label]) => h("option", { value }, label)));
   const from = h("input", { type: "date", name: "from" });
   const to = h("input", { type: "date", name: "to" });
   const queueNames = new Map<string, string>();
@@ -61,8 +62,8 @@ export function callsSection(ctx: Context, session: StaffSession): HTMLElement {
     replace(
       list,
       table(
-        "Calls",
-        ["Joined", "Reference", "Queue", "Adviser", "Outcome", "End reason", "Waited", "Length"],
+        t("nav.calls"),
+        [t("calls.joined"), t("col.reference"), t("desk.queue"), t("calls.adviser"), t("col.outcome"), t("calls.endReason"), t("col.waited"), t("col.length")],
         shown.map((call) => {
           const tr = row(
             when(call.created_at),
@@ -77,7 +78,7 @@ export function callsSection(ctx: Context, session: StaffSession): HTMLElement {
           tr.dataset["call"] = call.id;
           return tr;
         }),
-        "No calls match.",
+        t("calls.noCallsMatch"),
       ),
     );
   };
@@ -95,17 +96,17 @@ export function callsSection(ctx: Context, session: StaffSession): HTMLElement {
       render();
     });
   });
-  const download = button("Download CSV", () => void busy(download, message, () => downloadCsv(session, "/calls", filters(), "calls.csv")));
+  const download = button(t("calls.downloadCsv"), () => void busy(download, message, () => downloadCsv(session, "/calls", filters(), "calls.csv")));
 
   const form = h(
     "form",
-    { class: "filters", role: "search", "aria-label": "Filter calls" },
-    field("Queue", queue),
-    field("Adviser", adviser),
-    field("Outcome", outcome),
-    field("From", from),
-    field("To", to),
-    h("button", { type: "submit", class: "btn small" }, "Filter"),
+    { class: "filters", role: "search", "aria-label": t("calls.filterCalls") },
+    field(t("desk.queue"), queue),
+    field(t("calls.adviser"), adviser),
+    field(t("col.outcome"), outcome),
+    field(t("calls.from"), from),
+    field(t("calls.to"), to),
+    h("button", { type: "submit", class: "btn small" }, t("calls.filter")),
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -126,8 +127,8 @@ export function callsSection(ctx: Context, session: StaffSession): HTMLElement {
   }).then(reload);
 
   return section(
-    "Calls",
-    "Every call of the organisation, newest first: when the visitor joined, the outcome and how long they waited. Dates are the organisation's days. The CSV holds the calls the filters select; each download is recorded in the audit log.",
+    t("nav.calls"),
+    t("calls.everyCallOfThe"),
     message.el,
     form,
     h("p", {}, download),
@@ -137,5 +138,5 @@ export function callsSection(ctx: Context, session: StaffSession): HTMLElement {
 }
 
 function outcomeLabel(status: string): string {
-  return OUTCOMES.find(([value]) => value === status)?.[1] ?? status;
+  return OUTCOMES().find(([value]) => value === status)?.[1] ?? status;
 }

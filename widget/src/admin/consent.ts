@@ -1,9 +1,7 @@
 import { field, h } from "../shared/dom";
 import type { Context } from "./context";
-import { QUEUE_CONSENT_TEXTS } from "./queue_consent_texts";
 import { busy, button, load, Message, row, section, table, when } from "./ui";
-
-const T = QUEUE_CONSENT_TEXTS.consent;
+import { t } from "../staff/texts";
 
 /** ``GET /consent-texts``: the text each language shows now, and every published version. */
 interface ConsentTexts {
@@ -21,7 +19,7 @@ export function consentSection(ctx: Context): HTMLElement {
   const list = h("div", {});
   const language = h("input", { name: "language", required: true, maxlength: 2, placeholder: "nl", autocomplete: "off" });
   const text = h("textarea", { name: "text", required: true, rows: 6, maxlength: 4000 });
-  const publish = h("button", { type: "submit", class: "btn primary" }, T.publish);
+  const publish = h("button", { type: "submit", class: "btn primary" }, t("consent.publish"));
   let current: ConsentTexts["current"] = [];
 
   const pick = (code: string): void => {
@@ -37,36 +35,36 @@ export function consentSection(ctx: Context): HTMLElement {
         "div",
         {},
         table(
-          T.caption,
-          [...T.headings, ""],
+          t("consent.caption"),
+          [t("consent.language"), t("consent.version"), t("consent.text"), "SHA-256", ""],
           texts.current.map((item) =>
             row(
-              item.language,
-              item.version === null ? T.builtIn : String(item.version),
-              h("span", { class: "consent-text" }, item.text),
+              h("span", { translate: "no" }, item.language),
+              item.version === null ? t("consent.builtIn") : String(item.version),
+              h("span", { class: "consent-text", translate: "no" }, item.text),
               h("code", { title: item.sha256 }, item.sha256.slice(0, 12)),
-              button(T.edit(item.language), () => pick(item.language)),
+              button(t("consent.edit", { language: item.language }), () => pick(item.language)),
             ),
           ),
           "",
         ),
-        h("h3", {}, T.historyCaption),
+        h("h3", {}, t("consent.historyCaption")),
         table(
-          T.historyCaption,
-          T.historyHeadings,
+          t("consent.historyCaption"),
+          [t("consent.language"), t("consent.version"), t("consent.published"), t("consent.by"), "SHA-256"],
           texts.versions.map((item) =>
-            row(item.language, String(item.version), when(item.created_at), item.created_by, h("code", { title: item.sha256 }, item.sha256.slice(0, 12))),
+            row(h("span", { translate: "no" }, item.language), String(item.version), when(item.created_at), h("span", { translate: "no" }, item.created_by), h("code", { title: item.sha256 }, item.sha256.slice(0, 12))),
           ),
-          T.noVersions,
+          t("consent.noVersions"),
         ),
       );
     });
 
   const form = h(
     "form",
-    { class: "editor", "aria-label": T.title },
-    h("div", { class: "grid2" }, field(T.languageLabel, language, T.languageHelp)),
-    field(T.textLabel, text),
+    { class: "editor", "aria-label": t("nav.consentTexts") },
+    h("div", { class: "grid2" }, field(t("consent.language"), language, t("consent.languageHelp"))),
+    field(t("consent.textLabel"), text),
     h("div", { class: "actions" }, publish),
   );
   form.addEventListener("submit", (event) => {
@@ -76,10 +74,10 @@ export function consentSection(ctx: Context): HTMLElement {
         language: language.value.trim().toLowerCase(),
         text: text.value,
       });
-      message.ok(T.published(published.language, published.version));
+      message.ok(t("consent.publishedVersion", { language: published.language, version: published.version }));
       await refresh();
     });
   });
   void refresh();
-  return section(T.title, T.intro, message.el, list, form);
+  return section(t("nav.consentTexts"), t("consent.intro"), message.el, list, form);
 }

@@ -1,6 +1,7 @@
 import { h } from "../shared/dom";
 import type { StaffSession } from "../staff/session";
 import { ApiError } from "./api";
+import { t } from "../staff/texts";
 
 /** Save a CSV export. It needs the bearer token, which a plain link cannot send: fetch it and save the blob. */
 export async function downloadCsv(session: StaffSession, path: string, query: Record<string, string | undefined>, fallbackName: string): Promise<void> {
@@ -13,7 +14,7 @@ export async function downloadCsv(session: StaffSession, path: string, query: Re
       credentials: "omit",
     });
   } catch {
-    throw new ApiError(0, "unreachable", "Loket cannot be reached");
+    throw new ApiError(0, "unreachable", t("calls.loketCannotBeReached"));
   }
   if (!response.ok) {
     const body = (await response.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;

@@ -1,6 +1,7 @@
 import { h, replace } from "../shared/dom";
 import type { Context } from "./context";
 import { busy, button, Message, section, when } from "./ui";
+import { t } from "../staff/texts";
 
 /** ``GET /organisation/dpa`` (privacy.dpa). */
 interface Dpa {
@@ -24,44 +25,43 @@ export function dpaSection(ctx: Context): HTMLElement {
 
   const render = (dpa: Dpa): void => {
     if (dpa.version === null) {
-      replace(body, h("p", {}, "This installation has no data processing agreement to accept."));
+      replace(body, h("p", {}, t("dpa.thisInstallationHasNo")));
       return;
     }
     const status = dpa.accepted
       ? h(
           "p",
           { class: "message ok", role: "status", "data-part": "dpa-status" },
-          `Accepted: version ${dpa.accepted.version}, by ${dpa.accepted.accepted_by_name ?? "the organisation"} on ${when(dpa.accepted.accepted_at)}. Recording and transcription are on.`,
+          t("dpa.accepted", { version: dpa.accepted.version, by: dpa.accepted.accepted_by_name ?? t("dpa.theOrganisation"), when: when(dpa.accepted.accepted_at) }),
         )
       : h(
           "p",
           { class: "message error", role: "alert", "data-part": "dpa-status" },
-          `Recording and transcription are off: the data processing agreement (version ${dpa.version}) has not been accepted yet. ` +
-            `Only a data protection officer (role ${dpa.accepted_by_role}) of this organisation may accept it.`,
+          t("dpa.notAccepted", { version: dpa.version, role: dpa.accepted_by_role }),
         );
     const accept =
       !dpa.accepted && ctx.role === "dpo"
-        ? button("Accept this agreement", () => {
+        ? button(t("dpa.acceptThisAgreement"), () => {
             void busy(accept, message, async () => {
               const done = await ctx.api.post<Dpa>("/organisation/dpa/acceptance", { version: dpa.version, sha256: dpa.sha256 });
               render(done);
-              message.ok("Accepted. Recording and transcription are on for this organisation.");
+              message.ok(t("dpa.acceptedRecordingAndTranscription"));
             });
           })
         : null;
     replace(
       body,
       status,
-      h("p", { class: "help" }, `Version ${dpa.version}, published ${when(dpa.published_at)}; SHA-256 `, h("code", {}, dpa.sha256 ?? "")),
-      h("pre", { class: "dpa-text", tabindex: "0", "aria-label": "Agreement text" }, dpa.text ?? ""),
+      h("p", { class: "help" }, `${t("dpa.versionPublished", { version: dpa.version, when: when(dpa.published_at) })} SHA-256 `, h("code", {}, dpa.sha256 ?? "")),
+      h("pre", { class: "dpa-text", tabindex: "0", "aria-label": t("dpa.agreementText") }, dpa.text ?? ""),
       accept,
     );
   };
 
   void busy(null, message, async () => render(await ctx.api.get<Dpa>("/organisation/dpa")));
   return section(
-    "Data processing agreement",
-    "The agreement under which Loket processes your visitors' data. Every new version must be accepted again.",
+    t("nav.dpa"),
+    t("dpa.theAgreementUnderWhich"),
     message.el,
     body,
   );

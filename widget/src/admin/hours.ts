@@ -1,14 +1,15 @@
 /** Opening hours as people type them: one line per day, "09:00-12:30, 13:30-17:30"; empty is closed. */
 import type { OpeningHours } from "./api";
+import { t } from "../staff/texts";
 
-export const DAYS: [string, string][] = [
-  ["mon", "Monday"],
-  ["tue", "Tuesday"],
-  ["wed", "Wednesday"],
-  ["thu", "Thursday"],
-  ["fri", "Friday"],
-  ["sat", "Saturday"],
-  ["sun", "Sunday"],
+export const DAYS = (): [string, string][] => [
+  ["mon", t("hours.monday")],
+  ["tue", t("hours.tuesday")],
+  ["wed", t("hours.wednesday")],
+  ["thu", t("hours.thursday")],
+  ["fri", t("hours.friday")],
+  ["sat", t("hours.saturday")],
+  ["sun", t("hours.sunday")],
 ];
 
 const TIME = /^([01]?\d|2[0-4]):([0-5]\d)$/;
@@ -23,7 +24,7 @@ export function parseDay(label: string, text: string): string[][] {
   for (const part of text.split(",").map((piece) => piece.trim()).filter(Boolean)) {
     const [start, end, extra] = part.split(/\s*[-–]\s*/);
     if (!start || !end || extra !== undefined || !TIME.test(start) || !TIME.test(end)) {
-      throw new Error(`${label}: write times like 09:00-17:30 (several separated by commas)`);
+      throw new Error(t("hours.writeTimesLike09", { label }));
     }
     intervals.push([pad(start), pad(end)]);
   }
@@ -32,7 +33,7 @@ export function parseDay(label: string, text: string): string[][] {
 
 export function parseWeek(texts: Record<string, string>): OpeningHours {
   const hours: OpeningHours = {};
-  for (const [key, label] of DAYS) {
+  for (const [key, label] of DAYS()) {
     const intervals = parseDay(label, texts[key] ?? "");
     if (intervals.length) hours[key] = intervals;
   }

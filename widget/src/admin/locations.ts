@@ -2,6 +2,7 @@ import { field, h } from "../shared/dom";
 import type { User } from "./api";
 import type { Context } from "./context";
 import { busy, button, load, Message, section } from "./ui";
+import { t } from "../staff/texts";
 
 /** A staff member as ``GET /api/v1/users`` lists them, with their location. */
 type Staff = User & { location_id?: string | null };
@@ -25,13 +26,13 @@ export function locationsSection(ctx: Context): HTMLElement {
   const refresh = (): Promise<void> =>
     load(list, message, async () => {
       const [locations, users] = await Promise.all([ctx.api.get<Location[]>("/locations"), ctx.api.get<Staff[]>("/users")]);
-      if (locations.length === 0) return h("p", { class: "muted" }, "No locations yet: staff may work from any address.");
+      if (locations.length === 0) return h("p", { class: "muted" }, t("locations.noLocationsYetStaff"));
       return h("div", { class: "key-list" }, ...locations.map((location) => locationCard(ctx, location, users, message, refresh)));
     });
   void refresh();
   return section(
-    "Locations",
-    "Staff assigned to a location may log in and take calls only from its networks. Ask your IT department for the public address ranges of each site.",
+    t("nav.locations"),
+    t("locations.staffAssignedToA"),
     message.el,
     list,
     createForm(ctx, message, refresh),
@@ -43,12 +44,12 @@ function rangesOf(text: string): string[] {
 }
 
 function locationCard(ctx: Context, location: Location, users: Staff[], message: Message, refresh: () => Promise<void>): HTMLElement {
-  const ranges = h("textarea", { rows: 3, "aria-label": `Address ranges of ${location.name}`, "data-part": "ranges" });
+  const ranges = h("textarea", { rows: 3, "aria-label": t("locations.addressRangesOf", { name: location.name }), "data-part": "ranges" });
   ranges.value = location.allow.join("\n");
-  const save = button("Save ranges", () => {
+  const save = button(t("locations.saveRanges"), () => {
     void busy(save, message, async () => {
       await ctx.api.patch<Location>(`/locations/${location.id}`, { allow: rangesOf(ranges.value) });
-      message.ok(`Ranges of ${location.name} saved; its staff reconnect through them.`);
+      message.ok(t("locations.rangesOfSavedIts", { name: location.name }));
       await refresh();
     });
   });
@@ -56,30 +57,30 @@ function locationCard(ctx: Context, location: Location, users: Staff[], message:
   const elsewhere = users.filter((user) => user.location_id !== location.id);
   const pick = h(
     "select",
-    { "aria-label": `Staff member to assign to ${location.name}`, "data-part": "assign" },
-    h("option", { value: "" }, "Choose a staff member…"),
+    { "aria-label": t("locations.staffMemberToAssign", { name: location.name }), "data-part": "assign" },
+    h("option", { value: "" }, t("locations.chooseAStaffMember")),
     ...elsewhere.map((user) => h("option", { value: user.id }, `${user.display_name} (${user.email})`)),
   );
-  const assign = button("Assign", () => {
+  const assign = button(t("locations.assign"), () => {
     if (!pick.value) return;
     void busy(assign, message, async () => {
       await ctx.api.patch<User>(`/users/${pick.value}`, { location_id: location.id });
-      message.ok(`Assigned to ${location.name}.`);
+      message.ok(t("locations.assignedTo", { name: location.name }));
       await refresh();
     });
   });
   const members = here.map((user) => {
-    const release = button("Remove", () => {
+    const release = button(t("locations.remove"), () => {
       void busy(release, message, async () => {
         await ctx.api.patch<User>(`/users/${user.id}`, { location_id: null });
-        message.ok(`${user.display_name} may work from anywhere again.`);
+        message.ok(t("locations.anywhereAgain", { name: user.display_name }));
         await refresh();
       });
     });
     return h("li", { "data-user": user.email }, `${user.display_name} (${user.email}) `, release);
   });
-  const remove = button("Delete location", () => {
-    if (!confirm(`Delete ${location.name}?`)) return;
+  const remove = button(t("locations.deleteLocation"), () => {
+    if (!confirm(t("locations.delete", { name: location.name }))) return;
     void busy(remove, message, async () => {
       await ctx.api.delete(`/locations/${location.id}`);
       message.ok(`${location.name} deleted.`);
@@ -90,9 +91,9 @@ function locationCard(ctx: Context, location: Location, users: Staff[], message:
     "article",
     { class: "key", "data-location": location.name },
     h("div", { class: "key-head" }, h("strong", {}, location.name), h("span", { class: "muted" }, `${location.staff} staff`)),
-    h("div", { class: "field" }, h("p", { class: "label" }, "Address ranges (one per line, like 192.0.2.0/24; none: any address)"), ranges),
+    h("div", { class: "field" }, h("p", { class: "label" }, t("locations.addressRangesOnePer")), ranges),
     h("div", { class: "actions" }, save),
-    h("div", { class: "field" }, h("p", { class: "label" }, "Staff at this location"), members.length ? h("ul", {}, ...members) : h("p", { class: "muted" }, "Nobody yet.")),
+    h("div", { class: "field" }, h("p", { class: "label" }, t("locations.staffAtThisLocation")), members.length ? h("ul", {}, ...members) : h("p", { class: "muted" }, t("locations.nobodyYet"))),
     h("div", { class: "actions" }, pick, assign, remove),
   );
 }
@@ -100,20 +101,20 @@ function locationCard(ctx: Context, location: Location, users: Staff[], message:
 function createForm(ctx: Context, message: Message, refresh: () => Promise<void>): HTMLElement {
   const name = h("input", { name: "name", type: "text", required: true, maxlength: "200" });
   const ranges = h("textarea", { name: "allow", rows: 2, placeholder: "192.0.2.0/24" });
-  const save = h("button", { type: "submit", class: "btn primary" }, "Create location");
+  const save = h("button", { type: "submit", class: "btn primary" }, t("locations.createLocation"));
   const form = h(
     "form",
-    { class: "editor", "aria-label": "New location" },
-    h("h3", {}, "New location"),
-    field("Name", name, "The site, like Showroom Utrecht."),
-    field("Address ranges", ranges, "The site's public networks in CIDR form, one per line."),
+    { class: "editor", "aria-label": t("locations.newLocation") },
+    h("h3", {}, t("locations.newLocation")),
+    field(t("queues.name"), name, t("locations.theSiteLikeShowroom")),
+    field(t("locations.addressRanges"), ranges, t("locations.theSiteSPublic")),
     h("div", { class: "actions" }, save),
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     void busy(save, message, async () => {
       await ctx.api.post<Location>("/locations", { name: name.value, allow: rangesOf(ranges.value) });
-      message.ok(`Location ${name.value} created.`);
+      message.ok(t("locations.locationCreated", { value: name.value }));
       form.reset();
       await refresh();
     });

@@ -2,10 +2,8 @@ import { field, h, replace } from "../shared/dom";
 import type { Queue } from "./api";
 import { type Context, isAdmin } from "./context";
 import { DAYS, formatDay, parseWeek } from "./hours";
-import { QUEUE_CONSENT_TEXTS } from "./queue_consent_texts";
 import { busy, button, load, Message, row, section, table } from "./ui";
-
-const T = QUEUE_CONSENT_TEXTS.queues;
+import { t } from "../staff/texts";
 
 const ZONES: string[] =
   (Intl as unknown as { supportedValuesOf?: (key: string) => string[] }).supportedValuesOf?.("timeZone") ?? [
@@ -26,27 +24,27 @@ export function queuesSection(ctx: Context): HTMLElement {
     load(list, message, async () => {
       const queues = await ctx.api.get<Queue[]>("/queues");
       return table(
-        "Queues",
-        ["Name", "Languages", "Opening hours", T.maxWaitHeading, "Recording", "Transcription", ""],
+        t("nav.queues"),
+        [t("queues.name"), t("queues.languages"), t("queues.openingHours"), t("queues.maxWait"), t("call.recording"), t("queues.transcription"), ""],
         queues.map((queue) =>
           row(
             h("strong", {}, queue.name),
-            queue.languages.join(", ") || "any",
+            queue.languages.join(", ") || t("queues.anyLanguage"),
             hoursSummary(queue),
-            queue.max_wait_seconds === null ? T.noLimit : T.minutes(Math.round((queue.max_wait_seconds / 60) * 10) / 10),
-            queue.recording_policy === "ask" ? "Asks for consent" : "Off",
-            queue.transcription ? "On" : "Off",
+            queue.max_wait_seconds === null ? t("queues.noLimit") : t("queues.minutes", { n: Math.round((queue.max_wait_seconds / 60) * 10) / 10 }),
+            queue.recording_policy === "ask" ? t("queues.asksForConsent") : t("queues.off"),
+            queue.transcription ? t("queues.on") : t("queues.off"),
             isAdmin(ctx)
               ? h(
                   "span",
                   { class: "row-actions" },
-                  button("Edit", () => edit(queue), { "aria-label": `Edit queue ${queue.name}` }),
-                  button("Delete", () => void remove(queue), { "aria-label": `Delete queue ${queue.name}`, class: "btn small danger-outline" }),
+                  button(t("queues.edit"), () => edit(queue), { "aria-label": t("queues.editQueue", { name: queue.name }) }),
+                  button(t("queues.delete"), () => void remove(queue), { "aria-label": t("queues.deleteQueue", { name: queue.name }), class: "btn small danger-outline" }),
                 )
               : null,
           ),
         ),
-        "No queues yet.",
+        t("queues.noQueuesYet"),
       );
     });
   const edit = (queue: Queue | null): void => {
@@ -57,20 +55,20 @@ export function queuesSection(ctx: Context): HTMLElement {
     editor.querySelector("input")?.focus();
   };
   const remove = async (queue: Queue): Promise<void> => {
-    if (!confirm(`Delete the queue "${queue.name}"? Visitors can no longer choose it.`)) return;
+    if (!confirm(t("queues.deleteTheQueueVisitors", { name: queue.name }))) return;
     await busy(null, message, async () => {
       await ctx.api.delete(`/queues/${queue.id}`);
-      message.ok(`Queue "${queue.name}" deleted.`);
+      message.ok(t("queues.queueDeleted", { name: queue.name }));
       await refresh();
     });
   };
-  const newButton = h("button", { type: "button", class: "btn primary" }, "New queue");
+  const newButton = h("button", { type: "button", class: "btn primary" }, t("queues.newQueue"));
   newButton.addEventListener("click", () => edit(null));
   if (isAdmin(ctx)) editor.append(newButton);
   void refresh();
   return section(
-    "Queues",
-    isAdmin(ctx) ? "Where visitors wait. Each queue has its languages, opening hours and recording policy." : "Where visitors wait (read only for your role).",
+    t("nav.queues"),
+    isAdmin(ctx) ? t("queues.whereVisitorsWaitEach") : t("queues.whereVisitorsWaitRead"),
     message.el,
     list,
     editor,
@@ -78,12 +76,13 @@ export function queuesSection(ctx: Context): HTMLElement {
 }
 
 function hoursSummary(queue: Queue): string {
-  const closed = queue.closing_days.length ? `; ${T.closingDaysCount(queue.closing_days.length)}` : "";
-  if (!queue.opening_hours) return `Always open (${queue.timezone})${closed}`;
-  const days = DAYS.filter(([key]) => queue.opening_hours?.[key]?.length).map(
+  const count = queue.closing_days.length;
+  const closed = count ? `; ${count === 1 ? t("queues.closingDayOne") : t("queues.closingDaysCount", { n: count })}` : "";
+  if (!queue.opening_hours) return `${t("queues.alwaysOpen", { timezone: queue.timezone })}${closed}`;
+  const days = DAYS().filter(([key]) => queue.opening_hours?.[key]?.length).map(
     ([key, label]) => `${label.slice(0, 3)} ${formatDay(queue.opening_hours?.[key])}`,
   );
-  return `${days.join("; ") || "Closed"} (${queue.timezone})${closed}`;
+  return `${days.join("; ") || t("queues.closed")} (${queue.timezone})${closed}`;
 }
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
@@ -92,7 +91,7 @@ const DATE = /^\d{4}-\d{2}-\d{2}$/;
 function parseClosingDays(text: string): string[] {
   const days = text.split(/[\s,]+/).map((line) => line.trim()).filter(Boolean);
   for (const line of days) {
-    if (!DATE.test(line) || Number.isNaN(Date.parse(`${line}T00:00:00Z`))) throw new Error(T.closingDaysError(line));
+    if (!DATE.test(line) || Number.isNaN(Date.parse(`${line}T00:00:00Z`))) throw new Error(t("queues.closingDaysError", { line }));
   }
   return [...new Set(days)].sort();
 }
@@ -101,7 +100,7 @@ function parseClosingDays(text: string): string[] {
 function parseMaxWait(text: string): number | null {
   if (!text.trim()) return null;
   const minutes = Number(text);
-  if (!Number.isFinite(minutes) || minutes <= 0 || minutes > 1440) throw new Error(T.maxWaitError);
+  if (!Number.isFinite(minutes) || minutes <= 0 || minutes > 1440) throw new Error(t("queues.maxWaitError"));
   return Math.max(1, Math.round(minutes * 60));
 }
 
@@ -116,8 +115,8 @@ function queueForm(ctx: Context, queue: Queue | null, message: Message, done: ()
   const policy = h(
     "select",
     { name: "recording_policy" },
-    h("option", { value: "off" }, "Off: never record"),
-    h("option", { value: "ask" }, "Ask: record only with the visitor's consent"),
+    h("option", { value: "off" }, t("queues.offNeverRecord")),
+    h("option", { value: "ask" }, t("queues.askRecordOnlyWith")),
   );
   policy.value = queue?.recording_policy ?? "off";
   const transcription = h("input", { type: "checkbox", name: "transcription" });
@@ -128,43 +127,43 @@ function queueForm(ctx: Context, queue: Queue | null, message: Message, done: ()
   const week = h(
     "fieldset",
     { class: "hours" },
-    h("legend", {}, "Opening hours"),
-    ...DAYS.map(([key, label]) => {
-      const input = h("input", { name: `hours-${key}`, placeholder: "closed", "aria-label": `${label} opening hours` });
+    h("legend", {}, t("queues.openingHours")),
+    ...DAYS().map(([key, label]) => {
+      const input = h("input", { name: `hours-${key}`, placeholder: t("queues.closedPlaceholder"), "aria-label": t("queues.openingHours2", { label }) });
       input.value = formatDay(queue?.opening_hours?.[key]);
       dayInputs[key] = input;
       return h("label", { class: "day" }, h("span", {}, label), input);
     }),
-    h("p", { class: "help" }, "Times like 09:00-12:30, 13:30-17:30 in the queue's time zone; empty is closed."),
+    h("p", { class: "help" }, t("queues.timesLike0900")),
   );
   const closingDays = h("textarea", { name: "closing_days", rows: 3, placeholder: "2026-12-25" });
   closingDays.value = (queue?.closing_days ?? []).join("\n");
-  const maxWait = h("input", { name: "max_wait", type: "number", min: 1, max: 1440, step: "any", placeholder: T.noLimit });
+  const maxWait = h("input", { name: "max_wait", type: "number", min: 1, max: 1440, step: "any", placeholder: t("queues.noLimit") });
   maxWait.value = queue?.max_wait_seconds ? String(Math.round((queue.max_wait_seconds / 60) * 100) / 100) : "";
   const syncHours = (): void => {
     week.hidden = alwaysOpen.checked;
   };
   alwaysOpen.addEventListener("change", syncHours);
   syncHours();
-  const save = h("button", { type: "submit", class: "btn primary" }, queue ? "Save queue" : "Create queue");
+  const save = h("button", { type: "submit", class: "btn primary" }, queue ? t("queues.saveQueue") : t("queues.createQueue"));
   const form = h(
     "form",
-    { class: "editor", "aria-label": queue ? `Edit queue ${queue.name}` : "New queue" },
-    h("h3", {}, queue ? `Edit “${queue.name}”` : "New queue"),
+    { class: "editor", "aria-label": queue ? t("queues.editQueue", { name: queue.name }) : t("queues.newQueue") },
+    h("h3", {}, queue ? t("queues.edit2", { name: queue.name }) : t("queues.newQueue")),
     h(
       "div",
       { class: "grid2" },
-      field("Name", name),
-      field("Languages", languages, "Two-letter codes, separated by commas; empty means any language."),
-      field("Time zone", timezone),
-      field("Recording", policy),
+      field(t("queues.name"), name),
+      field(t("queues.languages"), languages, t("queues.twoLetterCodesSeparated")),
+      field(t("queues.timeZone"), timezone),
+      field(t("call.recording"), policy),
     ),
     zones,
-    h("label", { class: "check" }, transcription, " Transcribe recordings (speech to text)"),
-    h("label", { class: "check" }, alwaysOpen, " Always open"),
+    h("label", { class: "check" }, transcription, ` ${t("queues.transcribeRecordings")}`),
+    h("label", { class: "check" }, alwaysOpen, ` ${t("queues.alwaysOpenCheck")}`),
     week,
-    h("div", { class: "grid2" }, field(T.closingDaysLabel, closingDays, T.closingDaysHelp), field(T.maxWaitLabel, maxWait, T.maxWaitHelp)),
-    h("div", { class: "actions" }, save, button("Cancel", done)),
+    h("div", { class: "grid2" }, field(t("queues.closingDays"), closingDays, t("queues.closingDaysHelp")), field(t("queues.maxWaitMinutes"), maxWait, t("queues.maxWaitHelp"))),
+    h("div", { class: "actions" }, save, button(t("queues.cancel"), done)),
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -183,7 +182,7 @@ function queueForm(ctx: Context, queue: Queue | null, message: Message, done: ()
       };
       if (queue) await ctx.api.patch<Queue>(`/queues/${queue.id}`, payload);
       else await ctx.api.post<Queue>("/queues", payload);
-      message.ok(queue ? `Queue "${payload.name}" saved.` : `Queue "${payload.name}" created.`);
+      message.ok(queue ? t("queues.queueSaved", { name: payload.name }) : t("queues.queueCreated", { name: payload.name }));
       done();
     });
   });

@@ -2,6 +2,7 @@ import { h, replace } from "../shared/dom";
 import type { Recording } from "./api";
 import type { Context } from "./context";
 import { busy, button, day, Message, row, seconds, section, size, table, when } from "./ui";
+import { t } from "../staff/texts";
 
 const PAGE = 25;
 
@@ -10,8 +11,8 @@ export function recordingsSection(ctx: Context): HTMLElement {
   const message = new Message();
   const player = h("div", { class: "player", hidden: true });
   const list = h("div", {});
-  const more = h("button", { type: "button", class: "btn", hidden: true }, "Older recordings");
-  const search = h("input", { type: "search", placeholder: "Reference code", "aria-label": "Filter by reference code" });
+  const more = h("button", { type: "button", class: "btn", hidden: true }, t("recordings.olderRecordings"));
+  const search = h("input", { type: "search", placeholder: t("recordings.referenceCode"), "aria-label": t("recordings.filterByReferenceCode") });
   const canHold = ctx.role === "admin" || ctx.role === "dpo";
   let shown: Recording[] = [];
 
@@ -19,10 +20,10 @@ export function recordingsSection(ctx: Context): HTMLElement {
     replace(
       list,
       table(
-        "Recordings",
-        ["Recorded", "Reference", "Who", "Status", "Length", "Size", "Deleted after", "Legal hold", ""],
+        t("nav.recordings"),
+        [t("recordings.recorded"), t("col.reference"), t("audit.who"), t("users.status"), t("col.length"), t("recordings.size"), t("recordings.deletedAfter"), t("recordings.legalHold"), ""],
         shown.map((recording) => recordingRow(recording)),
-        "No recordings.",
+        t("recordings.noRecordings"),
       ),
     );
   };
@@ -52,14 +53,14 @@ export function recordingsSection(ctx: Context): HTMLElement {
   const play = async (recording: Recording, control: HTMLButtonElement): Promise<void> => {
     await busy(control, message, async () => {
       const link = await ctx.api.post<{ url: string; expires_at: string }>(`/recordings/${recording.id}/link`);
-      const video = h("video", { controls: true, preload: "auto", src: link.url, "aria-label": `Recording of call ${recording.reference}` });
+      const video = h("video", { controls: true, preload: "auto", src: link.url, "aria-label": t("recordings.recordingOfCall", { reference: recording.reference }) });
       replace(
         player,
         h(
           "div",
           { class: "player-head" },
-          h("h3", {}, `Call ${recording.reference} — ${recording.participant}`),
-          button("Close", () => {
+          h("h3", {}, t("recordings.call", { reference: recording.reference, participant: recording.participant })),
+          button(t("recordings.close"), () => {
             video.pause();
             video.removeAttribute("src");
             video.load();
@@ -68,7 +69,7 @@ export function recordingsSection(ctx: Context): HTMLElement {
           }),
         ),
         video,
-        h("p", { class: "help" }, `This link works until ${when(link.expires_at)}. Playback is recorded in the audit log.`),
+        h("p", { class: "help" }, t("recordings.thisLinkWorksUntil", { expires_at: when(link.expires_at) })),
       );
       player.hidden = false;
       video.focus();
@@ -77,20 +78,20 @@ export function recordingsSection(ctx: Context): HTMLElement {
   };
 
   const recordingRow = (recording: Recording): HTMLTableRowElement => {
-    const playButton = button("Play", () => void play(recording, playButton), {
-      "aria-label": `Play recording of call ${recording.reference} (${recording.participant})`,
+    const playButton = button(t("recordings.play"), () => void play(recording, playButton), {
+      "aria-label": t("recordings.playRecordingOfCall", { reference: recording.reference, participant: recording.participant }),
     });
     playButton.disabled = !recording.playable;
-    let hold: HTMLElement = h("span", {}, recording.legal_hold ? "On" : "Off");
+    let hold: HTMLElement = h("span", {}, recording.legal_hold ? t("queues.on") : t("queues.off"));
     if (canHold) {
-      const box = h("input", { type: "checkbox", "aria-label": `Legal hold on recording of call ${recording.reference}` });
+      const box = h("input", { type: "checkbox", "aria-label": t("recordings.legalHoldOnRecording", { reference: recording.reference }) });
       box.checked = recording.legal_hold;
       box.addEventListener("change", () => {
         void busy(null, message, async () => {
           try {
             const changed = await ctx.api.patch<Recording>(`/recordings/${recording.id}`, { legal_hold: box.checked });
             Object.assign(recording, changed);
-            message.ok(changed.legal_hold ? `Recording of ${recording.reference} is on legal hold: it will not be deleted.` : `Legal hold released on ${recording.reference}.`);
+            message.ok(changed.legal_hold ? t("recordings.recordingOfIsOn", { reference: recording.reference }) : t("recordings.legalHoldReleasedOn", { reference: recording.reference }));
           } catch (error) {
             box.checked = recording.legal_hold;
             throw error;
@@ -106,7 +107,7 @@ export function recordingsSection(ctx: Context): HTMLElement {
       recording.status,
       seconds(recording.duration_seconds),
       size(recording.bytes),
-      recording.legal_hold ? "on hold" : day(recording.delete_after),
+      recording.legal_hold ? t("recordings.onHold") : day(recording.delete_after),
       hold,
       playButton,
     );
@@ -114,15 +115,15 @@ export function recordingsSection(ctx: Context): HTMLElement {
     return tr;
   };
 
-  const filter = h("form", { class: "filters", role: "search" }, search, h("button", { type: "submit", class: "btn small" }, "Filter"));
+  const filter = h("form", { class: "filters", role: "search" }, search, h("button", { type: "submit", class: "btn small" }, t("calls.filter")));
   filter.addEventListener("submit", (event) => {
     event.preventDefault();
     void reload();
   });
   void reload();
   return section(
-    "Recordings",
-    "Recordings are encrypted at rest. Playing one makes a link valid for five minutes; each playback is audited.",
+    t("nav.recordings"),
+    t("recordings.recordingsAreEncryptedAt"),
     message.el,
     filter,
     player,

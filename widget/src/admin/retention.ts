@@ -2,16 +2,17 @@ import { field, h } from "../shared/dom";
 import type { Queue, RetentionKind, RetentionRule } from "./api";
 import { type Context, isAdmin } from "./context";
 import { busy, button, load, Message, row, section, table, when } from "./ui";
+import { t } from "../staff/texts";
 
-export const KINDS: [RetentionKind, string][] = [
-  ["recordings", "Recordings"],
-  ["transcripts", "Transcripts"],
-  ["call_metadata", "Call details (times, outcome)"],
-  ["chat", "Chat messages"],
-  ["attachments", "Photos (sent and snapshots)"],
+export const KINDS = (): [RetentionKind, string][] => [
+  ["recordings", t("nav.recordings")],
+  ["transcripts", t("nav.transcripts")],
+  ["call_metadata", t("retention.callDetailsTimesOutcome")],
+  ["chat", t("retention.chatMessages")],
+  ["attachments", t("retention.photosSentAndSnapshots")],
 ];
 
-const kindName = (kind: string): string => KINDS.find(([value]) => value === kind)?.[1] ?? kind;
+const kindName = (kind: string): string => KINDS().find(([value]) => value === kind)?.[1] ?? kind;
 
 /** Retention rules: how many days each kind of data is kept, for the organisation or one queue. */
 export function retentionSection(ctx: Context): HTMLElement {
@@ -26,18 +27,18 @@ export function retentionSection(ctx: Context): HTMLElement {
       ]);
       if (isAdmin(ctx) && !form.firstChild) form.append(createForm(ctx, queues, message, refresh));
       const queueName = (id: string | null): string =>
-        id === null ? "Whole organisation" : `Queue: ${queues.find((queue) => queue.id === id)?.name ?? id}`;
+        id === null ? t("retention.wholeOrganisation") : t("retention.queue", { id: queues.find((queue) => queue.id === id)?.name ?? id });
       return table(
-        "Retention rules",
-        ["Data", "Applies to", "Kept for", "Changed", ""],
+        t("nav.retention"),
+        [t("retention.data"), t("retention.appliesTo"), t("retention.keptFor"), t("retention.changed"), ""],
         rules.map((rule) => ruleRow(ctx, rule, queueName(rule.queue_id), message, refresh)),
-        "No rules: everything follows the built-in defaults (30 days).",
+        t("retention.noRulesEverythingFollows"),
       );
     });
   void refresh();
   return section(
-    "Retention rules",
-    "After these many days the data is deleted automatically. A queue's rule beats the organisation's; without either the default applies. Changes move existing deadlines at once.",
+    t("nav.retention"),
+    t("retention.afterTheseManyDays"),
     message.el,
     list,
     form,
@@ -61,27 +62,27 @@ function ruleRow(
       max: 3650,
       class: "days",
       value: String(rule.days),
-      "aria-label": `Days to keep: ${label}`,
+      "aria-label": t("retention.daysToKeep2", { label }),
     });
-    const save = button("Save", () => {
+    const save = button(t("retention.save"), () => {
       void busy(save, message, async () => {
         const changed = await ctx.api.patch<RetentionRule>(`/retention-rules/${rule.id}`, { days: Number(days.value) });
-        message.ok(`${label}: kept for ${changed.days} days.`);
+        message.ok(t("retention.keptForDays", { label, days: changed.days }));
         await refresh();
       });
-    }, { "aria-label": `Save days: ${label}` });
+    }, { "aria-label": t("retention.saveDays", { label }) });
     days.addEventListener("keydown", (event) => {
       if (event.key === "Enter") save.click();
     });
     kept = h("span", { class: "inline" }, days, " days ", save);
-    const remove = button("Delete", () => {
-      if (!confirm(`Delete the rule for ${label}? Its data then follows the next rule or the default.`)) return;
+    const remove = button(t("queues.delete"), () => {
+      if (!confirm(t("retention.deleteTheRuleFor", { label }))) return;
       void busy(remove, message, async () => {
         await ctx.api.delete(`/retention-rules/${rule.id}`);
-        message.ok(`Rule for ${label} deleted.`);
+        message.ok(t("retention.ruleForDeleted", { label }));
         await refresh();
       });
-    }, { "aria-label": `Delete rule: ${label}` });
+    }, { "aria-label": t("retention.deleteRule", { label }) });
     actions = remove;
   }
   const tr = row(kindName(rule.kind), scope, kept, when(rule.updated_at), actions);
@@ -90,20 +91,20 @@ function ruleRow(
 }
 
 function createForm(ctx: Context, queues: Queue[], message: Message, refresh: () => Promise<void>): HTMLElement {
-  const kind = h("select", { name: "kind" }, ...KINDS.map(([value, label]) => h("option", { value }, label)));
+  const kind = h("select", { name: "kind" }, ...KINDS().map(([value, label]) => h("option", { value }, label)));
   const scope = h(
     "select",
     { name: "queue_id" },
-    h("option", { value: "" }, "Whole organisation"),
-    ...queues.map((queue) => h("option", { value: queue.id }, `Queue: ${queue.name}`)),
+    h("option", { value: "" }, t("retention.wholeOrganisation")),
+    ...queues.map((queue) => h("option", { value: queue.id }, t("retention.queue2", { name: queue.name }))),
   );
   const days = h("input", { type: "number", name: "days", min: 1, max: 3650, value: "30", required: true });
-  const save = h("button", { type: "submit", class: "btn primary" }, "Add rule");
+  const save = h("button", { type: "submit", class: "btn primary" }, t("retention.addRule"));
   const form = h(
     "form",
-    { class: "editor", "aria-label": "New retention rule" },
-    h("h3", {}, "New rule"),
-    h("div", { class: "grid3" }, field("Data", kind), field("Applies to", scope), field("Days to keep", days, "1 to 3650.")),
+    { class: "editor", "aria-label": t("retention.newRetentionRule") },
+    h("h3", {}, t("retention.newRule")),
+    h("div", { class: "grid3" }, field(t("retention.data"), kind), field(t("retention.appliesTo"), scope), field(t("retention.daysToKeep"), days, "1 to 3650.")),
     h("div", { class: "actions" }, save),
   );
   form.addEventListener("submit", (event) => {
@@ -112,7 +113,7 @@ function createForm(ctx: Context, queues: Queue[], message: Message, refresh: ()
       const payload: Record<string, unknown> = { kind: kind.value, days: Number(days.value) };
       if (scope.value) payload["queue_id"] = scope.value;
       const created = await ctx.api.post<RetentionRule>("/retention-rules", payload);
-      message.ok(`${kindName(created.kind)} now kept for ${created.days} days.`);
+      message.ok(t("retention.nowKept", { kind: kindName(created.kind), days: created.days }));
       await refresh();
     });
   });

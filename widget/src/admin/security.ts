@@ -4,6 +4,7 @@ import type { StaffSession } from "../staff/session";
 import type { User } from "./api";
 import { type Context, isAdmin } from "./context";
 import { busy, button, load, Message, row, section, table } from "./ui";
+import { type StaffKey, t } from "../staff/texts";
 
 /**
  * Two-factor authentication: one's own (set it up, new recovery codes) and, for admins, the
@@ -15,8 +16,8 @@ export function securitySection(ctx: Context, session: StaffSession): HTMLElemen
   const refresh = (): Promise<void> => load(own, message, async () => ownPart(ctx, session, await twoFactorStatus(session), message, refresh));
   void refresh();
   return section(
-    "Two-factor authentication",
-    "A code from an authenticator app on your phone, asked at every login. Admins and DPOs must use it.",
+    t("nav.twoFactor"),
+    t("security.intro"),
     message.el,
     own,
     isAdmin(ctx) ? policyPart(ctx, message) : null,
@@ -29,22 +30,22 @@ function ownPart(ctx: Context, session: StaffSession, status: TwoFactorStatus, m
     return h(
       "div",
       {},
-      h("p", { "data-part": "two-factor-state" }, status.required ? "Not set up yet — your role must use it." : "Not set up."),
+      h("p", { "data-part": "two-factor-state" }, status.required ? t("security.notSetUpYet") : t("security.notSetUp")),
       enrolmentView(session, () => {
-        message.ok("Two-factor authentication is on.");
+        message.ok(t("twofactor.on"));
         void refresh();
       }),
     );
   }
   const code = h("input", { id: "new-codes-code", inputmode: "numeric", pattern: "[0-9]{6}", maxlength: 6, autocomplete: "one-time-code" });
   const codes = h("div", {});
-  const renew = button("New recovery codes", () => {
+  const renew = button(t("security.newRecoveryCodes"), () => {
     void busy(renew, message, async () => {
       const answer = await ctx.api.post<{ recovery_codes: string[] }>("/auth/two-factor/recovery-codes", { code: code.value.trim() });
       code.value = "";
       replace(
         codes,
-        h("p", {}, "Your new recovery codes (the old ones no longer work). Store them now: they are not shown again."),
+        h("p", {}, t("security.yourNewRecoveryCodes")),
         h("ol", { class: "recovery-codes mono", "data-part": "recovery-codes" }, ...answer.recovery_codes.map((text) => h("li", {}, text))),
       );
     });
@@ -52,8 +53,8 @@ function ownPart(ctx: Context, session: StaffSession, status: TwoFactorStatus, m
   return h(
     "div",
     {},
-    h("p", { "data-part": "two-factor-state" }, `On. ${status.recovery_codes_left} of 10 recovery codes left.`),
-    h("div", { class: "field" }, h("label", { for: "new-codes-code" }, "Current authenticator code"), code),
+    h("p", { "data-part": "two-factor-state" }, t("security.onOf10Recovery", { recovery_codes_left: status.recovery_codes_left })),
+    h("div", { class: "field" }, h("label", { for: "new-codes-code" }, t("security.currentAuthenticatorCode")), code),
     h("div", { class: "actions" }, renew),
     codes,
   );
@@ -64,7 +65,7 @@ function policyPart(ctx: Context, message: Message): HTMLElement {
   const region = h(
     "div",
     { class: "field" },
-    h("label", { for: "two-factor-all-roles" }, box, " Require two-factor authentication of every role (advisers and supervisors too)"),
+    h("label", { for: "two-factor-all-roles" }, box, " ", t("security.requireAll")),
   );
   void ctx.api.get<{ all_roles: boolean }>("/organisation/two-factor").then(
     (policy) => {
@@ -76,10 +77,10 @@ function policyPart(ctx: Context, message: Message): HTMLElement {
     void busy(null, message, async () => {
       const policy = await ctx.api.patch<{ all_roles: boolean }>("/organisation/two-factor", { all_roles: box.checked });
       box.checked = policy.all_roles;
-      message.ok(policy.all_roles ? "Every role now needs two-factor authentication." : "Only admins and DPOs need two-factor authentication.");
+      message.ok(policy.all_roles ? t("security.everyRoleNowNeeds") : t("security.onlyAdminsAndDpos"));
     });
   });
-  return h("div", { class: "editor" }, h("h3", {}, "Organisation"), region);
+  return h("div", { class: "editor" }, h("h3", {}, t("security.organisation")), region);
 }
 
 function staffPart(ctx: Context, message: Message): HTMLElement {
@@ -90,22 +91,22 @@ function staffPart(ctx: Context, message: Message): HTMLElement {
       const rows = users.map((user) =>
         row(
           user.display_name || user.email,
-          user.role,
-          user.totp_enabled ? "On" : "Off",
+          t(`role.${user.role}` as StaffKey),
+          user.totp_enabled ? t("queues.on") : t("queues.off"),
           user.id === ctx.me.id
             ? ""
-            : button("Reset", () => {
-                if (!confirm(`Reset two-factor authentication of ${user.email}? They can log in once without it, to set it up again.`)) return;
+            : button(t("security.reset"), () => {
+                if (!confirm(t("security.resetTwoFactorAuthentication", { email: user.email }))) return;
                 void busy(null, message, async () => {
                   await ctx.api.delete(`/users/${user.id}/two-factor`);
-                  message.ok(`Two-factor authentication of ${user.email} was reset.`);
+                  message.ok(t("security.twoFactorAuthenticationOf", { email: user.email }));
                   await refresh();
                 });
               }),
         ),
       );
-      return table("Staff and their two-factor authentication", ["Name", "Role", "Two-factor", ""], rows, "No staff.");
+      return table(t("security.staffAndTheirTwo"), [t("queues.name"), t("users.role"), t("security.twoFactor"), ""], rows, t("security.noStaff"));
     });
   void refresh();
-  return h("div", { class: "editor" }, h("h3", {}, "Staff"), list);
+  return h("div", { class: "editor" }, h("h3", {}, t("users.staff")), list);
 }

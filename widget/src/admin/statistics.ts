@@ -3,15 +3,14 @@ import type { DayStatistics, Statistics } from "./api";
 import type { StaffSession } from "../staff/session";
 import type { Context } from "./context";
 import { downloadCsv } from "./download";
-import { QUEUE_CONSENT_TEXTS } from "./queue_consent_texts";
 import { busy, button, Message, seconds, section } from "./ui";
+import { t } from "../staff/texts";
 
 /** Calls answered and abandoned, waiting times and visitors' ratings per day, as a table with small CSS bars. */
 export function statisticsSection(ctx: Context, session: StaffSession): HTMLElement {
-  const T = QUEUE_CONSENT_TEXTS.statistics;
   const message = new Message();
   const output = h("div", {});
-  const days = h("select", { name: "days" }, ...[7, 14, 30, 90].map((n) => h("option", { value: String(n) }, `Last ${n} days`)));
+  const days = h("select", { name: "days" }, ...[7, 14, 30, 90].map((n) => h("option", { value: String(n) }, t("statistics.lastDays", { n }))));
   days.value = "14";
   const show = (): Promise<void> =>
     busy(null, message, async () => {
@@ -20,21 +19,21 @@ export function statisticsSection(ctx: Context, session: StaffSession): HTMLElem
     });
   days.addEventListener("change", () => void show());
   void show();
-  const download = button(T.download, () => void busy(download, message, () => downloadCsv(session, "/statistics", { days: days.value }, "statistics.csv")));
+  const download = button(t("statistics.downloadCsv"), () => void busy(download, message, () => downloadCsv(session, "/statistics", { days: days.value }, "statistics.csv")));
   return section(
-    "Statistics",
-    "Calls per day (UTC): answered, abandoned (the visitor left before an adviser answered), how long visitors waited, and how visitors rated answered calls (optional, 1 to 5 stars).",
+    t("nav.statistics"),
+    t("statistics.callsPerDayUtc"),
     message.el,
-    h("div", { class: "filters" }, field("Period", days)),
-    h("p", {}, download, " ", h("span", { class: "help" }, T.downloadHelp)),
+    h("div", { class: "filters" }, field(t("statistics.period"), days)),
+    h("p", {}, download, " ", h("span", { class: "help" }, t("statistics.downloadHelp"))),
     output,
   );
 }
 
 function render(stats: Statistics): HTMLElement {
   const peak = Math.max(1, ...stats.per_day.map((d) => d.total));
-  const t = stats.totals;
-  const rate = t.total ? Math.round((t.answered / t.total) * 100) : 0;
+  const totals = stats.totals;
+  const rate = totals.total ? Math.round((totals.answered / totals.total) * 100) : 0;
   const rows = [...stats.per_day].reverse().map((d) => dayRow(d, peak));
   return h(
     "div",
@@ -42,13 +41,13 @@ function render(stats: Statistics): HTMLElement {
     h(
       "div",
       { class: "tiles" },
-      tile("Calls", String(t.total)),
-      tile("Answered", `${t.answered} (${rate}%)`),
-      tile("Abandoned", String(t.abandoned)),
-      tile("Average wait", seconds(t.average_wait_seconds)),
-      tile("Longest wait", seconds(t.max_wait_seconds)),
-      tile("Average rating", stars(t.average_rating)),
-      tile("Ratings", String(t.ratings)),
+      tile(t("nav.calls"), String(totals.total)),
+      tile(t("outcome.ended"), `${totals.answered} (${rate}%)`),
+      tile(t("outcome.abandoned"), String(totals.abandoned)),
+      tile(t("statistics.averageWait"), seconds(totals.average_wait_seconds)),
+      tile(t("statistics.longestWait"), seconds(totals.max_wait_seconds)),
+      tile(t("statistics.averageRating"), stars(totals.average_rating)),
+      tile(t("statistics.ratings"), String(totals.ratings)),
     ),
     h(
       "div",
@@ -56,20 +55,20 @@ function render(stats: Statistics): HTMLElement {
       h(
         "table",
         { class: "stats" },
-        h("caption", { class: "sr" }, "Calls per day"),
+        h("caption", { class: "sr" }, t("statistics.callsPerDay")),
         h(
           "thead",
           {},
           h(
             "tr",
             {},
-            ...["Day", "Calls", "Answered", "Abandoned", "Average wait", "Longest wait", "Average rating", "Ratings"].map((text) => h("th", { scope: "col" }, text)),
+            ...[t("statistics.day"), t("nav.calls"), t("outcome.ended"), t("outcome.abandoned"), t("statistics.averageWait"), t("statistics.longestWait"), t("statistics.averageRating"), t("statistics.ratings")].map((text) => h("th", { scope: "col" }, text)),
           ),
         ),
         h("tbody", {}, ...rows),
       ),
     ),
-    h("p", { class: "legend help" }, h("span", { class: "swatch answered" }), " answered ", h("span", { class: "swatch abandoned" }), " abandoned ", h("span", { class: "swatch other" }), " other (waiting or missed)"),
+    h("p", { class: "legend help" }, h("span", { class: "swatch answered" }), ` ${t("statistics.legendAnswered")} `, h("span", { class: "swatch abandoned" }), ` ${t("statistics.legendAbandoned")} `, h("span", { class: "swatch other" }), ` ${t("statistics.legendOther")}`),
   );
 }
 

@@ -2,9 +2,10 @@ import { h, replace } from "../shared/dom";
 import type { Organisation, Transcript, TranscriptListed } from "./api";
 import type { Context } from "./context";
 import { busy, button, day, Message, row, seconds, section, table, when } from "./ui";
+import { t } from "../staff/texts";
 
 const PAGE = 25;
-const LANGUAGES: Record<string, string> = { nl: "Dutch", de: "German", fr: "French", en: "English" };
+const LANGUAGES = (): Record<string, string> => ({ nl: t("transcripts.dutch"), de: t("transcripts.german"), fr: t("transcripts.french"), en: t("transcripts.english") });
 
 /**
  * Transcripts: the organisation's redaction switch, the list (how each transcript was made and
@@ -17,7 +18,7 @@ export function transcriptsSection(ctx: Context): HTMLElement {
   const switchRegion = h("div", { class: "switch" });
   const reader = h("div", { class: "player", hidden: true });
   const list = h("div", {});
-  const more = h("button", { type: "button", class: "btn", hidden: true }, "Older transcripts");
+  const more = h("button", { type: "button", class: "btn", hidden: true }, t("transcripts.olderTranscripts"));
   let shown: TranscriptListed[] = [];
 
   const renderSwitch = (organisation: Organisation): void => {
@@ -30,7 +31,7 @@ export function transcriptsSection(ctx: Context): HTMLElement {
         try {
           const changed = await ctx.api.patch<Organisation>("/organisation", { redact_transcripts: wanted });
           renderSwitch(changed);
-          message.ok(changed.redact_transcripts ? "New transcripts are redacted." : "New transcripts keep personal data: redaction is off.");
+          message.ok(changed.redact_transcripts ? t("transcripts.newTranscriptsAreRedacted") : t("transcripts.newTranscriptsKeepPersonal"));
         } catch (error) {
           box.checked = organisation.redact_transcripts;
           throw error;
@@ -39,8 +40,8 @@ export function transcriptsSection(ctx: Context): HTMLElement {
     });
     replace(
       switchRegion,
-      h("label", { for: "redact-transcripts" }, box, " Redact personal data in transcripts (phone numbers, e-mail addresses, IBANs, licence plates)"),
-      h("p", { class: "help" }, canChange ? "Applies to transcripts made from now on; each change is audited." : "Only an admin or the data protection officer can change this."),
+      h("label", { for: "redact-transcripts" }, box, " ", t("transcripts.redactLabel")),
+      h("p", { class: "help" }, canChange ? t("transcripts.appliesToTranscriptsMade") : t("transcripts.onlyAnAdminOr")),
     );
   };
 
@@ -55,30 +56,30 @@ export function transcriptsSection(ctx: Context): HTMLElement {
         h(
           "div",
           { class: "player-head" },
-          h("h3", {}, `Call ${transcript.reference}`),
-          button("Close", () => {
+          h("h3", {}, t("transcripts.call", { reference: transcript.reference })),
+          button(t("recordings.close"), () => {
             reader.hidden = true;
             replace(reader);
             control.focus();
           }),
         ),
-        ...(lines.length ? lines : [h("p", { class: "muted" }, full.error ?? "Nothing was said.")]),
-        h("p", { class: "help" }, "This reading is recorded in the audit log."),
+        ...(lines.length ? lines : [h("p", { class: "muted" }, full.error ?? t("transcripts.nothingWasSaid"))]),
+        h("p", { class: "help" }, t("transcripts.thisReadingIsRecorded")),
       );
       reader.hidden = false;
     });
   };
 
   const holdControl = (transcript: TranscriptListed): HTMLElement => {
-    if (!canChange) return h("span", {}, transcript.legal_hold ? "On" : "Off");
-    const box = h("input", { type: "checkbox", "aria-label": `Legal hold on the transcript of call ${transcript.reference}` });
+    if (!canChange) return h("span", {}, transcript.legal_hold ? t("queues.on") : t("queues.off"));
+    const box = h("input", { type: "checkbox", "aria-label": t("transcripts.legalHoldOnThe", { reference: transcript.reference }) });
     box.checked = transcript.legal_hold;
     box.addEventListener("change", () => {
       void busy(null, message, async () => {
         try {
           const changed = await ctx.api.patch<Transcript>(`/transcripts/${transcript.id}`, { legal_hold: box.checked });
           transcript.legal_hold = changed.legal_hold;
-          message.ok(changed.legal_hold ? `The transcript of ${transcript.reference} is on legal hold: it will not be deleted.` : `Legal hold released on the transcript of ${transcript.reference}.`);
+          message.ok(changed.legal_hold ? t("transcripts.theTranscriptOfIs", { reference: transcript.reference }) : t("transcripts.legalHoldReleasedOn", { reference: transcript.reference }));
           render();
         } catch (error) {
           box.checked = transcript.legal_hold;
@@ -90,18 +91,18 @@ export function transcriptsSection(ctx: Context): HTMLElement {
   };
 
   const transcriptRow = (transcript: TranscriptListed): HTMLTableRowElement => {
-    const readButton = button("Read", () => void read(transcript, readButton), {
-      "aria-label": `Read the transcript of call ${transcript.reference}`,
+    const readButton = button(t("transcripts.read"), () => void read(transcript, readButton), {
+      "aria-label": t("transcripts.readTheTranscriptOf", { reference: transcript.reference }),
     });
     readButton.disabled = transcript.status !== "done";
     const tr = row(
       when(transcript.created_at),
       h("code", { class: "mono" }, transcript.reference),
-      transcript.language ? (LANGUAGES[transcript.language] ?? transcript.language) : "—",
+      transcript.language ? (LANGUAGES()[transcript.language] ?? transcript.language) : "—",
       transcript.model ?? "—",
       transcript.status,
-      transcript.redacted ? "Yes" : "No",
-      transcript.legal_hold ? "on hold" : day(transcript.delete_after),
+      transcript.redacted ? t("transcripts.yes") : t("transcripts.no"),
+      transcript.legal_hold ? t("recordings.onHold") : day(transcript.delete_after),
       holdControl(transcript),
       readButton,
     );
@@ -113,10 +114,10 @@ export function transcriptsSection(ctx: Context): HTMLElement {
     replace(
       list,
       table(
-        "Transcripts",
-        ["Made", "Reference", "Language", "Model", "Status", "Redacted", "Deleted after", "Legal hold", ""],
+        t("nav.transcripts"),
+        [t("transcripts.made"), t("col.reference"), t("app.language"), t("transcripts.model"), t("users.status"), t("transcripts.redacted"), t("recordings.deletedAfter"), t("recordings.legalHold"), ""],
         shown.map(transcriptRow),
-        "No transcripts.",
+        t("transcripts.noTranscripts"),
       ),
     );
   };
@@ -137,8 +138,8 @@ export function transcriptsSection(ctx: Context): HTMLElement {
     render();
   });
   return section(
-    "Transcripts",
-    "Calls are transcribed on this server in the visitor's language. A transcript on legal hold is kept past its retention and through erasure requests until released.",
+    t("nav.transcripts"),
+    t("transcripts.callsAreTranscribedOn"),
     message.el,
     switchRegion,
     reader,

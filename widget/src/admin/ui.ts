@@ -1,6 +1,7 @@
 /** What the admin sections share: messages, tables, buttons and formatting. */
 import { h, replace, type Child } from "../shared/dom";
 import { explain } from "./api";
+import { formatDateTime, t } from "../staff/texts";
 
 /** A message line for one section: errors are announced (role=alert), successes politely. */
 export class Message {
@@ -78,15 +79,12 @@ export async function busy(control: HTMLButtonElement | null, message: Message, 
   }
 }
 
-const DATE_TIME = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
-const DATE = new Intl.DateTimeFormat(undefined, { dateStyle: "medium" });
-
 export function when(iso: string | null): string {
-  return iso ? DATE_TIME.format(new Date(iso)) : "—";
+  return iso ? formatDateTime(iso) : "—";
 }
 
 export function day(iso: string | null): string {
-  return iso ? DATE.format(new Date(iso)) : "—";
+  return iso ? formatDateTime(iso, { dateStyle: "medium" }) : "—";
 }
 
 export function seconds(value: number | null): string {
@@ -103,9 +101,9 @@ export function size(bytes: number | null): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
-/** A page region that shows "Loading…" and then ``render``'s output, or the error. */
+/** A page region that shows t("app.loading") and then ``render``'s output, or the error. */
 export async function load(region: HTMLElement, message: Message, render: () => Promise<Child>): Promise<void> {
-  replace(region, h("p", { class: "muted" }, "Loading…"));
+  replace(region, h("p", { class: "muted" }, t("app.loading")));
   try {
     replace(region, await render());
   } catch (error) {

@@ -1,6 +1,7 @@
 import { h, replace } from "../shared/dom";
 import type { Context } from "./context";
 import { Message, row, seconds, section, table } from "./ui";
+import { formatDateTime, t } from "../staff/texts";
 
 /** ``GET /wallboard``: the live state of the organisation's queues and advisers. */
 interface Board {
@@ -12,11 +13,11 @@ interface Board {
 // How often the board asks again while it is on screen.
 const REFRESH_MS = 3_000;
 
-const STATE: Record<string, string> = {
-  busy: "In a call",
-  ringing: "Ringing",
-  idle: "Free",
-};
+const STATE = (): Record<string, string> => ({
+  busy: t("call.inCall"),
+  ringing: t("outcome.ringing"),
+  idle: t("wallboard.free"),
+});
 
 /**
  * The supervisor's wallboard: visitors waiting per queue, the longest wait, and each adviser's
@@ -33,13 +34,13 @@ export function wallboardSection(ctx: Context): HTMLElement {
       if (failed) message.clear();
       failed = false;
       replace(board, render(data));
-      stamp.textContent = `Updated ${new Date().toLocaleTimeString()}; refreshed every ${REFRESH_MS / 1000} seconds.`;
+      stamp.textContent = t("wallboard.updated", { time: formatDateTime(new Date(), { timeStyle: "medium" }), seconds: REFRESH_MS / 1000 });
     } catch (error) {
       failed = true;
       message.error(error);
     }
   };
-  const element = section("Wallboard", "Who is waiting now, for how long, and what each adviser is doing.", message.el, board, stamp);
+  const element = section(t("nav.wallboard"), t("wallboard.whoIsWaitingNow"), message.el, board, stamp);
   const tick = (): void => {
     // Another section replaced this one: stop asking.
     if (!element.isConnected) return;
@@ -60,21 +61,21 @@ function render(data: Board): HTMLElement {
     return tr;
   });
   const adviserRows = data.advisers.map((adviser) => {
-    const tr = row(adviser.display_name || "—", presenceLabel(adviser.presence), adviser.presence === "offline" ? "—" : (STATE[adviser.activity] ?? adviser.activity), seconds(adviser.idle_seconds));
+    const tr = row(adviser.display_name || "—", presenceLabel(adviser.presence), adviser.presence === "offline" ? "—" : (STATE()[adviser.activity] ?? adviser.activity), seconds(adviser.idle_seconds));
     tr.dataset["adviser"] = adviser.user_id;
     return tr;
   });
   return h(
     "div",
     {},
-    h("div", { class: "tiles" }, tile("Waiting", String(waiting)), tile("Longest wait", seconds(data.longest_wait_seconds)), tile("Advisers free", `${free} of ${present.length}`)),
-    table("Queues", ["Queue", "Waiting", "Ringing", "Longest wait"], queueRows, "No queues."),
-    table("Advisers", ["Adviser", "Presence", "Activity", "Free for"], adviserRows, "No adviser is connected."),
+    h("div", { class: "tiles" }, tile(t("desk.waiting"), String(waiting)), tile(t("statistics.longestWait"), seconds(data.longest_wait_seconds)), tile(t("wallboard.advisersFree"), t("wallboard.freeOf", { free, present: present.length }))),
+    table(t("nav.queues"), [t("desk.queue"), t("desk.waiting"), t("outcome.ringing"), t("statistics.longestWait")], queueRows, t("wallboard.noQueues")),
+    table(t("wallboard.advisers"), [t("calls.adviser"), t("wallboard.presence"), t("wallboard.activity"), t("wallboard.freeFor")], adviserRows, t("wallboard.noAdviserIsConnected")),
   );
 }
 
 function presenceLabel(presence: string): string {
-  return presence === "available" ? "Available" : presence === "away" ? "Away" : "Offline (reconnecting)";
+  return presence === "available" ? t("desk.available") : presence === "away" ? t("desk.away") : t("wallboard.offlineReconnecting");
 }
 
 function tile(label: string, value: string): HTMLElement {

@@ -1,6 +1,7 @@
 import { copyText, field, h, replace } from "../shared/dom";
 import type { Context } from "./context";
 import { busy, button, load, Message, row, section, table, when } from "./ui";
+import { t } from "../staff/texts";
 
 /** ``/api/v1/webhooks``: never the signing secret, which is shown once when it is made. */
 interface Webhook {
@@ -33,13 +34,13 @@ export function webhooksSection(ctx: Context): HTMLElement {
   const refresh = (): Promise<void> =>
     load(list, message, async () => {
       const hooks = await ctx.api.get<Webhook[]>("/webhooks");
-      if (hooks.length === 0) return h("p", { class: "muted" }, "No webhooks yet.");
+      if (hooks.length === 0) return h("p", { class: "muted" }, t("webhooks.noWebhooksYet"));
       return h("div", {}, ...hooks.map((hook) => hookCard(ctx, hook, message, refresh)));
     });
   void refresh();
   return section(
-    "Webhooks",
-    "Loket posts these events to your endpoints, signed with the endpoint's secret, and retries failed deliveries.",
+    t("nav.webhooks"),
+    t("webhooks.loketPostsTheseEvents"),
     message.el,
     shown,
     list,
@@ -49,15 +50,15 @@ export function webhooksSection(ctx: Context): HTMLElement {
 
 function hookCard(ctx: Context, hook: Webhook, message: Message, refresh: () => Promise<void>): HTMLElement {
   const deliveries = h("div", {});
-  const show = button("Delivery attempts", () => {
+  const show = button(t("webhooks.deliveryAttempts"), () => {
     void load(deliveries, message, async () => {
       const found = await ctx.api.get<Delivery[]>(`/webhooks/${hook.id}/deliveries`, { limit: "50" });
       return table(
-        `Deliveries to ${hook.url}`,
-        ["Event", "Created", "Status", "Attempts", "Last answer", "Next attempt", "Delivered"],
+        t("webhooks.deliveriesTo", { url: hook.url }),
+        [t("webhooks.event"), t("webhooks.created"), t("users.status"), t("webhooks.attempts"), t("webhooks.lastAnswer"), t("webhooks.nextAttempt"), t("webhooks.delivered")],
         found.map((delivery) =>
           row(
-            delivery.event,
+            h("code", {}, delivery.event),
             when(delivery.created_at),
             delivery.status,
             String(delivery.attempts),
@@ -66,21 +67,21 @@ function hookCard(ctx: Context, hook: Webhook, message: Message, refresh: () => 
             when(delivery.delivered_at),
           ),
         ),
-        "Nothing delivered yet.",
+        t("webhooks.nothingDeliveredYet"),
       );
     });
   });
-  const toggle = button(hook.active ? "Switch off" : "Switch on", () => {
+  const toggle = button(hook.active ? t("webhooks.switchOff") : t("webhooks.switchOn"), () => {
     void busy(toggle, message, async () => {
       await ctx.api.patch<Webhook>(`/webhooks/${hook.id}`, { active: !hook.active });
       await refresh();
     });
   });
-  const remove = button("Delete", () => {
-    if (!confirm(`Delete the webhook to ${hook.url} and its delivery history?`)) return;
+  const remove = button(t("queues.delete"), () => {
+    if (!confirm(t("webhooks.deleteTheWebhookTo", { url: hook.url }))) return;
     void busy(remove, message, async () => {
       await ctx.api.delete(`/webhooks/${hook.id}`);
-      message.ok("Webhook deleted.");
+      message.ok(t("webhooks.webhookDeleted"));
       await refresh();
     });
   });
@@ -91,8 +92,8 @@ function hookCard(ctx: Context, hook: Webhook, message: Message, refresh: () => 
       "div",
       { class: "key-head" },
       h("code", { class: "mono" }, hook.url),
-      h("span", { class: hook.active ? "pill ok" : "pill off" }, hook.active ? "Active" : "Off"),
-      h("span", { class: "muted" }, hook.events.join(", ")),
+      h("span", { class: hook.active ? "pill ok" : "pill off" }, hook.active ? t("users.active") : t("queues.off")),
+      h("span", { class: "muted", translate: "no" }, hook.events.join(", ")),
     ),
     h("div", { class: "actions" }, show, toggle, remove),
     deliveries,
@@ -104,18 +105,18 @@ function createForm(ctx: Context, message: Message, shown: HTMLElement, refresh:
   const events = h(
     "fieldset",
     { class: "scopes" },
-    h("legend", {}, "Events"),
+    h("legend", {}, t("webhooks.events")),
     ...EVENTS.map((event) => {
       const box = h("input", { type: "checkbox", name: "event", value: event, id: `event-${event}` });
-      return h("label", { for: box.id, class: "scope" }, box, ` ${event}`);
+      return h("label", { for: box.id, class: "scope", translate: "no" }, box, ` ${event}`);
     }),
   );
-  const save = h("button", { type: "submit", class: "btn primary" }, "Create webhook");
+  const save = h("button", { type: "submit", class: "btn primary" }, t("webhooks.createWebhook"));
   const form = h(
     "form",
-    { class: "editor", "aria-label": "New webhook" },
-    h("h3", {}, "New webhook"),
-    field("Endpoint URL", url, "HTTPS, reachable from the Loket server."),
+    { class: "editor", "aria-label": t("webhooks.newWebhook") },
+    h("h3", {}, t("webhooks.newWebhook")),
+    field(t("webhooks.endpointUrl"), url, t("webhooks.httpsReachable")),
     events,
     h("div", { class: "actions" }, save),
   );
@@ -124,14 +125,14 @@ function createForm(ctx: Context, message: Message, shown: HTMLElement, refresh:
     const chosen = [...events.querySelectorAll<HTMLInputElement>("input[name=event]:checked")].map((box) => box.value);
     void busy(save, message, async () => {
       const created = await ctx.api.post<Webhook & { secret: string }>("/webhooks", { url: url.value.trim(), events: chosen });
-      const copy = button("Copy secret", () => {
+      const copy = button(t("webhooks.copySecret"), () => {
         void copyText(created.secret).then((ok) => {
-          copy.textContent = ok ? "Copied" : "Select and copy it by hand";
+          copy.textContent = ok ? t("apikeys.copied") : t("apikeys.selectAndCopyIt");
         });
       });
       replace(
         shown,
-        h("p", {}, h("strong", {}, "Webhook created. "), "Its signing secret is shown this once:"),
+        h("p", {}, h("strong", {}, t("webhooks.webhookCreated")), t("webhooks.itsSigningSecretIs")),
         h("pre", {}, h("code", { class: "mono", "data-part": "webhook-secret" }, created.secret)),
         copy,
       );

@@ -2,6 +2,7 @@ import { copyText, field, h } from "../shared/dom";
 import type { WidgetKey } from "./api";
 import type { Context } from "./context";
 import { busy, button, day, load, Message, section } from "./ui";
+import { t } from "../staff/texts";
 
 /** Widget keys: the websites (origins) allowed to embed the widget, and the tag to paste. */
 export function widgetKeysSection(ctx: Context): HTMLElement {
@@ -10,13 +11,13 @@ export function widgetKeysSection(ctx: Context): HTMLElement {
   const refresh = (): Promise<void> =>
     load(list, message, async () => {
       const keys = await ctx.api.get<WidgetKey[]>("/widget-keys");
-      if (keys.length === 0) return h("p", { class: "muted" }, "No widget keys yet: create one for your website below.");
+      if (keys.length === 0) return h("p", { class: "muted" }, t("widgetkeys.noWidgetKeysYet"));
       return h("div", { class: "key-list" }, ...keys.map((key) => keyCard(ctx, key, message, refresh)));
     });
   void refresh();
   return section(
-    "Widget keys",
-    "A key lets the websites you name show the video button. Paste its snippet into every page of those sites.",
+    t("nav.widgetKeys"),
+    t("widgetkeys.intro"),
     message.el,
     list,
     createForm(ctx, message, refresh),
@@ -29,34 +30,34 @@ function originsOf(text: string): string[] {
 
 function keyCard(ctx: Context, key: WidgetKey, message: Message, refresh: () => Promise<void>): HTMLElement {
   const snippet = h("code", { class: "snippet", "data-part": "snippet" }, key.embed_snippet);
-  const copy = button("Copy snippet", () => {
+  const copy = button(t("widgetkeys.copySnippet"), () => {
     void copyText(key.embed_snippet).then((ok) => {
-      copy.textContent = ok ? "Copied" : "Select and copy it by hand";
+      copy.textContent = ok ? t("apikeys.copied") : t("apikeys.selectAndCopyIt");
     });
   });
-  const origins = h("textarea", { rows: 2, "aria-label": `Allowed origins of key ${key.key}` });
+  const origins = h("textarea", { rows: 2, "aria-label": t("widgetkeys.allowedOriginsOfKey", { key: key.key }) });
   origins.value = key.origins.join("\n");
-  const saveOrigins = button("Save origins", () => {
+  const saveOrigins = button(t("widgetkeys.saveOrigins"), () => {
     void busy(saveOrigins, message, async () => {
       await ctx.api.patch<WidgetKey>(`/widget-keys/${key.id}`, { origins: originsOf(origins.value) });
-      message.ok("Origins saved.");
+      message.ok(t("widgetkeys.originsSaved"));
       await refresh();
     });
   });
-  const contextKeys = h("input", { type: "text", "aria-label": `Context keys of key ${key.key}`, "data-part": "context-keys" });
+  const contextKeys = h("input", { type: "text", "aria-label": t("widgetkeys.contextKeysOfKey", { key: key.key }), "data-part": "context-keys" });
   contextKeys.value = key.context_keys.join(", ");
-  const saveContext = button("Save context keys", () => {
+  const saveContext = button(t("widgetkeys.saveContextKeys"), () => {
     void busy(saveContext, message, async () => {
       await ctx.api.patch<WidgetKey>(`/widget-keys/${key.id}`, { context_keys: originsOf(contextKeys.value) });
-      message.ok("Context keys saved.");
+      message.ok(t("widgetkeys.contextKeysSaved"));
       await refresh();
     });
   });
-  const toggle = button(key.active ? "Switch off" : "Switch on", () => {
-    if (key.active && !confirm("Switch this key off? The video button disappears from its websites.")) return;
+  const toggle = button(key.active ? t("webhooks.switchOff") : t("webhooks.switchOn"), () => {
+    if (key.active && !confirm(t("widgetkeys.switchThisKeyOff"))) return;
     void busy(toggle, message, async () => {
       await ctx.api.patch<WidgetKey>(`/widget-keys/${key.id}`, { active: !key.active });
-      message.ok(key.active ? "Key switched off." : "Key switched on.");
+      message.ok(key.active ? t("widgetkeys.keySwitchedOff") : t("widgetkeys.keySwitchedOn"));
       await refresh();
     });
   });
@@ -67,17 +68,17 @@ function keyCard(ctx: Context, key: WidgetKey, message: Message, refresh: () => 
       "div",
       { class: "key-head" },
       h("code", { class: "mono" }, key.key),
-      h("span", { class: key.active ? "pill ok" : "pill off" }, key.active ? "Active" : "Off"),
-      h("span", { class: "muted" }, `since ${day(key.created_at)}`),
+      h("span", { class: key.active ? "pill ok" : "pill off" }, key.active ? t("users.active") : t("queues.off")),
+      h("span", { class: "muted" }, t("widgetkeys.since", { day: day(key.created_at) })),
     ),
-    h("div", { class: "snippet-box" }, h("p", { class: "label" }, "Embed snippet"), h("pre", {}, snippet), copy),
-    h("div", { class: "field" }, h("p", { class: "label" }, "Allowed origins (one per line)"), origins),
+    h("div", { class: "snippet-box" }, h("p", { class: "label" }, t("widgetkeys.embedSnippet")), h("pre", {}, snippet), copy),
+    h("div", { class: "field" }, h("p", { class: "label" }, t("widgetkeys.allowedOriginsOnePer")), origins),
     h("div", { class: "actions" }, saveOrigins, toggle),
     h(
       "div",
       { class: "field" },
-      h("p", { class: "label" }, "Context keys the page may pass (comma separated; none: no context)"),
-      h("p", { class: "muted" }, "Advisers see them when ringing and in the call, e.g. vehicle, quote. Values that look like e-mail addresses or phone numbers are refused."),
+      h("p", { class: "label" }, t("widgetkeys.contextKeysThePage")),
+      h("p", { class: "muted" }, t("widgetkeys.advisersSeeThemWhen")),
       contextKeys,
     ),
     h("div", { class: "actions" }, saveContext),
@@ -87,19 +88,19 @@ function keyCard(ctx: Context, key: WidgetKey, message: Message, refresh: () => 
 
 function createForm(ctx: Context, message: Message, refresh: () => Promise<void>): HTMLElement {
   const origins = h("textarea", { name: "origins", rows: 2, placeholder: "https://www.example.com" });
-  const save = h("button", { type: "submit", class: "btn primary" }, "Create widget key");
+  const save = h("button", { type: "submit", class: "btn primary" }, t("widgetkeys.createWidgetKey"));
   const form = h(
     "form",
-    { class: "editor", "aria-label": "New widget key" },
-    h("h3", {}, "New widget key"),
-    field("Allowed origins", origins, "The websites that may show the widget, like https://www.garage.example — one per line."),
+    { class: "editor", "aria-label": t("widgetkeys.newWidgetKey") },
+    h("h3", {}, t("widgetkeys.newWidgetKey")),
+    field(t("widgetkeys.allowedOrigins"), origins, t("widgetkeys.theWebsitesThatMay")),
     h("div", { class: "actions" }, save),
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     void busy(save, message, async () => {
       const created = await ctx.api.post<WidgetKey>("/widget-keys", { origins: originsOf(origins.value) });
-      message.ok(`Widget key ${created.key} created: copy its snippet below.`);
+      message.ok(t("widgetkeys.widgetKeyCreatedCopy", { key: created.key }));
       form.reset();
       await refresh();
     });

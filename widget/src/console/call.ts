@@ -7,6 +7,7 @@ import { still } from "./attachments";
 import { ScreenShare } from "./share";
 import { TransferControl } from "./transfer";
 import type { QueueRecord } from "./types";
+import { errorText, t } from "../staff/texts";
 
 /** The adviser's session on ``/adviser``. */
 export type AdviserSocket = SequencedSocket<AdviserEvents, AdviserResumed>;
@@ -33,20 +34,20 @@ export function contextLine(context: Record<string, string> | undefined): string
     .join(" · ");
 }
 
-const MEDIA_TEXT: Record<MediaState, string> = {
-  connecting: "Connecting the video…",
+const MEDIA_TEXT = (): Record<MediaState, string> => ({
+  connecting: t("call.media.connecting"),
   connected: "",
-  reconnecting: "Connection lost. Reconnecting…",
-  failed: "The video could not be connected.",
-};
+  reconnecting: t("call.media.reconnecting"),
+  failed: t("call.media.failed"),
+});
 
-const RECORDING_ERRORS: Record<string, string> = {
-  no_consent: "The visitor has not consented to recording.",
-  recording_not_allowed: "This queue does not record calls.",
-  already_recording: "The call is already being recorded.",
-  not_recording: "Nothing is being recorded.",
-  media_unavailable: "This server does not record.",
-};
+const RECORDING_ERRORS = (): Record<string, string> => ({
+  no_consent: t("recording.no_consent"),
+  recording_not_allowed: t("recording.recording_not_allowed"),
+  already_recording: t("recording.already_recording"),
+  not_recording: t("recording.not_recording"),
+  media_unavailable: t("recording.media_unavailable"),
+});
 
 /**
  * A call in the console: the visitor's video and the self view, an always-visible recording
@@ -76,34 +77,34 @@ export class CallView {
     private readonly photos: CallPhotos,
     queues: () => QueueRecord[] = () => [],
   ) {
-    this.remote = videoElement("remote", "Video of the visitor", false);
+    this.remote = videoElement("remote", t("call.remoteVideo"), false);
     this.remote.setAttribute("data-part", "remote-video");
-    const self = videoElement("self", "Your camera", true);
+    const self = videoElement("self", t("call.selfVideo"), true);
     self.setAttribute("data-part", "self-video");
     self.srcObject = local;
-    this.state = h("p", { class: "media-state", role: "status" }, MEDIA_TEXT.connecting);
+    this.state = h("p", { class: "media-state", role: "status" }, MEDIA_TEXT().connecting);
     this.play = h(
       "button",
       { type: "button", class: "btn primary play", hidden: true, onclick: () => this.startPlayback() },
-      "Click to start the video",
+      t("call.clickToStart"),
     );
     this.indicator = h(
       "div",
       { class: "rec-indicator", role: "status", "data-part": "recording", "data-active": "false" },
       h("span", { class: "dot", "aria-hidden": "true" }),
-      h("span", { class: "rec-text" }, "Not recording"),
+      h("span", { class: "rec-text" }, t("call.notRecording")),
     );
-    this.record = h("button", { type: "button", class: "btn", "aria-pressed": "false", "data-part": "record" }, "Start recording");
+    this.record = h("button", { type: "button", class: "btn", "aria-pressed": "false", "data-part": "record" }, t("call.startRecording"));
     this.record.addEventListener("click", () => void this.toggleRecording());
     this.problem = h("p", { class: "problem", role: "alert", hidden: true });
     this.chat = new ChatPanel(
       {
-        chatTitle: "Chat",
-        chatLabel: "Message to the visitor",
-        chatSend: "Send",
-        chatYou: "You",
-        chatThem: "Visitor",
-        chatFailed: "The message could not be sent.",
+        chatTitle: t("chat.title"),
+        chatLabel: t("chat.label"),
+        chatSend: t("chat.send"),
+        chatYou: t("chat.you"),
+        chatThem: t("chat.visitor"),
+        chatFailed: t("chat.failed"),
       },
       "adviser",
       async (text) => {
@@ -113,9 +114,9 @@ export class CallView {
     );
     const audio = local?.getAudioTracks() ?? [];
     const video = local?.getVideoTracks() ?? [];
-    const snapshot = h("button", { type: "button", class: "btn", "data-part": "snapshot" }, icon("photo"), "Take snapshot");
+    const snapshot = h("button", { type: "button", class: "btn", "data-part": "snapshot" }, icon("photo"), t("call.takeSnapshot"));
     snapshot.addEventListener("click", () => void this.takeSnapshot(snapshot));
-    const end = h("button", { type: "button", class: "btn danger", "data-part": "end" }, icon("hangUp"), "End call");
+    const end = h("button", { type: "button", class: "btn danger", "data-part": "end" }, icon("hangUp"), t("call.end"));
     end.addEventListener("click", () => {
       end.disabled = true;
       onEnd();
@@ -125,7 +126,7 @@ export class CallView {
       this.problem.textContent = text;
       this.problem.hidden = false;
     });
-    const details = [info.queueName, info.language?.toUpperCase(), `reference ${info.reference}`].filter(Boolean);
+    const details = [info.queueName, info.language?.toUpperCase(), t("call.reference", { reference: info.reference })].filter(Boolean);
     this.el = h(
       "section",
       { class: "call", "aria-labelledby": "call-title", "data-part": "call" },
@@ -135,9 +136,9 @@ export class CallView {
         h(
           "div",
           {},
-          h("h2", { id: "call-title", tabindex: "-1" }, "In a call"),
+          h("h2", { id: "call-title", tabindex: "-1" }, t("call.inCall")),
           h("p", { class: "muted" }, details.join(" · ")),
-          contextLine(info.context) ? h("p", { class: "context", "data-part": "context" }, `From the page: ${contextLine(info.context)}`) : null,
+          contextLine(info.context) ? h("p", { class: "context", "data-part": "context" }, t("call.fromPage", { context: contextLine(info.context) })) : null,
         ),
         this.indicator,
       ),
@@ -149,9 +150,9 @@ export class CallView {
       ),
       h(
         "div",
-        { class: "controls", role: "group", "aria-label": "Call controls" },
-        toggle(audio, "mic", "micOff", "Mute microphone"),
-        toggle(video, "camera", "cameraOff", "Turn camera off"),
+        { class: "controls", role: "group", "aria-label": t("call.controls") },
+        toggle(audio, "mic", "micOff", t("call.mute")),
+        toggle(video, "camera", "cameraOff", t("call.cameraOff")),
         this.record,
         snapshot,
         this.share.button,
@@ -172,8 +173,8 @@ export class CallView {
         online: () => this.socket.connected,
       },
       (state) => {
-        this.state.textContent = MEDIA_TEXT[state];
-        this.state.hidden = MEDIA_TEXT[state] === "";
+        this.state.textContent = MEDIA_TEXT()[state];
+        this.state.hidden = MEDIA_TEXT()[state] === "";
       },
       (stream) => {
         if (this.remote.srcObject !== stream) this.remote.srcObject = stream;
@@ -193,7 +194,7 @@ export class CallView {
 
   /** A photo of the visitor or a snapshot of ours, in the chat thread. */
   addAttachment(event: AttachmentEvent): void {
-    const caption = event.kind === "snapshot" ? "Snapshot of the visitor's video (the visitor was told)" : "Photo from the visitor";
+    const caption = event.kind === "snapshot" ? t("call.snapshotCaption") : t("call.photoCaption");
     this.chat.addImage(event, caption, () => this.photos.load(event.id));
   }
 
@@ -213,8 +214,8 @@ export class CallView {
   setRecording(active: boolean): void {
     this.recording = active;
     this.indicator.dataset["active"] = String(active);
-    (this.indicator.querySelector(".rec-text") as HTMLElement).textContent = active ? "Recording" : "Not recording";
-    this.record.textContent = active ? "Stop recording" : "Start recording";
+    (this.indicator.querySelector(".rec-text") as HTMLElement).textContent = active ? t("call.recording") : t("call.notRecording");
+    this.record.textContent = active ? t("call.stopRecording") : t("call.startRecording");
     this.record.setAttribute("aria-pressed", String(active));
   }
 
@@ -240,7 +241,7 @@ export class CallView {
       // recording:state may arrive before or after this ack; both say the same.
       this.setRecording(start);
     } else {
-      this.problem.textContent = RECORDING_ERRORS[ack.error.code] ?? ack.error.message;
+      this.problem.textContent = ack.error.code in RECORDING_ERRORS() ? (RECORDING_ERRORS()[ack.error.code] as string) : errorText(ack.error.code, ack.error.message);
       this.problem.hidden = false;
     }
   }
@@ -250,7 +251,7 @@ export class CallView {
     const image = await still(this.remote);
     const error = image ? await this.photos.snapshot(image) : "no_video";
     button.disabled = false;
-    this.problem.textContent = error === null ? "" : error === "no_video" ? "There is no video of the visitor to take a snapshot of." : `The snapshot could not be stored (${error}).`;
+    this.problem.textContent = error === null ? "" : error === "no_video" ? t("call.noVideo") : t("call.snapshotFailed", { why: errorText(error) });
     this.problem.hidden = error === null;
   }
 

@@ -8,19 +8,12 @@ import { type AdviserSocket, type CallInfo, CallView, contextLine } from "./call
 import { duration } from "./format";
 import { HistoryView } from "./history";
 import { RingTone } from "./ring";
-import { TRANSFER_TEXTS } from "./transfer_texts";
 import type { QueueRecord } from "./types";
+import { errorText, type StaffKey, t } from "../staff/texts";
+import { languageMenu } from "../staff/language";
 
-const END_REASONS: Record<string, string> = {
-  adviser_ended: "You ended the call.",
-  visitor_ended: "The visitor ended the call.",
-  visitor_disconnected: "The visitor's connection was lost.",
-  adviser_disconnected: "Your connection was lost for too long.",
-  media_unavailable: "The media server was lost and no other was available.",
-};
-
-const IDLE_AWAY = "Set yourself available to take calls. A ring tone sounds when a visitor is put through.";
-const IDLE_AVAILABLE = "You are available. The next visitor for your queues rings here, with a ring tone.";
+/** Why a call ended, as "end.<reason>" keys of the catalogue. */
+const END_REASONS = new Set(["adviser_ended", "visitor_ended", "visitor_disconnected", "adviser_disconnected", "media_unavailable"]);
 
 /**
  * The adviser's desk after login: availability, the waiting queue (no visitor data: wait
@@ -61,29 +54,29 @@ export class Desk {
     onLogout: () => void,
   ) {
     this.presence = h("button", { type: "button", class: "switch", role: "switch", "aria-checked": "false", "data-part": "presence" });
-    this.presence.append(h("span", { class: "knob", "aria-hidden": "true" }), h("span", { class: "switch-text" }, "Away"));
+    this.presence.append(h("span", { class: "knob", "aria-hidden": "true" }), h("span", { class: "switch-text" }, t("desk.away")));
     this.presence.addEventListener("click", () => void this.setAvailable(!this.available));
-    this.connection = h("span", { class: "conn", role: "status" }, "Connecting…");
-    const logout = h("button", { type: "button", class: "btn small ghost", "data-part": "logout" }, "Log out");
+    this.connection = h("span", { class: "conn", role: "status" }, t("desk.connecting"));
+    const logout = h("button", { type: "button", class: "btn small ghost", "data-part": "logout" }, t("app.logout"));
     logout.addEventListener("click", onLogout);
 
     this.queueList = h("ul", { class: "queue-list", "aria-labelledby": "queue-title", "data-part": "queue" });
-    this.queueEmpty = h("p", { class: "muted" }, "Nobody is waiting.");
+    this.queueEmpty = h("p", { class: "muted" }, t("desk.nobodyWaiting"));
     this.ringText = h("p", { id: "ring-text" });
-    const accept = h("button", { type: "button", class: "btn primary", "data-part": "accept" }, "Accept");
+    const accept = h("button", { type: "button", class: "btn primary", "data-part": "accept" }, t("desk.accept"));
     accept.addEventListener("click", () => void this.accept());
-    const decline = h("button", { type: "button", class: "btn", "data-part": "decline" }, "Decline");
+    const decline = h("button", { type: "button", class: "btn", "data-part": "decline" }, t("desk.decline"));
     decline.addEventListener("click", () => void this.decline());
     this.ringPanel = h(
       "section",
       { class: "card ring", role: "alertdialog", "aria-labelledby": "ring-title", "aria-describedby": "ring-text", hidden: true, "data-part": "ring" },
-      h("h2", { id: "ring-title" }, "Incoming call"),
+      h("h2", { id: "ring-title" }, t("desk.incoming")),
       this.ringText,
       h("div", { class: "row" }, accept, decline),
     );
     this.notice = h("p", { class: "notice", role: "status", hidden: true, "data-part": "notice" });
-    this.idleText = h("p", { class: "muted" }, IDLE_AWAY);
-    this.idle = h("div", { class: "card idle" }, h("h2", {}, "No call"), this.idleText);
+    this.idleText = h("p", { class: "muted" }, t("desk.idleAway"));
+    this.idle = h("div", { class: "card idle" }, h("h2", {}, t("desk.noCall")), this.idleText);
     this.stage = h("div", { class: "stage-area" }, this.ringPanel, this.idle);
     this.history = new HistoryView(session, (id) => this.queues.get(id)?.name ?? "–");
 
@@ -97,7 +90,8 @@ export class Desk {
         h("span", { class: "me" }, me.display_name || me.email),
         this.connection,
         h("div", { class: "spacer" }),
-        h("label", { class: "presence" }, h("span", { class: "sr" }, "Available for calls"), this.presence),
+        h("label", { class: "presence" }, h("span", { class: "sr" }, t("desk.availableForCalls")), this.presence),
+        languageMenu(session, me, (text) => this.say(text)),
         logout,
       ),
       this.notice,
@@ -107,7 +101,7 @@ export class Desk {
         h(
           "aside",
           { class: "card queue", "aria-labelledby": "queue-title" },
-          h("h2", { id: "queue-title" }, "Waiting"),
+          h("h2", { id: "queue-title" }, t("desk.waiting")),
           this.queueList,
           this.queueEmpty,
         ),
@@ -131,7 +125,7 @@ export class Desk {
         "media:renegotiate": () => this.call?.renegotiate(),
         "presence:state": (data) => {
           this.showPresence(data.status === "available");
-          if (data.reason === "missed_call") this.say("You missed a call, so you were set to away.");
+          if (data.reason === "missed_call") this.say(t("desk.missedCall"));
         },
         "recording:state": (data) => this.call?.setRecording(data.active),
         "chat:message": (data) => this.call?.addMessage(data),
@@ -142,10 +136,10 @@ export class Desk {
       },
       {
         resumed: (state, first) => this.resumed(state, first),
-        dropped: () => this.setConnection("Reconnecting…", false),
+        dropped: () => this.setConnection(t("desk.reconnecting"), false),
         refused: (code) => {
-          this.setConnection("Disconnected", false);
-          this.say(code === "forbidden" ? "Your role does not take calls." : "The server refused the connection. Log in again.");
+          this.setConnection(t("desk.disconnected"), false);
+          this.say(code === "forbidden" ? t("desk.roleNoCalls") : t("desk.refused"));
         },
       },
     );
@@ -176,10 +170,10 @@ export class Desk {
 
   private resumed(state: Ack<AdviserResumed>, first: boolean): void {
     if (!state.ok) {
-      this.setConnection("Connection problem", false);
+      this.setConnection(t("desk.connectionProblem"), false);
       return;
     }
-    this.setConnection("Online", true);
+    this.setConnection(t("desk.online"), true);
     if (state.snapshot) this.snapshot(state.snapshot);
     const call = state.call;
     if (!first) {
@@ -213,14 +207,14 @@ export class Desk {
     this.ring.unlock(); // a click: the moment the browser lets us make sound later
     const ack = await this.socket.request<{ status: string }>("presence:set", { status: available ? "available" : "away" });
     if (ack.ok) this.showPresence(ack.status === "available");
-    else this.say(`Could not change your availability (${ack.error.message || ack.error.code}).`);
+    else this.say(t("desk.presenceFailed", { why: errorText(ack.error.code, ack.error.message) }));
   }
 
   private showPresence(available: boolean): void {
     this.available = available;
     this.presence.setAttribute("aria-checked", String(available));
-    (this.presence.querySelector(".switch-text") as HTMLElement).textContent = available ? "Available" : "Away";
-    this.idleText.textContent = available ? IDLE_AVAILABLE : IDLE_AWAY;
+    (this.presence.querySelector(".switch-text") as HTMLElement).textContent = available ? t("desk.available") : t("desk.away");
+    this.idleText.textContent = available ? t("desk.idleAvailable") : t("desk.idleAway");
   }
 
   private snapshot(data: Snapshot): void {
@@ -235,14 +229,14 @@ export class Desk {
     this.queueList.replaceChildren(
       ...this.waiting.map(({ item, at }) => {
         const waited = item.waited_seconds + (now - at) / 1000;
-        const queue = this.queues.get(item.queue_id)?.name ?? "Queue";
+        const queue = this.queues.get(item.queue_id)?.name ?? t("desk.queue");
         return h(
           "li",
           { class: `waiting ${item.status}` },
           h("span", { class: "wait" }, duration(waited)),
           h("span", {}, queue),
-          h("span", { class: "lang" }, item.language ? item.language.toUpperCase() : "any language"),
-          item.status === "ringing" ? h("span", { class: "tag" }, "ringing") : null,
+          h("span", { class: "lang" }, item.language ? item.language.toUpperCase() : t("desk.anyLanguage")),
+          item.status === "ringing" ? h("span", { class: "tag" }, t("desk.ringing")) : null,
         );
       }),
     );
@@ -257,7 +251,7 @@ export class Desk {
     this.ringPanel.hidden = false;
     this.idle.hidden = true;
     this.ring.start();
-    document.title = "Ringing — Loket";
+    document.title = t("desk.titleRinging");
     (this.ringPanel.querySelector("[data-part=accept]") as HTMLButtonElement).focus();
   }
 
@@ -265,26 +259,26 @@ export class Desk {
     const data = this.incoming;
     if (!data) return;
     const elapsed = (Date.now() - this.incomingAt) / 1000;
-    const queue = this.queues.get(data.queue_id)?.name ?? "a queue";
+    const queue = this.queues.get(data.queue_id)?.name ?? t("desk.aQueue");
     const language = data.language ? `, ${data.language.toUpperCase()}` : "";
-    const left = data.ring_seconds === undefined ? "" : ` Rings ${Math.max(0, Math.ceil(data.ring_seconds - elapsed))} s more.`;
+    const left = data.ring_seconds === undefined ? "" : ` ${t("desk.ringsMore", { seconds: Math.max(0, Math.ceil(data.ring_seconds - elapsed)) })}`;
     const context = contextLine(data.context);
-    const transfer = data.transfer ? TRANSFER_TEXTS.transferredRing(data.transfer.note) : "";
-    this.ringText.textContent = `A visitor in ${queue}${language} has waited ${duration(data.waited_seconds + elapsed)}.${left}${context ? ` From the page: ${context}.` : ""}${transfer}`;
+    const transfer = data.transfer ? ` ${data.transfer.note ? t("desk.transferredWithNote", { note: data.transfer.note }) : t("desk.transferred")}` : "";
+    this.ringText.textContent = `${t("desk.visitorWaited", { queue: `${queue}${language}`, duration: duration(data.waited_seconds + elapsed) })}${left}${context ? ` ${t("desk.fromPage", { context })}` : ""}${transfer}`;
   }
 
   private stopRinging(): void {
     this.incoming = null;
     this.ring.stop();
     this.ringPanel.hidden = true;
-    document.title = "Loket — adviser console";
+    document.title = t("desk.title");
   }
 
   private withdrawn(callId: string, reason: string): void {
     if (this.incoming?.call_id !== callId) return;
     this.stopRinging();
     this.idle.hidden = this.call !== null;
-    if (reason !== "declined") this.say(reason === "ring_timeout" ? "The call was not answered in time." : "The visitor left the queue.");
+    if (reason !== "declined") this.say(reason === "ring_timeout" ? t("desk.notAnswered") : t("desk.visitorLeft"));
   }
 
   /** ``call:accepted`` goes to every tab of this adviser; our own accept's ack opened the call here. */
@@ -292,7 +286,7 @@ export class Desk {
     if (this.incoming?.call_id !== callId || this.accepting === callId) return;
     this.stopRinging();
     this.idle.hidden = this.call !== null;
-    this.say("You took this call in another window.");
+    this.say(t("desk.otherWindow"));
   }
 
   private async decline(): Promise<void> {
@@ -319,17 +313,17 @@ export class Desk {
       // adviser try again while the ring lasts.
       for (const track of local.stream?.getTracks() ?? []) track.stop();
       this.accepting = null;
-      this.say("No media server is available right now; the visitor keeps waiting. Try again in a moment.");
+      this.say(t("desk.noMedia"));
       return;
     }
     this.stopRinging();
     if (!ack.ok) {
       for (const track of local.stream?.getTracks() ?? []) track.stop();
       this.idle.hidden = false;
-      this.say(`The call could not be taken (${ack.error.message || ack.error.code}).`);
+      this.say(t("desk.acceptFailed", { why: errorText(ack.error.code, ack.error.message) }));
       return;
     }
-    if (local.problem) this.say(`Your camera or microphone is not available (${local.problem}); the visitor will not see or hear you.`);
+    if (local.problem) this.say(t("desk.noDevices", { problem: local.problem }));
     else this.notice.hidden = true;
     this.openCall(
       {
@@ -365,7 +359,7 @@ export class Desk {
 
   private async end(): Promise<void> {
     const ack = await this.socket.request("call:end");
-    if (!ack.ok && this.call) this.say(`The call could not be ended (${ack.error.message || ack.error.code}).`);
+    if (!ack.ok && this.call) this.say(t("desk.endFailed", { why: errorText(ack.error.code, ack.error.message) }));
   }
 
   private ended(data: EndedEvent): void {
@@ -375,7 +369,8 @@ export class Desk {
     this.call.el.remove();
     this.call = null;
     this.idle.hidden = false;
-    this.say(`${END_REASONS[data.reason] ?? "The call has ended."} Reference ${data.reference}.`);
+    const why = END_REASONS.has(data.reason) ? t(`end.${data.reason}` as StaffKey) : t("end.other");
+    this.say(`${why} ${t("end.reference", { reference: data.reference })}`);
     void this.history.load();
   }
 
@@ -387,7 +382,7 @@ export class Desk {
     this.call = null;
     this.idle.hidden = false;
     const queue = queueId ? (this.queues.get(queueId)?.name ?? "") : "";
-    this.say(queueId ? TRANSFER_TEXTS.passedToQueue(queue) : TRANSFER_TEXTS.passedToColleague);
+    this.say(queueId ? t("transfer.passedToQueue", { queue }) : t("transfer.passedToColleague"));
     void this.history.load();
   }
 

@@ -1,3 +1,5 @@
+import { formatDateTime } from "../staff/texts";
+
 /** "0:07", "12:34", "1:02:03". */
 export function duration(seconds: number): string {
   const total = Math.max(0, Math.round(seconds));
@@ -7,14 +9,7 @@ export function duration(seconds: number): string {
   return h ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
 }
 
-/** "24 Nov, 14:05" in the adviser's locale and time zone. */
+/** "24 Nov, 14:05" in the console's language and the adviser's time zone. */
 export function shortTime(iso: string): string {
-  const when = new Date(iso);
-  if (Number.isNaN(when.getTime())) return iso;
-  return new Intl.DateTimeFormat(undefined, {
-    day: "numeric",
-    month: "short",
-    hour: "2-digit",
-    minute: "2-digit",
-  }).format(when);
+  return formatDateTime(iso, { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
 }

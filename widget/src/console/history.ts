@@ -2,14 +2,15 @@ import type { StaffSession } from "../staff";
 import { h } from "../shared/dom";
 import { duration, shortTime } from "./format";
 import type { CallRecord } from "./types";
+import { t } from "../staff/texts";
 
-const OUTCOMES: Record<string, string> = {
-  ended: "Answered",
-  abandoned: "Abandoned",
-  active: "In progress",
-  waiting: "Waiting",
-  ringing: "Ringing",
-};
+const OUTCOMES = (): Record<string, string> => ({
+  ended: t("outcome.ended"),
+  abandoned: t("outcome.abandoned"),
+  active: t("outcome.active"),
+  waiting: t("outcome.waiting"),
+  ringing: t("outcome.ringing"),
+});
 
 /** The adviser's own recent calls (``GET /api/v1/calls?mine=true``, also for supervisors and admins). */
 export class HistoryView {
@@ -29,8 +30,8 @@ export class HistoryView {
       h(
         "div",
         { class: "card-head" },
-        h("h2", { id: "history-title" }, "My recent calls"),
-        h("button", { type: "button", class: "btn small", onclick: () => void this.load() }, "Refresh"),
+        h("h2", { id: "history-title" }, t("history.title")),
+        h("button", { type: "button", class: "btn small", onclick: () => void this.load() }, t("app.refresh")),
       ),
       h(
         "div",
@@ -38,14 +39,14 @@ export class HistoryView {
         h(
           "table",
           {},
-          h("caption", { class: "sr" }, "Your calls, newest first"),
+          h("caption", { class: "sr" }, t("history.caption")),
           h(
             "thead",
             {},
             h(
               "tr",
               {},
-              ...["When", "Reference", "Queue", "Language", "Waited", "Length", "Outcome"].map((title) =>
+              ...[t("col.when"), t("col.reference"), t("col.queue"), t("col.language"), t("col.waited"), t("col.length"), t("col.outcome")].map((title) =>
                 h("th", { scope: "col" }, title),
               ),
             ),
@@ -61,9 +62,9 @@ export class HistoryView {
     try {
       const calls = await this.session.fetch<CallRecord[]>("/api/v1/calls?limit=20&mine=true");
       this.body.replaceChildren(...calls.map((call) => this.row(call)));
-      this.status.textContent = calls.length ? "" : "No calls yet.";
+      this.status.textContent = calls.length ? "" : t("history.none");
     } catch {
-      this.status.textContent = "The call history could not be loaded.";
+      this.status.textContent = t("history.failed");
     }
   }
 
@@ -81,7 +82,7 @@ export class HistoryView {
       h("td", {}, (call.language ?? "–").toUpperCase()),
       h("td", {}, call.waited_seconds === null ? "–" : duration(call.waited_seconds)),
       h("td", {}, length),
-      h("td", {}, OUTCOMES[call.status] ?? call.status),
+      h("td", {}, OUTCOMES()[call.status] ?? call.status),
     );
   }
 }

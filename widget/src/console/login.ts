@@ -1,18 +1,6 @@
 import { ApiError, type Me, type StaffSession } from "../staff";
 import { h } from "../shared/dom";
-
-const MESSAGES: Record<string, string> = {
-  invalid_credentials: "Wrong e-mail address or password.",
-  totp_required: "Enter the 6-digit code from your authenticator app.",
-  invalid_totp: "That authenticator code is not right. Try the current one.",
-  rate_limited: "Too many attempts. Wait a few minutes and try again.",
-  ip_not_allowed: "Logins from this network are not allowed for your account.",
-  account_disabled: "Your account is disabled. Ask an administrator.",
-  totp_enrolment_required:
-    "Your role must use two-factor authentication, and your one login to set it up was used. Ask an administrator to reset it.",
-  totp_secret_unusable: "Your two-factor set-up cannot be used. Ask an administrator to reset it.",
-  unreachable: "Loket cannot be reached. Check your connection.",
-};
+import { errorText, t } from "../staff/texts";
 
 /** The login form: e-mail, password, and the authenticator code once the server asks for it. */
 export class LoginView {
@@ -49,19 +37,19 @@ export class LoginView {
     this.totpRow = h(
       "div",
       { class: "field", hidden: true },
-      h("label", { for: "login-totp" }, "Authenticator code"),
+      h("label", { for: "login-totp" }, t("login.totpLabel")),
       this.totp,
-      h("p", { id: "login-totp-help", class: "help" }, "Six digits from your authenticator app, or one of your recovery codes."),
+      h("p", { id: "login-totp-help", class: "help" }, t("login.totpHelp")),
     );
     this.problem = h("p", { class: "problem", role: "alert", hidden: !notice }, notice);
-    this.submit = h("button", { type: "submit", class: "btn primary wide" }, "Log in");
+    this.submit = h("button", { type: "submit", class: "btn primary wide" }, t("login.submit"));
     const form = h(
       "form",
       { class: "card login", "aria-labelledby": "login-title", novalidate: false },
       h("h1", { id: "login-title" }, "Loket"),
-      h("p", { class: "muted" }, "Adviser console"),
-      h("div", { class: "field" }, h("label", { for: "login-email" }, "E-mail address"), this.email),
-      h("div", { class: "field" }, h("label", { for: "login-password" }, "Password"), this.password),
+      h("p", { class: "muted" }, t("login.adviserConsole")),
+      h("div", { class: "field" }, h("label", { for: "login-email" }, t("login.email")), this.email),
+      h("div", { class: "field" }, h("label", { for: "login-password" }, t("login.password")), this.password),
       this.totpRow,
       this.problem,
       this.submit,
@@ -79,7 +67,7 @@ export class LoginView {
 
   private async login(): Promise<void> {
     this.submit.disabled = true;
-    this.submit.textContent = "Logging in…";
+    this.submit.textContent = t("login.busy");
     try {
       const totp = this.totp.value.trim();
       const me = await this.session.login(this.email.value.trim(), this.password.value, totp || undefined);
@@ -91,12 +79,11 @@ export class LoginView {
         this.totp.value = "";
         this.totp.focus();
       }
-      this.problem.textContent =
-        MESSAGES[code] ?? (error instanceof ApiError && error.message ? error.message : "Logging in failed.");
+      this.problem.textContent = errorText(code, error instanceof ApiError ? error.message : t("login.failed"));
       this.problem.hidden = false;
     } finally {
       this.submit.disabled = false;
-      this.submit.textContent = "Log in";
+      this.submit.textContent = t("login.submit");
     }
   }
 }

@@ -4,8 +4,12 @@ import { type Me, StaffSession } from "../staff";
 import { Desk } from "./desk";
 import { LoginView } from "./login";
 import { twoFactorGate } from "../staff/twofactor";
+import { t, useStaffLanguage } from "../staff/texts";
 
 const root = document.getElementById("app") as HTMLElement;
+// Until we know who logs in: the browser's language.
+useStaffLanguage(null);
+document.title = t("desk.title");
 const session = new StaffSession();
 let desk: Desk | null = null;
 
@@ -13,21 +17,30 @@ function showLogin(notice = ""): void {
   desk?.dispose();
   desk = null;
   // Through the two-factor enrolment first when the role (or the organisation) requires it.
-  const view = new LoginView(session, (me) => void twoFactorGate(session, root, me, showDesk), notice);
+  const view = new LoginView(
+    session,
+    (me) => {
+      useStaffLanguage(me.ui_language);
+      void twoFactorGate(session, root, me, showDesk);
+    },
+    notice,
+  );
   root.replaceChildren(view.el);
   view.focus();
 }
 
 function showDesk(me: Me): void {
+  useStaffLanguage(me.ui_language);
+  document.title = t("desk.title");
   desk?.dispose();
   desk = new Desk(session, me, () => void session.logout());
   root.replaceChildren(desk.el);
   void desk.start();
 }
 
-session.onLogout(() => showLogin("You are logged out."));
+session.onLogout(() => showLogin(t("login.loggedOut")));
 
 session.restore().then(
   (me) => (me ? showDesk(me) : showLogin()),
-  () => showLogin("Loket cannot be reached. Reload the page to try again."),
+  () => showLogin(t("login.unreachableReload")),
 );

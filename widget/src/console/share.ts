@@ -1,6 +1,6 @@
 import { h } from "../shared/dom";
 import type { AdviserSocket } from "./call";
-import { TRANSFER_TEXTS as T } from "./transfer_texts";
+import { t } from "../staff/texts";
 
 /**
  * "Share screen": a screen or window (``getDisplayMedia``, W3C Screen Capture) is sent in place of
@@ -20,7 +20,7 @@ export class ScreenShare {
     private readonly replace: (track: MediaStreamTrack) => Promise<void>,
     private readonly say: (text: string) => void,
   ) {
-    this.button = h("button", { type: "button", class: "btn", "aria-pressed": "false", "data-part": "share" }, T.shareScreen);
+    this.button = h("button", { type: "button", class: "btn", "aria-pressed": "false", "data-part": "share" }, t("share.start"));
     this.button.addEventListener("click", () => void (this.display ? this.stop() : this.start()));
   }
 
@@ -31,7 +31,7 @@ export class ScreenShare {
   async start(): Promise<void> {
     const camera = this.local?.getVideoTracks()[0];
     if (!camera) {
-      this.say(T.shareNoCamera);
+      this.say(t("share.noCamera"));
       return;
     }
     let track: MediaStreamTrack | undefined;
@@ -42,7 +42,7 @@ export class ScreenShare {
       track = undefined; // the adviser cancelled the picker, or it is not allowed
     }
     if (!track) {
-      this.say(T.shareFailed);
+      this.say(t("share.failed"));
       return;
     }
     this.display = track;
@@ -50,9 +50,9 @@ export class ScreenShare {
     await this.replace(track);
     this.selfView.srcObject = new MediaStream([track]);
     this.selfView.classList.add("screen");
-    this.button.textContent = T.stopSharing;
+    this.button.textContent = t("share.stop");
     this.button.setAttribute("aria-pressed", "true");
-    this.say(T.sharing);
+    this.say(t("share.sharing"));
     await this.socket.request("share:start");
   }
 
@@ -65,7 +65,7 @@ export class ScreenShare {
     display.stop();
     this.selfView.srcObject = this.local;
     this.selfView.classList.remove("screen");
-    this.button.textContent = T.shareScreen;
+    this.button.textContent = t("share.start");
     this.button.setAttribute("aria-pressed", "false");
     await this.socket.request("share:stop");
   }

@@ -1,7 +1,24 @@
 import { h } from "../shared/dom";
 import type { AdviserSocket } from "./call";
-import { TRANSFER_TEXTS as T } from "./transfer_texts";
+import { errorText, type StaffKey, t } from "../staff/texts";
 import type { QueueRecord } from "./types";
+
+/** What ``call:transfer`` refused, as keys of the catalogue (the texts are looked up when shown). */
+const ERRORS: Record<string, StaffKey> = {
+  not_in_call: "transfer.notInCall",
+  queue_not_found: "transfer.queueNotFound",
+  queue_closed: "transfer.queueClosed",
+  language_not_served: "transfer.languageNotServed",
+  adviser_not_found: "transfer.adviserNotFound",
+  adviser_unavailable: "transfer.adviserUnavailable",
+  transfer_to_self: "transfer.toSelf",
+};
+
+/** Why ``call:transfer_failed`` gave the call back; any other reason: the colleague left. */
+const FAILED: Record<string, StaffKey> = {
+  declined: "transfer.declined",
+  ring_timeout: "transfer.notAnswered",
+};
 
 interface Colleague {
   adviser_id: string;
@@ -26,20 +43,20 @@ export class TransferControl {
     private readonly socket: AdviserSocket,
     private readonly queues: () => QueueRecord[],
   ) {
-    this.button = h("button", { type: "button", class: "btn", "aria-expanded": "false", "data-part": "transfer" }, T.transfer);
+    this.button = h("button", { type: "button", class: "btn", "aria-expanded": "false", "data-part": "transfer" }, t("transfer.transfer"));
     this.button.addEventListener("click", () => void this.open());
     this.select = h("select", { id: "transfer-to", required: true });
     this.note = h("input", { id: "transfer-note", type: "text", maxlength: "500", autocomplete: "off" });
-    this.submit = h("button", { type: "submit", class: "btn primary" }, T.send);
-    const cancel = h("button", { type: "button", class: "btn" }, T.cancel);
+    this.submit = h("button", { type: "submit", class: "btn primary" }, t("transfer.send"));
+    const cancel = h("button", { type: "button", class: "btn" }, t("transfer.cancel"));
     cancel.addEventListener("click", () => this.close());
     const form = h(
       "form",
       { class: "transfer-form", "aria-labelledby": "transfer-title" },
-      h("h3", { id: "transfer-title" }, T.transferTitle),
-      h("label", { for: "transfer-to" }, T.transferTo),
+      h("h3", { id: "transfer-title" }, t("transfer.title")),
+      h("label", { for: "transfer-to" }, t("transfer.to")),
       this.select,
-      h("label", { for: "transfer-note" }, T.note),
+      h("label", { for: "transfer-note" }, t("transfer.note")),
       this.note,
       h("div", { class: "row" }, this.submit, cancel),
     );
@@ -59,19 +76,19 @@ export class TransferControl {
   /** ``call:transfer_failed``: the call is this adviser's again. */
   failed(reason: string): void {
     this.button.disabled = false;
-    this.show(T.failed(reason));
+    this.show(t(FAILED[reason] ?? "transfer.colleagueLeft"));
   }
 
   private async open(): Promise<void> {
     const ack = await this.socket.request<{ advisers: Colleague[] }>("transfer:targets");
     const colleagues = ack.ok ? ack.advisers : [];
-    const queues = h("optgroup", { label: T.queuesGroup });
+    const queues = h("optgroup", { label: t("transfer.queuesGroup") });
     for (const queue of this.queues()) queues.append(h("option", { value: `queue:${queue.id}` }, queue.name));
-    const people = h("optgroup", { label: T.colleaguesGroup });
+    const people = h("optgroup", { label: t("transfer.colleaguesGroup") });
     for (const colleague of colleagues) {
       people.append(h("option", { value: `adviser:${colleague.adviser_id}` }, colleague.display_name || colleague.adviser_id));
     }
-    if (colleagues.length === 0) people.append(h("option", { disabled: true }, T.noColleagues));
+    if (colleagues.length === 0) people.append(h("option", { disabled: true }, t("transfer.noColleagues")));
     this.select.replaceChildren(queues, people);
     this.el.hidden = false;
     this.button.setAttribute("aria-expanded", "true");
@@ -92,14 +109,15 @@ export class TransferControl {
     const ack = await this.socket.request<{ to: string }>("call:transfer", { ...target, ...(note ? { note } : {}) });
     this.submit.disabled = false;
     if (!ack.ok) {
-      this.show(T.errors[ack.error.code] ?? ack.error.message);
+      const key = ERRORS[ack.error.code];
+      this.show(key ? t(key) : errorText(ack.error.code, ack.error.message));
       return;
     }
     this.close();
     this.note.value = "";
     if (ack.to === "adviser") {
       this.button.disabled = true; // until it is accepted (the call goes) or comes back
-      this.show(T.ringing(this.select.selectedOptions[0]?.textContent ?? ""));
+      this.show(t("transfer.ringing", { name: this.select.selectedOptions[0]?.textContent ?? "" }));
     }
   }
 

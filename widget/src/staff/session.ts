@@ -8,6 +8,8 @@ export interface Me {
   display_name: string;
   role: string;
   languages: string[];
+  /** The consoles' language ("nl", "de", "fr", "en"); null follows the browser's. */
+  ui_language: string | null;
 }
 
 interface TokenPair {

@@ -7,6 +7,7 @@
 import { h, replace } from "../shared/dom";
 import { ApiError } from "./errors";
 import type { Me, StaffSession } from "./session";
+import { errorText, type StaffKey, t } from "./texts";
 
 /** ``GET /api/v1/auth/two-factor``. */
 export interface TwoFactorStatus {
@@ -35,9 +36,8 @@ function post<T>(session: StaffSession, path: string, body: object): Promise<T> 
 
 function problemText(error: unknown): string {
   if (error instanceof ApiError) {
-    if (error.code === "invalid_totp") return "That code is not the current one. Wait for the next code and try again.";
-    if (error.status === 0) return "Loket cannot be reached. Check your connection.";
-    return error.message || `The server refused (${error.code}).`;
+    if (error.code === "invalid_totp") return t("twofactor.notCurrent");
+    return errorText(error.code, error.message);
   }
   return error instanceof Error ? error.message : String(error);
 }
@@ -53,7 +53,7 @@ export function enrolmentView(session: StaffSession, done: () => void): HTMLElem
     problem.textContent = problemText(error);
     problem.hidden = false;
   };
-  const start = h("button", { type: "button", class: "btn primary" }, "Set up two-factor authentication");
+  const start = h("button", { type: "button", class: "btn primary" }, t("twofactor.setUp"));
   start.addEventListener("click", () => {
     start.disabled = true;
     problem.hidden = true;
@@ -67,7 +67,7 @@ export function enrolmentView(session: StaffSession, done: () => void): HTMLElem
   });
   replace(
     region,
-    h("p", {}, "You need an authenticator app on your phone (such as FreeOTP, Aegis, Google Authenticator or Microsoft Authenticator)."),
+    h("p", {}, t("twofactor.needApp")),
     start,
     problem,
   );
@@ -90,19 +90,19 @@ function scanStep(
     autocomplete: "one-time-code",
     required: true,
   });
-  const confirm = h("button", { type: "submit", class: "btn primary" }, "Confirm");
+  const confirm = h("button", { type: "submit", class: "btn primary" }, t("twofactor.confirm"));
   const form = h(
     "form",
-    { class: "enrol-scan", "aria-label": "Confirm two-factor authentication" },
-    h("p", {}, "1. Scan this QR code with your authenticator app."),
-    h("img", { class: "qr", src: enrolment.qr_svg, alt: "QR code for your authenticator app", width: 200, height: 200 }),
+    { class: "enrol-scan", "aria-label": t("twofactor.confirmLabel") },
+    h("p", {}, t("twofactor.scan")),
+    h("img", { class: "qr", src: enrolment.qr_svg, alt: t("twofactor.qrAlt"), width: 200, height: 200 }),
     h(
       "p",
       { class: "muted" },
-      "Cannot scan it? Type this key into the app instead: ",
+      t("twofactor.cannotScan"),
       h("code", { class: "mono", "data-part": "totp-secret" }, enrolment.secret),
     ),
-    h("div", { class: "field" }, h("label", { for: "enrol-code" }, "2. Enter the 6-digit code the app shows"), code),
+    h("div", { class: "field" }, h("label", { for: "enrol-code" }, t("twofactor.enterCode")), code),
     h("div", { class: "actions" }, confirm),
   );
   form.addEventListener("submit", (event) => {
@@ -123,16 +123,16 @@ function scanStep(
 }
 
 function recoveryStep(codes: string[], done: () => void): HTMLElement {
-  const stored = h("button", { type: "button", class: "btn primary" }, "I have stored these codes");
+  const stored = h("button", { type: "button", class: "btn primary" }, t("twofactor.stored"));
   stored.addEventListener("click", done);
   return h(
     "div",
     { class: "enrol-codes", role: "status" },
-    h("p", {}, h("strong", {}, "Two-factor authentication is on.")),
+    h("p", {}, h("strong", {}, t("twofactor.on"))),
     h(
       "p",
       {},
-      "These recovery codes each work once, if you lose your phone. Store them somewhere safe now: they are not shown again.",
+      t("twofactor.recoveryCodes"),
     ),
     h("ol", { class: "recovery-codes mono", "data-part": "recovery-codes" }, ...codes.map((text) => h("li", {}, text))),
     stored,
@@ -155,7 +155,7 @@ export async function twoFactorGate(session: StaffSession, root: HTMLElement, me
     next(me);
     return;
   }
-  const logout = h("button", { type: "button", class: "btn ghost" }, "Log out");
+  const logout = h("button", { type: "button", class: "btn ghost" }, t("app.logout"));
   logout.addEventListener("click", () => void session.logout());
   replace(
     root,
@@ -165,11 +165,11 @@ export async function twoFactorGate(session: StaffSession, root: HTMLElement, me
       h(
         "section",
         { class: "card login", "aria-labelledby": "enrol-title" },
-        h("h1", { id: "enrol-title" }, "Set up two-factor authentication"),
+        h("h1", { id: "enrol-title" }, t("twofactor.setUp")),
         h(
           "p",
           {},
-          `Your role (${me.role}) must use an authenticator app. This login is your one login without it: set it up now, or your next login will be refused.`,
+          t("twofactor.required", { role: t(`role.${me.role}` as StaffKey) }),
         ),
         enrolmentView(session, () => next(me)),
         logout,
