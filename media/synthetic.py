@@ -339,17 +339,22 @@ class LoopedVideoTrack(MediaStreamTrack):
         self.keyframe_requests += 1
         self._index = 0
 
+    def take_frame(self) -> tuple[int, int]:
+        """The next frame to send, ``(index in the loop, number)``, counted as sent now."""
+        index, number = self._index, self.frames_sent
+        self._index = (index + 1) % len(self.loop.video)
+        self.frames_sent += 1
+        self.sent_at[number] = time.monotonic()
+        return index, number
+
     async def recv(self) -> av.Packet[Any]:
         if self.readyState != "live":
             raise MediaStreamError
-        number = self.frames_sent
-        await self._pacer.wait(number)
-        packet = av.Packet(self.loop.video[self._index] + frame_trailer(number))
+        await self._pacer.wait(self.frames_sent)
+        index, number = self.take_frame()
+        packet = av.Packet(self.loop.video[index] + frame_trailer(number))
         packet.pts = number * VIDEO_CLOCK_RATE // self.loop.fps
         packet.time_base = _VIDEO_TIME_BASE
-        self._index = (self._index + 1) % len(self.loop.video)
-        self.frames_sent += 1
-        self.sent_at[number] = time.monotonic()
         return packet
 
 
@@ -367,13 +372,18 @@ class LoopedAudioTrack(MediaStreamTrack):
     async def recv(self) -> av.Packet[Any]:
         if self.readyState != "live":
             raise MediaStreamError
-        number = self.frames_sent
-        await self._pacer.wait(number)
-        packet = av.Packet(self.loop.audio[number % len(self.loop.audio)])
+        await self._pacer.wait(self.frames_sent)
+        index, number = self.take_frame()
+        packet = av.Packet(self.loop.audio[index])
         packet.pts = number * _OPUS_FRAME_SAMPLES
         packet.time_base = _AUDIO_TIME_BASE
-        self.frames_sent += 1
         return packet
+
+    def take_frame(self) -> tuple[int, int]:
+        """The next frame to send, ``(index in the loop, number)``, counted as sent now."""
+        number = self.frames_sent
+        self.frames_sent += 1
+        return number % len(self.loop.audio), number
 
 
 def _texture(width: int, height: int) -> bytes:
