@@ -6,9 +6,11 @@ two coroutines, per peer: that was most of what a synthetic client cost. Here
 payloads once (VP8 as RFC 7741 with a 15-bit picture id, the way aiortc's packetizer does;
 Opus one frame a packet), and a :class:`LoopedRtpSender` per peer and kind only writes the
 12-byte header (its SSRC, sequence number, timestamp), the picture id and the frame trailer
-(``media.synthetic.frame_trailer``), and hands the packet to be SRTP-protected and sent. It
-paces itself with event-loop timers (no task per packet), at the loop's frame rate for video
-and every 20 ms for audio, catching up when the loop was late, as a camera-paced track would.
+(``media.synthetic.frame_trailer``), and hands the packet to be SRTP-protected and sent.
+Each sender keeps its own schedule (the loop's frame rate for video, 20 ms for audio, from
+when it started), catching up when it was late, as a camera-paced track would; one timer of
+the event loop (:class:`_Pacer`, every 5 ms) serves every sender, since a timer per sender
+and frame cost a fifth of a peer's CPU in asyncio's timer heap.
 
 It answers RTCP as a browser's sender does: PLI/FIR restart the video loop at its keyframe,
 a NACK is answered from a send history (on the RTX stream where RTX was negotiated), a REMB
@@ -20,10 +22,12 @@ clock's NTP time, so a relay can keep lip sync.
 from __future__ import annotations
 
 import functools
+import logging
 import random
 import struct
 import time
-from asyncio import TimerHandle, get_running_loop
+import weakref
+from asyncio import AbstractEventLoop, TimerHandle, get_running_loop
 from typing import Final, Protocol
 
 from media import rtcp_packets as rtcp
@@ -38,6 +42,8 @@ from media.synthetic import (
     frame_trailer,
 )
 
+logger = logging.getLogger(__name__)
+
 _HEADER: Final = struct.Struct("!BBHII")
 _PICTURE_ID: Final = struct.Struct("!H")
 _MAX_PAYLOAD: Final = 1300  # bytes of RTP payload, as aiortc's packetizers cut
@@ -46,6 +52,7 @@ _AUDIO_PERIOD_S: Final = 0.02
 _AUDIO_TICKS: Final = AUDIO_CLOCK_RATE // 50
 _HISTORY: Final = 512  # video packets kept for NACKs (about 5 s of the loop)
 _REPORT_INTERVAL_S: Final = 1.0  # sender reports, varied by [0.5, 1.5] (RFC 3550 section 6.2)
+_PACER_TICK_S: Final = 0.005
 
 
 class SendPacket(Protocol):
@@ -120,23 +127,24 @@ class LoopedRtpSender:
         self._loss = 0.0
         self._loss_rng: random.Random | None = None
         self._start = 0.0
+        self._frames = 0  # sent since start()
+        self._next_at = self._report_at = 0.0
         self._last_timestamp: int | None = None
         self._last_sent_at = 0.0
-        self._timer: TimerHandle | None = None
-        self._report_timer: TimerHandle | None = None
+        self._pacer: _Pacer | None = None
 
     def start(self) -> None:
         """Send the first frame now and the rest at the loop's rate."""
         loop = get_running_loop()
-        self._start = loop.time()
-        self._timer = loop.call_soon(self._tick)
-        self._report_timer = loop.call_later(self._report_delay(), self._report)
+        self._start = self._next_at = loop.time()
+        self._report_at = self._start + self._report_delay()
+        self._pacer = _Pacer.of(loop)
+        self._pacer.add(self)
 
     def stop(self) -> None:
-        for timer in (self._timer, self._report_timer):
-            if timer is not None:
-                timer.cancel()
-        self._timer = self._report_timer = None
+        if self._pacer is not None:
+            self._pacer.remove(self)
+            self._pacer = None
 
     def drop(self, fraction: float, rng: random.Random) -> None:
         """Lose ``fraction`` of the RTP packets from now on (retransmissions too; RTCP goes)."""
@@ -144,7 +152,17 @@ class LoopedRtpSender:
 
     # --- media -----------------------------------------------------------------------------
 
-    def _tick(self) -> None:
+    def due(self, now: float) -> None:
+        """Send what is due by ``now`` (event-loop time): frames, and a sender report."""
+        while self._next_at <= now:
+            self._send_frame()
+            self._frames += 1
+            self._next_at = self._start + self._frames * self._period
+        if self._report_at <= now:
+            self._report_at = now + self._report_delay()
+            self._report()
+
+    def _send_frame(self) -> None:
         index, number = self.track.take_frame()
         timestamp = (self._timestamp_origin + number * self._ticks) & 0xFFFFFFFF
         if self._video is None:
@@ -153,8 +171,6 @@ class LoopedRtpSender:
         else:
             self._send_video(self._video[index], number, timestamp)
         self._last_timestamp, self._last_sent_at = timestamp, time.time()
-        loop = get_running_loop()
-        self._timer = loop.call_at(self._start + (number + 1) * self._period, self._tick)
 
     def _send_video(self, payloads: tuple[bytes, ...], number: int, timestamp: int) -> None:
         picture = _PICTURE_ID.pack(0x8000 | (self._picture_origin + number) & 0x7FFF)
@@ -225,7 +241,6 @@ class LoopedRtpSender:
         return _REPORT_INTERVAL_S * (0.5 + self._rng.random())
 
     def _report(self) -> None:
-        self._report_timer = get_running_loop().call_later(self._report_delay(), self._report)
         if self._last_timestamp is None:
             return
         now = time.time()
@@ -239,3 +254,43 @@ class LoopedRtpSender:
             self.octets_sent & 0xFFFFFFFF,
         )
         self._send(rtcp.sender_report(report) + rtcp.sdes_cname(self.ssrc, self._cname), rtcp=True)
+
+
+class _Pacer:
+    """The one timer that drives every :class:`LoopedRtpSender` of an event loop."""
+
+    _of_loop: weakref.WeakKeyDictionary[AbstractEventLoop, _Pacer] = weakref.WeakKeyDictionary()
+
+    def __init__(self, loop: AbstractEventLoop) -> None:
+        self._loop = loop
+        self._senders: list[LoopedRtpSender] = []
+        self._timer: TimerHandle | None = None
+
+    @classmethod
+    def of(cls, loop: AbstractEventLoop) -> _Pacer:
+        pacer = cls._of_loop.get(loop)
+        if pacer is None:
+            pacer = cls._of_loop[loop] = cls(loop)
+        return pacer
+
+    def add(self, sender: LoopedRtpSender) -> None:
+        self._senders.append(sender)
+        if self._timer is None:
+            self._timer = self._loop.call_soon(self._tick)
+
+    def remove(self, sender: LoopedRtpSender) -> None:
+        if sender in self._senders:
+            self._senders.remove(sender)
+        if not self._senders and self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _tick(self) -> None:
+        now = self._loop.time()
+        for sender in list(self._senders):
+            try:
+                sender.due(now)
+            except Exception:  # one sender's bug must not stop every other peer's media
+                logger.exception("synthetic %s sender failed", sender.kind)
+                self.remove(sender)
+        self._timer = self._loop.call_at(now + _PACER_TICK_S, self._tick) if self._senders else None
