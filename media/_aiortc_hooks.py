@@ -662,7 +662,8 @@ def _verify() -> None:
     )
     # (c) the synthetic peer: aiortc's sender replaced, its receiver hooked.
     expect(
-        "self.__transport._register_rtp_sender(self, parameters)" in _source(getattr(RTCRtpSender, "send", None))
+        "self.__transport._register_rtp_sender(self, parameters)"
+        in _source(getattr(RTCRtpSender, "send", None))
         and inspect.iscoroutinefunction(getattr(RTCRtpSender, "stop", None)),
         "RTCRtpSender.send registering with self.__transport._register_rtp_sender(self, parameters); "
         "RTCRtpSender.stop (async)",
@@ -673,7 +674,8 @@ def _verify() -> None:
         "RTCDtlsTransport._register_rtp_sender/_unregister_rtp_sender",
     )
     expect(
-        "await recipient._handle_rtcp_packet(packet)" in _source(getattr(RTCDtlsTransport, "_handle_rtcp_data", None))
+        "await recipient._handle_rtcp_packet(packet)"
+        in _source(getattr(RTCDtlsTransport, "_handle_rtcp_data", None))
         and "self.senders.get(packet.media_ssrc)" in _source(getattr(RtpRouter, "route_rtcp", None)),
         "RTCDtlsTransport._handle_rtcp_data awaiting recipient._handle_rtcp_packet(packet), "
         "feedback routed to RtpRouter.senders by media SSRC",

@@ -134,12 +134,17 @@ class LoopedRtpSender:
         self._pacer: _Pacer | None = None
 
     def start(self) -> None:
-        """Send the first frame now and the rest at the loop's rate."""
+        """Send the first frame now and the rest at the loop's rate, on the event loop."""
         loop = get_running_loop()
-        self._start = self._next_at = loop.time()
-        self._report_at = self._start + self._report_delay()
+        self.schedule(loop.time())
         self._pacer = _Pacer.of(loop)
         self._pacer.add(self)
+
+    def schedule(self, start: float) -> None:
+        """Frame ``n`` is due at ``start + n * period`` (:meth:`due` sends it)."""
+        self._start = self._next_at = start
+        self._frames = 0
+        self._report_at = start + self._report_delay()
 
     def stop(self) -> None:
         if self._pacer is not None:
