@@ -27,7 +27,7 @@ import random
 import struct
 import time
 import weakref
-from asyncio import AbstractEventLoop, TimerHandle, get_running_loop
+from asyncio import AbstractEventLoop, Handle, get_running_loop
 from typing import Final, Protocol
 
 from media import rtcp_packets as rtcp
@@ -269,7 +269,7 @@ class _Pacer:
     def __init__(self, loop: AbstractEventLoop) -> None:
         self._loop = loop
         self._senders: list[LoopedRtpSender] = []
-        self._timer: TimerHandle | None = None
+        self._timer: Handle | None = None
 
     @classmethod
     def of(cls, loop: AbstractEventLoop) -> _Pacer:
