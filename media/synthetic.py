@@ -8,8 +8,10 @@ reads a received track and counts what arrives.
 
 Encoding (and decoding) is what makes such a client dear: libvpx at 640x480, 20 times a
 second, per peer. So :func:`encoded_loop` encodes the same content once per process, VP8 and
-Opus, and :class:`LoopedVideoTrack` / :class:`LoopedAudioTrack` send it again and again as
-``av.Packet`` objects, which aiortc's sender packetizes without encoding. Each video frame
+Opus, and :class:`LoopedVideoTrack` / :class:`LoopedAudioTrack` hand it out again and again
+(:meth:`LoopedVideoTrack.take_frame`): to the synthetic peer's senders, which send it as RTP
+packets cut once per process (``media.synthetic_rtp``), or as ``av.Packet`` objects to an
+aiortc sender, which packetizes them without encoding. Each video frame
 leaves with its number in a trailer (:func:`frame_trailer`), read back from the last RTP
 packet of the frame without decoding (``media.synthetic_peer``). A keyframe request restarts
 the loop at its first frame, a keyframe.
