@@ -37,6 +37,7 @@ from typing import Any, cast
 import aiortc
 import pylibsrtp
 from aioice import ice as aioice_ice_module
+from aioice import turn as aioice_turn_module
 from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc import rtcicetransport as aiortc_rtcicetransport
 from aiortc import sdp as aiortc_sdp
@@ -88,7 +89,8 @@ class SrtpEndpoint:
     ``_send_rtp`` uses) and writes it to the nominated ICE pair's UDP transport at once
     (aioice's ``Connection._nominated`` and ``StunProtocol.send_data`` do only that, but
     behind two coroutines per packet). A pair through a TURN server goes through aioice's
-    own ``send_data`` (it wraps the data for the server) in a task.
+    ``TurnTransport.sendto`` (the relayed candidate's transport, which wraps the data for the
+    server in a task).
     """
 
     def __init__(self, transport: RTCDtlsTransport) -> None:
@@ -174,7 +176,13 @@ class SrtpEndpoint:
         protocol = pair.protocol
         if type(protocol) is aioice_ice_module.StunProtocol:
             udp = protocol.transport
-            if udp is None or cast(Any, udp).get_write_buffer_size() > _MAX_WRITE_BUFFER:
+            if udp is None:
+                return False
+            if type(udp) is aioice_turn_module.TurnTransport:
+                # A relayed candidate: aioice wraps the data for the TURN server (in a task).
+                udp.sendto(protected, pair.remote_addr)
+                return True
+            if cast(Any, udp).get_write_buffer_size() > _MAX_WRITE_BUFFER:
                 # A receiver that does not keep up: drop (and let NACK or a keyframe repair
                 # it) rather than queue seconds of media in asyncio's datagram buffer.
                 return False
@@ -488,7 +496,11 @@ def take_over_sender(
         await sleep(0)  # as aiortc's stop() yields (see _stop_not_started)
 
     async def handle_rtcp_packet(packet: Any) -> None:
-        on_rtcp(bytes(packet))
+        try:
+            on_rtcp(bytes(packet))
+        except Exception:
+            # Raised here it would end aiortc's receive loop, and with it the connection.
+            logger.exception("RTCP consumer failed")
 
     sender.send = send  # type: ignore[method-assign]
     sender.stop = stop_sending  # type: ignore[method-assign]
@@ -614,6 +626,10 @@ def _verify() -> None:
         and "elif first_byte > 127 and first_byte < 192 and self._rx_srtp:" in recv_next,
         "RTCIceTransport._recv reading the aioice Connection's queue; "
         "_recv_next decrypting 128..191 with _rx_srtp",
+    )
+    expect(
+        callable(getattr(aioice_turn_module.TurnTransport, "sendto", None)),
+        "aioice.turn.TurnTransport.sendto (a relayed candidate's transport)",
     )
     expect(
         "self.transport.sendto(data, addr)" in _source(aioice_ice_module.StunProtocol.send_data),
