@@ -175,14 +175,15 @@ class SrtpEndpoint:
             return False
         protocol = pair.protocol
         if type(protocol) is aioice_ice_module.StunProtocol:
-            udp = protocol.transport
+            # aioice types it a DatagramTransport; a relayed candidate's is a TurnTransport.
+            udp: Any = protocol.transport
             if udp is None:
                 return False
             if type(udp) is aioice_turn_module.TurnTransport:
                 # A relayed candidate: aioice wraps the data for the TURN server (in a task).
                 udp.sendto(protected, pair.remote_addr)
                 return True
-            if cast(Any, udp).get_write_buffer_size() > _MAX_WRITE_BUFFER:
+            if udp.get_write_buffer_size() > _MAX_WRITE_BUFFER:
                 # A receiver that does not keep up: drop (and let NACK or a keyframe repair
                 # it) rather than queue seconds of media in asyncio's datagram buffer.
                 return False
