@@ -13,7 +13,7 @@ measured apart from the clients'. Every video frame carries its number, so the r
 clients count exactly which frames Loket delivered; the baseline re-encodes, its frames lose
 their numbers, and its delivery is the frames received over the frames sent in the window.
 
-*Latency.* Each video frame's number tells when its sender handed it to aiortc's packetizer
+*Latency.* Each video frame's number tells when its sender sent its packets
 and when the receiver counted it whole; the median of those one-way delays through Loket,
 minus the median over the direct connections (c), is ``added_latency_ms_p50``. The line
 before the last gives each relay's CPU time per video frame it delivered: on a machine whose

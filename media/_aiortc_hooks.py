@@ -13,10 +13,11 @@ packets (``media.forwarder``). aiortc has no public API for what that takes:
 (b) **Frames for recording**: :class:`FrameAssembler` turns one party's packets into encoded
     frames with aiortc's depayloaders and jitter buffer, for recorded legs only, in the codecs
     that ``media.depacketizer`` does not handle itself.
-(c) **The synthetic peer** (tests and benchmarks) still uses aiortc's sender and receiver:
-    :func:`on_keyframe_request` (a PLI/FIR for one of its senders), :func:`divert_rtp` (its
-    receivers' packets go to a counter instead of the decoder), :func:`sender_target_bitrate`
-    (what a REMB did to its sender) and :func:`drop_outgoing_rtp` (benchmarks inject loss).
+(c) **The synthetic peer** (tests and benchmarks) sends its pre-built packets in place of
+    aiortc's senders (:func:`take_over_sender`: the negotiated SSRCs and codecs, the SRTP
+    session, and the RTCP aiortc routes to the sender), and :func:`divert_rtp` hands its
+    receivers' packets to a counter instead of the decoder (for a peer whose descriptions a
+    test applied itself).
 
 Each hook says which aiortc internal it relies on and why. aiortc is pinned to
 :data:`VERIFIED_AIORTC_VERSION`; :func:`check_aiortc_internals` fails loudly, naming what
@@ -28,22 +29,23 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import random
 from asyncio import get_running_loop, sleep
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, cast
 
 import aiortc
 import pylibsrtp
 from aioice import ice as aioice_ice_module
+from aioice import turn as aioice_turn_module
 from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc import rtcicetransport as aiortc_rtcicetransport
 from aiortc import sdp as aiortc_sdp
 from aiortc.codecs import depayload, is_rtx
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
-from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter
 from aiortc.rtcdtlstransport import State as DtlsState
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
 from aiortc.rtp import RtpPacket
 
 from media.depacketizer import AssembledFrame
@@ -62,8 +64,6 @@ _MAX_WRITE_BUFFER = 64 * 1024
 _BYPASSED = "_loket_bypassed"
 # Name-mangled attribute of RTCRtpReceiver: payload type to codec.
 _RECEIVER_CODECS = "_RTCRtpReceiver__codecs"
-# Name-mangled attribute of RTCRtpSender holding its encoder (the packetizer for av.Packet).
-_SENDER_ENCODER = "_RTCRtpSender__encoder"
 
 # How long a lost packet may hold up later frames before we skip it. Video packets are
 # NACKed (RFC 4585) and may come back retransmitted within a round trip or two; audio is not
@@ -89,7 +89,8 @@ class SrtpEndpoint:
     ``_send_rtp`` uses) and writes it to the nominated ICE pair's UDP transport at once
     (aioice's ``Connection._nominated`` and ``StunProtocol.send_data`` do only that, but
     behind two coroutines per packet). A pair through a TURN server goes through aioice's
-    own ``send_data`` (it wraps the data for the server) in a task.
+    ``TurnTransport.sendto`` (the relayed candidate's transport, which wraps the data for the
+    server in a task).
     """
 
     def __init__(self, transport: RTCDtlsTransport) -> None:
@@ -174,8 +175,15 @@ class SrtpEndpoint:
             return False
         protocol = pair.protocol
         if type(protocol) is aioice_ice_module.StunProtocol:
-            udp = protocol.transport
-            if udp is None or cast(Any, udp).get_write_buffer_size() > _MAX_WRITE_BUFFER:
+            # aioice types it a DatagramTransport; a relayed candidate's is a TurnTransport.
+            udp: Any = protocol.transport
+            if udp is None:
+                return False
+            if type(udp) is aioice_turn_module.TurnTransport:
+                # A relayed candidate: aioice wraps the data for the TURN server (in a task).
+                udp.sendto(protected, pair.remote_addr)
+                return True
+            if udp.get_write_buffer_size() > _MAX_WRITE_BUFFER:
                 # A receiver that does not keep up: drop (and let NACK or a keyframe repair
                 # it) rather than queue seconds of media in asyncio's datagram buffer.
                 return False
@@ -424,21 +432,80 @@ class FrameAssembler:
 # --- (c) the synthetic peer ------------------------------------------------------------------
 
 
-def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> None:
-    """Call ``callback`` whenever the remote peer asks this sender for a keyframe.
+@dataclass(frozen=True, slots=True)
+class SendParameters:
+    """What a sender was negotiated to send with: its SSRCs (those the offer announced), the
+    primary codec and its RTX payload type (``None``: no RTX), and its RTCP CNAME."""
 
-    Relies on ``RTCRtpSender._handle_rtcp_packet`` calling ``self._send_keyframe()`` for
-    both PLI and FIR (RFC 4585 section 6.3.1, RFC 5104 section 4.3.1). aiortc's own
-    ``_send_keyframe`` only flags its encoder, which a pre-encoded sender never uses, so
-    the request would be lost; we wrap it on this one instance to pass it on.
+    ssrc: int
+    rtx_ssrc: int
+    codec: Codec
+    rtx_payload_type: int | None
+    cname: str
+
+
+def take_over_sender(
+    sender: RTCRtpSender,
+    *,
+    start: Callable[[SendParameters, SrtpEndpoint], None],
+    stop: Callable[[], None],
+    on_rtcp: PacketCallback,
+) -> None:
+    """Send in place of aiortc's ``sender`` (which then never packetizes or sends anything).
+
+    ``RTCPeerConnection.__connect`` awaits ``sender.send(parameters)`` once DTLS is up (and
+    ``RTCPeerConnection.close`` awaits ``sender.stop()``); we replace both on this one
+    instance: ``start`` gets what was negotiated and an :class:`SrtpEndpoint` to send on,
+    ``stop`` is called once. The sender is still registered with the transport's RTP router
+    (``RTCDtlsTransport._register_rtp_sender``), so the RTCP that aiortc routes to it by our
+    SSRC (receiver reports, NACK, PLI, FIR, REMB: ``RtpRouter.route_rtcp``) reaches
+    ``_handle_rtcp_packet``, which we replace to hand ``on_rtcp`` the packet as bytes.
     """
-    original = sender._send_keyframe
+    started = False
 
-    def _send_keyframe() -> None:
-        original()
-        callback()
+    async def send(parameters: RTCRtpSendParameters) -> None:
+        nonlocal started
+        if started:  # a renegotiation: aiortc's own send() ignores it too
+            return
+        started = True
+        transport = sender.transport
+        transport._register_rtp_sender(sender, parameters)
+        primary = parameters.codecs[0]
+        rtx = next(
+            (
+                c.payloadType
+                for c in parameters.codecs
+                if is_rtx(c) and c.parameters.get("apt") == primary.payloadType
+            ),
+            None,
+        )
+        negotiated = SendParameters(
+            ssrc=sender._ssrc,
+            rtx_ssrc=sender._rtx_ssrc,
+            codec=_codec(primary),
+            rtx_payload_type=rtx,
+            cname=parameters.rtcp.cname or "",
+        )
+        start(negotiated, SrtpEndpoint(transport))
 
-    sender._send_keyframe = _send_keyframe  # type: ignore[method-assign]
+    async def stop_sending() -> None:
+        nonlocal started
+        if started:
+            started = False
+            sender.transport._unregister_rtp_sender(sender)
+            stop()
+        await sleep(0)  # as aiortc's stop() yields (see _stop_not_started)
+
+    async def handle_rtcp_packet(packet: Any) -> None:
+        try:
+            on_rtcp(bytes(packet))
+        except Exception:
+            # Raised here it would end aiortc's receive loop, and with it the connection.
+            logger.exception("RTCP consumer failed")
+
+    sender.send = send  # type: ignore[method-assign]
+    sender.stop = stop_sending  # type: ignore[method-assign]
+    sender._handle_rtcp_packet = handle_rtcp_packet  # type: ignore[method-assign]
 
 
 async def send_picture_loss_indication(receiver: RTCRtpReceiver, media_ssrc: int) -> None:
@@ -455,16 +522,6 @@ async def send_rtcp(transceiver: RTCRtpTransceiver, data: bytes) -> None:
     NACK or REMB would be, for tests). Relies on ``RTCDtlsTransport._send_rtp``, which
     protects RTCP with ``protect_rtcp``."""
     await transceiver.receiver.transport._send_rtp(data)
-
-
-def sender_target_bitrate(sender: RTCRtpSender) -> int | None:
-    """The bitrate this sender's encoder aims at, which a REMB for its SSRC sets.
-
-    Relies on ``RTCRtpSender.__encoder`` and its ``target_bitrate`` (aiortc's VP8 and H.264
-    encoders), which ``_handle_rtcp_packet`` sets from a REMB.
-    """
-    encoder = getattr(sender, _SENDER_ENCODER, None)
-    return cast(int | None, getattr(encoder, "target_bitrate", None))
 
 
 RtpCallback = Callable[[RtpPacket, RTCRtpCodecParameters], None]
@@ -495,25 +552,6 @@ def divert_rtp(receiver: RTCRtpReceiver, callback: RtpCallback) -> None:
             logger.exception("RTP consumer failed")
 
     receiver._handle_rtp_packet = _handle_rtp_packet  # type: ignore[method-assign]
-
-
-def drop_outgoing_rtp(pc: aiortc.RTCPeerConnection, fraction: float, rng: random.Random) -> None:
-    """Drop ``fraction`` of the RTP packets ``pc`` sends, at random (RTCP always goes): the
-    benchmarks' lossy client-to-server path. Wraps ``RTCDtlsTransport._send_rtp`` (through
-    which aiortc's senders send RTP, retransmissions and RTCP) on this one transport."""
-    for transceiver in pc.getTransceivers():
-        transport = transceiver.receiver.transport
-        if getattr(transport, "_loket_lossy", False):
-            continue
-        original = transport._send_rtp
-
-        async def _send_rtp(data: bytes, original: Any = original) -> None:
-            if not (len(data) > 1 and 192 <= data[1] <= 208) and rng.random() < fraction:
-                return
-            await original(data)
-
-        transport._send_rtp = _send_rtp  # type: ignore[method-assign]
-        transport._loket_lossy = True  # type: ignore[attr-defined]
 
 
 # --- the check --------------------------------------------------------------------------------
@@ -591,6 +629,10 @@ def _verify() -> None:
         "_recv_next decrypting 128..191 with _rx_srtp",
     )
     expect(
+        callable(getattr(aioice_turn_module.TurnTransport, "sendto", None)),
+        "aioice.turn.TurnTransport.sendto (a relayed candidate's transport)",
+    )
+    expect(
         "self.transport.sendto(data, addr)" in _source(aioice_ice_module.StunProtocol.send_data),
         "aioice StunProtocol.send_data writing self.transport.sendto(data, addr)",
     )
@@ -635,20 +677,33 @@ def _verify() -> None:
         list(inspect.signature(JitterFrame).parameters) == ["data", "timestamp"],
         "JitterFrame(data, timestamp)",
     )
-    # (c) the synthetic peer: aiortc's sender and receiver, hooked.
-    expect(callable(getattr(RTCRtpSender, "_send_keyframe", None)), "RTCRtpSender._send_keyframe")
-    handle_rtcp = _source(getattr(RTCRtpSender, "_handle_rtcp_packet", None))
+    # (c) the synthetic peer: aiortc's sender replaced, its receiver hooked.
     expect(
-        "self._send_keyframe()" in handle_rtcp,
-        "RTCRtpSender._handle_rtcp_packet calling self._send_keyframe() on PLI/FIR",
+        "self.__transport._register_rtp_sender(self, parameters)"
+        in _source(getattr(RTCRtpSender, "send", None))
+        and inspect.iscoroutinefunction(getattr(RTCRtpSender, "stop", None)),
+        "RTCRtpSender.send registering with self.__transport._register_rtp_sender(self, parameters); "
+        "RTCRtpSender.stop (async)",
+    )
+    expect(
+        callable(getattr(RTCDtlsTransport, "_register_rtp_sender", None))
+        and callable(getattr(RTCDtlsTransport, "_unregister_rtp_sender", None)),
+        "RTCDtlsTransport._register_rtp_sender/_unregister_rtp_sender",
+    )
+    expect(
+        "await recipient._handle_rtcp_packet(packet)"
+        in _source(getattr(RTCDtlsTransport, "_handle_rtcp_data", None))
+        and "self.senders.get(packet.media_ssrc)" in _source(getattr(RtpRouter, "route_rtcp", None)),
+        "RTCDtlsTransport._handle_rtcp_data awaiting recipient._handle_rtcp_packet(packet), "
+        "feedback routed to RtpRouter.senders by media SSRC",
+    )
+    expect(
+        {"codecs", "rtcp"} <= set(getattr(RTCRtpSendParameters, "__dataclass_fields__", {})),
+        "RTCRtpSendParameters.codecs and .rtcp (cname)",
     )
     expect(
         inspect.iscoroutinefunction(getattr(RTCRtpReceiver, "_send_rtcp_pli", None)),
         "RTCRtpReceiver._send_rtcp_pli (async)",
-    )
-    expect(
-        "self.__encoder.target_bitrate = bitrate" in handle_rtcp,
-        "RTCRtpSender._handle_rtcp_packet setting self.__encoder.target_bitrate from a REMB",
     )
     receiver = RTCRtpReceiver("video", cast(RTCDtlsTransport, _StubTransport()))
     expect(

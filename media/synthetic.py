@@ -8,8 +8,10 @@ reads a received track and counts what arrives.
 
 Encoding (and decoding) is what makes such a client dear: libvpx at 640x480, 20 times a
 second, per peer. So :func:`encoded_loop` encodes the same content once per process, VP8 and
-Opus, and :class:`LoopedVideoTrack` / :class:`LoopedAudioTrack` send it again and again as
-``av.Packet`` objects, which aiortc's sender packetizes without encoding. Each video frame
+Opus, and :class:`LoopedVideoTrack` / :class:`LoopedAudioTrack` hand it out again and again
+(:meth:`LoopedVideoTrack.take_frame`): to the synthetic peer's senders, which send it as RTP
+packets cut once per process (``media.synthetic_rtp``), or as ``av.Packet`` objects to an
+aiortc sender, which packetizes them without encoding. Each video frame
 leaves with its number in a trailer (:func:`frame_trailer`), read back from the last RTP
 packet of the frame without decoding (``media.synthetic_peer``). A keyframe request restarts
 the loop at its first frame, a keyframe.
@@ -339,17 +341,22 @@ class LoopedVideoTrack(MediaStreamTrack):
         self.keyframe_requests += 1
         self._index = 0
 
+    def take_frame(self) -> tuple[int, int]:
+        """The next frame to send, ``(index in the loop, number)``, counted as sent now."""
+        index, number = self._index, self.frames_sent
+        self._index = (index + 1) % len(self.loop.video)
+        self.frames_sent += 1
+        self.sent_at[number] = time.monotonic()
+        return index, number
+
     async def recv(self) -> av.Packet[Any]:
         if self.readyState != "live":
             raise MediaStreamError
-        number = self.frames_sent
-        await self._pacer.wait(number)
-        packet = av.Packet(self.loop.video[self._index] + frame_trailer(number))
+        await self._pacer.wait(self.frames_sent)
+        index, number = self.take_frame()
+        packet = av.Packet(self.loop.video[index] + frame_trailer(number))
         packet.pts = number * VIDEO_CLOCK_RATE // self.loop.fps
         packet.time_base = _VIDEO_TIME_BASE
-        self._index = (self._index + 1) % len(self.loop.video)
-        self.frames_sent += 1
-        self.sent_at[number] = time.monotonic()
         return packet
 
 
@@ -367,13 +374,18 @@ class LoopedAudioTrack(MediaStreamTrack):
     async def recv(self) -> av.Packet[Any]:
         if self.readyState != "live":
             raise MediaStreamError
-        number = self.frames_sent
-        await self._pacer.wait(number)
-        packet = av.Packet(self.loop.audio[number % len(self.loop.audio)])
+        await self._pacer.wait(self.frames_sent)
+        index, number = self.take_frame()
+        packet = av.Packet(self.loop.audio[index])
         packet.pts = number * _OPUS_FRAME_SAMPLES
         packet.time_base = _AUDIO_TIME_BASE
-        self.frames_sent += 1
         return packet
+
+    def take_frame(self) -> tuple[int, int]:
+        """The next frame to send, ``(index in the loop, number)``, counted as sent now."""
+        number = self.frames_sent
+        self.frames_sent += 1
+        return number % len(self.loop.audio), number
 
 
 def _texture(width: int, height: int) -> bytes:

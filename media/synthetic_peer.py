@@ -4,13 +4,16 @@ A :class:`SyntheticPeer` is an aiortc ``RTCPeerConnection`` that offers, as a br
 Loket, and then:
 
 - **sends** the pre-encoded loop of ``media.synthetic`` (VP8 640x480 at 20 fps, Opus): one
-  encoding per process, shared by every peer; aiortc's sender only packetizes. A keyframe
-  request (PLI/FIR) makes the loop start again at its keyframe. Each video frame carries its
-  number in a trailer.
+  encoding and one packetization per process, shared by every peer. aiortc's senders only
+  negotiate: once DTLS is up a :class:`~media.synthetic_rtp.LoopedRtpSender` per kind writes
+  each packet's header, SRTP-protects it with the keys aiortc negotiated and sends it on the
+  ICE pair, paced at the loop's rate. A keyframe request (PLI/FIR) makes the loop start
+  again at its keyframe, NACKs are answered on the RTX stream, and sender reports go out
+  about once a second. Each video frame carries its number in a trailer.
 - **receives** nothing in aiortc's sense: every RTP packet is decrypted as it leaves the
   socket and goes to an :class:`RtpCounter` (as the relay's packets do, ``SrtpEndpoint``),
-  never to aiortc's parser, jitter buffer or decoder; RTCP still goes to aiortc's sender
-  (NACK, PLI, REMB). The counter counts packets and sequence gaps (loss,
+  never to aiortc's parser, jitter buffer or decoder; RTCP still takes aiortc's way, which
+  routes feedback to our senders by SSRC. The counter counts packets and sequence gaps (loss,
   RFC 3550 appendix A.3) and whole video frames (RFC 7741: the packets from one that starts
   the frame to the one with the marker bit, none missing), and reads the frame numbers of
   another synthetic peer's video from the trailers.
@@ -18,15 +21,16 @@ Loket, and then:
 So a peer costs about what its packets cost. What it gives up: it sends no NACK, PLI or REMB,
 so a lost packet stays lost and counts as loss, as the load tool wants.
 
-The aiortc internals used are all in ``media._aiortc_hooks``: ``on_keyframe_request`` (the
-sender's keyframe requests reach the looped track), ``SrtpEndpoint`` and
-``stream_parameters`` (the packets reach the counter), and ``divert_rtp`` (the same, through
-aiortc's receive path, for a peer whose descriptions a test applied itself).
+The aiortc internals used are all in ``media._aiortc_hooks``: ``take_over_sender`` (our
+senders in place of aiortc's), ``SrtpEndpoint`` and ``stream_parameters`` (the packets reach
+the counter), and ``divert_rtp`` (the same, through aiortc's receive path, for a peer whose
+descriptions a test applied itself).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -38,13 +42,13 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 
 from media._aiortc_hooks import (
+    SendParameters,
     SrtpEndpoint,
     check_aiortc_internals,
     divert_rtp,
-    drop_outgoing_rtp,
     dtls_transport,
-    on_keyframe_request,
     stream_parameters,
+    take_over_sender,
 )
 from media.rtp_header import MalformedPacket, RtpFields, parse_rtp
 from media.rtp_payload import vp8_descriptor_length
@@ -57,6 +61,7 @@ from media.synthetic import (
     is_vp8_keyframe,
     read_frame_trailer,
 )
+from media.synthetic_rtp import LoopedRtpSender
 
 #: What the peer offers: the codecs of the loop (and RTX, as browsers offer it).
 _OFFERED = {"audio": ("audio/opus",), "video": ("video/VP8", "video/rtx")}
@@ -267,7 +272,8 @@ class SyntheticPeer:
     """A browser stand-in that offers, sends the encoded loop and counts what it receives.
 
     ``received`` maps ``"audio"``/``"video"`` to what arrived (an :class:`RtpCounter` from
-    :meth:`create`). ``video``/``audio`` are the sending tracks (``frames_sent``).
+    :meth:`create`). ``video``/``audio`` are the looped tracks (``frames_sent``,
+    ``keyframe_requests``); ``sending`` holds each kind's sender once connected.
     """
 
     pc: RTCPeerConnection
@@ -276,8 +282,10 @@ class SyntheticPeer:
     received: dict[str, ReceivedMedia] = field(default_factory=dict)
     #: Called with every RTP packet received (RTX included), before it is counted; for tests.
     observers: list[Callable[[bytes, RtpFields], None]] = field(default_factory=list)
+    sending: dict[str, LoopedRtpSender] = field(default_factory=dict)
     _routes: dict[int, tuple[RtpCounter, bool]] = field(default_factory=dict)
     _endpoint: SrtpEndpoint | None = None
+    _loss: tuple[float, random.Random] | None = None
 
     @classmethod
     def create(cls, media: EncodedLoop | None = None, configuration: RTCConfiguration | None = None) -> Self:
@@ -301,14 +309,47 @@ class SyntheticPeer:
             # descriptions itself), aiortc's receiver hands them over.
             divert_rtp(transceiver.receiver, counter.add)
             peer.received[track.kind] = counter
-            if isinstance(track, LoopedVideoTrack):
-                on_keyframe_request(transceiver.sender, track.request_keyframe)
+            take_over_sender(
+                transceiver.sender,
+                start=functools.partial(peer._start_sending, track),
+                stop=functools.partial(peer._stop_sending, track.kind),
+                on_rtcp=functools.partial(peer._on_sender_rtcp, track.kind),
+            )
         return peer
+
+    def _start_sending(
+        self, track: LoopedVideoTrack | LoopedAudioTrack, params: SendParameters, endpoint: SrtpEndpoint
+    ) -> None:
+        sender = LoopedRtpSender(
+            track,
+            ssrc=params.ssrc,
+            payload_type=params.codec.payload_type,
+            send=endpoint.send,
+            cname=params.cname,
+            rtx_ssrc=params.rtx_ssrc,
+            rtx_payload_type=params.rtx_payload_type,
+        )
+        if self._loss is not None:
+            sender.drop(*self._loss)
+        self.sending[track.kind] = sender
+        sender.start()
+
+    def _stop_sending(self, kind: str) -> None:
+        sender = self.sending.get(kind)
+        if sender is not None:
+            sender.stop()
+
+    def _on_sender_rtcp(self, kind: str, data: bytes) -> None:
+        sender = self.sending.get(kind)
+        if sender is not None:
+            sender.on_rtcp(data)
 
     def drop_outgoing(self, fraction: float, rng: random.Random) -> None:
         """Lose ``fraction`` of the RTP packets this peer sends, at random (RTCP always goes):
         a lossy path to the server, for benchmarks. Retransmissions are lost as often."""
-        drop_outgoing_rtp(self.pc, fraction, rng)
+        self._loss = (fraction, rng)
+        for sender in self.sending.values():
+            sender.drop(fraction, rng)
 
     async def answer(self, sdp: str, sdp_type: str = "offer") -> tuple[str, str]:
         """Answer another peer's offer directly (a direct connection, without the server)."""

@@ -10,8 +10,10 @@ Loket exactly as the widget and the console do: REST (``/api/v1/auth/login``,
 ``/api/v1/widget/sessions``), socket.io (``session:resume``, ``presence:set``, ``queue:join``,
 ``call:accept``, ``rtc:offer``, ``call:end``) and WebRTC (``bench.load.calls``). Both parties
 are the synthetic peer (``media.synthetic_peer``): VP8 640x480 at 20 fps and Opus, encoded
-once at start and looped as ``av.Packet`` objects; received frames are counted at the RTP
-level, nothing is decoded. So the clients cost far less than the server they load.
+and cut into RTP packets once at start and looped, each peer writing only the headers and
+SRTP-protecting with the keys aiortc negotiated (``media.synthetic_rtp``); received frames
+are counted at the RTP level, nothing is decoded. So the clients cost far less than the
+server they load.
 
 ``--spawn`` starts a deployment of its own (``bench.load.deployment``): PostgreSQL + Redis
 schemas of its own (or SQLite + memory with ``--backend embedded``), provisioned with the CLI,

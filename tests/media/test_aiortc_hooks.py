@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import aiortc
 import pytest
 from aiortc import RTCRtpSender
-from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter
 from aiortc.rtp import RtpPacket
 
 from media import VERIFIED_AIORTC_VERSION, AiortcInternalsError, check_aiortc_internals
@@ -35,8 +35,8 @@ def test_aiortc_is_the_version_the_hooks_were_verified_with() -> None:
 @pytest.mark.parametrize(
     ("owner", "name", "mentioned"),
     [
-        (RTCRtpSender, "_send_keyframe", "RTCRtpSender._send_keyframe"),
-        (RTCRtpSender, "_handle_rtcp_packet", "_handle_rtcp_packet calling self._send_keyframe()"),
+        (RTCRtpSender, "send", "RTCRtpSender.send registering"),
+        (RtpRouter, "route_rtcp", "routed to RtpRouter.senders by media SSRC"),
         (RTCDtlsTransport, "_recv_next", "RTCDtlsTransport._recv_next awaiting self._handle_rtp_data"),
         (RTCDtlsTransport, "_send_rtp", "RTCDtlsTransport._send_rtp protecting with self._tx_srtp"),
     ],

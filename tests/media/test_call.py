@@ -80,12 +80,9 @@ async def test_server_forwards_without_decoding_or_encoding(
     await connect_both(call, visitor, adviser, until)
     await asyncio.sleep(1.0)
 
-    for name in ("Vp8Decoder.decode", "OpusDecoder.decode", "Vp8Encoder.encode", "OpusEncoder.encode"):
-        assert name not in used, name
-    # Only the two clients packetize (their pre-encoded loop): the server forwards RTP packets,
-    # with no aiortc sender or receiver of its own running.
-    assert len(used["Vp8Encoder.pack"]) == 2
-    assert len(used["OpusEncoder.pack"]) == 2
+    # Nobody decodes, encodes or packetizes with aiortc: the clients send packets built once,
+    # and the server forwards RTP packets with no aiortc sender or receiver of its own running.
+    assert not used, used
     for party in ("visitor", "adviser"):
         leg = call.leg(party)
         transceivers = leg._pc.getTransceivers()

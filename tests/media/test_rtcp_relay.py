@@ -98,14 +98,14 @@ async def test_a_constrained_receiver_lowers_the_senders_bitrate(
     new_call: Any, new_client: Any, until: Any
 ) -> None:
     call, visitor, adviser = await live_call(new_call, new_client, until)
-    sender = video_of(visitor).sender
-    assert hooks.sender_target_bitrate(sender) == 500_000  # aiortc's VP8 default
+    sender = visitor.sending["video"]
+    assert sender.target_bitrate is None  # no REMB yet
 
     # The adviser's network can take 300 kbit/s: its browser says so in a REMB for what it receives.
     remb = rtcp.remb(1, 300_000, [call.leg("adviser").outbound["video"].ssrc])
     await hooks.send_rtcp(video_of(adviser), remb)
 
-    await until(lambda: hooks.sender_target_bitrate(sender) == 300_000, 5)
+    await until(lambda: sender.target_bitrate == 300_000, 5)
     forwarder = next(f for f in call.forwarders if f.kind == "video" and f.stats.remb_forwarded)
     assert forwarder.stats.remb_forwarded == 1
 
