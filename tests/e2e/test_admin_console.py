@@ -174,6 +174,7 @@ async def test_an_admin_changes_retention_creates_a_widget_key_plays_a_recording
     tiles = await page.locator(".tile").all_inner_texts()
     assert tiles[0].split() == ["Calls", "1"] and tiles[1].split() == ["Answered", "1", "(100%)"], tiles
     assert tiles[3].split() == ["Average", "wait", "42", "s"], tiles
+    assert tiles[-1].split() == ["Transfers", "0"], tiles
     assert await page.locator("tbody tr").count() == 14
     await admin.shot("08-statistics")
     assert not admin.errors, admin.errors

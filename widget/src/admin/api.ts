@@ -125,6 +125,8 @@ export interface DayStatistics {
   /** Calls the visitor rated (1–5 stars) and their mean; null when none. */
   ratings: number;
   average_rating: number | null;
+  /** Calls passed on to another queue or adviser (completed transfers). */
+  transfers: number;
 }
 
 export interface Statistics {

@@ -6,7 +6,7 @@ import { downloadCsv } from "./download";
 import { busy, button, Message, seconds, section } from "./ui";
 import { t } from "../staff/texts";
 
-/** Calls answered and abandoned, waiting times and visitors' ratings per day, as a table with small CSS bars. */
+/** Calls answered and abandoned, waiting times, visitors' ratings and transfers per day, as a table with small CSS bars. */
 export function statisticsSection(ctx: Context, session: StaffSession): HTMLElement {
   const message = new Message();
   const output = h("div", {});
@@ -48,6 +48,7 @@ function render(stats: Statistics): HTMLElement {
       tile(t("statistics.longestWait"), seconds(totals.max_wait_seconds)),
       tile(t("statistics.averageRating"), stars(totals.average_rating)),
       tile(t("statistics.ratings"), String(totals.ratings)),
+      tile(t("statistics.transfers"), String(totals.transfers)),
     ),
     h(
       "div",
@@ -62,7 +63,7 @@ function render(stats: Statistics): HTMLElement {
           h(
             "tr",
             {},
-            ...[t("statistics.day"), t("nav.calls"), t("outcome.ended"), t("outcome.abandoned"), t("statistics.averageWait"), t("statistics.longestWait"), t("statistics.averageRating"), t("statistics.ratings")].map((text) => h("th", { scope: "col" }, text)),
+            ...[t("statistics.day"), t("nav.calls"), t("outcome.ended"), t("outcome.abandoned"), t("statistics.averageWait"), t("statistics.longestWait"), t("statistics.averageRating"), t("statistics.ratings"), t("statistics.transfers")].map((text) => h("th", { scope: "col" }, text)),
           ),
         ),
         h("tbody", {}, ...rows),
@@ -103,6 +104,7 @@ function dayRow(d: DayStatistics, peak: number): HTMLTableRowElement {
     h("td", {}, seconds(d.max_wait_seconds)),
     h("td", {}, stars(d.average_rating)),
     h("td", {}, String(d.ratings)),
+    h("td", {}, String(d.transfers)),
   );
   tr.dataset["day"] = d.day;
   return tr;

@@ -366,6 +366,7 @@ export const de: StaffTexts = {
   "statistics.longestWait": "Längste Wartezeit",
   "statistics.averageRating": "Mittlere Bewertung",
   "statistics.ratings": "Bewertungen",
+  "statistics.transfers": "Weiterleitungen",
   "statistics.callsPerDay": "Gespräche pro Tag",
   "statistics.day": "Tag",
   // admin console: transcripts

@@ -368,6 +368,7 @@ export const en = {
   "statistics.longestWait": "Longest wait",
   "statistics.averageRating": "Average rating",
   "statistics.ratings": "Ratings",
+  "statistics.transfers": "Transfers",
   "statistics.callsPerDay": "Calls per day",
   "statistics.day": "Day",
   // admin console: transcripts

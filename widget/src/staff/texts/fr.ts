@@ -366,6 +366,7 @@ export const fr: StaffTexts = {
   "statistics.longestWait": "Attente la plus longue",
   "statistics.averageRating": "Note moyenne",
   "statistics.ratings": "Notes",
+  "statistics.transfers": "Transferts",
   "statistics.callsPerDay": "Appels par jour",
   "statistics.day": "Jour",
   // admin console: transcripts

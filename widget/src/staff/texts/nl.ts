@@ -366,6 +366,7 @@ export const nl: StaffTexts = {
   "statistics.longestWait": "Langste wachttijd",
   "statistics.averageRating": "Gemiddelde beoordeling",
   "statistics.ratings": "Beoordelingen",
+  "statistics.transfers": "Doorverbindingen",
   "statistics.callsPerDay": "Gesprekken per dag",
   "statistics.day": "Dag",
   // admin console: transcripts
