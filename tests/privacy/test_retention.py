@@ -438,8 +438,15 @@ async def test_recordings_stored_before_retention_existed_get_the_default_deadli
                     "organisations", column("id", Uuid()), column("name"), column("created_at", UTCDateTime())
                 )
                 await connection.execute(insert(old_organisations), [{"id": org_id, "name": "Old", **now}])
+                old_calls = table(
+                    "calls",
+                    *(column(name) for name in ("reference", "visitor_id", "status")),
+                    column("id", Uuid()),
+                    column("org_id", Uuid()),
+                    column("created_at", UTCDateTime()),
+                )
                 await connection.execute(
-                    insert(Call),
+                    insert(old_calls),
                     [
                         {
                             "id": call_id,
