@@ -268,8 +268,7 @@ async def record_many(session: AsyncSession, entries: Sequence[Entry]) -> None:
     key = _audit_key(session)
     seq, prev_hash = await _take_seqs(session, len(entries))
     rows = _link(entries, seq, prev_hash, key, _ip_key(session))
-    # Core, not the ORM bulk path: the same multi-row INSERTs without building ORM state per row.
-    await session.execute(insert(AuditEvent.__table__), rows)
+    await session.execute(insert(AuditEvent), rows)
     await _set_head_hash(session, rows[-1]["seq"], rows[-1]["hash"], key)
 
 
