@@ -23,8 +23,10 @@ one delete request per key, two audit events; then the row and its receipt), aga
 sweep on the same number in a bucket of the same size.
 
 (moto, used here before, copies every version in the bucket on each ListObjectVersions
-request, so the sweep could not be measured past a few thousand recordings.) The line before
-the last one gives the cost of one listing request at the start of the timed sweep.
+request, so the sweep could not be measured past a few thousand recordings.) Before the last
+line: the CPU time SeaweedFS and this process spent during the timed sweep (from /proc; the wall
+time on a shared machine depends on the load, these much less), then the checks and the cost of
+one listing request at the start of the timed sweep.
 
 The last line printed is::
 
@@ -52,7 +54,7 @@ from botocore.config import Config
 from sqlalchemy import delete, func, insert, select
 
 from accounts.models import Organisation
-from bench.seaweedfs import seaweedfs
+from bench.seaweedfs import cpu_seconds, seaweedfs
 from db import SessionFactory, audit, create_engine, create_session_factory, migrate, utcnow
 from db.audit import AuditEvent
 from privacy import sweep_expired
@@ -323,10 +325,22 @@ async def run(args: argparse.Namespace, root: Path) -> None:
                 flush=True,
             )
             list_cost = _list_cost(endpoint, bucket) if args.storage == "s3" else 0.0
+            server_cpu, own_cpu = cpu_seconds(endpoint), time.process_time()
             started = time.perf_counter()
             purged = await sweep(url, storage, config, args.workers, args.batch)
             seconds = time.perf_counter() - started
+            own_cpu = time.process_time() - own_cpu
+            server_after = cpu_seconds(endpoint)
             await storage.stop()
+            if server_cpu is not None and server_after is not None:
+                # On a shared machine the wall time depends on the load; these do much less.
+                server_cpu = server_after - server_cpu
+                each = 1000 / max(purged, 1)
+                print(
+                    f"CPU during the sweep: SeaweedFS {server_cpu:.1f} s ({server_cpu * each:.2f} ms "
+                    f"per recording), the sweeping process {own_cpu:.1f} s ({own_cpu * each:.2f} ms)",
+                    flush=True,
+                )
 
             # Idempotent: a second pass finds nothing left to do and writes no receipt.
             storage = _storage(args.storage, endpoint, bucket, root)

@@ -25,6 +25,10 @@ READY_SECONDS = 60.0
 CREDENTIALS = {"aws_access_key_id": "loket", "aws_secret_access_key": "loket-secret"}
 
 
+# The running servers by S3 endpoint, for ``cpu_seconds``.
+_RUNNING: dict[str, subprocess.Popen[bytes]] = {}
+
+
 class SeaweedUnavailable(RuntimeError):
     """``weed`` is not installed, or the server did not come up."""
 
@@ -35,6 +39,21 @@ def weed_binary() -> str | None:
     if beside.exists():
         return str(beside)
     return shutil.which("weed")
+
+
+def cpu_seconds(endpoint: str) -> float | None:
+    """CPU time (user + system) the server at ``endpoint`` has used so far, from /proc (Linux);
+    None where that cannot be read. A benchmark subtracts two readings to tell the server's
+    share of its time from its own."""
+    process = _RUNNING.get(endpoint)
+    if process is None:
+        return None
+    try:
+        fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # proc(5): utime and stime are fields 14 and 15, in clock ticks.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _free_port() -> int:
@@ -114,8 +133,10 @@ def seaweedfs(directory: Path | None = None) -> Iterator[str]:
                     tail = (directory / "weed.log").read_bytes()[-2000:].decode(errors="replace")
                     raise SeaweedUnavailable(f"SeaweedFS did not start: {tail}")
                 time.sleep(0.25)
+            _RUNNING[endpoint] = process
             yield endpoint
         finally:
+            _RUNNING.pop(endpoint, None)
             process.terminate()
             try:
                 process.wait(timeout=10)

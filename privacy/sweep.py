@@ -3,7 +3,12 @@
 First the recordings past their deadline: claimed under a lease in batches and purged
 (``privacy.purge``: shred, every stored copy, then the rows with their receipts), so that any
 number of workers can sweep at once and a worker that dies mid-batch is finished after by
-another, once. Recordings on legal hold are never claimed.
+another, once. Recordings on legal hold are never claimed. Within one sweep, ``lanes`` batches
+are in flight at once on PostgreSQL (one on SQLite, which has one writer): the time goes into
+the storage's deletes, so while one batch waits on S3 the next is claimed and shredded and
+another's receipts are written. A lane is a claim loop like a second worker's under the same
+worker id, so a sweep killed mid-way leaves at most ``lanes`` batches claimed, finished by the
+next sweep once their lease runs out.
 
 Then the call metadata past its rule (``sweep_expired_calls``): calls older than their
 call-metadata retention that have no recording left and no transcript on legal hold (a
@@ -15,6 +20,7 @@ and chat messages have a sweep of their own (``call_data_sweep``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from datetime import datetime, timedelta
@@ -37,6 +43,9 @@ from recordings.storage import Storage
 logger = logging.getLogger(__name__)
 
 SWEEP_ACTOR = "retention"
+# Batches of one sweep in flight at once (PostgreSQL): enough to keep the object store busy
+# while the database work of the other batches runs (bench.retention).
+SWEEP_LANES = 4
 
 
 async def sweep_expired(
@@ -48,28 +57,49 @@ async def sweep_expired(
     worker_id: str | None = None,
     batch: int = 1000,
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    lanes: int | None = None,
 ) -> int:
     """One retention pass: every recording past its deadline, then expired call metadata.
 
     Returns how many recordings and calls it deleted. Safe to run in any number of workers at
     once; recordings on legal hold are never touched. ``now`` is for tests (a later "now").
+    ``lanes``: batches in flight at once (default ``SWEEP_LANES`` on PostgreSQL, 1 on SQLite).
     """
     if not 1 <= batch <= MAX_BATCH:
         raise ValueError(f"batch is 1 to {MAX_BATCH}")
     clock = Clock.starting(now)
     worker_id = worker_id or default_worker_id()
     lease = timedelta(seconds=lease_seconds)
+    if lanes is None:
+        async with sessions() as session:
+            lanes = SWEEP_LANES if session.get_bind().dialect.name == "postgresql" else 1
     deleted, seen = 0, set[uuid.UUID]()
-    while True:
-        at = clock()
-        claimed = await _claim(
-            sessions, Recording.delete_after <= at, worker_id=worker_id, now=at, lease=lease, limit=batch
-        )
-        if not claimed or seen.issuperset(row.id for row in claimed):
-            break
-        seen.update(row.id for row in claimed)
-        job = _Purge(SWEEP_ACTOR, "retention", worker_id, at, config.spool_dir, only_due=True)
-        deleted += await _purge(sessions, storage, claimed, job)
+
+    async def lane() -> None:
+        nonlocal deleted
+        while True:
+            at = clock()
+            claimed = await _claim(
+                sessions, Recording.delete_after <= at, worker_id=worker_id, now=at, lease=lease, limit=batch
+            )
+            # Rows seen before are ones this sweep released (a spool file still on a media
+            # node): the next sweep's, not this one's again.
+            if not claimed or seen.issuperset(row.id for row in claimed):
+                return
+            seen.update(row.id for row in claimed)
+            job = _Purge(SWEEP_ACTOR, "retention", worker_id, at, config.spool_dir, only_due=True)
+            purged = await _purge(sessions, storage, claimed, job)
+            deleted += purged  # after the await: ``deleted += await ...`` would lose a lane's count
+
+    running = [asyncio.create_task(lane()) for _ in range(max(1, lanes))]
+    try:
+        await asyncio.gather(*running)
+    finally:
+        # One lane failing stops the others (their batches stay claimed, as a crash leaves
+        # them); its own error is raised, as a single sweep's would be.
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
     calls = await sweep_expired_calls(sessions, clock(), batch=batch)
     if deleted or calls:
         logger.info("retention: deleted %d recordings and %d expired calls", deleted, calls)

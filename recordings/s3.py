@@ -280,7 +280,8 @@ class S3Storage:
         """
         client = self._s3()
         wanted = set(object_keys)
-        found: dict[str, set[str]] = {key: set() for key in object_keys}
+        # Per key: each version id, and whether it is the latest.
+        found: dict[str, dict[str, bool]] = {key: {} for key in object_keys}
 
         def listing(**params: str) -> Iterator[ListObjectVersionsOutputTypeDef]:
             while True:
@@ -299,7 +300,7 @@ class S3Storage:
                 key = entry.get("Key", "")
                 # By prefix, "a.enc" also matches "a.enc.old"; by folder, other objects' keys.
                 if key in wanted and "VersionId" in entry:
-                    found[key].add(entry["VersionId"])
+                    found[key][entry["VersionId"]] = bool(entry.get("IsLatest"))
 
         def by_name(key: str) -> None:
             for page in listing(Prefix=key):
@@ -320,7 +321,9 @@ class S3Storage:
             for key in rest:
                 if not found[key]:
                     by_name(key)
-        return {key: sorted(ids) for key, ids in found.items()}
+        # The latest version last: DeleteObjects deletes in request order, and a server that
+        # keeps a "latest version" pointer per key (SeaweedFS) then need not move it to another.
+        return {key: sorted(ids, key=ids.__getitem__) for key, ids in found.items()}
 
     def _delete_versions(self, objects: list[ObjectIdentifierTypeDef]) -> list[ErrorTypeDef]:
         """Delete up to 1,000 object versions in one request; what S3 refused."""
