@@ -217,9 +217,14 @@ async def world(backend: Backend) -> World:
 
 
 @pytest.fixture
-async def server(backend: Backend) -> AsyncIterator[TestServer]:
-    """A real HTTP server on a free port running the whole app (no in-process worker)."""
-    settings = backend.settings(ring_timeout_seconds=2.0, resume_window_seconds=2.0)
+async def server(backend: Backend, request: pytest.FixtureRequest) -> AsyncIterator[TestServer]:
+    """A real HTTP server on a free port running the whole app (no in-process worker).
+
+    Short ring and resume windows, so tests of their timeouts are quick; a test that must not see
+    them lapse under load names longer ones with ``@pytest.mark.server_settings(...)``."""
+    marker = request.node.get_closest_marker("server_settings")
+    overrides = marker.kwargs if marker is not None else {}
+    settings = backend.settings(**{"ring_timeout_seconds": 2.0, "resume_window_seconds": 2.0, **overrides})
     app = create_app(settings, run_worker=False)
     test_server = TestServer(app, host="127.0.0.1")
     # No request of a finished test is still wanted: wait 5 s for stragglers, not aiohttp's 60.

@@ -518,8 +518,9 @@ async def test_a_worker_killed_mid_transcription_leaves_a_lease_and_another_fini
     # recording in it was already deleted, once decoded, before Whisper began.
     assert list(scratch.iterdir()), "the doomed worker's scratch folder stays behind"
     assert not list(scratch.glob("*/*.media")), "decrypted media waited on disk while Whisper listened"
-    # Not before the lease has run out...
-    if orphan.lease_until > utcnow() + timedelta(seconds=0.3):
+    # Not before the lease has run out (checked only with a clear second left: under load the
+    # rescuer's claim can come later than this line by more than a few tenths)...
+    if orphan.lease_until > utcnow() + timedelta(seconds=1.0):
         assert await rescuer.run() == 0
     await asyncio.sleep(max(0.0, (orphan.lease_until - utcnow()).total_seconds()) + 0.1)
     # ...and then exactly once.
