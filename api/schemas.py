@@ -81,6 +81,8 @@ class QueueSummary(Payload):
     open: bool
     opens_at: datetime | None = None
     recording_policy: str
+    # The queue's IANA time zone: the widget shows ``opens_at`` and ``retry_at`` in it.
+    timezone: str
 
 
 class IceServers(Payload):

@@ -15,7 +15,8 @@ WebVTT, each with the field's name in the associated data too (``seal_transcript
 ``open_segments``, ``open_vtt``), so the two cannot be swapped either.
 
 Rows written before this change, or by a session without the installation keys, keep the text
-in clear; ``open_text`` reads both, and ``loket privacy seal-text`` (``seal_plaintext``) seals
+in clear (behind a marker when the text itself starts with the prefix, so typed text never
+reads as sealed); ``open_text`` reads both, and ``loket privacy seal-text`` (``seal_plaintext``) seals
 the old rows of an upgraded installation once (it needs the master key, which a migration does
 not have).
 """
@@ -32,7 +33,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import ForeignKey, LargeBinary, String, Uuid, select
+from sqlalchemy import ColumnElement, ForeignKey, LargeBinary, String, Uuid, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -43,6 +44,11 @@ from recordings.crypto import new_data_key, unwrap_data_key, wrap_data_key
 from recordings.errors import DecryptionError, KeyUnavailable
 
 _PREFIX = "sealed:v1:"
+# Text kept in clear that itself starts with the prefix (a visitor can type anything) is stored
+# behind this marker, so it is never taken for sealed text: "!" is not in base64url, so no
+# sealed value starts with it, and a row stored before the marker existed that starts so was
+# unreadable anyway (it did not open as sealed text).
+_ESCAPED = _PREFIX + "!"
 _NONCE_BYTES = 12
 _WRAP_CONTEXT = b"loket/call-data-key/v1\x00"
 
@@ -101,20 +107,34 @@ def seal_text(
 ) -> str:
     """What to store for ``text`` of row ``row_id``: sealed with the call's key (in clear without one)."""
     if data_key is None:
-        return text
+        return in_clear(text)
     nonce = secrets.token_bytes(_NONCE_BYTES)
     sealed = AESGCM(data_key).encrypt(nonce, text.encode(), _aad(call_id, row_id, field))
     return _PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode()
 
 
+def in_clear(text: str) -> str:
+    """What to store for ``text`` kept in clear: itself, or behind the marker when it starts
+    like sealed text."""
+    return _ESCAPED + text if text.startswith(_PREFIX) else text
+
+
 def is_sealed(stored: str) -> bool:
-    return stored.startswith(_PREFIX)
+    """Whether a stored value is sealed (rather than text in clear, marked or not)."""
+    return stored.startswith(_PREFIX) and not stored.startswith(_ESCAPED)
+
+
+def stored_in_clear(column: ColumnElement[str]) -> ColumnElement[bool]:
+    """The SQL form of ``not is_sealed(column)``."""
+    return or_(column.not_like(_PREFIX + "%"), column.like(_ESCAPED + "%"))
 
 
 def open_text(
     data_key: bytes | None, call_id: uuid.UUID, row_id: uuid.UUID, stored: str, *, field: str = ""
 ) -> str:
     """The text a stored value holds; ``KeyUnavailable`` once the call's key was shredded."""
+    if stored.startswith(_ESCAPED):
+        return stored[len(_ESCAPED) :]
     if not is_sealed(stored):
         return stored
     if data_key is None:
@@ -145,7 +165,7 @@ def seal_transcript(
 ) -> tuple[list[dict[str, Any]] | str, str]:
     """What to store in a transcript's ``segments`` and ``vtt`` columns (in clear without a key)."""
     if data_key is None:
-        return segments, vtt
+        return segments, in_clear(vtt)
     return (
         seal_text(data_key, call_id, transcript_id, json.dumps(segments), field=SEGMENTS_FIELD),
         seal_text(data_key, call_id, transcript_id, vtt, field=VTT_FIELD),

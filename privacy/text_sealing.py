@@ -16,18 +16,26 @@ unwraps (wrapped under another master key) is skipped and counted.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, TableClause, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import SessionFactory, audit
 from db.keys import require_keys
 from db.tables import CHAT_MESSAGES, TRANSCRIPTS
-from privacy.call_keys import call_data_key, open_segments, seal_text, seal_transcript
+from privacy.call_keys import (
+    call_data_key,
+    open_segments,
+    open_text,
+    seal_text,
+    seal_transcript,
+    stored_in_clear,
+)
 from recordings.errors import DecryptionError, KeyUnavailable
 
-_SEALED_LIKE = "sealed:v1:%"
 BATCH = 200
 
 
@@ -48,53 +56,60 @@ class _Batch:
     selected: int = 0
 
 
-async def _key(session: AsyncSession, call_id: uuid.UUID, batch: _Batch) -> bytes | None:
-    try:
-        return await call_data_key(session, call_id, create=True)
-    except (KeyUnavailable, DecryptionError):
-        batch.skipped += 1
-        return None
+# The new column values of one row in clear, sealed with its call's data key.
+_RowSealer = Callable[[bytes, Row[Any]], dict[str, Any]]
 
 
-async def _seal_chat_batch(session: AsyncSession, after: uuid.UUID | None, limit: int) -> _Batch:
-    table = CHAT_MESSAGES
-    query = select(table.c.id, table.c.call_id, table.c.text).where(table.c.text.not_like(_SEALED_LIKE))
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """One table to seal: the column that tells a sealed row, the columns the sealer reads."""
+
+    name: str
+    table: TableClause
+    marker: str
+    columns: tuple[str, ...]
+    seal: _RowSealer
+
+
+def _seal_chat_line(key: bytes, row: Row[Any]) -> dict[str, Any]:
+    text = open_text(None, row.call_id, row.id, row.text)
+    return {"text": seal_text(key, row.call_id, row.id, text)}
+
+
+def _seal_transcript(key: bytes, row: Row[Any]) -> dict[str, Any]:
+    segments = open_segments(None, row.call_id, row.id, row.segments) or []
+    vtt = open_text(None, row.call_id, row.id, row.vtt)
+    sealed_segments, sealed_vtt = seal_transcript(key, row.call_id, row.id, segments, vtt)
+    return {"segments": sealed_segments, "vtt": sealed_vtt}
+
+
+_STEPS = (
+    _Step("chat_messages", CHAT_MESSAGES, "text", ("text",), _seal_chat_line),
+    _Step("transcripts", TRANSCRIPTS, "vtt", ("segments", "vtt"), _seal_transcript),
+)
+
+
+async def _seal_batch(session: AsyncSession, step: _Step, after: uuid.UUID | None, limit: int) -> _Batch:
+    table, marker = step.table, step.table.c[step.marker]
+    columns = [table.c[name] for name in step.columns]
+    query = select(table.c.id, table.c.call_id, *columns).where(marker.is_not(None), stored_in_clear(marker))
     if after is not None:
         query = query.where(table.c.id > after)
     rows = (await session.execute(query.order_by(table.c.id).limit(limit))).all()
     batch = _Batch(rows[-1].id if rows else None, selected=len(rows))
     for row in rows:
-        key = await _key(session, row.call_id, batch)
-        if key is None:
+        try:
+            key = await call_data_key(session, row.call_id, create=True)
+        except (KeyUnavailable, DecryptionError):
+            batch.skipped += 1
             continue
+        if key is None:  # not after require_keys; kept in clear rather than failing the run
+            continue
+        # Only if the row is as read: one changed meanwhile waits for the next run.
         changed = await session.execute(
             update(table)
-            .where(table.c.id == row.id, table.c.text == row.text)
-            .values(text=seal_text(key, row.call_id, row.id, row.text))
-        )
-        batch.sealed += int(changed.rowcount)  # type: ignore[attr-defined]
-    return batch
-
-
-async def _seal_transcript_batch(session: AsyncSession, after: uuid.UUID | None, limit: int) -> _Batch:
-    table = TRANSCRIPTS
-    query = select(table.c.id, table.c.call_id, table.c.segments, table.c.vtt).where(
-        table.c.vtt.is_not(None), table.c.vtt.not_like(_SEALED_LIKE)
-    )
-    if after is not None:
-        query = query.where(table.c.id > after)
-    rows = (await session.execute(query.order_by(table.c.id).limit(limit))).all()
-    batch = _Batch(rows[-1].id if rows else None, selected=len(rows))
-    for row in rows:
-        key = await _key(session, row.call_id, batch)
-        if key is None:
-            continue
-        segments = open_segments(None, row.call_id, row.id, row.segments) or []
-        sealed_segments, sealed_vtt = seal_transcript(key, row.call_id, row.id, segments, row.vtt)
-        changed = await session.execute(
-            update(table)
-            .where(table.c.id == row.id, table.c.vtt == row.vtt)
-            .values(segments=sealed_segments, vtt=sealed_vtt)
+            .where(table.c.id == row.id, marker == getattr(row, step.marker))
+            .values(step.seal(key, row))
         )
         batch.sealed += int(changed.rowcount)  # type: ignore[attr-defined]
     return batch
@@ -104,14 +119,14 @@ async def seal_plaintext(sessions: SessionFactory, *, actor: str, batch: int = B
     """Seal every chat line and transcript still stored in clear; audited once, with the counts.
     Needs sessions with the installation keys (``KeysUnavailable`` otherwise)."""
     counts = {"chat_messages": 0, "transcripts": 0, "skipped": 0}
-    for name, step in (("chat_messages", _seal_chat_batch), ("transcripts", _seal_transcript_batch)):
+    for step in _STEPS:
         after: uuid.UUID | None = None
         while True:
             async with sessions() as session:
                 require_keys(session.info)
-                done = await step(session, after, batch)
+                done = await _seal_batch(session, step, after, batch)
                 await session.commit()
-            counts[name] += done.sealed
+            counts[step.name] += done.sealed
             counts["skipped"] += done.skipped
             if done.selected < batch:
                 break

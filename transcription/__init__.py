@@ -7,6 +7,7 @@ faster-whisper is imported only when a model is first loaded.
 """
 
 from transcription.bundled import WHISPER_BASE, BundledModel, assemble, default_model_dir
+from transcription.claims import JobPolicy
 from transcription.config import DEFAULT_MODEL, DEFAULT_PHONE_REGIONS, DecodeLimits, TranscriptionConfig
 from transcription.decode import SAMPLE_RATE, decode_audio
 from transcription.engine import WhisperEngine, normalise_language, resolve_model_path
@@ -16,11 +17,12 @@ from transcription.errors import (
     ModelCorrupt,
     ModelUnavailable,
     NoRecordings,
+    TimedOut,
     TranscriptionError,
     UnsupportedLanguage,
 )
 from transcription.formats import from_json, to_json, to_vtt, transcript_to_dict
-from transcription.job import JobPolicy, TranscriptionJob
+from transcription.job import TranscriptionJob
 from transcription.queries import set_legal_hold
 from transcription.redaction import PiiKind, PiiMatch, Redactor, iban_is_valid
 from transcription.timeline import SPEAKER_LABELS, merge_timeline, speaker_label
@@ -45,6 +47,7 @@ __all__ = [
     "PiiMatch",
     "Redactor",
     "Segment",
+    "TimedOut",
     "Transcript",
     "TranscriptionConfig",
     "TranscriptionError",

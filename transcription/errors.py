@@ -61,3 +61,12 @@ class NoRecordings(TranscriptionError):
 
     code = "no_recordings"
     status = 404
+
+
+class TimedOut(TranscriptionError):
+    """A run was cancelled for overstaying the worker's transcription timeout. A failed attempt
+    like any other, retried after the backoff: the next worker may be less busy, but a call that
+    always takes longer ends as failed after the job's attempts."""
+
+    code = "timed_out"
+    status = 504

@@ -83,6 +83,7 @@ async def create_widget_session(request: web.Request) -> web.Response:
                 open=hours.is_open(queue.opening_hours, queue.timezone, now, queue.closing_days),
                 opens_at=hours.next_opening(queue.opening_hours, queue.timezone, now, queue.closing_days),
                 recording_policy=queue.recording_policy,
+                timezone=queue.timezone,
             )
             for queue in queues
         ],

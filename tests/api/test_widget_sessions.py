@@ -235,6 +235,8 @@ async def test_queues_are_listed_open_or_closed_from_their_opening_hours(
     for name in ("Always", "Now in Tokyo", "Sales"):
         assert queues[name]["open"] is True, queues[name]
         assert queues[name]["opens_at"] is None
+    # The widget shows a queue's times in the queue's own time zone, not the browser's.
+    assert queues["Now in Tokyo"]["timezone"] == "Asia/Tokyo" and queues["Closed"]["timezone"] == "UTC"
 
 
 async def test_the_visitor_token_is_a_visitor_of_the_org_with_a_fresh_random_subject(

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from loket.app import _bounded
+from loket.lifecycle import _bounded
 
 
 async def test_a_hanging_step_is_named_and_left_behind(caplog: pytest.LogCaptureFixture) -> None:
@@ -19,7 +19,7 @@ async def test_a_hanging_step_is_named_and_left_behind(caplog: pytest.LogCapture
     async def stops() -> None:
         done.append("stopped")
 
-    with caplog.at_level(logging.ERROR, logger="loket.app"):
+    with caplog.at_level(logging.ERROR, logger="loket.lifecycle"):
         await _bounded("realtime store", hangs(), seconds=0.05)
         await _bounded("database", stops(), seconds=0.05)
     assert done == ["stopped"]

@@ -66,9 +66,9 @@ from transcription import (
     TranscriptionJob,
     WhisperEngine,
 )
-from transcription.job import _make_scratch, _remove_orphaned_scratch, _remove_scratch
 from transcription.models import Transcript as TranscriptRow
 from transcription.models import TranscriptStatus
+from transcription.scratch import make_scratch, remove_orphaned_scratch, remove_scratch
 
 PERSONAL = "Call me on zero six one two three four five six seven eight or mail jan at example dot com"
 ADVISER_SAYS = "Could you tell me which model you are interested in?"
@@ -560,12 +560,13 @@ async def test_a_stopped_worker_hands_its_job_back_at_once(
 async def test_a_job_that_overstays_the_run_timeout_uses_up_its_attempts_and_fails(
     local_org: Org, speech: dict[str, Path], tmp_path: Path
 ) -> None:
-    """A call too long for the worker's run timeout: each cancelled run counts its claim, so
-    the job ends as failed instead of being claimed (and cancelled) forever."""
+    """A call too long for the worker's run timeout: each cancelled run is a failed attempt,
+    retried after the backoff as other failures are, and the last one fails the job (with its
+    receipt) instead of it being claimed (and cancelled) forever."""
     org = local_org
     call_id = await org.call()
     await org.record(call_id, "adviser", speech["adviser"], offset=0.0)
-    policy = JobPolicy(max_attempts=2, retry_base_seconds=0.01, retry_max_seconds=0.01)
+    policy = JobPolicy(max_attempts=2, retry_base_seconds=0.5, retry_max_seconds=0.5)
     for attempt in (1, 2):
         marker = tmp_path / f"transcribing-{attempt}"
         job = org.job(HangingEngine(TranscriptionConfig(), marker), worker_id="slow", policy=policy)
@@ -574,16 +575,20 @@ async def test_a_job_that_overstays_the_run_timeout_uses_up_its_attempts_and_fai
             while not marker.exists():
                 assert not running.done(), "the job ended before transcribing"
                 await asyncio.sleep(0.05)
+        cancelled_at = utcnow()
         running.cancel()  # what the worker's asyncio.timeout does to an overstaying run
         with contextlib.suppress(asyncio.CancelledError):
             await running
         row = await org.transcript(call_id)
-        assert (row.status, row.attempts, row.claimed_by) == (TranscriptStatus.PENDING, attempt, None)
-        assert row.error == "timed out"
-        await asyncio.sleep(0.05)  # past the backoff
+        assert (row.attempts, row.claimed_by) == (attempt, None)
+        assert row.error is not None and row.error.startswith("timed_out: ")
+        if attempt == 1:
+            assert row.status == TranscriptStatus.PENDING
+            assert row.next_attempt_at is not None and row.next_attempt_at >= cancelled_at
+            await asyncio.sleep(0.6)  # past the backoff
+    assert row.status == TranscriptStatus.FAILED, "failed by its last attempt, not the next claim"
+    assert await audit_actions(org.sessions, f"transcript:{row.id}") == ["transcript.failed"]
     assert await org.job(HangingEngine(TranscriptionConfig(), tmp_path / "never"), policy=policy).run() == 0
-    row = await org.transcript(call_id)
-    assert row.status == TranscriptStatus.FAILED and row.attempts == 2
     assert not (tmp_path / "never").exists(), "not claimed a third time"
 
 
@@ -790,8 +795,8 @@ async def test_the_worker_owes_the_recording_stored_and_transcript_ready_webhook
 
 
 def test_only_the_scratch_folders_of_dead_jobs_are_removed(tmp_path: Path) -> None:
-    live, live_lock = _make_scratch(tmp_path)
-    dead, dead_lock = _make_scratch(tmp_path)
+    live, live_lock = make_scratch(tmp_path)
+    dead, dead_lock = make_scratch(tmp_path)
     for folder in (live, dead):
         (folder / "recording.media").write_bytes(b"decrypted")
     os.close(dead_lock)  # what the kernel does when the worker holding it is killed
@@ -803,12 +808,12 @@ def test_only_the_scratch_folders_of_dead_jobs_are_removed(tmp_path: Path) -> No
     an_hour_ago = time.time() - 3600
     os.utime(raced, (an_hour_ago, an_hour_ago))
     try:
-        assert _remove_orphaned_scratch(tmp_path) == 2
+        assert remove_orphaned_scratch(tmp_path) == 2
         assert not dead.exists() and not raced.exists() and making.exists()
         making.rmdir()
         assert (live / "recording.media").exists(), "a running job's folder (even in this process) stays"
     finally:
-        _remove_scratch(live, live_lock)
+        remove_scratch(live, live_lock)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -2,6 +2,7 @@ import { ChatPanel } from "../shared/chat";
 import { h, icon, videoElement } from "../shared/dom";
 import { CallMedia, type MediaState } from "../shared/rtc";
 import type { SequencedSocket } from "../shared/socket";
+import { trackToggle } from "../shared/toggle";
 import type { AdviserEvents, AdviserResumed, Answer, AttachmentEvent, CandidatePayload, ChatMessage } from "../shared/wire";
 import { still } from "./attachments";
 import { ScreenShare } from "./share";
@@ -151,8 +152,8 @@ export class CallView {
       h(
         "div",
         { class: "controls", role: "group", "aria-label": t("call.controls") },
-        toggle(audio, "mic", "micOff", t("call.mute")),
-        toggle(video, "camera", "cameraOff", t("call.cameraOff")),
+        trackToggle({ tracks: () => audio, on: "mic", off: "micOff", label: t("call.mute"), className: "btn round" }),
+        trackToggle({ tracks: () => video, on: "camera", off: "cameraOff", label: t("call.cameraOff"), className: "btn round" }),
         this.record,
         snapshot,
         this.share.button,
@@ -267,22 +268,3 @@ export class CallView {
   }
 }
 
-/** A mute / camera-off button: the label names the action, ``aria-pressed`` the state. */
-function toggle(tracks: MediaStreamTrack[], on: "mic" | "camera", off: "micOff" | "cameraOff", label: string): HTMLButtonElement {
-  const button = h("button", {
-    type: "button",
-    class: "btn round",
-    "aria-pressed": "false",
-    "aria-label": label,
-    title: label,
-    disabled: tracks.length === 0,
-  });
-  button.append(icon(on));
-  button.addEventListener("click", () => {
-    const muted = button.getAttribute("aria-pressed") !== "true";
-    for (const track of tracks) track.enabled = !muted;
-    button.setAttribute("aria-pressed", String(muted));
-    button.replaceChildren(icon(muted ? off : on));
-  });
-  return button;
-}

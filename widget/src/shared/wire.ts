@@ -79,6 +79,8 @@ export interface QueueInfo {
   open: boolean;
   opens_at: string | null;
   recording_policy: string;
+  /** The queue's IANA time zone: its ``opens_at`` and ``retry_at`` are shown in it. */
+  timezone?: string;
 }
 
 export interface ConsentText {

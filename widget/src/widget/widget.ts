@@ -1,41 +1,26 @@
-import { type LocalMedia, openLocalMedia, stopMedia } from "../shared/devices";
 import { h } from "../shared/dom";
 import type { Language } from "../shared/i18n";
-import { CallMedia, type MediaState } from "../shared/rtc";
-import { openSocket, SequencedSocket } from "../shared/socket";
-import type {
-  Ack,
-  AcceptedEvent,
-  Answer,
-  ChatMessage,
-  ConsentText,
-  EndedEvent,
-  Joined,
-  VisitorEvents,
-  VisitorResumed,
-  WidgetSession,
-} from "../shared/wire";
-import { ApiError, createSession, loadImage, rateCall, sendPhoto } from "./api";
-import { hasSeveralCameras, switchCamera } from "./camera";
+import type { CallMedia } from "../shared/rtc";
+import type { Ack, AcceptedEvent, ChatMessage, ConsentText, EndedEvent, Joined, VisitorResumed, WidgetSession } from "../shared/wire";
+import { ApiError, createSession, loadImage, rateCall } from "./api";
+import { switchCamera } from "./camera";
+import { openCall, sendConsent } from "./call_setup";
+import { CameraHold } from "./camera_hold";
 import type { WidgetConfig } from "./config";
-import { sha256Hex } from "./digest";
+import { connectVisitor, type Ready, type VisitorSocket } from "./connection";
 import type { Emitter } from "./emitter";
 import type { LoketOpenOptions } from "./public";
 import { type Catalogue, catalogue, formatOpening } from "./i18n";
-import { CallView } from "./ui/call";
+import type { CallView } from "./ui/call";
 import { EndedView, type Ending } from "./ui/ended";
 import { Launcher } from "./ui/launcher";
 import { MessageView } from "./ui/message";
 import { Panel } from "./ui/panel";
 import { type Choice, PrecallView } from "./ui/precall";
-import { CSS } from "./ui/styles";
+import { adoptStyles } from "./ui/styles";
 import { etaText, WaitingView } from "./ui/waiting";
 
 type Phase = "idle" | "loading" | "precall" | "joining" | "waiting" | "call" | "ended" | "error";
-/** The first ``session:resume`` of a new socket: it is connected and accepted. */
-type Ready = Ack;
-/** The visitor's session on ``/visitor``. */
-type VisitorSocket = SequencedSocket<VisitorEvents, VisitorResumed>;
 
 /**
  * The visitor's whole journey: launcher → pre-call → waiting → call → ended. It owns the
@@ -50,14 +35,17 @@ export class Widget {
   private phase: Phase = "idle";
   private session: WidgetSession | null = null;
   private socket: VisitorSocket | null = null;
-  private local: LocalMedia | null = null;
-  /** The camera being opened; joining waits for it, so a quick click keeps the camera. */
-  private opening: Promise<void> | null = null;
+  private readonly camera = new CameraHold(
+    () => this.phase === "precall" || this.phase === "joining",
+    (local) => this.precall?.setMedia(local),
+  );
   private media: CallMedia | null = null;
   private precall: PrecallView | null = null;
   private waiting: WaitingView | null = null;
   private callView: CallView | null = null;
   private reference = "";
+  /** The joined queue's time zone: the time to try again is shown in it. */
+  private queueZone: string | undefined;
   private place = { position: 0, eta: null as number | null };
   private recording = false;
   /** The consent text the visitor answered; a withdrawal names the same one. */
@@ -125,7 +113,7 @@ export class Widget {
     this.panel.visible = false;
     if (this.phase === "precall" || this.phase === "loading") {
       // Not calling after all: release the camera; the unused session can be reused.
-      this.releaseCamera();
+      this.camera.release();
       this.phase = "idle";
     } else if (this.phase === "ended" || this.phase === "error") {
       this.phase = "idle";
@@ -160,38 +148,18 @@ export class Widget {
     this.phase = "precall";
     this.precall = new PrecallView(this.t, this.language, this.session, {
       join: (choice) => void this.join(choice),
-      retryDevices: () => void this.startCamera(),
+      retryDevices: () => void this.camera.open(),
     });
     this.panel.show(this.precall);
     this.precall.focus.focus();
-    await this.startCamera();
-  }
-
-  private startCamera(): Promise<void> {
-    this.releaseCamera();
-    const opening = openLocalMedia().then((local) => {
-      if (this.opening !== opening || (this.phase !== "precall" && this.phase !== "joining")) {
-        stopMedia(local.stream); // closed (or asked again) while the browser was asking
-        return;
-      }
-      this.local = local;
-      this.precall?.setMedia(local);
-    });
-    this.opening = opening;
-    return opening;
-  }
-
-  private releaseCamera(): void {
-    stopMedia(this.local?.stream ?? null);
-    this.local = null;
-    this.opening = null;
+    await this.camera.open();
   }
 
   private async join(choice: Choice): Promise<void> {
     if (this.phase !== "precall") return;
     this.phase = "joining";
     this.precall?.setBusy(true);
-    await this.opening;
+    await this.camera.ready();
     // A session refused earlier (expired, already used) is replaced by a fresh one.
     const session = (this.session ??= await createSession(this.config.base, this.config.key, this.context).catch(() => null));
     if (this.phase !== "joining") return;
@@ -220,25 +188,15 @@ export class Widget {
       return;
     }
     this.reference = joined.reference;
+    this.queueZone = choice.queue.timezone;
     if (choice.consent) {
       this.consentText = choice.consent.text;
-      // Sent right after joining, before an adviser can start recording (README: consent:set).
-      const shown = choice.consent.text;
-      const granted = choice.consent.granted;
-      // With the hash of the words displayed: the server stores it only if they are its own.
-      void sha256Hex(shown.text).then((text_sha256) =>
-        socket.request("consent:set", {
-          recording: granted,
-          text_id: shown.id,
-          language: shown.language,
-          ...(text_sha256 ? { text_sha256 } : {}),
-        }),
-      );
+      sendConsent(socket, choice.consent);
     }
     if (this.phase !== "joining") return; // already accepted (a very quick adviser)
     if (this.place.position === 0) this.place.position = joined.position;
     this.phase = "waiting";
-    this.waiting = new WaitingView(this.t, this.local?.stream ?? null, () => void this.leave());
+    this.waiting = new WaitingView(this.t, this.camera.stream, () => void this.leave());
     this.waiting.update(this.place.position, this.place.eta);
     this.waiting.setOnline(this.online);
     this.panel.show(this.waiting);
@@ -248,13 +206,8 @@ export class Widget {
   }
 
   private connect(session: WidgetSession): VisitorSocket & { ready: Promise<Ready> } {
-    let resolveReady: (value: Ready) => void = () => undefined;
-    const ready = new Promise<Ready>((resolve) => {
-      resolveReady = resolve;
-    });
-    const socket = new SequencedSocket<VisitorEvents, VisitorResumed>(
-      openSocket(this.config.base, "/visitor", { token: session.visitor_token }),
-      {
+    const socket = connectVisitor(this.config.base, session.visitor_token, {
+      events: {
         "queue:position": (data) => this.positionChanged(data.position, data.eta_seconds),
         "call:accepted": (data) => this.accepted(data),
         "call:transferred": () => this.transferred(),
@@ -268,23 +221,16 @@ export class Widget {
           this.callView?.addAttachment(data, () => loadImage(this.config.base, session.visitor_token, data.id)),
         "rtc:candidate": (data) => this.media?.addRemoteCandidate(data),
       },
-      {
-        resumed: (state, first) => {
-          this.setOnline(true);
-          if (first) resolveReady(state);
-          else this.resumed(state);
-        },
-        dropped: () => this.setOnline(false),
-        refused: (code) => {
-          resolveReady({ ok: false, error: { code: "unauthenticated", message: code } });
-          if (this.phase === "waiting" || this.phase === "call") {
-            this.ended({ call_id: "", reason: "disconnected", reference: this.reference });
-          }
-        },
+      resumed: (state) => this.resumed(state),
+      online: (online) => this.setOnline(online),
+      refused: () => {
+        if (this.phase === "waiting" || this.phase === "call") {
+          this.ended({ call_id: "", reason: "disconnected", reference: this.reference });
+        }
       },
-    );
+    });
     this.socket = socket;
-    return Object.assign(socket, { ready });
+    return socket;
   }
 
   // -- waiting -------------------------------------------------------------------------
@@ -329,44 +275,26 @@ export class Widget {
     if (!session || !socket) return;
     this.phase = "call";
     this.reference = data.reference || this.reference;
-    const stream = this.local?.stream ?? null;
-    this.callView = new CallView(this.t, data.adviser.display_name, stream, {
+    const call = openCall(this.t, this.config.base, session, socket, data.adviser.display_name, this.camera.stream, {
       end: () => void this.hangUp(),
       stopRecording: () => void this.withdrawConsent(),
-      chat: async (text) => {
-        const ack = await socket.request("chat:send", { text });
-        return ack.ok ? null : ack.error.code;
-      },
-      photo: (file) => sendPhoto(this.config.base, session.visitor_token, file),
       switchCamera: () => void this.switchCamera(),
     });
-    if (stream?.getVideoTracks().length) {
-      void hasSeveralCameras().then((several) => this.callView?.showCameraSwitch(several));
-    }
+    this.callView = call.view;
     this.callView.setRecording(this.recording);
     this.callView.setOnline(this.online);
     this.panel.visible = true;
     this.panel.show(this.callView, { wide: true });
     this.panel.announce(this.t.callWith(data.adviser.display_name || this.t.adviser));
     this.syncLauncher();
-    this.media = new CallMedia(
-      session.ice_servers,
-      stream,
-      {
-        offer: (sdp) => socket.request<Answer>("rtc:offer", { sdp, type: "offer" }),
-        candidate: (candidate) => socket.send("rtc:candidate", candidate),
-        online: () => socket.connected,
-      },
-      (state: MediaState) => this.callView?.setMediaState(state),
-      (remote) => this.callView?.setRemote(remote),
-    );
+    this.media = call.media;
     void this.media.start();
     this.emitter.emit("accepted", {});
   }
 
   /** Front/rear: the next camera's track replaces the current one on the connection. */
   private async switchCamera(): Promise<void> {
-    const stream = this.local?.stream;
+    const stream = this.camera.stream;
     if (!stream) return;
     await switchCamera(stream, async (track) => {
       await this.media?.replaceTrack(track);
@@ -428,7 +356,7 @@ export class Widget {
       reason: data.reason,
       left: this.leaving && this.phase === "waiting",
       answered: this.phase === "call",
-      retryAt: data.retry_at ? formatOpening(data.retry_at, this.language) : "",
+      retryAt: data.retry_at ? formatOpening(data.retry_at, this.language, this.queueZone) : "",
     };
     // The socket closes with the call; the rating goes over REST with the call's own token.
     const token = this.session?.visitor_token;
@@ -461,11 +389,12 @@ export class Widget {
     this.media = null;
     this.socket?.close();
     this.socket = null;
-    this.releaseCamera();
+    this.camera.release();
     this.session = null;
     this.precall = this.waiting = this.callView = null;
     this.recording = this.leaving = false;
     this.consentText = null;
+    this.queueZone = undefined;
     this.place = { position: 0, eta: null };
     this.online = true;
   }
@@ -490,18 +419,3 @@ export class Widget {
   }
 }
 
-/**
- * A constructed stylesheet where the browser has them: unlike a ``<style>`` element it is
- * not blocked by a page's Content-Security-Policy without ``style-src 'unsafe-inline'``.
- */
-function adoptStyles(root: ShadowRoot): void {
-  if ("adoptedStyleSheets" in root && "replaceSync" in CSSStyleSheet.prototype) {
-    const sheet = new CSSStyleSheet();
-    sheet.replaceSync(CSS);
-    root.adoptedStyleSheets = [sheet];
-  } else {
-    const style = document.createElement("style");
-    style.textContent = CSS;
-    root.append(style);
-  }
-}

@@ -1,6 +1,7 @@
 import { ChatPanel, type ChatSender } from "../../shared/chat";
 import { h, icon, videoElement } from "../../shared/dom";
 import type { MediaState } from "../../shared/rtc";
+import { trackToggle } from "../../shared/toggle";
 import type { AttachmentEvent, ChatMessage } from "../../shared/wire";
 import type { Catalogue } from "../i18n";
 import type { View } from "./panel";
@@ -60,8 +61,8 @@ export class CallView implements View {
     this.focus = h("p", { class: "who", tabindex: "-1" }, t.callWith(name));
 
     // Read when clicked: a camera switch puts a new video track in the stream.
-    const mute = this.toggle(() => local?.getAudioTracks() ?? [], "mic", "micOff", t.mute, t.unmute);
-    const camera = this.toggle(() => local?.getVideoTracks() ?? [], "camera", "cameraOff", t.cameraOff, t.cameraOn);
+    const mute = trackToggle({ tracks: () => local?.getAudioTracks() ?? [], on: "mic", off: "micOff", label: t.mute, pressedTitle: t.unmute, className: "round" });
+    const camera = trackToggle({ tracks: () => local?.getVideoTracks() ?? [], on: "camera", off: "cameraOff", label: t.cameraOff, pressedTitle: t.cameraOn, className: "round" });
     const end = h("button", { type: "button", class: "round end", "aria-label": t.end, onclick: () => handlers.end() }, icon("hangUp"));
     this.switcher = h(
       "button",
@@ -181,32 +182,5 @@ export class CallView implements View {
         this.play.hidden = false;
       },
     );
-  }
-
-  private toggle(
-    tracks: () => MediaStreamTrack[],
-    onIcon: "mic" | "camera",
-    offIcon: "micOff" | "cameraOff",
-    offLabel: string,
-    onLabel: string,
-  ): HTMLButtonElement {
-    const button = h("button", {
-      type: "button",
-      class: "round",
-      "aria-pressed": "false",
-      "aria-label": offLabel,
-      title: offLabel,
-      disabled: tracks().length === 0,
-    });
-    button.append(icon(onIcon));
-    button.addEventListener("click", () => {
-      const off = button.getAttribute("aria-pressed") !== "true";
-      for (const track of tracks()) track.enabled = !off;
-      button.setAttribute("aria-pressed", String(off));
-      // The label names the action; aria-pressed says the state ("Mute microphone, pressed").
-      button.title = off ? onLabel : offLabel;
-      button.replaceChildren(icon(off ? offIcon : onIcon));
-    });
-    return button;
   }
 }

@@ -170,7 +170,7 @@ export class PrecallView implements View {
     this.closedNotice.textContent = queue.open
       ? ""
       : queue.opens_at
-        ? this.t.closedOpens(formatOpening(queue.opens_at, this.uiLanguage))
+        ? this.t.closedOpens(formatOpening(queue.opens_at, this.uiLanguage, queue.timezone))
         : this.t.closedNow;
     const text = queue.recording_policy === "ask" ? this.consentTextFor(this.language()) : null;
     this.consentBox.hidden = text === null;

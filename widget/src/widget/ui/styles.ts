@@ -171,3 +171,19 @@ select { display: block; width: 100%; height: 46px; margin-top: 6px; padding: 0 
   .dots i, .rec .dot { animation: none; }
 }
 `;
+
+/**
+ * A constructed stylesheet where the browser has them: unlike a ``<style>`` element it is
+ * not blocked by a page's Content-Security-Policy without ``style-src 'unsafe-inline'``.
+ */
+export function adoptStyles(root: ShadowRoot): void {
+  if ("adoptedStyleSheets" in root && "replaceSync" in CSSStyleSheet.prototype) {
+    const sheet = new CSSStyleSheet();
+    sheet.replaceSync(CSS);
+    root.adoptedStyleSheets = [sheet];
+  } else {
+    const style = document.createElement("style");
+    style.textContent = CSS;
+    root.append(style);
+  }
+}
