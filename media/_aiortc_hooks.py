@@ -29,6 +29,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import struct
 from asyncio import get_running_loop, sleep
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +48,8 @@ from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
 from aiortc.rtp import RtpPacket
+from pylibsrtp._binding import ffi as pylibsrtp_ffi  # type: ignore[import-not-found]
+from pylibsrtp._binding import lib as pylibsrtp_lib
 
 from media.depacketizer import AssembledFrame
 from media.errors import AiortcInternalsError
@@ -76,6 +79,96 @@ _AUDIO_MAX_WAIT_S = 0.1
 
 PacketCallback = Callable[[bytes], None]
 
+# Room for an RTP packet of an ordinary UDP datagram plus the SRTP(C) trailer; pylibsrtp's own
+# buffer is 1500 bytes. A longer packet is dropped, as pylibsrtp refuses it ("too long").
+_SRTP_BUFFER = 2048
+_SRTP_TRAILER = 16 + 128 + 4  # tag + MKI (+ SRTCP index)
+_SRTP_OK: int = pylibsrtp_lib.srtp_err_status_ok
+_HEADER = struct.Struct("!BBHII")
+
+
+class SrtpContext:
+    """One ``pylibsrtp.Session``'s protect and unprotect, without pylibsrtp's wrapper.
+
+    ``Session.protect`` and friends allocate an ``int *`` with cffi, check the type, copy in,
+    call libsrtp, raise through a helper and copy out on every call: three times the cost of
+    the encryption itself for a forwarded packet. Here the output buffer and the length are
+    allocated once per session and libsrtp's functions are called directly through
+    ``pylibsrtp._binding`` with the session's ``srtp_t`` (``Session._srtp[0]``). A failure
+    (not authentic, a replay, too long) gives ``None``. The protected packets are views of
+    the one buffer, valid until the next call: send them at once.
+    """
+
+    __slots__ = ("_buffer", "_length", "_srtp", "_view", "session")
+
+    def __init__(self, session: pylibsrtp.Session) -> None:
+        self.session = session  # keeps the libsrtp context alive as long as we use it
+        self._srtp = session._srtp[0]
+        self._buffer = pylibsrtp_ffi.new("char[]", _SRTP_BUFFER)
+        self._view = memoryview(pylibsrtp_ffi.buffer(self._buffer))
+        self._length = pylibsrtp_ffi.new("int *")
+
+    def unprotect(self, data: bytes) -> bytes | None:
+        size = len(data)
+        if size > _SRTP_BUFFER:
+            return None
+        self._view[:size] = data
+        length = self._length
+        length[0] = size
+        if pylibsrtp_lib.srtp_unprotect(self._srtp, self._buffer, length) != _SRTP_OK:
+            return None
+        return self._view[: length[0]].tobytes()
+
+    def unprotect_rtcp(self, data: bytes) -> bytes | None:
+        size = len(data)
+        if size > _SRTP_BUFFER:
+            return None
+        self._view[:size] = data
+        length = self._length
+        length[0] = size
+        if pylibsrtp_lib.srtp_unprotect_rtcp(self._srtp, self._buffer, length) != _SRTP_OK:
+            return None
+        return self._view[: length[0]].tobytes()
+
+    def protect(self, data: bytes) -> memoryview | None:
+        size = len(data)
+        if size > _SRTP_BUFFER - _SRTP_TRAILER:
+            return None
+        self._view[:size] = data
+        length = self._length
+        length[0] = size
+        if pylibsrtp_lib.srtp_protect(self._srtp, self._buffer, length) != _SRTP_OK:
+            return None
+        return self._view[: length[0]]
+
+    def protect_rtcp(self, data: bytes) -> memoryview | None:
+        size = len(data)
+        if size > _SRTP_BUFFER - _SRTP_TRAILER:
+            return None
+        self._view[:size] = data
+        length = self._length
+        length[0] = size
+        if pylibsrtp_lib.srtp_protect_rtcp(self._srtp, self._buffer, length) != _SRTP_OK:
+            return None
+        return self._view[: length[0]]
+
+    def protect_rewritten(
+        self, data: bytes, second: int, sequence: int, timestamp: int, ssrc: int
+    ) -> memoryview | None:
+        """``data`` with its second header byte, sequence number, timestamp and SSRC
+        replaced (written straight into the buffer, RFC 3550 section 5.1), protected."""
+        size = len(data)
+        if size > _SRTP_BUFFER - _SRTP_TRAILER:
+            return None
+        view = self._view
+        view[:size] = data
+        _HEADER.pack_into(view, 0, data[0], second, sequence, timestamp, ssrc)
+        length = self._length
+        length[0] = size
+        if pylibsrtp_lib.srtp_protect(self._srtp, self._buffer, length) != _SRTP_OK:
+            return None
+        return view[: length[0]]
+
 
 class SrtpEndpoint:
     """A leg's ``RTCDtlsTransport``, used below aiortc's RTP stack.
@@ -86,20 +179,48 @@ class SrtpEndpoint:
     it to aiortc's receivers and senders. Ours hand the bytes to the callbacks instead.
 
     :meth:`send` protects a packet with the transport's tx SRTP session (``_tx_srtp``, what
-    ``_send_rtp`` uses) and writes it to the nominated ICE pair's UDP transport at once
-    (aioice's ``Connection._nominated`` and ``StunProtocol.send_data`` do only that, but
-    behind two coroutines per packet). A pair through a TURN server goes through aioice's
-    ``TurnTransport.sendto`` (the relayed candidate's transport, which wraps the data for the
-    server in a task).
+    ``_send_rtp`` uses; through :class:`SrtpContext`) and writes it to the nominated ICE
+    pair's UDP socket at once (aioice's ``Connection._nominated`` and
+    ``StunProtocol.send_data`` do only that, but behind two coroutines per packet; asyncio's
+    ``_SelectorDatagramTransport.sendto`` adds checks we make once per pair: we call its
+    ``_sock.sendto`` while its write buffer is empty, as it does itself). A pair through a
+    TURN server goes through aioice's ``TurnTransport.sendto`` (the relayed candidate's
+    transport, which wraps the data for the server in a task).
     """
 
     def __init__(self, transport: RTCDtlsTransport) -> None:
         self.transport = transport
         self._pending: set[Any] = set()
+        self._nominated: dict[int, Any] = transport.transport._connection._nominated
+        self._tx: SrtpContext | None = None
+        self._rx: SrtpContext | None = None
+        # The pair last sent on, and how: its asyncio transport, socket and address.
+        self._pair: Any = None
+        self._udp: Any = None
+        self._sock: Any = None
+        self._addr: Any = None
 
     @property
     def connected(self) -> bool:
         return self.transport._state is DtlsState.CONNECTED
+
+    def _tx_context(self) -> SrtpContext | None:
+        session = self.transport._tx_srtp
+        if session is None:
+            return None
+        context = self._tx
+        if context is None or context.session is not session:
+            context = self._tx = SrtpContext(session)
+        return context
+
+    def _rx_context(self) -> SrtpContext | None:
+        session = self.transport._rx_srtp
+        if session is None:
+            return None
+        context = self._rx
+        if context is None or context.session is not session:
+            context = self._rx = SrtpContext(session)
+        return context
 
     def intercept(self, on_rtp: PacketCallback, on_rtcp: PacketCallback | None) -> None:
         """Hand every decrypted RTP/RTCP packet to ``on_rtp``/``on_rtcp`` (on the event loop).
@@ -132,26 +253,35 @@ class SrtpEndpoint:
 
         connection = transport.transport._connection
         queue_datagram = connection.data_received
+        rx_context = self._rx_context
 
         def data_received(data: bytes, component: int) -> None:
-            session = transport._rx_srtp
-            if session is None or not 127 < data[0] < 192:
-                queue_datagram(data, component)  # DTLS, or SRTP before the keys: aiortc's way
-                return
+            # Only the rx session's presence is read per packet; the context follows it.
+            context = self._rx
+            if context is None or context.session is not transport._rx_srtp:
+                context = rx_context()
+                if context is None:
+                    queue_datagram(data, component)  # SRTP before the keys: aiortc's way
+                    return
             try:
                 if 191 < data[1] < 209:  # RTCP packet types 192..208 (RFC 5761 section 4)
                     if on_rtcp is None:
                         queue_datagram(data, component)
-                    else:
-                        on_rtcp(session.unprotect_rtcp(data))
-                else:
-                    on_rtp(session.unprotect(data))
-            except pylibsrtp.Error:
-                pass  # not authentic, or a replay: dropped, as aiortc's _recv_next does
+                    elif (rtcp := context.unprotect_rtcp(data)) is not None:
+                        on_rtcp(rtcp)
+                # Not authentic, or a replay: dropped, as aiortc's _recv_next does.
+                elif (rtp := context.unprotect(data)) is not None:
+                    on_rtp(rtp)
             except Exception:
                 logger.exception("handling a packet failed")
 
-        connection.data_received = data_received  # type: ignore[method-assign]
+        def connection_data_received(data: bytes, component: int) -> None:
+            if 127 < data[0] < 192:
+                data_received(data, component)
+            else:
+                queue_datagram(data, component)  # DTLS: aiortc's way
+
+        connection.data_received = connection_data_received  # type: ignore[method-assign]
         for protocol in list(connection._protocols):
             if type(protocol) is aioice_ice_module.StunProtocol:
                 protocol.datagram_received = _short_cut(protocol, data_received)  # type: ignore[method-assign,assignment]
@@ -163,35 +293,73 @@ class SrtpEndpoint:
 
     def send(self, data: bytes, *, rtcp: bool = False) -> bool:
         """Encrypt and send one RTP (or compound RTCP) packet; ``False`` if it could not go."""
-        transport = self.transport
-        if transport._state is not DtlsState.CONNECTED:
+        if self.transport._state is not DtlsState.CONNECTED:
             return False
-        try:
-            protected = transport._tx_srtp.protect_rtcp(data) if rtcp else transport._tx_srtp.protect(data)
-        except pylibsrtp.Error:
+        context = self._tx_context()
+        if context is None:
             return False
-        pair = transport.transport._connection._nominated.get(1)
+        protected = context.protect_rtcp(data) if rtcp else context.protect(data)
+        return protected is not None and self._write(protected)
+
+    def send_rewritten(self, data: bytes, second: int, sequence: int, timestamp: int, ssrc: int) -> bool:
+        """Send ``data`` with another second header byte (marker and payload type), sequence
+        number, timestamp and SSRC: the header is written into the SRTP buffer, not copied
+        into a new packet first. ``False`` if it could not go."""
+        if self.transport._state is not DtlsState.CONNECTED:
+            return False
+        context = self._tx
+        if context is None or context.session is not self.transport._tx_srtp:
+            context = self._tx_context()
+            if context is None:
+                return False
+        protected = context.protect_rewritten(data, second, sequence, timestamp, ssrc)
+        return protected is not None and self._write(protected)
+
+    def _write(self, protected: memoryview) -> bool:
+        pair = self._nominated.get(1)
         if pair is None:
             return False
-        protocol = pair.protocol
-        if type(protocol) is aioice_ice_module.StunProtocol:
-            # aioice types it a DatagramTransport; a relayed candidate's is a TurnTransport.
-            udp: Any = protocol.transport
-            if udp is None:
-                return False
-            if type(udp) is aioice_turn_module.TurnTransport:
-                # A relayed candidate: aioice wraps the data for the TURN server (in a task).
-                udp.sendto(protected, pair.remote_addr)
-                return True
+        if pair is not self._pair and not self._use_pair(pair):
+            return False
+        udp = self._udp
+        if udp is None:  # not a plain UDP pair: aioice's way (a task per packet)
+            task = get_running_loop().create_task(pair.protocol.send_data(protected.tobytes(), self._addr))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+            return True
+        sock = self._sock
+        if sock is None:
+            # A relayed candidate: aioice wraps the data for the TURN server (in a task).
+            udp.sendto(protected.tobytes(), self._addr)
+            return True
+        if udp._buffer:
             if udp.get_write_buffer_size() > _MAX_WRITE_BUFFER:
                 # A receiver that does not keep up: drop (and let NACK or a keyframe repair
                 # it) rather than queue seconds of media in asyncio's datagram buffer.
                 return False
-            udp.sendto(protected, pair.remote_addr)
+            udp.sendto(protected.tobytes(), self._addr)  # behind what waits: asyncio queues it
             return True
-        task = get_running_loop().create_task(protocol.send_data(protected, pair.remote_addr))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        try:
+            sock.sendto(protected, self._addr)
+        except (BlockingIOError, InterruptedError):
+            udp.sendto(protected.tobytes(), self._addr)  # asyncio queues it and waits to write
+        except OSError:
+            return False  # as asyncio would hand it to error_received: this packet is lost
+        return True
+
+    def _use_pair(self, pair: Any) -> bool:
+        self._pair, self._udp, self._sock, self._addr = pair, None, None, pair.remote_addr
+        protocol = pair.protocol
+        if type(protocol) is not aioice_ice_module.StunProtocol:
+            return True
+        # aioice types it a DatagramTransport; a relayed candidate's is a TurnTransport.
+        udp: Any = protocol.transport
+        if udp is None:
+            self._pair = None
+            return False
+        self._udp = udp
+        if type(udp) is not aioice_turn_module.TurnTransport:
+            self._sock = udp._sock
         return True
 
 

@@ -25,7 +25,7 @@ from media import _aiortc_hooks as hooks
 from media import rtcp_packets as rtcp
 from media.depacketizer import AssembledFrame, Depacketizer
 from media.frames import EncodedFrame, is_complete, is_keyframe
-from media.rtp_header import MalformedPacket, RtpFields, parse_rtp, unwrap_rtx
+from media.rtp_header import MalformedPacket, RtpFields, unwrap_rtx_fields
 from media.rtp_link import RtpLink
 from media.rtp_params import StreamParameters
 from media.types import FrameCallback
@@ -158,8 +158,7 @@ class InboundRtp:
                 self._session.drop("rtx_before_media")
                 return
             try:
-                data = unwrap_rtx(data, fields, payload_type=rtx_for, ssrc=self.ssrc)
-                fields = parse_rtp(data)
+                data, fields = unwrap_rtx_fields(data, fields, payload_type=rtx_for, ssrc=self.ssrc)
             except MalformedPacket as exc:
                 self._session.drop(exc.reason)
                 return
