@@ -304,16 +304,46 @@ class SrtpEndpoint:
     def send_rewritten(self, data: bytes, second: int, sequence: int, timestamp: int, ssrc: int) -> bool:
         """Send ``data`` with another second header byte (marker and payload type), sequence
         number, timestamp and SSRC: the header is written into the SRTP buffer, not copied
-        into a new packet first. ``False`` if it could not go."""
-        if self.transport._state is not DtlsState.CONNECTED:
-            return False
+        into a new packet first. ``False`` if it could not go.
+
+        The forwarding path: :meth:`SrtpContext.protect_rewritten` and :meth:`_write`,
+        written out here for the usual case (a plain UDP pair with nothing queued), since a
+        Python call costs as much as the header rewrite."""
+        transport = self.transport
         context = self._tx
-        if context is None or context.session is not self.transport._tx_srtp:
+        sock = self._sock
+        if (
+            context is None
+            or context.session is not transport._tx_srtp
+            or transport._state is not DtlsState.CONNECTED
+            or sock is None
+            or self._nominated.get(1) is not self._pair
+            or self._udp._buffer
+        ):
+            if transport._state is not DtlsState.CONNECTED:
+                return False
             context = self._tx_context()
             if context is None:
                 return False
-        protected = context.protect_rewritten(data, second, sequence, timestamp, ssrc)
-        return protected is not None and self._write(protected)
+            protected = context.protect_rewritten(data, second, sequence, timestamp, ssrc)
+            return protected is not None and self._write(protected)
+        size = len(data)
+        if size > _SRTP_BUFFER - _SRTP_TRAILER:
+            return False
+        view = context._view
+        view[:size] = data
+        _HEADER.pack_into(view, 0, data[0], second, sequence, timestamp, ssrc)
+        length = context._length
+        length[0] = size
+        if pylibsrtp_lib.srtp_protect(context._srtp, context._buffer, length) != _SRTP_OK:
+            return False
+        try:
+            sock.sendto(view[: length[0]], self._addr)
+        except (BlockingIOError, InterruptedError):
+            self._udp.sendto(view[: length[0]].tobytes(), self._addr)  # asyncio queues it
+        except OSError:
+            return False
+        return True
 
     def _write(self, protected: memoryview) -> bool:
         pair = self._nominated.get(1)
