@@ -31,6 +31,7 @@ import inspect
 import logging
 import struct
 from asyncio import get_running_loop, sleep
+from asyncio import selector_events as asyncio_selector_events
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -857,6 +858,27 @@ def _verify() -> None:
     expect(
         "transceiver._codecs" in _source(local_rtp),
         "RTCPeerConnection.__localRtp sending transceiver._codecs",
+    )
+    # (a) SRTP through pylibsrtp's binding (SrtpContext) and sends on asyncio's socket.
+    session = pylibsrtp.Session()
+    expect(
+        pylibsrtp_ffi.typeof(getattr(session, "_srtp", None)).cname == "struct srtp_ctx_t_ * *",
+        "pylibsrtp.Session._srtp (an srtp_t *, from srtp_create)",
+    )
+    expect(
+        all(
+            callable(getattr(pylibsrtp_lib, name, None))
+            for name in ("srtp_protect", "srtp_unprotect", "srtp_protect_rtcp", "srtp_unprotect_rtcp")
+        )
+        and getattr(pylibsrtp_lib, "srtp_err_status_ok", None) == 0,
+        "pylibsrtp._binding.lib.srtp_protect/unprotect(_rtcp)(srtp_t, void *, int *) and srtp_err_status_ok",
+    )
+    datagram_transport: Any = getattr(asyncio_selector_events, "_SelectorDatagramTransport", None)
+    datagram_sendto = _source(getattr(datagram_transport, "sendto", None))
+    expect(
+        "if not self._buffer:" in datagram_sendto and "self._sock.sendto(data, addr)" in datagram_sendto,
+        "asyncio _SelectorDatagramTransport.sendto writing self._sock.sendto(data, addr) "
+        "while self._buffer is empty",
     )
     # (b) frames for recording: aiortc's jitter buffer fed with depayloaded packets.
     expect(
