@@ -294,40 +294,34 @@ class SrtpEndpoint:
 
     def send(self, data: bytes, *, rtcp: bool = False) -> bool:
         """Encrypt and send one RTP (or compound RTCP) packet; ``False`` if it could not go."""
-        if self.transport._state is not DtlsState.CONNECTED:
+        context = self._fast_context()
+        if context is None or rtcp:
+            return self._send_slow(data, rtcp=rtcp)
+        size = len(data)
+        if size > _SRTP_BUFFER - _SRTP_TRAILER:
             return False
-        context = self._tx_context()
-        if context is None:
+        view = context._view
+        view[:size] = data
+        length = context._length
+        length[0] = size
+        if pylibsrtp_lib.srtp_protect(context._srtp, context._buffer, length) != _SRTP_OK:
             return False
-        protected = context.protect_rtcp(data) if rtcp else context.protect(data)
-        return protected is not None and self._write(protected)
+        return self._send_now(view[: length[0]])
 
     def send_rewritten(self, data: bytes, second: int, sequence: int, timestamp: int, ssrc: int) -> bool:
         """Send ``data`` with another second header byte (marker and payload type), sequence
         number, timestamp and SSRC: the header is written into the SRTP buffer, not copied
-        into a new packet first. ``False`` if it could not go.
-
-        The forwarding path: :meth:`SrtpContext.protect_rewritten` and :meth:`_write`,
-        written out here for the usual case (a plain UDP pair with nothing queued), since a
-        Python call costs as much as the header rewrite."""
-        transport = self.transport
-        context = self._tx
-        sock = self._sock
-        if (
-            context is None
-            or context.session is not transport._tx_srtp
-            or transport._state is not DtlsState.CONNECTED
-            or sock is None
-            or self._nominated.get(1) is not self._pair
-            or self._udp._buffer
-        ):
-            if transport._state is not DtlsState.CONNECTED:
+        into a new packet first. ``False`` if it could not go."""
+        context = self._fast_context()
+        if context is None:
+            if self.transport._state is not DtlsState.CONNECTED:
                 return False
             context = self._tx_context()
             if context is None:
                 return False
             protected = context.protect_rewritten(data, second, sequence, timestamp, ssrc)
             return protected is not None and self._write(protected)
+        # SrtpContext.protect_rewritten, written out: a Python call costs what the rewrite does.
         size = len(data)
         if size > _SRTP_BUFFER - _SRTP_TRAILER:
             return False
@@ -338,13 +332,41 @@ class SrtpEndpoint:
         length[0] = size
         if pylibsrtp_lib.srtp_protect(context._srtp, context._buffer, length) != _SRTP_OK:
             return False
+        return self._send_now(view[: length[0]])
+
+    def _fast_context(self) -> SrtpContext | None:
+        """The tx context when the usual case holds (connected, the same keys, the same plain
+        UDP pair as the last packet, nothing queued in asyncio's buffer); else ``None``."""
+        transport = self.transport
+        context = self._tx
+        if (
+            context is None
+            or context.session is not transport._tx_srtp
+            or transport._state is not DtlsState.CONNECTED
+            or self._sock is None
+            or self._nominated.get(1) is not self._pair
+            or self._udp._buffer
+        ):
+            return None
+        return context
+
+    def _send_now(self, protected: memoryview) -> bool:
         try:
-            sock.sendto(view[: length[0]], self._addr)
+            self._sock.sendto(protected, self._addr)
         except (BlockingIOError, InterruptedError):
-            self._udp.sendto(view[: length[0]].tobytes(), self._addr)  # asyncio queues it
+            self._udp.sendto(protected.tobytes(), self._addr)  # asyncio queues it
         except OSError:
-            return False
+            return False  # as asyncio would hand it to error_received: this packet is lost
         return True
+
+    def _send_slow(self, data: bytes, *, rtcp: bool) -> bool:
+        if self.transport._state is not DtlsState.CONNECTED:
+            return False
+        context = self._tx_context()
+        if context is None:
+            return False
+        protected = context.protect_rtcp(data) if rtcp else context.protect(data)
+        return protected is not None and self._write(protected)
 
     def _write(self, protected: memoryview) -> bool:
         pair = self._nominated.get(1)
