@@ -28,7 +28,7 @@ def test_aiortc_internals_are_what_the_hooks_expect(fresh_check: None) -> None:
 
 def test_aiortc_is_the_version_the_hooks_were_verified_with() -> None:
     assert aiortc.__version__ == VERIFIED_AIORTC_VERSION, (
-        f"aiortc {aiortc.__version__} is installed; media/_aiortc_hooks.py was verified with "
+        f"aiortc {aiortc.__version__} is installed; media/_aiortc_hooks/ was verified with "
         f"{VERIFIED_AIORTC_VERSION}: re-read the hooked internals, then bump VERIFIED_AIORTC_VERSION"
     )
 
@@ -60,7 +60,7 @@ def test_a_changed_internal_is_named_in_the_error(
 def test_a_changed_receiver_attribute_is_named_in_the_error(
     fresh_check: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(hooks, "_RECEIVER_CODECS", "_RTCRtpReceiver__renamed_codecs")
+    monkeypatch.setattr(hooks.peer, "_RECEIVER_CODECS", "_RTCRtpReceiver__renamed_codecs")
     with pytest.raises(AiortcInternalsError, match=r"RTCRtpReceiver\.__codecs"):
         check_aiortc_internals()
 
@@ -80,7 +80,7 @@ def test_a_changed_srtp_path_in_aiortc_is_named_in_the_error(
 def test_a_changed_pylibsrtp_binding_is_named_in_the_error(
     fresh_check: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(hooks, "pylibsrtp_lib", object())
+    monkeypatch.setattr(hooks.internals, "pylibsrtp_lib", object())
     with pytest.raises(AiortcInternalsError, match="srtp_protect"):
         check_aiortc_internals()
 
