@@ -20,11 +20,9 @@ class Link:
     connected = True
 
     def __init__(self) -> None:
+        self.clock = lambda: 1.0
         self.rng = random.Random(4)  # noqa: S311 (start values of a test stream)
         self.sent: list[bytes] = []
-
-    def clock(self) -> float:
-        return 1.0
 
     def send(self, data: bytes) -> bool:
         self.sent.append(bytes(data))
