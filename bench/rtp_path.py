@@ -64,6 +64,12 @@ class _Sink:
         self.address = self.sock.getsockname()
         self.digest = hashlib.sha256()
         self.datagrams = 0
+        self.transports: list[Any] = []  # the endpoints' sockets, closed with the sink
+
+    def close(self) -> None:
+        for transport in self.transports:
+            transport.close()
+        self.sock.close()
 
     def drain(self) -> None:
         while True:
@@ -114,6 +120,7 @@ async def _endpoint(sink: _Sink) -> tuple[Any, Any]:
     loop = asyncio.get_running_loop()
     protocol = StunProtocol(cast(Any, None))  # only its datagram_received is used
     udp, _ = await loop.create_datagram_endpoint(lambda: protocol, local_addr=("127.0.0.1", 0))
+    sink.transports.append(udp)
     transport = _StubTransport(udp, protocol, sink.address)
     return hooks.SrtpEndpoint(transport), protocol  # type: ignore[arg-type]
 
@@ -273,6 +280,7 @@ async def _client_receive(datagrams: list[bytes]) -> dict[str, Any]:
 
 def _result(cpu: float, wall: float, packets: int, sink: _Sink) -> dict[str, Any]:
     sink.drain()
+    sink.close()
     return {
         "cpu_ns": 1e9 * cpu / max(packets, 1),
         "wall_ns": 1e9 * wall / max(packets, 1),
