@@ -13,7 +13,8 @@ per packet costs more than the rest of the forwarding path together).
   (RFC 8843 section 15) into ``sdes:mid``.
 - :class:`StreamMapper` maps one upstream stream's sequence numbers and timestamps onto the
   outbound stream, continuous across a change of upstream (a replaced leg, a new SSRC).
-- :func:`unwrap_rtx` / :func:`wrap_rtx`: retransmission packets (RFC 4588 section 4).
+- :func:`unwrap_rtx` (:func:`unwrap_rtx_fields`) / :func:`wrap_rtx`: retransmission packets
+  (RFC 4588 section 4).
 """
 
 from __future__ import annotations
@@ -102,6 +103,12 @@ def rewrite_rtp(
     first = (first | 0x10) if extensions else (first & ~0x10)
     head = _FIXED.pack(first, second, sequence, timestamp, ssrc)
     return b"".join((head, data[12 : fields.csrc_end], extensions, data[fields.ext_end :]))
+
+
+def rewrite_header(data: bytes, second: int, sequence: int, timestamp: int, ssrc: int) -> bytes:
+    """``data`` with another second byte (marker and payload type), sequence number,
+    timestamp and SSRC; the rest as it is."""
+    return _FIXED.pack(data[0], second, sequence, timestamp, ssrc) + data[12:]
 
 
 def extension_elements(block: bytes) -> list[tuple[int, bytes]]:
@@ -263,16 +270,35 @@ class StreamMapper:
 
 
 def unwrap_rtx(data: bytes, fields: RtpFields, *, payload_type: int, ssrc: int) -> bytes:
-    """The original packet inside a retransmission (RFC 4588 section 4): its sequence number
-    is the payload's first two bytes; payload type and SSRC are those of the original stream.
-    Padding is removed."""
+    """The original packet inside a retransmission (RFC 4588 section 4)
+    (:func:`unwrap_rtx_fields` gives its fields as well)."""
+    return unwrap_rtx_fields(data, fields, payload_type=payload_type, ssrc=ssrc)[0]
+
+
+def unwrap_rtx_fields(
+    data: bytes, fields: RtpFields, *, payload_type: int, ssrc: int
+) -> tuple[bytes, RtpFields]:
+    """The original packet inside a retransmission (RFC 4588 section 4), and its fields, so
+    that it need not be parsed again: its sequence number is the payload's first two bytes; payload type and
+    SSRC are those of the original stream. Padding is removed."""
     if fields.payload_end - fields.ext_end < 2:
         raise MalformedPacket("truncated", "RTX payload without its original sequence number")
     original = _U16.unpack_from(data, fields.ext_end)[0]
     first = data[0] & ~0x20  # no padding in the result
     second = (data[1] & 0x80) | payload_type
     head = _FIXED.pack(first, second, original, fields.timestamp, ssrc)
-    return b"".join((head, data[12 : fields.ext_end], data[fields.ext_end + 2 : fields.payload_end]))
+    packet = b"".join((head, data[12 : fields.ext_end], data[fields.ext_end + 2 : fields.payload_end]))
+    unwrapped = RtpFields(
+        payload_type,
+        fields.marker,
+        original,
+        fields.timestamp,
+        ssrc,
+        fields.csrc_end,
+        fields.ext_end,
+        len(packet),
+    )
+    return packet, unwrapped
 
 
 def wrap_rtx(data: bytes, fields: RtpFields, *, payload_type: int, sequence: int, ssrc: int) -> bytes:

@@ -25,7 +25,7 @@ from media import _aiortc_hooks as hooks
 from media import rtcp_packets as rtcp
 from media.depacketizer import AssembledFrame, Depacketizer
 from media.frames import EncodedFrame, is_complete, is_keyframe
-from media.rtp_header import MalformedPacket, RtpFields, parse_rtp, unwrap_rtx
+from media.rtp_header import MalformedPacket, RtpFields, unwrap_rtx_fields
 from media.rtp_link import RtpLink
 from media.rtp_params import StreamParameters
 from media.types import FrameCallback
@@ -74,6 +74,7 @@ class InboundRtp:
         self.ssrc: int | None = None
         self._session = session
         self._pli_min_interval_s = pli_min_interval_s
+        self._clock_rate = 90000 if kind == "video" else 48000  # for the jitter (RTP units)
         self._nack = False
         self._packet_subscribers: list[PacketCallback] = []
         self._report_subscribers: list[ReportCallback] = []
@@ -158,15 +159,23 @@ class InboundRtp:
                 self._session.drop("rtx_before_media")
                 return
             try:
-                data = unwrap_rtx(data, fields, payload_type=rtx_for, ssrc=self.ssrc)
-                fields = parse_rtp(data)
+                data, fields = unwrap_rtx_fields(data, fields, payload_type=rtx_for, ssrc=self.ssrc)
             except MalformedPacket as exc:
                 self._session.drop(exc.reason)
                 return
             self.retransmissions_received += 1
         elif fields.ssrc != self.ssrc:
             self._new_stream(fields)
-        if not self._count(fields, now):
+        highest = self._highest
+        if (fields.sequence - highest) & 0xFFFF == 1:
+            # The next packet in order, as most are: what _count does for it, written out.
+            self._highest = highest + 1
+            transit = now * self._clock_rate - fields.timestamp
+            if self._transit is not None:
+                self.jitter += (abs(transit - self._transit) - self.jitter) / 16
+            self._transit = transit
+            self.received += 1
+        elif not self._count(fields, now):
             return
         self.packets_received += 1
         for callback in self._packet_subscribers:
@@ -198,8 +207,7 @@ class InboundRtp:
                 else:
                     self._ask_for(range(self._highest + 1, extended), now)
             self._highest = extended
-            clock_rate = 90000 if self.kind == "video" else 48000
-            transit = now * clock_rate - fields.timestamp
+            transit = now * self._clock_rate - fields.timestamp
             if self._transit is not None:
                 self.jitter += (abs(transit - self._transit) - self.jitter) / 16
             self._transit = transit

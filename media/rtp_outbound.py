@@ -4,7 +4,10 @@ forwarded into it by a ``media.forwarder.Forwarder``).
 Each forwarded packet gets our SSRC, the negotiated payload type and the
 outbound sequence numbers and timestamps of a :class:`~media.rtp_header.StreamMapper`, and is
 kept in a send history (video) so that the party's NACKs are answered: on the RTX stream where
-RTX was negotiated, else as the same packet again. Sender reports are the upstream party's,
+RTX was negotiated, else as the same packet again. The new header is written straight into
+the SRTP buffer of the leg (``RtpLink.send_rewritten``): no rewritten copy is built per
+packet, and the history keeps the packet as it came with the header fields it left with
+(a retransmission, rare, is rebuilt from them). Sender reports are the upstream party's,
 rewritten: our SSRC, its NTP time, its RTP timestamp mapped onto ours, our counts.
 """
 
@@ -13,11 +16,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from media import rtcp_packets as rtcp
-from media.rtp_header import RtpFields, StreamMapper, parse_rtp, rewrite_rtp, wrap_rtx
+from media.rtp_header import RtpFields, StreamMapper, parse_rtp, rewrite_header, rewrite_rtp, wrap_rtx
 from media.rtp_link import RtpLink
 from media.rtp_params import Codec, StreamParameters
 
 _HISTORY = 1024  # packets of video kept for retransmission (about 10 s at 100 packets/s)
+
+#: A sent packet as the history keeps it: the packet it was made from and that packet's
+#: fields, and the second header byte (marker, payload type), sequence number and timestamp
+#: it left with.
+_Sent = tuple[bytes, RtpFields, int, int, int]
 
 
 class OutboundRtp:
@@ -32,7 +40,7 @@ class OutboundRtp:
         self.on_remb: Callable[[int], None] | None = None
         self.on_ready: Callable[[], None] | None = None
         self._session = session
-        self._history: list[bytes | None] | None = None
+        self._history: list[_Sent | None] | None = None
         self._rtx_payload_type: int | None = None
         self._rtx_ssrc = 0
         self._rtx_sequence = 0
@@ -77,18 +85,23 @@ class OutboundRtp:
         mapper = self.mapper
         assert mapper is not None
         sequence, timestamp = mapper.map(fields.ssrc, fields.sequence, fields.timestamp, now)
-        packet = rewrite_rtp(
-            data,
-            fields,
-            payload_type=payload_type,
-            sequence=sequence,
-            timestamp=timestamp,
-            ssrc=self.ssrc,
-            extensions=extensions,
-        )
+        second = (data[1] & 0x80) | payload_type
+        if extensions is not None:
+            # Another extension block changes the packet's length: build it (rare: the two
+            # legs negotiated different extension ids).
+            data = rewrite_rtp(
+                data,
+                fields,
+                payload_type=payload_type,
+                sequence=0,
+                timestamp=0,
+                ssrc=0,
+                extensions=extensions,
+            )
+            fields = parse_rtp(data)
         if self._history is not None:
-            self._history[sequence % _HISTORY] = packet
-        if not self._session.send(packet):
+            self._history[sequence % _HISTORY] = (data, fields, second, sequence, timestamp)
+        if not self._session.send_rewritten(data, second, sequence, timestamp, self.ssrc):
             self.send_failures += 1
             return False
         self.packets_sent += 1
@@ -99,15 +112,16 @@ class OutboundRtp:
         """Answer a NACK from the send history (RFC 4588 on the RTX stream where negotiated)."""
         history = self._history
         for sequence in sequences:
-            packet = history[sequence % _HISTORY] if history is not None else None
-            if packet is None or (packet[2] << 8 | packet[3]) != sequence:
+            entry = history[sequence % _HISTORY] if history is not None else None
+            if entry is None or entry[3] != sequence:
                 self.not_in_history += 1
                 continue
+            data, fields, second, _, timestamp = entry
+            packet = rewrite_header(data, second, sequence, timestamp, self.ssrc)
             if self._rtx_payload_type is not None:
-                fields = parse_rtp(packet)
                 packet = wrap_rtx(
                     packet,
-                    fields,
+                    fields._replace(sequence=sequence, timestamp=timestamp),
                     payload_type=self._rtx_payload_type,
                     sequence=self._rtx_sequence,
                     ssrc=self._rtx_ssrc,

@@ -80,18 +80,21 @@ class RtpSession:
         self.rtcp_received = 0
         self._routes: dict[int, tuple[InboundRtp, int | None]] = {}
         self._endpoint: hooks.SrtpEndpoint | None = None
+        # The DTLS transport's state, kept from its events: read for every forwarded packet.
+        self._connected = False
         self._reports: asyncio.Task[None] | None = None
         self._closed = False
 
     @property
     def connected(self) -> bool:
-        return self._endpoint is not None and self._endpoint.connected
+        return self._connected
 
     def attach(self, endpoint: hooks.SrtpEndpoint) -> None:
         """Take the leg's packets from ``endpoint`` (once; later calls with it do nothing)."""
         if self._endpoint is endpoint:
             return
         self._endpoint = endpoint
+        self._connected = False
         endpoint.intercept(self.on_rtp, self.on_rtcp)
         endpoint.on_state_change(self._on_state)
         if endpoint.connected:
@@ -206,6 +209,10 @@ class RtpSession:
         endpoint = self._endpoint
         return endpoint is not None and endpoint.send(data)
 
+    def send_rewritten(self, data: bytes, second: int, sequence: int, timestamp: int, ssrc: int) -> bool:
+        endpoint = self._endpoint
+        return endpoint is not None and endpoint.send_rewritten(data, second, sequence, timestamp, ssrc)
+
     def send_rtcp(self, data: bytes) -> bool:
         endpoint = self._endpoint
         return endpoint is not None and endpoint.send(data, rtcp=True)
@@ -221,6 +228,7 @@ class RtpSession:
         return self.send_rtcp(report + rtcp.sdes_cname(ssrc, self.cname))
 
     def _on_state(self, state: str) -> None:
+        self._connected = state == "connected"
         if state != "connected" or self._closed:
             return
         if self._reports is None:

@@ -58,7 +58,6 @@ from media.synthetic import (
     LoopedAudioTrack,
     LoopedVideoTrack,
     encoded_loop,
-    is_vp8_keyframe,
     read_frame_trailer,
 )
 from media.synthetic_rtp import LoopedRtpSender
@@ -99,11 +98,6 @@ class RtpTally:
             self.expected - other.expected,
             self.lost - other.lost,
         )
-
-
-def _starts_frame(payload: bytes) -> bool:
-    # S set and partition index 0: the first packet of a frame (RFC 7741 section 4.2).
-    return bool(payload) and payload[0] & 0x17 == 0x10
 
 
 class _PendingFrame:
@@ -181,14 +175,28 @@ class RtpCounter:
     def add(self, packet: RtpPacket, codec: RTCRtpCodecParameters) -> None:
         """Count one packet parsed by aiortc (RTX is not counted)."""
         if not codec.mimeType.lower().endswith("/rtx"):
-            self._count(packet.ssrc, packet.sequence_number, packet.timestamp, packet.marker, packet.payload)
+            payload = packet.payload
+            self._count(
+                packet.ssrc, packet.sequence_number, packet.timestamp, packet.marker, payload, 0, len(payload)
+            )
 
     def add_bytes(self, data: bytes, fields: RtpFields) -> None:
         """Count one packet as bytes (not RTX: the caller routed it by payload type)."""
-        payload = data[fields.ext_end : fields.payload_end]
-        self._count(fields.ssrc, fields.sequence, fields.timestamp, fields.marker, payload)
+        self._count(
+            fields.ssrc,
+            fields.sequence,
+            fields.timestamp,
+            fields.marker,
+            data,
+            fields.ext_end,
+            fields.payload_end,
+        )
 
-    def _count(self, ssrc: int, sequence: int, timestamp: int, marker: bool | int, payload: bytes) -> None:
+    def _count(
+        self, ssrc: int, sequence: int, timestamp: int, marker: bool | int, data: bytes, start: int, end: int
+    ) -> None:
+        """Count the packet whose payload is ``data[start:end]`` (not copied: only the VP8
+        descriptor, frame tag and trailer bytes are read)."""
         sequence = self._sequence(ssrc, sequence)
         self.packets += 1
         if self.kind != "video":
@@ -202,13 +210,17 @@ class RtpCounter:
         if sequence in frame.sequences:
             return
         frame.sequences.add(sequence)
-        data = payload[vp8_descriptor_length(payload) :] if payload else b""
-        if _starts_frame(payload):
-            frame.start = sequence
-            frame.keyframe = is_vp8_keyframe(data)
+        if start < end:
+            body = start + vp8_descriptor_length(data[start : start + 6])
+            # S set and partition index 0: the first packet of a frame (RFC 7741 section 4.2).
+            if data[start] & 0x17 == 0x10:
+                frame.start = sequence
+                frame.keyframe = body < end and not data[body] & 0x01  # RFC 6386 section 9.1
+            frame.tails[sequence] = data[max(body, end - FRAME_TRAILER_SIZE) : end]
+        else:
+            frame.tails[sequence] = b""
         if marker:
             frame.end = sequence
-        frame.tails[sequence] = data[-FRAME_TRAILER_SIZE:]
         if frame.whole():
             del self._pending[timestamp]
             assert frame.end is not None

@@ -80,6 +80,18 @@ def packetized_loop(loop: EncodedLoop) -> tuple[tuple[tuple[bytes, ...], ...], t
     return tuple(video), loop.audio
 
 
+@functools.cache
+def _video_parts(payloads: tuple[bytes, ...]) -> tuple[tuple[bytes, bytes], ...]:
+    """One frame's payloads of :func:`packetized_loop` cut around what the sender writes per
+    frame: ``(lead, body)``, the descriptor's first two bytes and what follows the picture id
+    (the last body without its room for the trailer). Cut once, so that a packet is one copy."""
+    last = len(payloads) - 1
+    return tuple(
+        (payload[:2], payload[4:-FRAME_TRAILER_SIZE] if i == last else payload[4:])
+        for i, payload in enumerate(payloads)
+    )
+
+
 class LoopedRtpSender:
     """Sends one kind of the loop as RTP packets for one peer (see the module docstring)."""
 
@@ -179,22 +191,23 @@ class LoopedRtpSender:
 
     def _send_video(self, payloads: tuple[bytes, ...], number: int, timestamp: int) -> None:
         picture = _PICTURE_ID.pack(0x8000 | (self._picture_origin + number) & 0x7FFF)
-        last = len(payloads) - 1
-        for i, payload in enumerate(payloads):
+        parts = _video_parts(payloads)
+        last = len(parts) - 1
+        for i, (lead, body) in enumerate(parts):
             if i == last:
-                parts = (payload[:2], picture, payload[4:-FRAME_TRAILER_SIZE], frame_trailer(number))
-                self._emit(0x80 | self._payload_type, timestamp, b"".join(parts))
+                self._emit(0x80 | self._payload_type, timestamp, lead, picture, body, frame_trailer(number))
             else:
-                self._emit(self._payload_type, timestamp, b"".join((payload[:2], picture, payload[4:])))
+                self._emit(self._payload_type, timestamp, lead, picture, body)
 
-    def _emit(self, second: int, timestamp: int, payload: bytes) -> None:
+    def _emit(self, second: int, timestamp: int, *payload: bytes) -> None:
+        """Send one packet whose payload is the concatenation of ``payload`` (one copy)."""
         sequence = self._sequence
         self._sequence = (sequence + 1) & 0xFFFF
-        packet = _HEADER.pack(0x80, second, sequence, timestamp, self.ssrc) + payload
+        packet = b"".join((_HEADER.pack(0x80, second, sequence, timestamp, self.ssrc), *payload))
         if self._video is not None:
             self._history[sequence % _HISTORY] = packet
         self.packets_sent += 1
-        self.octets_sent += len(payload)
+        self.octets_sent += len(packet) - _HEADER.size
         self._transmit(packet)
 
     def _transmit(self, packet: bytes) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from asyncio import selector_events
 from collections.abc import Iterator
 
 import aiortc
@@ -27,7 +28,7 @@ def test_aiortc_internals_are_what_the_hooks_expect(fresh_check: None) -> None:
 
 def test_aiortc_is_the_version_the_hooks_were_verified_with() -> None:
     assert aiortc.__version__ == VERIFIED_AIORTC_VERSION, (
-        f"aiortc {aiortc.__version__} is installed; media/_aiortc_hooks.py was verified with "
+        f"aiortc {aiortc.__version__} is installed; media/_aiortc_hooks/ was verified with "
         f"{VERIFIED_AIORTC_VERSION}: re-read the hooked internals, then bump VERIFIED_AIORTC_VERSION"
     )
 
@@ -39,6 +40,11 @@ def test_aiortc_is_the_version_the_hooks_were_verified_with() -> None:
         (RtpRouter, "route_rtcp", "routed to RtpRouter.senders by media SSRC"),
         (RTCDtlsTransport, "_recv_next", "RTCDtlsTransport._recv_next awaiting self._handle_rtp_data"),
         (RTCDtlsTransport, "_send_rtp", "RTCDtlsTransport._send_rtp protecting with self._tx_srtp"),
+        (
+            selector_events._SelectorDatagramTransport,  # type: ignore[attr-defined]
+            "sendto",
+            "asyncio _SelectorDatagramTransport.sendto writing self._sock.sendto",
+        ),
     ],
 )
 def test_a_changed_internal_is_named_in_the_error(
@@ -54,7 +60,7 @@ def test_a_changed_internal_is_named_in_the_error(
 def test_a_changed_receiver_attribute_is_named_in_the_error(
     fresh_check: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(hooks, "_RECEIVER_CODECS", "_RTCRtpReceiver__renamed_codecs")
+    monkeypatch.setattr(hooks.peer, "_RECEIVER_CODECS", "_RTCRtpReceiver__renamed_codecs")
     with pytest.raises(AiortcInternalsError, match=r"RTCRtpReceiver\.__codecs"):
         check_aiortc_internals()
 
@@ -68,6 +74,14 @@ def test_a_changed_srtp_path_in_aiortc_is_named_in_the_error(
 
     monkeypatch.setattr(RTCDtlsTransport, "_recv_next", _recv_next)
     with pytest.raises(AiortcInternalsError, match="decrypted"):
+        check_aiortc_internals()
+
+
+def test_a_changed_pylibsrtp_binding_is_named_in_the_error(
+    fresh_check: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hooks.internals, "pylibsrtp_lib", object())
+    with pytest.raises(AiortcInternalsError, match="srtp_protect"):
         check_aiortc_internals()
 
 

@@ -19,6 +19,7 @@ from media.rtp_header import (
     parse_rtp,
     rewrite_rtp,
     unwrap_rtx,
+    unwrap_rtx_fields,
     wrap_rtx,
 )
 from media.rtp_payload import starts_keyframe
@@ -192,6 +193,8 @@ def test_rtx_round_trip_keeps_the_original_packet() -> None:
         True,
     )
     assert unwrap_rtx(rtx, rtx_fields, payload_type=96, ssrc=0x2ABCDEF0) == data
+    # The unwrapped packet's fields come without a second parse, and are what a parse gives.
+    assert unwrap_rtx_fields(rtx, rtx_fields, payload_type=96, ssrc=0x2ABCDEF0) == (data, parse_rtp(data))
     with pytest.raises(MalformedPacket):
         unwrap_rtx(
             rtx[: rtx_fields.ext_end + 1], parse_rtp(rtx[: rtx_fields.ext_end + 1]), payload_type=96, ssrc=1
