@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import os
 import secrets
 import uuid
@@ -167,6 +168,30 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     )
 
 
+# A user made by the test fixtures (``World.add_user``) gets the test password's argon2id hash made once
+# per session: hashing is deliberately slow (64 MiB, t=3: a few tenths of a second of CPU), and it
+# would be paid again for nearly every test while checking nothing. Logging in still verifies the
+# hash in full, and users made through the API or the CLI are hashed as in production.
+_fixture_user = contextvars.ContextVar("_fixture_user", default=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fixture_users_share_a_password_hash() -> Iterator[None]:
+    real = directory.hash_password
+    made: dict[str, str] = {}
+
+    async def hash_password(password: str) -> str:
+        if not _fixture_user.get():
+            return await real(password)
+        if password not in made:
+            made[password] = await real(password)
+        return made[password]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(directory, "hash_password", hash_password)
+        yield
+
+
 @dataclass
 class World:
     """One organisation with a queue, a widget key, and a way to add staff."""
@@ -181,6 +206,7 @@ class World:
     async def add_user(self, role: str = "adviser", **extra: Any) -> tuple[str, uuid.UUID]:
         email = f"{role}-{secrets.token_hex(4)}@example.test"
         engine = create_engine(self.backend.database_url)
+        fixture_user = _fixture_user.set(True)
         try:
             async with create_session_factory(engine)() as db:
                 user = await directory.create_user(
@@ -188,6 +214,7 @@ class World:
                 )
                 await db.commit()
         finally:
+            _fixture_user.reset(fixture_user)
             await engine.dispose()
         self.users[email] = user.id
         return email, user.id

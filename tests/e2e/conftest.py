@@ -22,13 +22,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from aiortc import RTCConfiguration, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamTrack
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from accounts import directory
 from db import create_engine, create_session_factory
 from loket.app import create_app
 from media.synthetic import FrameCounter, SyntheticAudioTrack, SyntheticVideoTrack
-from tests.conftest import Backend, World, artifacts_dir, base_url, make_world, service_missing
+from tests.conftest import PASSWORD, Backend, World, artifacts_dir, base_url, make_world, service_missing
 from tests.signaling.conftest import Peer
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -265,3 +265,188 @@ async def eventually(check: Callable[[], Awaitable[bool]], seconds: float, what:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"not within {seconds} s: {what}")
         await asyncio.sleep(0.2)
+
+
+# -- a visitor (the widget) and an adviser (the console) in a call, in real Chromium pages ---------------
+
+# Every RTCPeerConnection a page makes is kept, so the test can read its inbound stats.
+KEEP_PEER_CONNECTIONS = """(() => {
+  const Original = window.RTCPeerConnection;
+  window.__pcs = [];
+  window.RTCPeerConnection = function (...args) {
+    const pc = new Original(...args);
+    window.__pcs.push(pc);
+    return pc;
+  };
+  window.RTCPeerConnection.prototype = Original.prototype;
+})();"""
+# videoWidth of the remote <video> (in the widget's shadow root or the console page) and the
+# frames decoded by the page's inbound video RTP streams (W3C webrtc-stats, RTCInboundRtpStreamStats).
+REMOTE_VIDEO = """async () => {
+  const host = document.querySelector('loket-widget');
+  const root = host ? host.shadowRoot : document;
+  const video = root.querySelector('[data-part=remote-video]');
+  let decoded = 0;
+  for (const pc of window.__pcs || []) {
+    if (pc.connectionState === 'closed') continue;
+    (await pc.getStats()).forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'video') decoded += s.framesDecoded || 0;
+    });
+  }
+  return {width: video ? video.videoWidth : 0, paused: video ? video.paused : true, decoded};
+}"""
+Shot = Callable[[Page, str], Awaitable[None]]
+# Milliseconds for an expectation in a call: two or three browsers and the media share a machine
+# that may be loaded (Playwright's own default is 5 s).
+EXPECT_MS = 15_000
+
+
+@pytest.fixture
+def console_flags(loket: TestServer) -> list[str]:
+    """Chromium's flags for a call: Loket's plain-http LAN origin treated as secure, as it would be
+    over HTTPS in production, so the console may open the camera (W3C Secure Contexts §3.1). The
+    visitor's host page is on 127.0.0.1, which is potentially trustworthy anyway."""
+    return [*CHROMIUM_FLAGS, f"--unsafely-treat-insecure-origin-as-secure={base_url(loket)}"]
+
+
+@pytest.fixture
+def page_scripts() -> list[str]:
+    """Scripts every page of ``contexts`` runs first; a module may add its own."""
+    return [KEEP_PEER_CONNECTIONS]
+
+
+@pytest.fixture
+async def call_browser(console_flags: list[str]) -> AsyncIterator[Browser]:
+    require_browser_and_widget()
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=console_flags)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+@pytest.fixture
+async def contexts(
+    call_browser: Browser, page_scripts: list[str]
+) -> AsyncIterator[Callable[..., Awaitable[BrowserContext]]]:
+    """Browser contexts of ``call_browser`` (one per party) whose pages run ``page_scripts``."""
+    made: list[BrowserContext] = []
+
+    async def make(viewport: dict[str, int]) -> BrowserContext:
+        # English, whatever the machine's locale: the staff consoles follow the browser's language.
+        context = await call_browser.new_context(viewport=viewport, locale="en-US")  # type: ignore[arg-type]
+        for script in page_scripts:
+            await context.add_init_script(script)
+        made.append(context)
+        return context
+
+    yield make
+    for context in made:
+        await context.close()
+
+
+async def new_party_page(
+    context: BrowserContext, who: str, errors: list[str], timeout_ms: int = 15_000
+) -> Page:
+    """A page of ``context`` whose uncaught errors land in ``errors``, prefixed with ``who``."""
+    page = await context.new_page()
+    page.set_default_timeout(timeout_ms)
+    page.on("pageerror", lambda error: errors.append(f"{who}: {error}"))
+    return page
+
+
+async def visitor_waits(
+    visitor: Page, page_url: str, *, consent: bool = False, shot: Shot | None = None
+) -> None:
+    """The visitor on the host page opens the widget, consents to recording if ``consent``, starts a
+    video call and waits in the queue."""
+    await visitor.goto(page_url)
+    await visitor.get_by_role("button", name="Video call").click()
+    if consent:
+        await visitor.get_by_role("checkbox", name="I agree that this call may be recorded").check()
+    if shot:
+        await shot(visitor, "01-visitor-precall")
+    await visitor.get_by_role("button", name="Start video call").click()
+    await visitor.locator("[data-part=position]").wait_for()
+    if shot:
+        await shot(visitor, "02-visitor-waiting")
+
+
+async def adviser_logs_in(
+    console: Page, url: str, email: str, *, available: bool = True, shot: Shot | None = None
+) -> None:
+    """The adviser logs in to the console, is online, and (if ``available``) available for calls."""
+    await console.goto(f"{url}/console/")
+    await console.get_by_label("E-mail address").fill(email)
+    await console.get_by_label("Password").fill(PASSWORD)
+    if shot:
+        await shot(console, "03-console-login")
+    await console.get_by_role("button", name="Log in").click()
+    presence = console.get_by_role("switch", name="Available for calls")
+    await expect(presence).to_have_attribute("aria-checked", "false", timeout=EXPECT_MS)
+    await expect(console.locator(".conn")).to_have_text("Online", timeout=EXPECT_MS)
+    if available:
+        await presence.click()
+        await expect(presence).to_have_attribute("aria-checked", "true", timeout=EXPECT_MS)
+
+
+@dataclass(frozen=True, slots=True)
+class Adviser:
+    """Who answers in the console: their login and the name the visitor is shown."""
+
+    email: str
+    display_name: str
+
+
+async def in_a_call(
+    visitor: Page,
+    console: Page,
+    *,
+    url: str,
+    page_url: str,
+    adviser: Adviser,
+    consent: bool = False,
+    playing: bool = True,
+) -> None:
+    """The visitor calls from the host page (``page_url``), the adviser logs in to Loket's console
+    (``url``) and accepts the ring; both pages show the call and, if ``playing``, each plays the
+    other's video."""
+    await visitor_waits(visitor, page_url, consent=consent)
+    await adviser_logs_in(console, url, adviser.email)
+    await (
+        console.get_by_role("alertdialog", name="Incoming call").get_by_role("button", name="Accept").click()
+    )
+    await console.locator("[data-part=call]").wait_for()
+    await visitor.locator("p.who", has_text=f"In a call with {adviser.display_name}").wait_for()
+    if playing:
+        await plays(visitor, "visitor")
+        await plays(console, "adviser")
+
+
+async def video_state(page: Page) -> dict[str, Any]:
+    state: dict[str, Any] = await page.evaluate(REMOTE_VIDEO)
+    return state
+
+
+async def plays(page: Page, who: str) -> None:
+    """The remote video has a picture and its decoded frames keep rising."""
+
+    async def has_picture() -> bool:
+        state = await video_state(page)
+        return bool(state["width"] > 0 and state["decoded"] > 0)
+
+    try:
+        await eventually(has_picture, 20, f"the remote video playing for the {who}")
+    except AssertionError:
+        pcs = await page.evaluate(
+            "() => (window.__pcs || []).map((pc) => [pc.connectionState, pc.signalingState])"
+        )
+        raise AssertionError(
+            f"no remote video for the {who}: {await video_state(page)}, connections {pcs}"
+        ) from None
+    before = (await video_state(page))["decoded"]
+    await page.wait_for_timeout(1500)
+    after = await video_state(page)
+    assert after["decoded"] > before + 5, f"the {who}'s remote video is not advancing: {before} → {after}"
+    assert not after["paused"], after

@@ -10,25 +10,26 @@ Chromium's fake capture offers three cameras here (``device-count=3``). Screensh
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import BrowserContext, Page, expect
 from sqlalchemy import select
 
 from privacy.attachments import CallAttachment, open_sealed
 from signaling.models import Call
-from tests.conftest import PASSWORD, Backend, artifacts_dir, base_url
+from tests.conftest import Backend, artifacts_dir, base_url
 from tests.e2e.conftest import (
-    CHROMIUM,
-    CHROMIUM_FLAGS,
     DESKTOP,
+    KEEP_PEER_CONNECTIONS,
+    Adviser,
     HostSite,
-    require_browser_and_widget,
+    in_a_call,
+    new_party_page,
+    plays,
     world_for,
 )
-from tests.e2e.test_console_journey import KEEP_PEER_CONNECTIONS, plays
 from tests.signaling.photo_samples import phone_photo
 from tests.signaling.test_attachments import assert_clean_and_upright, master_keys
 
@@ -53,35 +54,15 @@ COUNT_OFFERS = """(() => {
 
 
 @pytest.fixture
-async def browser(loket: TestServer) -> AsyncIterator[Browser]:
-    require_browser_and_widget()
-    flags = [
-        *[flag for flag in CHROMIUM_FLAGS if flag != "--use-fake-device-for-media-stream"],
-        "--use-fake-device-for-media-stream=device-count=3",
-        f"--unsafely-treat-insecure-origin-as-secure={base_url(loket)}",
-    ]
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=flags)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
+def console_flags(console_flags: list[str]) -> list[str]:
+    """Three fake cameras instead of one."""
+    fake = "--use-fake-device-for-media-stream"
+    return [*(flag for flag in console_flags if flag != fake), f"{fake}=device-count=3"]
 
 
 @pytest.fixture
-async def contexts(browser: Browser) -> AsyncIterator[Callable[..., Awaitable[BrowserContext]]]:
-    made: list[BrowserContext] = []
-
-    async def make(viewport: dict[str, int]) -> BrowserContext:
-        context = await browser.new_context(viewport=viewport)  # type: ignore[arg-type]
-        await context.add_init_script(KEEP_PEER_CONNECTIONS)
-        await context.add_init_script(COUNT_OFFERS)
-        made.append(context)
-        return context
-
-    yield make
-    for context in made:
-        await context.close()
+def page_scripts() -> list[str]:
+    return [KEEP_PEER_CONNECTIONS, COUNT_OFFERS]
 
 
 async def stored_attachments(backend: Backend, call_id: uuid.UUID) -> list[CallAttachment]:
@@ -129,28 +110,10 @@ async def test_a_phone_photo_reaches_the_adviser_upright_without_metadata_and_th
     async def shot(page: Page, name: str) -> None:
         await page.screenshot(path=str(shots / f"{name}.png"))
 
-    visitor = await (await contexts({"width": 420, "height": 860})).new_page()
-    visitor.set_default_timeout(15_000)
-    visitor.on("pageerror", lambda error: errors.append(f"visitor: {error}"))
-    await visitor.goto(host_site.publish("dealer.html", loket=url, key=world.widget_key))
-    await visitor.get_by_role("button", name="Video call").click()
-    await visitor.get_by_role("button", name="Start video call").click()
-    await visitor.locator("[data-part=position]").wait_for()
-
-    console = await (await contexts(DESKTOP)).new_page()
-    console.set_default_timeout(15_000)
-    console.on("pageerror", lambda error: errors.append(f"console: {error}"))
-    await console.goto(f"{url}/console/")
-    await console.get_by_label("E-mail address").fill(email)
-    await console.get_by_label("Password").fill(PASSWORD)
-    await console.get_by_role("button", name="Log in").click()
-    await console.get_by_role("switch", name="Available for calls").click()
-    await (
-        console.get_by_role("alertdialog", name="Incoming call").get_by_role("button", name="Accept").click()
-    )
-    await console.locator("[data-part=call]").wait_for()
-    await plays(visitor, "visitor")
-    await plays(console, "adviser")
+    visitor = await new_party_page(await contexts({"width": 420, "height": 860}), "visitor", errors)
+    console = await new_party_page(await contexts(DESKTOP), "console", errors)
+    page_url = host_site.publish("dealer.html", loket=url, key=world.widget_key)
+    await in_a_call(visitor, console, url=url, page_url=page_url, adviser=Adviser(email, "Sanne"))
 
     # Two cameras: the widget offers the switch; the sender's track changes, no new offer.
     switch = visitor.get_by_role("button", name="Switch camera")

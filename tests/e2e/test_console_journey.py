@@ -8,58 +8,30 @@ Screenshots of every step land in ``$LOKET_ARTIFACTS/e2e/console-journey-<viewpo
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import BrowserContext, Page, expect
 from sqlalchemy import select
 
 from db import create_engine, create_session_factory
 from privacy import call_data_key, open_text
 from signaling.models import Call, ChatMessage
-from tests.conftest import PASSWORD, Backend, artifacts_dir, base_url
+from tests.conftest import Backend, artifacts_dir, base_url
 from tests.e2e.conftest import (
-    CHROMIUM,
-    CHROMIUM_FLAGS,
     DESKTOP,
     PHONE,
     HostSite,
-    eventually,
-    require_browser_and_widget,
+    adviser_logs_in,
+    new_party_page,
+    plays,
+    visitor_waits,
     world_for,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("backend", ["embedded"], indirect=True)]
-
-# Every RTCPeerConnection a page makes is kept, so the test can read its inbound stats.
-KEEP_PEER_CONNECTIONS = """(() => {
-  const Original = window.RTCPeerConnection;
-  window.__pcs = [];
-  window.RTCPeerConnection = function (...args) {
-    const pc = new Original(...args);
-    window.__pcs.push(pc);
-    return pc;
-  };
-  window.RTCPeerConnection.prototype = Original.prototype;
-})();"""
-# videoWidth of the remote <video> (in the widget's shadow root or the console page) and the
-# frames decoded by the page's inbound video RTP streams (W3C webrtc-stats, RTCInboundRtpStreamStats).
-REMOTE_VIDEO = """async () => {
-  const host = document.querySelector('loket-widget');
-  const root = host ? host.shadowRoot : document;
-  const video = root.querySelector('[data-part=remote-video]');
-  let decoded = 0;
-  for (const pc of window.__pcs || []) {
-    if (pc.connectionState === 'closed') continue;
-    (await pc.getStats()).forEach((s) => {
-      if (s.type === 'inbound-rtp' && s.kind === 'video') decoded += s.framesDecoded || 0;
-    });
-  }
-  return {width: video ? video.videoWidth : 0, paused: video ? video.paused : true, decoded};
-}"""
 
 
 async def stored_call(backend: Backend, reference: str) -> tuple[Call, list[tuple[str, str]]]:
@@ -77,34 +49,6 @@ async def stored_call(backend: Backend, reference: str) -> tuple[Call, list[tupl
         await engine.dispose()
 
 
-async def video_state(page: Page) -> dict[str, Any]:
-    state: dict[str, Any] = await page.evaluate(REMOTE_VIDEO)
-    return state
-
-
-async def plays(page: Page, who: str) -> None:
-    """The remote video has a picture and its decoded frames keep rising."""
-
-    async def has_picture() -> bool:
-        state = await video_state(page)
-        return bool(state["width"] > 0 and state["decoded"] > 0)
-
-    try:
-        await eventually(has_picture, 20, f"the remote video playing for the {who}")
-    except AssertionError:
-        pcs = await page.evaluate(
-            "() => (window.__pcs || []).map((pc) => [pc.connectionState, pc.signalingState])"
-        )
-        raise AssertionError(
-            f"no remote video for the {who}: {await video_state(page)}, connections {pcs}"
-        ) from None
-    before = (await video_state(page))["decoded"]
-    await page.wait_for_timeout(1500)
-    after = await video_state(page)
-    assert after["decoded"] > before + 5, f"the {who}'s remote video is not advancing: {before} → {after}"
-    assert not after["paused"], after
-
-
 class Shots:
     def __init__(self, name: str) -> None:
         self.directory: Path = artifacts_dir() / "e2e" / f"console-journey-{name}"
@@ -112,37 +56,6 @@ class Shots:
 
     async def take(self, page: Page, name: str) -> None:
         await page.screenshot(path=str(self.directory / f"{name}.png"))
-
-
-@pytest.fixture
-async def browser(loket: TestServer) -> AsyncIterator[Browser]:
-    """Chromium that treats Loket's plain-http LAN origin as secure, as it would be over HTTPS
-    in production: the console may then open the camera (W3C Secure Contexts §3.1). The
-    visitor's host page is on 127.0.0.1, which is potentially trustworthy anyway."""
-    require_browser_and_widget()
-    flags = [*CHROMIUM_FLAGS, f"--unsafely-treat-insecure-origin-as-secure={base_url(loket)}"]
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=flags)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
-
-
-@pytest.fixture
-async def contexts(browser: Browser) -> AsyncIterator[Callable[..., Awaitable[BrowserContext]]]:
-    made: list[BrowserContext] = []
-
-    async def make(viewport: dict[str, int]) -> BrowserContext:
-        # English, whatever the machine's locale: the staff consoles follow the browser's language.
-        context = await browser.new_context(viewport=viewport, locale="en-US")  # type: ignore[arg-type]
-        await context.add_init_script(KEEP_PEER_CONNECTIONS)
-        made.append(context)
-        return context
-
-    yield make
-    for context in made:
-        await context.close()
 
 
 @pytest.mark.timeout(150)
@@ -162,30 +75,15 @@ async def test_a_visitor_and_an_adviser_in_the_console_hold_a_whole_call(
     errors: list[str] = []
 
     # The visitor: the dealer's page embeds the widget with the snippet, on another origin.
-    visitor_page = await (await contexts(viewport)).new_page()
-    visitor_page.set_default_timeout(15_000)
-    visitor_page.on("pageerror", lambda error: errors.append(f"visitor: {error}"))
-    await visitor_page.goto(host_site.publish("dealer.html", loket=url, key=world.widget_key))
+    visitor_page = await new_party_page(await contexts(viewport), "visitor", errors)
     assert host_site.origin != url
-    await visitor_page.get_by_role("button", name="Video call").click()
-    await visitor_page.get_by_role("checkbox", name="I agree that this call may be recorded").check()
-    await shots.take(visitor_page, "01-visitor-precall")
-    await visitor_page.get_by_role("button", name="Start video call").click()
-    await visitor_page.locator("[data-part=position]").wait_for()
-    await shots.take(visitor_page, "02-visitor-waiting")
+    page_url = host_site.publish("dealer.html", loket=url, key=world.widget_key)
+    await visitor_waits(visitor_page, page_url, consent=True, shot=shots.take)
 
     # The adviser logs in to the console in a second browser context.
-    console = await (await contexts(DESKTOP)).new_page()
-    console.set_default_timeout(15_000)
-    console.on("pageerror", lambda error: errors.append(f"console: {error}"))
-    await console.goto(f"{url}/console/")
-    await console.get_by_label("E-mail address").fill(email)
-    await console.get_by_label("Password").fill(PASSWORD)
-    await shots.take(console, "03-console-login")
-    await console.get_by_role("button", name="Log in").click()
+    console = await new_party_page(await contexts(DESKTOP), "console", errors)
+    await adviser_logs_in(console, url, email, available=False, shot=shots.take)
     presence = console.get_by_role("switch", name="Available for calls")
-    await expect(presence).to_have_attribute("aria-checked", "false")
-    await expect(console.locator(".conn")).to_have_text("Online")
     # The waiting visitor shows in the queue: a wait time and nothing about who they are.
     waiting = console.locator("[data-part=queue] li")
     await expect(waiting).to_have_count(1)

@@ -23,12 +23,21 @@ from sqlalchemy import select
 from db import create_engine, create_session_factory
 from recordings import Recording
 from signaling.models import Call, CallTransfer
-from tests.conftest import PASSWORD, Backend, artifacts_dir, base_url
-from tests.e2e.conftest import DESKTOP, HostSite, eventually, world_for
-from tests.e2e.test_console_journey import browser, contexts, plays, video_state
+from tests.conftest import Backend, artifacts_dir, base_url
+from tests.e2e.conftest import (
+    DESKTOP,
+    Adviser,
+    HostSite,
+    adviser_logs_in,
+    eventually,
+    in_a_call,
+    new_party_page,
+    plays,
+    video_state,
+    world_for,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("backend", ["embedded"], indirect=True)]
-__all__ = ["browser", "contexts"]  # fixtures shared with the console journey
 
 SCREEN_WIDTH = 1280  # Chromium's fake display capture
 # Milliseconds for each expectation: three browsers and the media run on a loaded machine.
@@ -42,25 +51,6 @@ class Shots:
 
     async def take(self, page: Page, name: str) -> None:
         await page.screenshot(path=str(self.directory / f"{name}.png"))
-
-
-async def console_for(
-    contexts: Callable[..., Awaitable[BrowserContext]], url: str, email: str, errors: list[str]
-) -> Page:
-    """A console logged in and available."""
-    page = await (await contexts(DESKTOP)).new_page()
-    page.set_default_timeout(15_000)
-    page.on("pageerror", lambda error: errors.append(f"{email}: {error}"))
-    await page.goto(f"{url}/console/")
-    await page.get_by_label("E-mail address").fill(email)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Log in").click()
-    await expect(page.locator(".conn")).to_have_text("Online", timeout=WAIT)
-    await page.get_by_role("switch", name="Available for calls").click()
-    await expect(page.get_by_role("switch", name="Available for calls")).to_have_attribute(
-        "aria-checked", "true", timeout=WAIT
-    )
-    return page
 
 
 async def transfer_to(console: Page, colleague: str, note: str = "") -> None:
@@ -118,26 +108,19 @@ async def test_advisers_pass_a_call_between_consoles_and_share_a_screen_the_visi
     shots = Shots()
     errors: list[str] = []
 
-    visitor = await (await contexts(DESKTOP)).new_page()
-    visitor.set_default_timeout(15_000)
-    visitor.on("pageerror", lambda error: errors.append(f"visitor: {error}"))
-    await visitor.add_init_script("window.__loket = []")
-    await visitor.goto(host_site.publish("dealer.html", loket=url, key=world.widget_key))
-    await visitor.wait_for_function("() => window.Loket !== undefined")
-    await visitor.evaluate(
-        "() => window.Loket.on('transferred', (data) => window.__loket.push(['transferred', data]))"
+    visitor = await new_party_page(await contexts(DESKTOP), "visitor", errors)
+    sanne = await new_party_page(await contexts(DESKTOP), sanne_email, errors)
+    page_url = host_site.publish("dealer.html", loket=url, key=world.widget_key)
+    await in_a_call(
+        visitor, sanne, url=url, page_url=page_url, adviser=Adviser(sanne_email, "Sanne"), consent=True
     )
-    await visitor.get_by_role("button", name="Video call").click()
-    await visitor.get_by_role("checkbox", name="I agree that this call may be recorded").check()
-    await visitor.get_by_role("button", name="Start video call").click()
-    await visitor.locator("[data-part=position]").wait_for()
-
-    sanne = await console_for(contexts, url, sanne_email, errors)
-    await sanne.get_by_role("alertdialog", name="Incoming call").get_by_role("button", name="Accept").click()
-    await sanne.locator("[data-part=call]").wait_for()
-    await visitor.locator("p.who", has_text="In a call with Sanne").wait_for()
-    await plays(visitor, "visitor")
-    bram = await console_for(contexts, url, bram_email, errors)
+    # The page's API: what it hears of a transfer.
+    await visitor.evaluate(
+        "() => { window.__loket = []; "
+        "window.Loket.on('transferred', (data) => window.__loket.push(['transferred', data])); }"
+    )
+    bram = await new_party_page(await contexts(DESKTOP), bram_email, errors)
+    await adviser_logs_in(bram, url, bram_email)
 
     # Sanne transfers to Bram; Bram declines: the call comes back to Sanne, the visitor never left.
     await transfer_to(sanne, "Bram", note="Quote Q-2291")

@@ -18,9 +18,17 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from media.node import Registry
-from tests.conftest import PASSWORD, artifacts_dir
-from tests.e2e.conftest import DESKTOP, HostSite, eventually, world_for
-from tests.e2e.test_console_journey import KEEP_PEER_CONNECTIONS, video_state
+from tests.conftest import artifacts_dir
+from tests.e2e.conftest import (
+    DESKTOP,
+    KEEP_PEER_CONNECTIONS,
+    Adviser,
+    HostSite,
+    eventually,
+    in_a_call,
+    video_state,
+    world_for,
+)
 from tests.integration.deployment import Deploy, deploy  # noqa: F401 (fixture)
 from tests.media.nodes import media_cluster  # noqa: F401 (fixture)
 
@@ -105,24 +113,13 @@ async def test_a_visitor_whose_media_node_dies_renegotiates_by_itself_and_the_ad
     shots.mkdir(parents=True, exist_ok=True)
     errors: list[str] = []
 
-    visitor = await new_page()
+    visitor, console = await new_page(), await new_page()
     visitor.on("pageerror", lambda error: errors.append(f"visitor: {error}"))
-    await visitor.goto(host_site.publish("dealer.html", loket=url, key=world.widget_key))
-    await visitor.get_by_role("button", name="Video call").click()
-    await visitor.get_by_role("button", name="Start video call").click()
-    await visitor.locator("[data-part=position]").wait_for()
-
-    console = await new_page()
     console.on("pageerror", lambda error: errors.append(f"console: {error}"))
-    await console.goto(f"{url}/console/")
-    await console.get_by_label("E-mail address").fill(email)
-    await console.get_by_label("Password").fill(PASSWORD)
-    await console.get_by_role("button", name="Log in").click()
-    await console.get_by_role("switch", name="Available for calls").click()
-    await (
-        console.get_by_role("alertdialog", name="Incoming call").get_by_role("button", name="Accept").click()
+    page_url = host_site.publish("dealer.html", loket=url, key=world.widget_key)
+    await in_a_call(
+        visitor, console, url=url, page_url=page_url, adviser=Adviser(email, "Sanne"), playing=False
     )
-    await console.locator("[data-part=call]").wait_for()
 
     await decoding(visitor, "visitor", 40)
     await decoding(console, "adviser", 40)

@@ -11,25 +11,25 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import BrowserContext, Page, expect
 
 from api.keys import SWITCHBOARD
 from media import Leg, MediaCall, Party
-from tests.conftest import PASSWORD, Backend, artifacts_dir, base_url
+from tests.conftest import Backend, artifacts_dir, base_url
 from tests.e2e.conftest import (
-    CHROMIUM,
-    CHROMIUM_FLAGS,
     DESKTOP,
+    Adviser,
     HostSite,
     eventually,
-    require_browser_and_widget,
+    in_a_call,
+    new_party_page,
+    video_state,
     world_for,
 )
-from tests.e2e.test_console_journey import KEEP_PEER_CONNECTIONS, video_state
 
 pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("backend", ["embedded"], indirect=True)]
 
@@ -45,37 +45,6 @@ NOTE_STATES = """() => { const pc = window.__pcs[0];
       window.__disconnectedAt = Date.now();
     }
   }); }"""
-
-
-@pytest.fixture
-async def browser(loket: TestServer) -> AsyncIterator[Browser]:
-    """Chromium treating Loket's plain-http LAN origin as secure, so the console may open the
-    camera (W3C Secure Contexts §3.1), as in test_console_journey."""
-    require_browser_and_widget()
-    flags = [*CHROMIUM_FLAGS, f"--unsafely-treat-insecure-origin-as-secure={base_url(loket)}"]
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=flags)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
-
-
-@pytest.fixture
-async def new_page(browser: Browser) -> AsyncIterator[Callable[[], Awaitable[Page]]]:
-    made: list[BrowserContext] = []
-
-    async def make() -> Page:
-        context = await browser.new_context(viewport=DESKTOP)  # type: ignore[arg-type]
-        await context.add_init_script(KEEP_PEER_CONNECTIONS)
-        made.append(context)
-        page = await context.new_page()
-        page.set_default_timeout(20_000)
-        return page
-
-    yield make
-    for context in made:
-        await context.close()
 
 
 def the_call(loket: TestServer) -> MediaCall:
@@ -116,7 +85,7 @@ async def test_a_party_whose_media_path_is_lost_recovers_the_call_by_itself(
     loket: TestServer,
     host_site: HostSite,
     backend: Backend,
-    new_page: Callable[[], Awaitable[Page]],
+    contexts: Callable[..., Awaitable[BrowserContext]],
     party: Party,
 ) -> None:
     url = base_url(loket)
@@ -126,23 +95,12 @@ async def test_a_party_whose_media_path_is_lost_recovers_the_call_by_itself(
     shots.mkdir(parents=True, exist_ok=True)
     errors: list[str] = []
 
-    visitor = await new_page()
-    visitor.on("pageerror", lambda error: errors.append(f"visitor: {error}"))
-    await visitor.goto(host_site.publish("dealer.html", loket=url, key=world.widget_key))
-    await visitor.get_by_role("button", name="Video call").click()
-    await visitor.get_by_role("button", name="Start video call").click()
-    await visitor.locator("[data-part=position]").wait_for()
-
-    console = await new_page()
-    console.on("pageerror", lambda error: errors.append(f"console: {error}"))
-    await console.goto(f"{url}/console/")
-    await console.get_by_label("E-mail address").fill(email)
-    await console.get_by_label("Password").fill(PASSWORD)
-    await console.get_by_role("button", name="Log in").click()
-    await console.get_by_role("switch", name="Available for calls").click()
-    ring = console.get_by_role("alertdialog", name="Incoming call")
-    await ring.get_by_role("button", name="Accept").click()
-    await console.locator("[data-part=call]").wait_for()
+    visitor = await new_party_page(await contexts(DESKTOP), "visitor", errors, timeout_ms=20_000)
+    console = await new_party_page(await contexts(DESKTOP), "console", errors, timeout_ms=20_000)
+    page_url = host_site.publish("dealer.html", loket=url, key=world.widget_key)
+    await in_a_call(
+        visitor, console, url=url, page_url=page_url, adviser=Adviser(email, "Sanne"), playing=False
+    )
 
     async def playing(page: Page) -> bool:
         state = await video_state(page)

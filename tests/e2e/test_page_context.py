@@ -17,9 +17,8 @@ from sqlalchemy import select
 
 from accounts.models import WidgetKey
 from db import create_engine, create_session_factory
-from tests.conftest import PASSWORD, Backend, artifacts_dir, base_url
-from tests.e2e.conftest import DESKTOP, PAGE, HostSite, world_for
-from tests.e2e.test_console_journey import browser, contexts  # noqa: F401 (fixtures)
+from tests.conftest import Backend, artifacts_dir, base_url
+from tests.e2e.conftest import DESKTOP, PAGE, HostSite, adviser_logs_in, new_party_page, world_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("backend", ["embedded"], indirect=True)]
 
@@ -41,7 +40,7 @@ async def test_the_adviser_sees_the_pages_context_on_the_ring_and_in_the_call(
     loket: TestServer,
     host_site: HostSite,
     backend: Backend,
-    contexts: Callable[..., Awaitable[BrowserContext]],  # noqa: F811
+    contexts: Callable[..., Awaitable[BrowserContext]],
 ) -> None:
     url = base_url(loket)
     world = await world_for(backend, host_site)
@@ -87,14 +86,8 @@ async def test_the_adviser_sees_the_pages_context_on_the_ring_and_in_the_call(
     await visitor.get_by_role("button", name="Start video call").click()
     await visitor.locator("[data-part=position]").wait_for()
 
-    console = await (await contexts(DESKTOP)).new_page()
-    console.set_default_timeout(15_000)
-    console.on("pageerror", lambda error: errors.append(f"console: {error}"))
-    await console.goto(f"{url}/console/")
-    await console.get_by_label("E-mail address").fill(email)
-    await console.get_by_label("Password").fill(PASSWORD)
-    await console.get_by_role("button", name="Log in").click()
-    await console.get_by_role("switch", name="Available for calls").click()
+    console = await new_party_page(await contexts(DESKTOP), "console", errors)
+    await adviser_logs_in(console, url, email)
     ring = console.get_by_role("alertdialog", name="Incoming call")
     await expect(ring).to_contain_text("From the page: vehicle: VW Golf 2019 · quote: Q-2291")
     await shot(console, "01-console-ringing-with-context")

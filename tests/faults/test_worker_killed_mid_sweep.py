@@ -33,7 +33,8 @@ from tests.db.conftest import create_postgres_database, drop_postgres_database
 from tests.integration.processes import LOKET, MASTER_KEY
 from tests.recordings.conftest import Outage, make_s3_storage
 
-pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(120)]
+# Four worker processes start one after the other (seconds of imports each, more under load).
+pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(240)]
 
 RECORDINGS = 120
 
@@ -133,11 +134,21 @@ async def test_workers_killed_mid_sweep_and_mid_export_and_s3_gone_lose_and_doub
         )
         db.add(call)
         await db.flush()
-        for _ in range(RECORDINGS):
-            row = await create_recording(
+        rows = [
+            await create_recording(
                 db, call_id=call.id, participant="visitor", spool_path=Path("/nonexistent"), delete_after=due
             )
-            await storage.put_file(row.storage_key, source)
+            for _ in range(RECORDINGS)
+        ]
+        # Uploaded eight at a time, not one after the other: S3 round trips, not work.
+        lanes = asyncio.Semaphore(8)
+
+        async def upload(key: str) -> None:
+            async with lanes:
+                await storage.put_file(key, source)
+
+        await asyncio.gather(*(upload(row.storage_key) for row in rows))
+        for row in rows:
             await db.execute(
                 update(Recording)
                 .where(Recording.id == row.id)

@@ -32,8 +32,11 @@ from tests.integration.processes import (
     Serve,
     loket_env,
     media_node_env,
+    media_node_ready,
+    serve_ready,
+    spawn_media_node,
+    spawn_serve,
     start_media_node,
-    start_serve,
 )
 from tests.signaling.conftest import Peer
 
@@ -90,29 +93,49 @@ async def deploy(media_cluster: ClusterConfig, postgres_url: str, tmp_path: Path
         world = await make_world(backend, recording_policy="ask")
         deployment = Deployment([], {}, world, tmp_path, media_cluster, dict(media_env or {}))
         started.append(deployment)
-        for letter in NODE_LETTERS[:media_nodes]:
-            node_id = f"media-{letter}"
-            deployment.media[node_id] = start_media_node(
-                node_id, deployment.node_env(node_id), tmp_path / f"{node_id}.log"
-            )
+        # Every process is spawned before any is waited for: their start-ups overlap.
+        nodes = [
+            spawn_media_node(node_id, deployment.node_env(node_id), tmp_path / f"{node_id}.log")
+            for node_id in (f"media-{letter}" for letter in NODE_LETTERS[:media_nodes])
+        ]
         env = loket_env(media_cluster, postgres_url, tmp_path)
-        for letter in NODE_LETTERS[:signalling_nodes]:
-            serve = start_serve(
+        serves = [
+            spawn_serve(
                 {**env, "LOKET_SPOOL_DIR": str(tmp_path / f"serve-{letter}" / "spool")},
                 tmp_path / f"serve-{letter}.log",
                 "--no-media",
             )
-            deployment.serves.append(serve)
-            deployment.signalling.append(serve[1])
+            for letter in NODE_LETTERS[:signalling_nodes]
+        ]
+        try:
+            for node in nodes:
+                deployment.media[node.name] = await asyncio.to_thread(media_node_ready, node)
+            for starting in serves:
+                serve = await asyncio.to_thread(serve_ready, starting)
+                deployment.serves.append(serve)
+                deployment.signalling.append(serve[1])
+        except BaseException:
+            for starting in [*nodes, *serves]:
+                if starting.process.poll() is None:
+                    starting.process.kill()
+                    starting.process.wait(timeout=10)
+            raise
         return deployment
 
     yield start
+    # Every process is told to stop before any is waited for: their shutdowns overlap.
+    for deployment in started:
+        for process, _, _ in deployment.serves:
+            process.terminate()
+        for node in deployment.media.values():
+            if node.process.poll() is None:
+                node.process.terminate()
     for deployment in started:
         for process, _, log in deployment.serves:
-            process.terminate()
             process.wait(timeout=20)
             log.close()
         for node in deployment.media.values():
+            node.process.wait(timeout=20)
             node.close()
 
 

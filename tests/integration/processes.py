@@ -12,7 +12,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from media.node import ClusterConfig
 
@@ -72,19 +72,44 @@ def media_node_env(node_id: str, cluster: ClusterConfig, database_url: str, data
 
 def start_media_node(node_id: str, env: dict[str, str], log_path: Path) -> NodeProcess:
     """``loket media`` with ``env``; returns once it is registered (its ready line)."""
+    return media_node_ready(spawn_media_node(node_id, env, log_path))
+
+
+@dataclass
+class Starting:
+    """A process spawned and not yet ready: a deployment spawns all of its processes first and then
+    waits for each, so that their start-ups (mostly imports) overlap."""
+
+    name: str
+    process: subprocess.Popen[Any]
+    log: Path
+    log_file: IO[str]
+    url: str = ""
+
+    def give_up(self, why: str) -> AssertionError:
+        self.process.kill()
+        self.process.wait(timeout=10)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        self.log_file.close()
+        return AssertionError(f"{self.name} {why}: {self.log.read_text()}")
+
+
+def spawn_media_node(node_id: str, env: dict[str, str], log_path: Path) -> Starting:
     log = log_path.open("w")
     process = subprocess.Popen(
         [LOKET, "media"], env=env, stdout=subprocess.PIPE, stderr=log, text=True, cwd=log_path.parent
     )
-    assert process.stdout is not None
-    line = process.stdout.readline()  # blocks until the node is registered (or died)
+    return Starting(node_id, process, log_path, log)
+
+
+def media_node_ready(starting: Starting) -> NodeProcess:
+    """The spawned node, once it printed its ready line (it is registered then)."""
+    assert starting.process.stdout is not None
+    line = starting.process.stdout.readline()  # blocks until the node is registered (or died)
     if " ready at " not in line:
-        process.kill()
-        process.wait(timeout=10)
-        process.stdout.close()
-        log.close()
-        raise AssertionError(f"loket media did not start: {line!r} {log_path.read_text()}")
-    return NodeProcess(node_id=node_id, process=process, url=line.split()[-1], log=log_path, log_file=log)
+        raise starting.give_up(f"(loket media) did not start: {line!r}")
+    return NodeProcess(starting.name, starting.process, line.split()[-1], starting.log, starting.log_file)
 
 
 def free_port() -> int:
@@ -98,6 +123,10 @@ Serve = tuple[subprocess.Popen[bytes], str, IO[str]]
 
 def start_serve(env: dict[str, str], log_path: Path, *args: str) -> Serve:
     """``loket serve --no-worker`` on a free port with ``args``; its URL once it is ready."""
+    return serve_ready(spawn_serve(env, log_path, *args))
+
+
+def spawn_serve(env: dict[str, str], log_path: Path, *args: str) -> Starting:
     port = free_port()
     log = log_path.open("w")
     process = subprocess.Popen(
@@ -107,19 +136,24 @@ def start_serve(env: dict[str, str], log_path: Path, *args: str) -> Serve:
         stderr=subprocess.STDOUT,
         cwd=log_path.parent,
     )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    return Starting("loket serve", process, log_path, log, f"http://127.0.0.1:{port}")
+
+
+# A start-up is mostly imports: several seconds of CPU each, more when several processes start at once
+# on a loaded machine. Past this, something is wrong with the process, not the machine.
+READY_SECONDS = 60
+
+
+def serve_ready(starting: Starting) -> Serve:
+    """The spawned ``loket serve``, once its ``/readyz`` answers 200."""
+    deadline = time.monotonic() + READY_SECONDS
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            log.close()
-            raise AssertionError(f"loket serve exited: {log_path.read_text()}")
+        if starting.process.poll() is not None:
+            raise starting.give_up("exited")
         try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=1) as response:  # noqa: S310 - local test URL
+            with urllib.request.urlopen(f"{starting.url}/readyz", timeout=1) as response:  # noqa: S310 - local test URL
                 if response.status == 200:
-                    return process, url, log
+                    return starting.process, starting.url, starting.log_file
         except OSError:
             time.sleep(0.2)
-    process.kill()
-    process.wait(timeout=10)
-    log.close()
-    raise AssertionError(f"{url} did not become ready: {log_path.read_text()}")
+    raise starting.give_up(f"at {starting.url} did not become ready in {READY_SECONDS} s")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from media.node import ClusterConfig, Registry
-from tests.integration.processes import NodeProcess, media_node_env, start_media_node
+from tests.integration.processes import NodeProcess, media_node_env, media_node_ready, spawn_media_node
 from tests.media.conftest import Client, eventually
 from tests.media.nodes import StartPlacement, cancel, collect, offer
 
@@ -23,17 +23,30 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def spawn_node(
     media_cluster: ClusterConfig, postgres_url: str, tmp_path: Path
-) -> Iterator[Callable[[str], NodeProcess]]:
+) -> Iterator[Callable[..., list[NodeProcess]]]:
+    """``spawn(*node_ids)``: ``loket media`` processes, spawned together and then waited for (their
+    start-ups overlap)."""
     started: list[NodeProcess] = []
 
-    def spawn(node_id: str) -> NodeProcess:
-        env = media_node_env(node_id, media_cluster, postgres_url, tmp_path)
-        node = start_media_node(node_id, env, tmp_path / f"{node_id}.log")
-        started.append(node)
-        return node
+    def spawn(*node_ids: str) -> list[NodeProcess]:
+        starting = [
+            spawn_media_node(
+                node_id,
+                media_node_env(node_id, media_cluster, postgres_url, tmp_path),
+                tmp_path / f"{node_id}.log",
+            )
+            for node_id in node_ids
+        ]
+        nodes = [media_node_ready(one) for one in starting]
+        started.extend(nodes)
+        return nodes
 
     yield spawn
     for node in started:
+        if node.process.poll() is None:
+            node.process.terminate()
+    for node in started:
+        node.process.wait(timeout=20)
         node.close()
 
 
@@ -42,10 +55,9 @@ async def live_ids(registry: Registry) -> set[str]:
 
 
 async def test_a_killed_node_leaves_the_registry_within_its_lifetime(
-    spawn_node: Callable[[str], NodeProcess], media_registry: Registry, media_cluster: ClusterConfig
+    spawn_node: Callable[..., list[NodeProcess]], media_registry: Registry, media_cluster: ClusterConfig
 ) -> None:
-    node = spawn_node("killed")
-    spawn_node("survivor")
+    node, _ = spawn_node("killed", "survivor")
     assert await live_ids(media_registry) == {"killed", "survivor"}
     node.kill()
     killed_at = time.monotonic()
@@ -58,7 +70,7 @@ async def test_a_killed_node_leaves_the_registry_within_its_lifetime(
 
 
 async def test_a_call_relayed_by_a_node_process_flows_both_ways_and_its_end_comes_back(
-    spawn_node: Callable[[str], NodeProcess],
+    spawn_node: Callable[..., list[NodeProcess]],
     start_placement: StartPlacement,
     new_client: Callable[[], Client],
 ) -> None:
@@ -86,12 +98,11 @@ async def test_a_call_relayed_by_a_node_process_flows_both_ways_and_its_end_come
 
 
 async def test_three_calls_spread_over_two_node_processes_and_end_on_their_own(
-    spawn_node: Callable[[str], NodeProcess],
+    spawn_node: Callable[..., list[NodeProcess]],
     start_placement: StartPlacement,
     new_client: Callable[[], Client],
 ) -> None:
-    spawn_node("node-a")
-    spawn_node("node-b")
+    spawn_node("node-a", "node-b")
     first, second = await start_placement(), await start_placement()
     calls = [str(uuid.uuid4()) for _ in range(3)]
     clients = {call_id: (new_client(), new_client()) for call_id in calls}

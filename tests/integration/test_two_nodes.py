@@ -16,8 +16,10 @@ import aiohttp
 import pytest
 
 from tests.conftest import PASSWORD, Client, login
+from tests.integration.processes import READY_SECONDS
 
-pytestmark = pytest.mark.integration
+# Two processes and four CLI runs start here: seconds of imports each, more on a loaded machine.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 LOKET = str(Path(sys.executable).with_name("loket"))
 
@@ -28,10 +30,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
-    done = subprocess.run([LOKET, *args], env=env, input=stdin, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip().splitlines()[-1]
+async def cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
+    process = await asyncio.create_subprocess_exec(
+        LOKET, *args, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(None if stdin is None else stdin.encode()), 60)
+    assert process.returncode == 0, err.decode()
+    return out.decode().strip().splitlines()[-1]
 
 
 @pytest.fixture
@@ -81,7 +86,7 @@ def nodes(node_env: dict[str, str], tmp_path: Path) -> Iterator[list[str]]:
 def _wait_healthy(url: str) -> None:
     import urllib.request
 
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + READY_SECONDS
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(f"{url}/readyz", timeout=1) as response:  # noqa: S310 - local test URL
@@ -96,23 +101,18 @@ async def test_a_visitor_on_node_a_pairs_with_an_adviser_on_node_b(
     nodes: list[str], node_env: dict[str, str]
 ) -> None:
     node_a, node_b = nodes
-    org = cli(node_env, "org", "create", "Two Node Garage")
-    queue = cli(node_env, "queue", "create", "--org", org, "--name", "Sales", "--language", "nl")
+    org = await cli(node_env, "org", "create", "Two Node Garage")
     email = f"adviser-{time.time_ns()}@garage.test"
-    cli(
-        node_env,
-        "user",
-        "create",
-        "--org",
-        org,
-        "--email",
-        email,
-        "--role",
-        "adviser",
-        "--password-stdin",
-        stdin=PASSWORD + "\n",
+    # Independent of each other once the organisation exists: run at once, their start-ups overlap.
+    queue, _, key = await asyncio.gather(
+        cli(node_env, "queue", "create", "--org", org, "--name", "Sales", "--language", "nl"),
+        cli(
+            node_env,
+            *("user", "create", "--org", org, "--email", email, "--role", "adviser", "--password-stdin"),
+            stdin=PASSWORD + "\n",
+        ),
+        cli(node_env, "widget-key", "create", "--org", org, "--origin", "https://garage.test"),
     )
-    key = cli(node_env, "widget-key", "create", "--org", org, "--origin", "https://garage.test")
 
     adviser = Client("/adviser")
     visitor = Client("/visitor")
