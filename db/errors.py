@@ -67,3 +67,17 @@ class RateLimited(LoketError):
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class Busy(RateLimited):
+    """Not refused, only not now: what the request needed (an organisation's lock, say) was
+    held by others for longer than it may wait. Nothing of it was done; the same request may
+    be sent again."""
+
+    code = "busy"
+    status = 503
+
+    def __init__(
+        self, message: str = "the server is busy; try again in a moment", *, retry_after: int = 1
+    ) -> None:
+        super().__init__(message, retry_after=retry_after)

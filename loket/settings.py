@@ -156,6 +156,7 @@ class Settings(BaseSettings):
     visitor_token_minutes: int = 120
     ring_timeout_seconds: float = 20.0
     resume_window_seconds: float = 60.0
+    lock_timeout_seconds: PositiveFloat = 10.0
     access_log_days: int = 7
     # The worker's jobs (docs/architecture.md, "Worker"): seconds from the end of one run to the
     # start of the next, and how long one run may take before it is given up (its rows are then
@@ -318,6 +319,7 @@ class Settings(BaseSettings):
             visitor_token_seconds=self.visitor_token_minutes * 60,
             ring_timeout_seconds=self.ring_timeout_seconds,
             resume_window_seconds=self.resume_window_seconds,
+            lock_timeout_seconds=self.lock_timeout_seconds,
             trusted_proxies=tuple(self.trusted_proxies),
             forwarded_header=self.forwarded_header,
             widget_sessions_installation=RateLimit(self.widget_sessions_per_minute, 60),

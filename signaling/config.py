@@ -25,6 +25,9 @@ class SignalingConfig:
     # A signalling node's heartbeat lapses after this long; the other nodes then count its
     # connections gone (their sessions get the resume window to come back elsewhere).
     node_ttl_seconds: float = 10.0
+    # How long a change of an organisation's calls waits for the organisation's lock, and may
+    # hold it at most; one that waits longer is answered ``busy`` (try again) with nothing done.
+    lock_timeout_seconds: float = 10.0
     # queue:position and queue:snapshot are sent at most this often to one session.
     queue_update_seconds: float = 1.0
     trusted_proxies: tuple[str, ...] = ()

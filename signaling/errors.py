@@ -2,6 +2,7 @@
 signaling's modules (and the API over them) name one place."""
 
 from db.errors import (
+    Busy,
     Conflict,
     Forbidden,
     InvalidInput,
@@ -12,6 +13,7 @@ from db.errors import (
 )
 
 __all__ = [
+    "Busy",
     "Conflict",
     "Forbidden",
     "InvalidInput",

@@ -11,12 +11,14 @@ is released.
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+from signaling.errors import Busy
 from signaling.outbox import Outbox, SessionId
 from signaling.state import AdviserState, CallState
-from signaling.store import RealtimeStore, keys
+from signaling.store import LockNotTaken, RealtimeStore, keys
 
 # Events owed to sessions, collected under the lock: (to, event, data).
 Mail = list[tuple[SessionId, str, dict[str, Any]]]
@@ -34,13 +36,22 @@ class LiveState:
     """Typed reads and writes of the live calls and advisers, the organisation lock, and the
     delivery of the mail collected under it."""
 
-    def __init__(self, store: RealtimeStore, outbox: Outbox) -> None:
+    def __init__(self, store: RealtimeStore, outbox: Outbox, *, lock_seconds: float = 10.0) -> None:
         self.store = store
         self._outbox = outbox
+        self._lock_seconds = lock_seconds
 
-    def locked(self, org_id: str) -> AbstractAsyncContextManager[None]:
-        """The organisation's lock: hold it for every change of its calls and advisers."""
-        return self.store.lock(keys.org_lock(org_id))
+    @asynccontextmanager
+    async def locked(self, org_id: str) -> AsyncIterator[None]:
+        """The organisation's lock: hold it for every change of its calls and advisers.
+
+        Not had within ``lock_seconds``: ``Busy`` (nothing was done; try again). Held past
+        them: ``LockTimeout`` from the store (the change was not exclusive: a fault)."""
+        try:
+            async with self.store.lock(keys.org_lock(org_id), timeout=self._lock_seconds):
+                yield
+        except LockNotTaken as exc:
+            raise Busy("the organisation is busy; try again in a moment") from exc
 
     async def deliver(self, mail: Mail) -> None:
         """Send what was collected under the lock; call it after the lock is released."""

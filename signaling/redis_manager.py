@@ -17,8 +17,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlparse
 
 import socketio
+
+from signaling.store.redis import pooled_redis
 
 RESUBSCRIBE_SECONDS = 0.5
 # An emit that read the old client just before it was replaced finishes well within this.
@@ -26,6 +29,9 @@ REPLACED_CLIENT_GRACE_SECONDS = 5.0
 
 
 class RedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
+    redis: Any  # the client python-socketio publishes with (None until the first connect)
+    pubsub: Any
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._replaced: set[Any] = set()
@@ -51,8 +57,15 @@ class RedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
                 await asyncio.sleep(RESUBSCRIBE_SECONDS)
 
     def _redis_connect(self) -> None:  # python-socketio's own hook: the one place clients are made
-        old = self.redis
-        super()._redis_connect()
+        old: Any = self.redis
+        if urlparse(self.redis_url).scheme.endswith("+sentinel"):
+            super()._redis_connect()
+        else:
+            # A pool whose publishes wait for a free connection (python-socketio's from_url
+            # pool fails past 100 at once, which a thousand sockets connecting reach).
+            self.redis = pooled_redis(self.redis_url, **self.redis_options)
+            self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            self.connected = True
         if old is not None and old is not self.redis:
             self._replaced.add(old)
             asyncio.get_running_loop().call_later(REPLACED_CLIENT_GRACE_SECONDS, self._close_later, old)

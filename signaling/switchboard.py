@@ -86,7 +86,7 @@ class Switchboard:
         self._media = media
         self._recording = recording
         self._clock = clock
-        self._live = LiveState(store, outbox)
+        self._live = LiveState(store, outbox, lock_seconds=config.lock_timeout_seconds)
         self._queue = Queue(live=self._live, config=config, clock=clock)
         self._ringing = Ringing(
             live=self._live, queue=self._queue, sessions=sessions, config=config, clock=clock, media=media

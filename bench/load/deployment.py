@@ -13,7 +13,8 @@ queue create``, one ``loket user create`` per adviser, ``loket widget-key create
 ``--no-media`` when there are media nodes. Every process runs in the temporary directory (no
 ``./data``, no ``.env`` of the checkout) with its logs there, trusts the tool as its proxy
 (``LOKET_TRUSTED_PROXIES``, see ``bench.load.calls``), and is stopped at exit; the database
-is dropped and the Redis keys deleted.
+is dropped and the Redis keys deleted. ``LOKET_BENCH_KEEP_LOGS=1`` keeps the temporary directory
+(the processes' logs) and prints where it is.
 
 For the soak and socket benchmarks (``bench.soak``, ``bench.sockets``): ``settings`` adds
 ``LOKET_*`` settings to every process; ``hold_queue`` creates a second queue, ``Hold``, that no
@@ -250,7 +251,10 @@ class Deployment:
             prefix, self._redis_prefix = self._redis_prefix, None
             with contextlib.suppress(Exception):
                 asyncio.run(_delete_redis_keys(REDIS_URL, prefix))
-        shutil.rmtree(self._dir, ignore_errors=True)
+        if os.environ.get("LOKET_BENCH_KEEP_LOGS"):
+            print(f"deployment logs kept in {self._dir}", file=sys.stderr)
+        else:
+            shutil.rmtree(self._dir, ignore_errors=True)
 
     # -- setting up --------------------------------------------------------------------
 

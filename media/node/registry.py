@@ -149,14 +149,17 @@ class Registry:
     """Nodes, call placement and the ended-event stream of one installation's media cluster."""
 
     def __init__(self, config: ClusterConfig, *, clock: Callable[[], float] = time.time) -> None:
-        try:
-            from redis.asyncio import Redis
-        except ImportError as exc:  # pragma: no cover - redis is a core dependency
-            raise RuntimeError("media nodes need the 'redis' package: pip install redis") from exc
+        from redis.asyncio import BlockingConnectionPool, Redis
+
         self._config = config
         self._clock = clock
         self._prefix = config.redis_prefix
-        self._redis: Redis = Redis.from_url(config.redis_url, decode_responses=True)
+        # Operations beyond the pool wait for a connection instead of failing with "Too many
+        # connections" (redis-py's default pool), as signaling.store.redis.pooled_redis does.
+        pool = BlockingConnectionPool.from_url(
+            config.redis_url, max_connections=64, timeout=10.0, decode_responses=True
+        )
+        self._redis: Redis = Redis.from_pool(pool)
         self._place = self._redis.register_script(_PLACE)
         self._release = self._redis.register_script(_RELEASE)
         self._renew = self._redis.register_script(_RENEW)

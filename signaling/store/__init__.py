@@ -7,7 +7,7 @@ resume log, rate limits, locks).
 
 from signaling.store import keys
 from signaling.store.memory import MemoryStore
-from signaling.store.protocol import LockTimeout, RealtimeStore
+from signaling.store.protocol import LockNotTaken, LockTimeout, RealtimeStore
 from signaling.store.redis import RedisStore
 
-__all__ = ["LockTimeout", "MemoryStore", "RealtimeStore", "RedisStore", "keys"]
+__all__ = ["LockNotTaken", "LockTimeout", "MemoryStore", "RealtimeStore", "RedisStore", "keys"]

@@ -14,7 +14,8 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
-from signaling.store.protocol import LockTimeout
+from signaling.store.protocol import LockNotTaken, LockTimeout
+from signaling.store.waiting_line import WaitingLines
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ class MemoryStore:
         self._held: dict[str, tuple[object, float]] = {}
         # name -> set when the current holder releases, to wake the waiters.
         self._released: dict[str, asyncio.Event] = {}
+        self._lines = WaitingLines()
 
     async def start(self) -> None:
         if self._sweeper is None:
@@ -187,15 +189,22 @@ class MemoryStore:
 
     @asynccontextmanager
     async def _locked(self, name: str, timeout: float) -> AsyncIterator[None]:
-        token = await self._acquire(name, timeout)
+        try:
+            async with self._lines.head_of_line(name, timeout) as left:
+                token = await self._acquire(name, timeout, time.monotonic() + left)
+        except LockNotTaken:
+            raise
+        except TimeoutError as exc:
+            raise LockNotTaken(f"lock {name!r} not taken within {timeout} s") from exc
         try:
             yield
         finally:
             self._release(name, token)
 
-    async def _acquire(self, name: str, timeout: float) -> object:
+    async def _acquire(self, name: str, timeout: float, give_up: float) -> object:
+        """Take ``name`` for the head of its line, once free or expired (by ``give_up``), and
+        hold it for ``timeout`` seconds at most."""
         token = object()
-        give_up = time.monotonic() + timeout
         while True:
             now = time.monotonic()
             held = self._held.get(name)
@@ -203,7 +212,7 @@ class MemoryStore:
                 self._held[name] = (token, now + timeout)
                 return token
             if now >= give_up:
-                raise LockTimeout(f"lock {name!r} not taken within {timeout} s")
+                raise LockNotTaken(f"lock {name!r} not taken within {timeout} s")
             released = self._released.setdefault(name, asyncio.Event())
             # Wake on release, when the hold expires, or when it is time to give up.
             with contextlib.suppress(TimeoutError):

@@ -23,6 +23,10 @@ class LockTimeout(TimeoutError):
     """
 
 
+class LockNotTaken(LockTimeout):
+    """The lock was not taken within its timeout: nothing was done under it."""
+
+
 @runtime_checkable
 class RealtimeStore(Protocol):
     """What every realtime backend provides. Keys are namespaced by the implementation."""

@@ -5,25 +5,44 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from signaling.store import keys
-from signaling.store.protocol import LockTimeout
+from signaling.store.protocol import LockNotTaken, LockTimeout
+from signaling.store.waiting_line import WaitingLines
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+
+
+# Connections one client keeps to Redis. More operations at once wait for a free one: redis-py's
+# default pool raises "Too many connections" past 100, which a waiting room of a thousand
+# sockets connecting at once reaches (a 500 for the visitors who came last).
+POOL_CONNECTIONS = 64
+# How often the head of a lock's line asks Redis again for a lock another node holds (redis-py
+# asks every 0.1 s, which leaves the lock idle for most of a handover).
+LOCK_POLL_SECONDS = 0.005
+# How long an operation waits for a connection before it fails like a lost Redis.
+POOL_WAIT_SECONDS = 10.0
+
+
+def pooled_redis(url: str, **options: Any) -> Redis:
+    """A Redis client whose operations queue for one of ``POOL_CONNECTIONS`` connections."""
+    from redis.asyncio import BlockingConnectionPool, Redis
+
+    pool = BlockingConnectionPool.from_url(
+        url, max_connections=POOL_CONNECTIONS, timeout=POOL_WAIT_SECONDS, **options
+    )
+    return Redis.from_pool(pool)
 
 
 class RedisStore:
     """Realtime state in Redis; every key is prefixed so installations and tests can share a server."""
 
     def __init__(self, url: str, *, prefix: str = "loket:") -> None:
-        try:
-            from redis.asyncio import Redis
-        except ImportError as exc:  # pragma: no cover - redis is a core dependency
-            raise RuntimeError("the Redis backend needs the 'redis' package: pip install redis") from exc
-        self._redis: Redis = Redis.from_url(url, decode_responses=True)
+        self._redis: Redis = pooled_redis(url, decode_responses=True)
         self._prefix = prefix
+        self._lines = WaitingLines()
 
     def _k(self, key: str) -> str:
         return self._prefix + key
@@ -117,12 +136,23 @@ class RedisStore:
         # redis-py's Lock is a token in a key with a lifetime, released by a Lua script that
         # checks the token, so a stalled holder cannot release someone else's lock. It raises
         # LockError when not taken in time and LockNotOwnedError (a LockError) on leaving
-        # a lock that expired meanwhile: both are our LockTimeout.
+        # a lock that expired meanwhile: both are our LockTimeout. Only the head of this
+        # process's line polls for it (waiting_line).
+        lock = self._redis.lock(self._k(keys.lock(name)), timeout=timeout, sleep=LOCK_POLL_SECONDS)
         try:
-            async with self._redis.lock(self._k(keys.lock(name)), timeout=timeout, blocking_timeout=timeout):
-                yield
-        except LockError as exc:
-            raise LockTimeout(f"lock {name!r}: {exc}") from exc
+            async with self._lines.head_of_line(name, timeout) as left:
+                taken = await lock.acquire(blocking_timeout=left)
+        except TimeoutError:
+            taken = False
+        if not taken:
+            raise LockNotTaken(f"lock {name!r} not taken within {timeout} s")
+        try:
+            yield
+        finally:
+            try:
+                await lock.release()
+            except LockError as exc:
+                raise LockTimeout(f"lock {name!r} was held past its timeout and lost") from exc
 
     def lock(self, name: str, timeout: float = 10.0) -> AbstractAsyncContextManager[None]:
         return self._locked(name, timeout)

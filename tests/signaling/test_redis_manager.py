@@ -4,6 +4,7 @@ or a reconnect after a Redis error)."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 
 import socketio
@@ -37,3 +38,32 @@ async def test_a_replaced_client_is_closed_when_the_node_stops(redis_url: str, r
     await stop_socketio_redis(sio)
 
     assert await clients_named(redis_url, name) == 0
+
+
+async def test_a_burst_of_emits_reaches_redis_whole(redis_url: str, redis_prefix: str) -> None:
+    # More emits at once than a connection pool holds (a thousand sockets connecting): each waits
+    # for a connection. None fails with "Too many connections", which python-socketio answers by
+    # making a new client, and with it a new pubsub: the listener's old one is closed a few
+    # seconds later, and events from other nodes are missed until it subscribes again.
+    channel = f"{redis_prefix}socketio"
+    listener = Redis.from_url(redis_url)
+    pubsub = listener.pubsub(ignore_subscribe_messages=True)
+    await pubsub.subscribe(channel)
+    manager = RedisManager(redis_url, channel=channel)
+    sio = socketio.AsyncServer(async_mode="aiohttp", client_manager=manager)
+    try:
+        await manager._publish({"method": "emit", "n": -1})
+        client = manager.redis
+        await asyncio.gather(*(manager._publish({"method": "emit", "n": n}) for n in range(300)))
+        received = 0
+        deadline = asyncio.get_running_loop().time() + 5.0
+        while received < 301 and asyncio.get_running_loop().time() < deadline:
+            # None also for the subscription's own confirmation, which is ignored
+            if await pubsub.get_message(timeout=0.5) is not None:
+                received += 1
+        assert received == 301
+        assert manager.redis is client
+    finally:
+        await stop_socketio_redis(sio)
+        await pubsub.aclose()
+        await listener.aclose()

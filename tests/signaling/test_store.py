@@ -189,3 +189,33 @@ async def test_memory_store_sweeps_keys_nobody_reads_again() -> None:
         assert await store.get("kept") == "1"
     finally:
         await store.stop()
+
+
+async def test_many_operations_at_once_all_succeed(store: RealtimeStore) -> None:
+    # A waiting room of a thousand sockets connecting at once asks for far more operations at
+    # the same moment than any connection pool holds; each must wait its turn, not fail.
+    async def touch(i: int) -> None:
+        await store.hset(f"crowd:{i}", {"n": str(i)})
+        assert await store.hget(f"crowd:{i}", "n") == str(i)
+
+    await asyncio.gather(*(touch(i) for i in range(600)))
+    await store.delete(*(f"crowd:{i}" for i in range(600)))
+
+
+async def test_takers_of_a_held_lock_are_served_in_the_order_they_came(store: RealtimeStore) -> None:
+    # Unfair waking (every waiter races, or polls on its own clock) lets a late joiner of the
+    # queue overtake one who has waited long: the tail of join latency under load.
+    order: list[int] = []
+
+    async def take(n: int) -> None:
+        async with store.lock("org:fifo", timeout=10):
+            order.append(n)
+            await asyncio.sleep(0.01)
+
+    async with store.lock("org:fifo", timeout=10):
+        takers = []
+        for n in range(12):
+            takers.append(asyncio.create_task(take(n)))
+            await asyncio.sleep(0.02)  # each is waiting before the next comes
+    await asyncio.wait_for(asyncio.gather(*takers), timeout=10)
+    assert order == list(range(12))

@@ -14,11 +14,13 @@
  *   we missed.
  * - A request waits ``ACK_TIMEOUT_MS`` in all for its acknowledgement, the wait for the resume
  *   included; a timeout, or a connection lost meanwhile, reads as the error ack ``timeout``.
+ *   An ack ``busy`` (nothing was done) is asked again within that time.
  */
 import { io, type Socket, type SocketOptions } from "socket.io-client";
 import type { Ack } from "./wire";
 
 const ACK_TIMEOUT_MS = 10_000;
+const BUSY_PAUSE_MS = 1_000;
 
 /** One handler per server event; the mapped type makes the list of events complete. */
 export type Handlers<Events> = { [E in keyof Events]: (data: Events[E]) => void };
@@ -98,7 +100,7 @@ export class SequencedSocket<Events extends object, Resumed extends object> {
     return new Promise((resolve) => {
       const emit = () => {
         clearTimeout(expiry);
-        void this.ask<T>(event, data, deadline - Date.now()).then(resolve);
+        void this.ask<T>(event, data, deadline).then(resolve);
       };
       // Like socket.io's own buffer: a request that times out while held is never sent.
       const expiry = this.open
@@ -126,18 +128,27 @@ export class SequencedSocket<Events extends object, Resumed extends object> {
     else this.held.push(emit);
   }
 
-  private async ask<T extends object>(event: string, data: object, timeoutMs: number): Promise<Ack<T>> {
-    try {
-      return (await this.socket.timeout(timeoutMs).emitWithAck(event, data)) as Ack<T>;
-    } catch {
-      return timedOut(event);
+  private async ask<T extends object>(event: string, data: object, deadline: number): Promise<Ack<T>> {
+    for (;;) {
+      let ack: Ack<T>;
+      try {
+        ack = (await this.socket.timeout(Math.max(0, deadline - Date.now())).emitWithAck(event, data)) as Ack<T>;
+      } catch {
+        return timedOut(event);
+      }
+      // "busy": the server did nothing (the organisation's lock was held too long by others),
+      // so the same request is asked again after a pause, spread so the askers do not return
+      // together, for as long as the deadline allows.
+      const pause = BUSY_PAUSE_MS * (0.5 + Math.random());
+      if (ack.ok || ack.error.code !== "busy" || Date.now() + pause >= deadline) return ack;
+      await new Promise((resume) => setTimeout(resume, pause));
     }
   }
 
   private async resume(): Promise<void> {
     const first = this.connects === 0;
     this.connects += 1;
-    const state = await this.ask<Resumed>("session:resume", { last_seq: this.lastSeq }, ACK_TIMEOUT_MS);
+    const state = await this.ask<Resumed>("session:resume", { last_seq: this.lastSeq }, Date.now() + ACK_TIMEOUT_MS);
     this.live = true;
     // Any answer opens the gate, an error too; a connection lost meanwhile resumes again.
     this.open = this.socket.connected;
