@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from signaling.store.protocol import LockNotTaken, LockTimeout
+from signaling.store.sorted_set import SortedSet
 from signaling.store.waiting_line import WaitingLines
 
 logger = logging.getLogger(__name__)
@@ -142,38 +143,33 @@ class MemoryStore:
         if not target:
             await self.delete(key)
 
-    def _zset(self, key: str, create: bool = False) -> dict[str, float]:
-        # Sorted sets share the hash shape (member -> score) but hold floats.
+    def _zset(self, key: str, create: bool = False) -> SortedSet:
         value = self._live(key)
-        if isinstance(value, dict):
+        if isinstance(value, SortedSet):
             return value
-        fresh: dict[str, float] = {}
+        fresh = SortedSet()
         if create:
             self._values[key] = fresh
         return fresh
 
     async def zadd(self, key: str, member: str, score: float) -> None:
-        self._zset(key, create=True)[member] = score
+        self._zset(key, create=True).add(member, score)
 
     async def zrem(self, key: str, member: str) -> bool:
         zset = self._zset(key)
-        removed = zset.pop(member, None) is not None
+        removed = zset.remove(member)
         if not zset:
             await self.delete(key)
         return removed
 
     async def zrange(self, key: str) -> list[tuple[str, float]]:
-        return sorted(self._zset(key).items(), key=lambda item: (item[1], item[0]))
+        return self._zset(key).items()
 
     async def zrangebyscore(self, key: str, max_score: float) -> list[str]:
-        return [member for member, score in await self.zrange(key) if score <= max_score]
+        return self._zset(key).up_to(max_score)
 
     async def zrank(self, key: str, member: str) -> int | None:
-        zset = self._zset(key)
-        if member not in zset:
-            return None
-        mine = (zset[member], member)
-        return sum(1 for other in zset.items() if (other[1], other[0]) < mine)
+        return self._zset(key).rank(member)
 
     async def rpush_capped(self, key: str, value: str, maxlen: int, ttl: float) -> None:
         current = self._live(key)

@@ -120,10 +120,13 @@ def lan_ip() -> str:
 
 
 @pytest.fixture
-async def loket(backend: Backend, lan_ip: str) -> AsyncIterator[TestServer]:
-    """The whole app (embedded backend, in-process media) on the non-loopback address."""
+async def loket(backend: Backend, lan_ip: str, request: pytest.FixtureRequest) -> AsyncIterator[TestServer]:
+    """The whole app (embedded backend, in-process media) on the non-loopback address; more
+    settings with ``@pytest.mark.server_settings(...)``."""
     require_browser_and_widget()
-    app = create_app(backend.settings(allow_private_candidates=True), run_worker=False)
+    marker = request.node.get_closest_marker("server_settings")
+    overrides = marker.kwargs if marker is not None else {}
+    app = create_app(backend.settings(allow_private_candidates=True, **overrides), run_worker=False)
     server = TestServer(app, host=lan_ip)
     await server.start_server()
     yield server
