@@ -19,7 +19,7 @@ import secrets
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Uuid, delete, insert, select
+from sqlalchemy import ForeignKey, String, Uuid, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -86,7 +86,8 @@ async def issue_privacy_key(session: AsyncSession, call_id: uuid.UUID) -> str:
     caller's transaction. The key itself is returned once and never stored."""
     key = new_privacy_key()
     await session.execute(delete(PrivacyKey).where(PrivacyKey.call_id == call_id))
-    await session.execute(insert(PrivacyKey).values(call_id=call_id, digest=_digests(session, key)[0]))
+    session.add(PrivacyKey(call_id=call_id, digest=_digests(session, key)[0]))
+    await session.flush()
     return key
 
 

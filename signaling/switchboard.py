@@ -29,8 +29,6 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import insert
-
 from accounts import hours
 from accounts import queries as account_queries
 from accounts.models import RecordingPolicy
@@ -282,9 +280,8 @@ class Switchboard:
                 context=dict(visitor.context),
             )
             async with self._sessions() as db:
-                # A Core insert: the ORM's flush and identity map buy nothing for a row not read back.
-                await db.execute(
-                    insert(Call).values(
+                db.add(
+                    Call(
                         id=uuid.UUID(call.id),
                         org_id=visitor.org_id,
                         queue_id=queue_id,

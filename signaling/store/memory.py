@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from signaling.store.protocol import LockNotTaken, LockTimeout
-from signaling.store.sorted_set import SortedSet
 from signaling.store.waiting_line import WaitingLines
 
 logger = logging.getLogger(__name__)
@@ -143,33 +142,38 @@ class MemoryStore:
         if not target:
             await self.delete(key)
 
-    def _zset(self, key: str, create: bool = False) -> SortedSet:
+    def _zset(self, key: str, create: bool = False) -> dict[str, float]:
+        # Sorted sets share the hash shape (member -> score) but hold floats.
         value = self._live(key)
-        if isinstance(value, SortedSet):
+        if isinstance(value, dict):
             return value
-        fresh = SortedSet()
+        fresh: dict[str, float] = {}
         if create:
             self._values[key] = fresh
         return fresh
 
     async def zadd(self, key: str, member: str, score: float) -> None:
-        self._zset(key, create=True).add(member, score)
+        self._zset(key, create=True)[member] = score
 
     async def zrem(self, key: str, member: str) -> bool:
         zset = self._zset(key)
-        removed = zset.remove(member)
+        removed = zset.pop(member, None) is not None
         if not zset:
             await self.delete(key)
         return removed
 
     async def zrange(self, key: str) -> list[tuple[str, float]]:
-        return self._zset(key).items()
+        return sorted(self._zset(key).items(), key=lambda item: (item[1], item[0]))
 
     async def zrangebyscore(self, key: str, max_score: float) -> list[str]:
-        return self._zset(key).up_to(max_score)
+        return [member for member, score in await self.zrange(key) if score <= max_score]
 
     async def zrank(self, key: str, member: str) -> int | None:
-        return self._zset(key).rank(member)
+        zset = self._zset(key)
+        if member not in zset:
+            return None
+        mine = (zset[member], member)
+        return sum(1 for other in zset.items() if (other[1], other[0]) < mine)
 
     async def rpush_capped(self, key: str, value: str, maxlen: int, ttl: float) -> None:
         current = self._live(key)
