@@ -19,11 +19,11 @@ if TYPE_CHECKING:
 # default pool raises "Too many connections" past 100, which a waiting room of a thousand
 # sockets connecting at once reaches (a 500 for the visitors who came last).
 POOL_CONNECTIONS = 64
+# How long an operation waits for a connection before it fails like a lost Redis.
+POOL_WAIT_SECONDS = 10.0
 # How often the head of a lock's line asks Redis again for a lock another node holds (redis-py
 # asks every 0.1 s, which leaves the lock idle for most of a handover).
 LOCK_POLL_SECONDS = 0.005
-# How long an operation waits for a connection before it fails like a lost Redis.
-POOL_WAIT_SECONDS = 10.0
 
 
 def pooled_redis(url: str, **options: Any) -> Redis:
