@@ -19,7 +19,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("backend", ["embedded"], 
 
 
 def refused_visitor_events(loket: TestServer) -> float:
-    return loket.app[METRICS].socket_events.labels("/visitor", "false")._value.get()
+    labels = {"namespace": "/visitor", "ok": "false"}
+    return loket.app[METRICS].registry.get_sample_value("loket_socket_events_total", labels) or 0.0
 
 
 @pytest.mark.timeout(60)
