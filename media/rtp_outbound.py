@@ -6,9 +6,14 @@ outbound sequence numbers and timestamps of a :class:`~media.rtp_header.StreamMa
 kept in a send history (video) so that the party's NACKs are answered: on the RTX stream where
 RTX was negotiated, else as the same packet again. The new header is written straight into
 the SRTP buffer of the leg (``RtpLink.send_rewritten``): no rewritten copy is built per
-packet, and the history keeps the packet as it came with the header fields it left with
-(a retransmission, rare, is rebuilt from them). Sender reports are the upstream party's,
+packet, and the history keeps a copy of the packet as it came with the header fields it left
+with (a retransmission, rare, is rebuilt from them). Sender reports are the upstream party's,
 rewritten: our SSRC, its NTP time, its RTP timestamp mapped onto ours, our counts.
+
+The history copies each packet into a slot of one buffer allocated with the stream rather than
+holding on to the packet: thousands of packet-sized objects, each freed ten seconds later in
+arrival order among short-lived ones, fragment the C heap. ``loket serve`` grew about 4 MiB a
+minute with ten calls (``bench.soak``) while the memory it had in use stayed flat.
 """
 
 from __future__ import annotations
@@ -21,11 +26,14 @@ from media.rtp_link import RtpLink
 from media.rtp_params import Codec, StreamParameters
 
 _HISTORY = 1024  # packets of video kept for retransmission (about 10 s at 100 packets/s)
+# Bytes of one history slot: a browser's video packets stay under 1,200 bytes of payload. A
+# longer packet is kept as it is, outside the buffer.
+_SLOT = 1280
 
-#: A sent packet as the history keeps it: the packet it was made from and that packet's
-#: fields, and the second header byte (marker, payload type), sequence number and timestamp
-#: it left with.
-_Sent = tuple[bytes, RtpFields, int, int, int]
+#: A sent packet as the history keeps it: its length in its slot (or the packet itself when
+#: it did not fit) and its fields, and the second header byte (marker, payload type),
+#: sequence number and timestamp it left with.
+_Sent = tuple[int | bytes, RtpFields, int, int, int]
 
 
 class OutboundRtp:
@@ -41,6 +49,7 @@ class OutboundRtp:
         self.on_ready: Callable[[], None] | None = None
         self._session = session
         self._history: list[_Sent | None] | None = None
+        self._slots = memoryview(b"")
         self._rtx_payload_type: int | None = None
         self._rtx_ssrc = 0
         self._rtx_sequence = 0
@@ -77,6 +86,7 @@ class OutboundRtp:
         self._rtx_sequence = self._session.rng.getrandbits(16)
         if self.kind == "video" and params.has_feedback("nack") and self._history is None:
             self._history = [None] * _HISTORY
+            self._slots = memoryview(bytearray(_HISTORY * _SLOT))
 
     def send_media(
         self, data: bytes, fields: RtpFields, payload_type: int, extensions: bytes | None, now: float
@@ -100,7 +110,13 @@ class OutboundRtp:
             )
             fields = parse_rtp(data)
         if self._history is not None:
-            self._history[sequence % _HISTORY] = (data, fields, second, sequence, timestamp)
+            slot, size = sequence % _HISTORY, len(data)
+            kept: int | bytes = data
+            if size <= _SLOT:
+                start = slot * _SLOT
+                self._slots[start : start + size] = data
+                kept = size
+            self._history[slot] = (kept, fields, second, sequence, timestamp)
         if not self._session.send_rewritten(data, second, sequence, timestamp, self.ssrc):
             self.send_failures += 1
             return False
@@ -112,11 +128,14 @@ class OutboundRtp:
         """Answer a NACK from the send history (RFC 4588 on the RTX stream where negotiated)."""
         history = self._history
         for sequence in sequences:
-            entry = history[sequence % _HISTORY] if history is not None else None
+            slot = sequence % _HISTORY
+            entry = history[slot] if history is not None else None
             if entry is None or entry[3] != sequence:
                 self.not_in_history += 1
                 continue
-            data, fields, second, _, timestamp = entry
+            kept, fields, second, _, timestamp = entry
+            start = slot * _SLOT
+            data = kept if isinstance(kept, bytes) else self._slots[start : start + kept].tobytes()
             packet = rewrite_header(data, second, sequence, timestamp, self.ssrc)
             if self._rtx_payload_type is not None:
                 packet = wrap_rtx(
