@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 
 import socketio
 
-from signaling.store.redis import pooled_redis
+from db.redis_pool import pooled_redis
 
 RESUBSCRIBE_SECONDS = 0.5
 # An emit that read the old client just before it was replaced finishes well within this.

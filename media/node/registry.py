@@ -29,6 +29,7 @@ from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from db.redis_pool import pooled_redis
 from media.node import keys
 from media.node.config import ClusterConfig, valid_id
 from media.node.events import EndedEvents
@@ -149,17 +150,10 @@ class Registry:
     """Nodes, call placement and the ended-event stream of one installation's media cluster."""
 
     def __init__(self, config: ClusterConfig, *, clock: Callable[[], float] = time.time) -> None:
-        from redis.asyncio import BlockingConnectionPool, Redis
-
         self._config = config
         self._clock = clock
         self._prefix = config.redis_prefix
-        # Operations beyond the pool wait for a connection instead of failing with "Too many
-        # connections" (redis-py's default pool), as signaling.store.redis.pooled_redis does.
-        pool = BlockingConnectionPool.from_url(
-            config.redis_url, max_connections=64, timeout=10.0, decode_responses=True
-        )
-        self._redis: Redis = Redis.from_pool(pool)
+        self._redis: Redis = pooled_redis(config.redis_url, decode_responses=True)
         self._place = self._redis.register_script(_PLACE)
         self._release = self._redis.register_script(_RELEASE)
         self._renew = self._redis.register_script(_RENEW)

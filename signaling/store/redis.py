@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from db.redis_pool import pooled_redis
 from signaling.store import keys
 from signaling.store.protocol import LockNotTaken, LockTimeout
 from signaling.store.waiting_line import WaitingLines
@@ -15,25 +16,9 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 
-# Connections one client keeps to Redis. More operations at once wait for a free one: redis-py's
-# default pool raises "Too many connections" past 100, which a waiting room of a thousand
-# sockets connecting at once reaches (a 500 for the visitors who came last).
-POOL_CONNECTIONS = 64
-# How long an operation waits for a connection before it fails like a lost Redis.
-POOL_WAIT_SECONDS = 10.0
 # How often the head of a lock's line asks Redis again for a lock another node holds (redis-py
 # asks every 0.1 s, which leaves the lock idle for most of a handover).
 LOCK_POLL_SECONDS = 0.005
-
-
-def pooled_redis(url: str, **options: Any) -> Redis:
-    """A Redis client whose operations queue for one of ``POOL_CONNECTIONS`` connections."""
-    from redis.asyncio import BlockingConnectionPool, Redis
-
-    pool = BlockingConnectionPool.from_url(
-        url, max_connections=POOL_CONNECTIONS, timeout=POOL_WAIT_SECONDS, **options
-    )
-    return Redis.from_pool(pool)
 
 
 class RedisStore:
