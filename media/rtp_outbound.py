@@ -26,9 +26,10 @@ from media.rtp_link import RtpLink
 from media.rtp_params import Codec, StreamParameters
 
 _HISTORY = 1024  # packets of video kept for retransmission (about 10 s at 100 packets/s)
-# Bytes of one history slot: a browser's video packets stay under 1,200 bytes of payload. A
-# longer packet is kept as it is, outside the buffer.
-_SLOT = 1280
+# Bytes of one history slot: an RTP packet that crossed an Ethernet path in one UDP datagram
+# (browsers send at most about 1,200 bytes, aiortc 1,300 of payload). A longer one is kept as
+# it is, outside the buffer.
+_SLOT = 1500
 
 #: A sent packet as the history keeps it: its length in its slot (or the packet itself when
 #: it did not fit) and its fields, and the second header byte (marker, payload type),

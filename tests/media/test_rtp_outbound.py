@@ -115,7 +115,7 @@ def test_the_history_copies_packets_instead_of_holding_on_to_them() -> None:
 def test_a_packet_longer_than_a_history_slot_is_answered_whole_and_a_slot_reused_is_not() -> None:
     link = Link()
     stream = outbound(link, rtx=False)
-    long = chromium_video_packet(sequence=1) + b"y" * 1400
+    long = chromium_video_packet(sequence=1) + b"y" * 1500
     stream.send_media(long, parse_rtp(long), 100, None, now=1.0)
     first = parse_rtp(link.sent[0]).sequence
     stream.retransmit([first])
